@@ -1,0 +1,188 @@
+"""``run_recipe``: the one entry point behind the CLI, notebooks and tests."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import RecipeError, SynthgenError
+from .pipeline import Stage, VerifierStage
+from .prompts import FewShotPool, RequestPlan, check_template
+from .provenance import RunContext, normalize_rows, now_iso
+from .recipe.load import LoadedRecipe, load_recipe
+from .recipe.schema import Recipe
+from .records import canonical_json, content_hash
+from .rundir import RunDir, write_json_atomic
+from .runner import Limits, Runner
+from .seeds import load_seeds
+from .tabular import read_rows
+
+
+@dataclass
+class RunResult:
+    """What a run produced. ``dataset`` and ``rejected`` load lazily from the run directory."""
+
+    run_dir: Path
+    report: dict[str, Any]
+    manifest: dict[str, Any]
+
+    @property
+    def stop_reason(self) -> str:
+        return self.report["stop_reason"]
+
+    @property
+    def dataset(self):
+        import datasets
+
+        return datasets.load_from_disk(str(self.run_dir / "dataset"))
+
+    @property
+    def rejected(self):
+        import datasets
+        import pyarrow.parquet as pq
+
+        return datasets.Dataset(pq.read_table(self.run_dir / "rejected.parquet"))
+
+
+def run_recipe(recipe: str | Path | LoadedRecipe, *, overrides: list[str] | tuple[str, ...] = (),
+               out: str | Path | None = None, limit: int | None = None, overwrite: bool = False,
+               backend: Any = None, progress: bool = True) -> RunResult:
+    """Generate a recipe's dataset into its run directory, resuming from checkpoints when they exist."""
+    loaded = recipe if isinstance(recipe, LoadedRecipe) else load_recipe(recipe, list(overrides))
+    loaded = _apply_limit(loaded, limit)
+    plan, n_seeds, seeds_hash = build_plan(loaded)
+    run_dir = RunDir(resolve_out_dir(loaded, out))
+    run_dir.prepare(loaded.hash, overwrite=overwrite)
+    if backend is None:
+        from .backends import build_backend
+
+        backend = build_backend(loaded)
+    return _execute(loaded, plan, backend, run_dir, n_seeds, seeds_hash, progress)
+
+
+def _execute(loaded: LoadedRecipe, plan: RequestPlan, backend: Any, run_dir: RunDir, n_seeds: int,
+             seeds_hash: str, progress: bool) -> RunResult:
+    from .manifest import build_manifest
+
+    recipe = loaded.recipe
+    started, wall = now_iso(), time.perf_counter()
+    runner = Runner(plan, backend, build_stages(recipe), run_dir, run_context(loaded), run_limits(recipe),
+                    recipe.generation.sampling, progress=progress)
+    resumed = runner.resume()
+    described = _previous_backend(run_dir)
+    if runner.stop_reason() is None:
+        backend.load()
+        described = backend.describe()
+        manifest = build_manifest(loaded, status="running", backend=described, n_seeds=n_seeds,
+                                  seeds_hash=seeds_hash, started_at=started)
+        write_json_atomic(run_dir.path / "manifest.json", manifest)
+        try:
+            runner.run()
+        finally:
+            backend.close()
+    from .finalize import finalize_run
+
+    report = finalize_run(runner, loaded, run_dir, wall_start=wall, resumed=resumed)
+    manifest = build_manifest(loaded, status=report["status"], backend=described, n_seeds=n_seeds,
+                              seeds_hash=seeds_hash, started_at=started)
+    write_json_atomic(run_dir.path / "manifest.json", manifest)
+    return RunResult(run_dir.path, report, manifest)
+
+
+def _apply_limit(loaded: LoadedRecipe, limit: int | None) -> LoadedRecipe:
+    """``--limit N`` lowers the target to N (recorded as an override)."""
+    if limit is None or limit >= loaded.recipe.generation.target:
+        return loaded
+    if loaded.source.endswith(".toml") and Path(loaded.source).is_file():
+        return load_recipe(loaded.source, [*loaded.overrides, f"generation.target={limit}"])
+    from .recipe.load import recipe_from_dict
+
+    raw = loaded.recipe.model_dump(mode="json", exclude_none=True)
+    return recipe_from_dict(raw, loaded.source, loaded.base_dir, [*loaded.overrides, f"generation.target={limit}"])
+
+
+def build_plan(loaded: LoadedRecipe) -> tuple[RequestPlan, int, str]:
+    """Seeds, few-shot pool and template checked together; returns the plan, seed count and seed hash."""
+    recipe = loaded.recipe
+    seeds = load_seeds(loaded)
+    pool = load_few_shot(loaded)
+    fields = set().union(*(seed.fields for seed in seeds))
+    check_template(recipe.prompt.template, fields, pool is not None, f"{loaded.source}:prompt.template")
+    plan = RequestPlan(seeds, recipe.prompt.template, recipe.recipe.seed, recipe.generation.sampling.seed, pool)
+    seeds_hash = content_hash(canonical_json([seed.fields for seed in seeds]))
+    return plan, len(seeds), seeds_hash
+
+
+def load_few_shot(loaded: LoadedRecipe) -> FewShotPool | None:
+    config = loaded.recipe.prompt.few_shot
+    if config is None:
+        return None
+    where = f"{loaded.source}:prompt.few_shot"
+    try:
+        rows = read_rows(loaded.resolve(config.path))
+    except SynthgenError as exc:
+        raise RecipeError(f"{where}.path: {exc.message}", hint=exc.hint) from None
+    if not rows:
+        raise RecipeError(f"{where}.path: the few-shot file has no rows", hint="add real examples")
+    if any(config.field not in row for row in rows):
+        raise RecipeError(f"{where}.field: some rows have no {config.field!r} column",
+                          hint=f"columns are: {', '.join(sorted(rows[0]))}")
+    return FewShotPool(rows, config.k, config.field, config.format, config.separator)
+
+
+def build_stages(recipe: Recipe) -> list[Stage]:
+    """One stage per [[verify]] table, in order, with unique names (``length``, ``length_2``…)."""
+    from .verify import build_verifier
+
+    stages: list[Stage] = []
+    seen: dict[str, int] = {}
+    for config in recipe.verify:
+        seen[config.type] = seen.get(config.type, 0) + 1
+        suffix = "" if seen[config.type] == 1 else f"_{seen[config.type]}"
+        stages.append(VerifierStage(build_verifier(config), name=f"{config.type}{suffix}"))
+    return stages
+
+
+def run_context(loaded: LoadedRecipe) -> RunContext:
+    recipe = loaded.recipe
+    return RunContext(generation=recipe.recipe.generation, depth=recipe.recipe.generation,
+                      recipe_hash=loaded.hash, model=model_label(recipe), backend=recipe.generation.backend.type,
+                      sampling=recipe.generation.sampling.model_dump(mode="json"))
+
+
+def run_limits(recipe: Recipe) -> Limits:
+    gen = recipe.generation
+    return Limits(target=gen.target, budget=gen.candidate_budget, batch_size=gen.batch_size, n=gen.sampling.n)
+
+
+def model_label(recipe: Recipe) -> str:
+    """The model name recorded on every row."""
+    config = recipe.generation.backend
+    if config.type == "vllm":
+        return "gemma3-270m" if config.model in ("embedded", "gemma3-270m") else config.model
+    if config.type == "openai":
+        return config.model
+    if config.type == "replay":
+        return f"replay:{Path(config.path).name}"
+    return "scripted"
+
+
+def resolve_out_dir(loaded: LoadedRecipe, out: str | Path | None) -> Path:
+    if out is not None:
+        return Path(out)
+    configured = loaded.recipe.output.dir
+    return loaded.resolve(configured) if configured else loaded.base_dir / "runs" / loaded.recipe.recipe.name
+
+
+def _previous_backend(run_dir: RunDir) -> dict[str, Any] | None:
+    path = run_dir.path / "manifest.json"
+    try:
+        return json.loads(path.read_text())["backend"] if path.is_file() else None
+    except (ValueError, KeyError):
+        return None
+
+
+__all__ = ["RunResult", "run_recipe", "normalize_rows"]

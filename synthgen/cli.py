@@ -1,0 +1,139 @@
+"""The ``synthgen`` command: a thin click adapter over the library.
+
+SynthgenError becomes ``Error: …`` and exit 1 (3 for a failed quality gate); usage errors exit 2.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from .errors import SynthgenError
+
+
+class CommandError(click.ClickException):
+    """A SynthgenError on its way out, keeping its exit code."""
+
+    def __init__(self, error: SynthgenError):
+        super().__init__(str(error))
+        self.exit_code = error.exit_code
+
+
+def reports_errors(func):
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except SynthgenError as exc:
+            raise CommandError(exc) from None
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="synthgen")
+def cli() -> None:
+    """Generate synthetic training data that must earn its way into a training set."""
+
+
+@cli.command()
+@click.argument("recipe", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a recipe value (repeatable).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Run directory (default: [output] dir).")
+@click.option("--limit", type=click.IntRange(min=1), help="Stop at N records (lowers the target).")
+@click.option("--overwrite", is_flag=True, help="Replace a run of a different recipe in the run directory.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@reports_errors
+def generate(recipe: Path, overrides: tuple[str, ...], out: Path | None, limit: int | None, overwrite: bool,
+             quiet: bool) -> None:
+    """Generate the dataset RECIPE describes (resumes an interrupted run)."""
+    from .api import run_recipe
+
+    try:
+        result = run_recipe(recipe, overrides=overrides, out=out, limit=limit, overwrite=overwrite,
+                            progress=not quiet)
+    except KeyboardInterrupt:
+        click.echo("Interrupted: finished batches are checkpointed; run the same command to resume.", err=True)
+        sys.exit(130)
+    report = result.report
+    click.echo(f"{report['kept']} records ({report['stop_reason']}), {report['rejected']} rejected "
+               f"of {report['throughput']['candidates']} candidates -> {result.run_dir}")
+    if report["stop_reason"] != "target_reached":
+        click.echo(f"Warning: target {report['target']} not reached ({report['stop_reason']}); "
+                   "raise generation.max_candidates or loosen the verifiers.", err=True)
+
+
+@cli.command()
+@click.argument("recipe", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a recipe value.")
+def validate(recipe: Path, overrides: tuple[str, ...]) -> None:
+    """Check RECIPE and its inputs; print every problem as file:table.key: message."""
+    from .api import build_plan
+    from .errors import RecipeError
+    from .recipe import load_recipe
+
+    try:
+        loaded = load_recipe(recipe, list(overrides))
+        build_plan(loaded)
+    except RecipeError as exc:
+        for line in str(exc).splitlines():
+            click.echo(line, err=True)
+        sys.exit(1)
+    except SynthgenError as exc:
+        raise CommandError(exc) from None
+    click.echo(f"{recipe}: ok (hash {loaded.hash})")
+
+
+@cli.command()
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file instead of stdout.")
+def schema(out: Path | None) -> None:
+    """Print the recipe's JSON Schema (for editors)."""
+    from .recipe.schema import Recipe
+
+    text = json.dumps(Recipe.model_json_schema(), indent=2)
+    if out:
+        out.write_text(text + "\n", encoding="utf-8")
+        click.echo(f"wrote {out}")
+    else:
+        click.echo(text)
+
+
+@cli.group()
+def models() -> None:
+    """Manage local models (the embedded default model)."""
+
+
+@models.command("pull")
+@click.argument("name", default="gemma3-270m")
+@click.option("--force", is_flag=True, help="Rebuild even if present and verified.")
+@reports_errors
+def models_pull(name: str, force: bool) -> None:
+    """Provision NAME (default: the embedded gemma3-270m) as an HF safetensors folder."""
+    from .models import pull_model
+
+    path = pull_model(name, force=force)
+    click.echo(f"{name}: {path}")
+
+
+@models.command("list")
+@reports_errors
+def models_list() -> None:
+    """Show the models available locally."""
+    from .models import list_models
+
+    for entry in list_models():
+        state = "present" if entry["present"] else "not pulled"
+        size = f"{entry['size_bytes'] / 2**20:.0f} MiB" if entry.get("size_bytes") else "-"
+        click.echo(f"{entry['name']:<16} {state:<11} {size:>9}  {entry['path']}")
+
+
+def main() -> None:
+    cli(prog_name="synthgen")
+
+
+if __name__ == "__main__":
+    main()

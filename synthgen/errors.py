@@ -1,0 +1,65 @@
+"""Errors users can act on: every one carries a message and a hint that says what to do."""
+
+from __future__ import annotations
+
+
+class SynthgenError(Exception):
+    """Base error. ``hint`` tells the user how to fix it; the CLI prints both on one line."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class RecipeError(SynthgenError):
+    """A recipe problem; ``problems`` holds every ``file:table.key: message`` line found."""
+
+    def __init__(self, message: str, hint: str | None = None, problems: list[str] | None = None):
+        super().__init__(message, hint)
+        self.problems = problems or [message]
+
+    def __str__(self) -> str:
+        lines = list(self.problems)
+        if self.hint:
+            lines[-1] = f"{lines[-1]} ({self.hint})"
+        return "\n".join(lines)
+
+
+class BackendError(SynthgenError):
+    """The model backend could not be loaded or reached."""
+
+
+class ModelError(SynthgenError):
+    """An unknown model, or an embedded model that cannot be provisioned."""
+
+
+class RunDirError(SynthgenError):
+    """The output directory holds a different run."""
+
+
+class MissingDependencyError(SynthgenError):
+    """An optional heavy dependency is not installed."""
+
+
+class GateFailure(SynthgenError):
+    """The run finished but failed a quality gate; the CLI exits 3."""
+
+    exit_code = 3
+
+
+def require(module: str, extra: str):
+    """Import ``module`` or raise a MissingDependencyError naming the extra that provides it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise MissingDependencyError(
+            f"{module} is not installed ({exc})", hint=f"pip install 'synthgen[{extra}]'"
+        ) from exc

@@ -1,0 +1,125 @@
+"""Stages and their bookkeeping.
+
+A :class:`Stage` takes candidates and yields the kept ones; every drop goes through :meth:`Stage.drop`,
+which counts it by reason and hands a :class:`Rejection` (with evidence) to the run's reject sink, so no
+row is ever lost silently. Row accounting is checked: ``seen == kept + dropped`` for every stage.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator
+
+from .records import Candidate, Rejection, Verdict
+
+
+@dataclass
+class StageStats:
+    """What one stage saw, kept and dropped (by reason)."""
+
+    name: str
+    seen: int = 0
+    kept: int = 0
+    dropped: Counter = field(default_factory=Counter)
+    seconds: float = 0.0
+
+    @property
+    def n_dropped(self) -> int:
+        return sum(self.dropped.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "stage": self.name,
+            "seen": self.seen,
+            "kept": self.kept,
+            "dropped": self.n_dropped,
+            "reasons": dict(self.dropped.most_common()),
+            "seconds": round(self.seconds, 4),
+        }
+
+    def restore(self, data: dict[str, Any]) -> None:
+        self.seen, self.kept = data["seen"], data["kept"]
+        self.dropped = Counter(data["reasons"])
+        self.seconds = data.get("seconds", 0.0)
+
+
+VERIFIER_ERROR = "verifier_error"
+
+RejectSink = Callable[[Rejection], None]
+
+
+class Stage:
+    """Base of every pipeline stage. Subclasses implement :meth:`process`."""
+
+    name = "stage"
+
+    def __init__(self) -> None:
+        self.stats = StageStats(self.name)
+        self._sink: RejectSink = lambda rejection: None
+
+    def bind(self, sink: RejectSink) -> "Stage":
+        self._sink = sink
+        return self
+
+    def drop(self, candidate: Candidate, reason: str, score: float | None = None, evidence: dict | None = None) -> None:
+        self.stats.dropped[reason] += 1
+        self._sink(Rejection(candidate, self.name, reason, score, evidence))
+
+    def process(self, candidates: list[Candidate]) -> Iterable[Candidate]:
+        raise NotImplementedError
+
+    def run(self, candidates: list[Candidate]) -> list[Candidate]:
+        import time
+
+        start = time.perf_counter()
+        self.stats.seen += len(candidates)
+        kept = list(self.process(candidates))
+        self.stats.kept += len(kept)
+        self.stats.seconds += time.perf_counter() - start
+        if self.stats.seen != self.stats.kept + self.stats.n_dropped:
+            raise RuntimeError(f"stage {self.name} lost rows: {self.stats.to_dict()}")
+        return kept
+
+    def observe_kept(self, candidates: list[Candidate]) -> None:
+        """Called with records kept by the whole run (also when resuming), for stages with memory."""
+
+
+class VerifierStage(Stage):
+    """Adapts a verifier (``check_batch(candidates) → verdicts``) to the stage contract."""
+
+    def __init__(self, verifier: Any, name: str | None = None):
+        self.name = name or verifier.name
+        super().__init__()
+        self.verifier = verifier
+
+    def process(self, candidates: list[Candidate]) -> Iterator[Candidate]:
+        for candidate, verdict in zip(candidates, self._verdicts(candidates), strict=True):
+            if verdict.score is not None:
+                candidate.scores[self.name] = verdict.score
+            if verdict.keep:
+                yield candidate
+            else:
+                self.drop(candidate, verdict.reason or "rejected", verdict.score, verdict.evidence)
+
+    def _verdicts(self, candidates: list[Candidate]) -> list[Verdict]:
+        """Batch verdicts; if the batch call fails, judge one by one so one bad row cannot sink the rest."""
+        try:
+            return self.verifier.check_batch(candidates)
+        except Exception:  # noqa: BLE001
+            return [self._safe_check(candidate) for candidate in candidates]
+
+    def _safe_check(self, candidate: Candidate) -> Verdict:
+        try:
+            return self.verifier.check(candidate)
+        except Exception as exc:  # noqa: BLE001 - recorded as the row's reason, the run goes on
+            return Verdict.reject(VERIFIER_ERROR, error=f"{type(exc).__name__}: {exc}"[:500])
+
+
+def run_stages(stages: list[Stage], candidates: list[Candidate]) -> list[Candidate]:
+    """Pass a batch through every stage in order; what survives is the batch's kept records."""
+    for stage in stages:
+        if not candidates:
+            break
+        candidates = stage.run(candidates)
+    return candidates

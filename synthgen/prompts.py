@@ -1,0 +1,112 @@
+"""Prompt rendering and the request plan.
+
+Templates use ``{field}`` placeholders filled from seed fields; ``{examples}`` receives the few-shot block.
+A placeholder that no seed provides is an error at start-up, not a ``KeyError`` mid-run.
+Request ``i`` is a pure function of (recipe seed, i): its seed row, its few-shot examples and its sampling
+seed, so a resumed run regenerates exactly the requests an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import string
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import RecipeError
+from .records import GenerationRequest, Seed, content_hash
+
+EXAMPLES = "examples"
+
+
+def template_fields(template: str) -> list[str]:
+    """Placeholder names in ``template`` (``{a}``, ``{a.b}`` → ``a``), in order, without repeats."""
+    names: list[str] = []
+    for _, name, _, _ in string.Formatter().parse(template):
+        if name is None:
+            continue
+        root = name.split(".")[0].split("[")[0]
+        if not root or root.isdigit():
+            raise ValueError(f"positional placeholder {{{name}}}: name it, e.g. {{topic}}")
+        if root not in names:
+            names.append(root)
+    return names
+
+
+def check_template(template: str, seed_fields: set[str], has_few_shot: bool, where: str) -> None:
+    """Fail early when a placeholder cannot be filled."""
+    try:
+        names = template_fields(template)
+    except ValueError as exc:
+        raise RecipeError(f"{where}: {exc}", hint="escape literal braces as {{ and }}") from None
+    available = set(seed_fields) | ({EXAMPLES} if has_few_shot else set())
+    missing = [name for name in names if name not in available]
+    if missing:
+        hint = "add [prompt.few_shot]" if EXAMPLES in missing else f"seed fields are: {', '.join(sorted(seed_fields))}"
+        raise RecipeError(f"{where}: placeholder {{{missing[0]}}} is not a seed field", hint=hint)
+
+
+@dataclass(frozen=True)
+class FewShotPool:
+    """Real examples rotated into prompts: each request draws its own ``k`` with a seeded RNG."""
+
+    rows: list[dict[str, Any]]
+    k: int
+    field: str
+    format: str
+    separator: str
+
+    def draw(self, rng: random.Random) -> tuple[str, tuple[str, ...]]:
+        chosen = rng.sample(self.rows, min(self.k, len(self.rows)))
+        block = self.separator.join(self.format.format_map(_Row(row, self.field)) for row in chosen)
+        return block, tuple(content_hash(str(row[self.field])) for row in chosen)
+
+
+class _Row(dict):
+    """Row view where ``{text}`` means the configured example field."""
+
+    def __init__(self, row: dict[str, Any], field: str):
+        super().__init__(row)
+        self.setdefault("text", row[field])
+
+
+def derive_seed(*parts: Any) -> int:
+    """A 31-bit integer seed from any parts (stable across runs and Python versions)."""
+    digest = hashlib.sha256(":".join(str(p) for p in parts).encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+class RequestPlan:
+    """Maps a request index to its seed row, few-shot block and sampling seed."""
+
+    def __init__(self, seeds: list[Seed], template: str, recipe_seed: int, sampling_seed: int | None = None,
+                 few_shot: FewShotPool | None = None):
+        self.seeds = seeds
+        self.template = template
+        self.recipe_seed = recipe_seed
+        self.sampling_seed = recipe_seed if sampling_seed is None else sampling_seed
+        self.few_shot = few_shot
+        self._orders: dict[int, list[int]] = {}
+
+    def seed_for(self, index: int) -> Seed:
+        """Cycle through the seeds, reshuffled (seeded) each pass so long runs do not repeat an order."""
+        epoch, offset = divmod(index, len(self.seeds))
+        if epoch not in self._orders:
+            order = list(range(len(self.seeds)))
+            random.Random(derive_seed(self.recipe_seed, "epoch", epoch)).shuffle(order)
+            self._orders = {epoch: order}
+        return self.seeds[self._orders[epoch][offset]]
+
+    def request(self, index: int) -> GenerationRequest:
+        seed = self.seed_for(index)
+        values = dict(seed.fields)
+        parents: tuple[str, ...] = ()
+        if self.few_shot is not None:
+            rng = random.Random(derive_seed(self.recipe_seed, "few_shot", index))
+            values[EXAMPLES], parents = self.few_shot.draw(rng)
+        prompt = self.template.format_map(values)
+        return GenerationRequest(index, prompt, seed, derive_seed(self.sampling_seed, "sample", index), parents)
+
+    def batch(self, start: int, size: int) -> list[GenerationRequest]:
+        return [self.request(i) for i in range(start, start + size)]

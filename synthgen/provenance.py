@@ -1,0 +1,95 @@
+"""Rows for the run's tables: accepted records with provenance columns, and rejected candidates."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from .records import Candidate, Rejection, canonical_json
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Facts shared by every record of a run."""
+
+    generation: int
+    depth: int
+    recipe_hash: str
+    model: str
+    backend: str
+    sampling: dict[str, Any]
+
+    @property
+    def sampling_hash(self) -> str:
+        return hashlib.sha256(canonical_json(self.sampling).encode()).hexdigest()[:16]
+
+
+def record_row(candidate: Candidate, ctx: RunContext, created_at: str) -> dict[str, Any]:
+    """An accepted record: text, prompt, seed fields (``seed_<name>``), verifier columns and provenance."""
+    request = candidate.request
+    row: dict[str, Any] = {
+        "id": candidate.id,
+        "text": candidate.text,
+        "prompt": request.prompt,
+        **{f"seed_{k}": _scalar(v) for k, v in request.seed.fields.items()},
+        **candidate.columns,
+        "generation": ctx.generation,
+        "depth": ctx.depth,
+        "recipe_hash": ctx.recipe_hash,
+        "model": ctx.model,
+        "backend": ctx.backend,
+        "sampling": canonical_json(ctx.sampling),
+        "sampling_hash": ctx.sampling_hash,
+        "seed_index": request.seed.index,
+        "prompt_hash": request.prompt_hash,
+        "parent_ids": list(request.parent_ids),
+        "candidate_index": candidate_index(candidate, ctx),
+        "n_tokens": candidate.n_tokens,
+        "finish_reason": candidate.finish_reason,
+        "scores": canonical_json(candidate.scores),
+        "created_at": created_at,
+    }
+    return row
+
+
+def rejection_row(rejection: Rejection, ctx: RunContext, created_at: str) -> dict[str, Any]:
+    """A dropped candidate with the stage, reason, score, evidence and the raw text."""
+    candidate = rejection.candidate
+    return {
+        "id": candidate.id,
+        "candidate_index": candidate_index(candidate, ctx),
+        "stage": rejection.stage,
+        "reason": rejection.reason,
+        "score": rejection.score,
+        "evidence": json.dumps(rejection.evidence, sort_keys=True, default=str) if rejection.evidence else None,
+        "text": candidate.text,
+        "seed_index": candidate.request.seed.index,
+        "prompt_hash": candidate.request.prompt_hash,
+        "n_tokens": candidate.n_tokens,
+        "finish_reason": candidate.finish_reason,
+        "created_at": created_at,
+    }
+
+
+def candidate_index(candidate: Candidate, ctx: RunContext) -> int:
+    return candidate.request.index * int(ctx.sampling.get("n", 1)) + candidate.sample_index
+
+
+def _scalar(value: Any) -> Any:
+    """Seed values become columns; nested values are stored as JSON text to keep the schema flat."""
+    return value if isinstance(value, str | int | float | bool) or value is None else canonical_json(value)
+
+
+def normalize_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Give every row the same keys (first-seen order) so Arrow infers one schema."""
+    keys: dict[str, None] = {}
+    for row in rows:
+        keys.update(dict.fromkeys(row))
+    return [{key: row.get(key) for key in keys} for row in rows]

@@ -1,0 +1,203 @@
+"""The recipe schema: pydantic models with ``extra="forbid"`` and a ``type`` discriminator per pluggable table.
+
+These are validated *descriptions* of a run; runtime objects (seed readers, backends, stages) are built
+from them elsewhere and hold no state here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- [recipe] ---------------------------------------------------------------------------------------
+
+
+class RecipeMeta(Strict):
+    name: str = Field(min_length=1, description="Run name; names the default output directory.")
+    seed: int = Field(0, description="Master random seed: seed sampling, few-shot rotation, sampling seeds.")
+    description: str = ""
+    generation: int = Field(1, ge=1, description="Generation index of this run (1 = first synthetic).")
+
+
+# --- [seeds] ----------------------------------------------------------------------------------------
+
+
+class InlineSeeds(Strict):
+    type: Literal["inline"]
+    records: list[dict[str, Any]] = Field(min_length=1, description="Seed rows written in the recipe.")
+
+
+class FileSeeds(Strict):
+    type: Literal["file"]
+    path: Path = Field(description="jsonl, csv or parquet file, relative to the recipe.")
+    format: Literal["auto", "jsonl", "csv", "parquet"] = "auto"
+    limit: int | None = Field(None, ge=1)
+
+
+class DatasetSeeds(Strict):
+    type: Literal["dataset"]
+    path: Path = Field(description="A datasets.Dataset or DatasetDict saved with save_to_disk.")
+    split: str | None = Field(None, description="Split to read when the folder holds a DatasetDict.")
+    limit: int | None = Field(None, ge=1)
+
+
+class GridSeeds(Strict):
+    type: Literal["grid"]
+    axes: dict[str, list[Any]] = Field(description="Named lists; seeds are their product.")
+    sample: int | None = Field(None, ge=1, description="Draw this many combinations (seeded) instead of all.")
+
+    @field_validator("axes")
+    @classmethod
+    def _axes_non_empty(cls, axes: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        if not axes:
+            raise ValueError("a grid needs at least one axis, e.g. topic = ['a', 'b']")
+        empty = [name for name, values in axes.items() if not values]
+        if empty:
+            raise ValueError(f"grid axis {empty[0]!r} is empty: give it at least one value")
+        return axes
+
+
+SeedsConfig = Annotated[Union[InlineSeeds, FileSeeds, DatasetSeeds, GridSeeds], Field(discriminator="type")]
+
+
+# --- [prompt] ---------------------------------------------------------------------------------------
+
+
+class FewShotConfig(Strict):
+    path: Path = Field(description="Real examples (jsonl/csv/parquet/saved dataset), relative to the recipe.")
+    k: int = Field(3, ge=1, description="Examples per prompt, rotated across requests.")
+    field: str = Field("text", description="Column holding the example text.")
+    format: str = Field("{text}", description="How one example is rendered; {text} and other columns.")
+    separator: str = "\n"
+
+
+class PromptConfig(Strict):
+    template: str = Field(min_length=1, description="Prompt with {field} placeholders; {examples} for few-shot.")
+    mode: Literal["auto", "completion", "chat"] = Field(
+        "auto", description="auto: chat when the model has a chat template, else completion."
+    )
+    system: str | None = Field(None, description="System message in chat mode.")
+    few_shot: FewShotConfig | None = None
+
+
+# --- [generation] -----------------------------------------------------------------------------------
+
+
+class SamplingConfig(Strict):
+    """synthgen's own sampling settings; only the vLLM adapter knows vLLM's names."""
+
+    temperature: float = Field(1.0, ge=0.0, le=5.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    max_tokens: int = Field(128, ge=1)
+    stop: list[str] = Field(default_factory=list)
+    n: int = Field(1, ge=1, description="Completions per prompt.")
+    seed: int | None = Field(None, description="Base sampling seed; defaults to recipe.seed.")
+
+
+class VllmBackendConfig(Strict):
+    type: Literal["vllm"]
+    model: str = Field("embedded", description="'embedded' (default model), a registered name or a local HF folder.")
+    dtype: str = "auto"
+    max_model_len: int | None = Field(2048, ge=16)
+    enforce_eager: bool = True
+    engine_kwargs: dict[str, Any] = Field(default_factory=dict, description="Extra vllm.LLM(...) arguments.")
+
+
+class OpenAIBackendConfig(Strict):
+    type: Literal["openai"]
+    base_url: str = Field(description="e.g. http://127.0.0.1:8000/v1")
+    model: str
+    api_key_env: str | None = Field(None, description="Environment variable that holds the API key.")
+    concurrency: int = Field(8, ge=1, le=1024)
+    timeout_s: float = Field(120.0, gt=0)
+    max_retries: int = Field(4, ge=0, le=20)
+
+
+class ReplayBackendConfig(Strict):
+    type: Literal["replay"]
+    path: Path = Field(description="jsonl of saved completions ('text' per line), relative to the recipe.")
+    field: str = "text"
+
+
+class ScriptedBackendConfig(Strict):
+    """Deterministic test backend: completions are a pure function of the prompt and sampling seed."""
+
+    type: Literal["scripted"]
+    outputs: list[str] = Field(default_factory=list, description="Cycled outputs; empty = derived from prompts.")
+    delay_s: float = Field(0.0, ge=0.0, description="Sleep per batch (for interruption tests).")
+
+
+BackendConfig = Annotated[
+    Union[VllmBackendConfig, OpenAIBackendConfig, ReplayBackendConfig, ScriptedBackendConfig],
+    Field(discriminator="type"),
+]
+
+
+class GenerationConfig(Strict):
+    backend: BackendConfig = Field(default_factory=lambda: VllmBackendConfig(type="vllm"))
+    sampling: SamplingConfig = Field(default_factory=SamplingConfig)
+    target: int = Field(ge=1, description="Stop when this many records pass every stage.")
+    max_candidates: int | None = Field(None, ge=1, description="Candidate budget; default 4x target.")
+    batch_size: int = Field(64, ge=1, description="Prompts per backend call and per checkpoint.")
+
+    @model_validator(mode="after")
+    def _budget_covers_target(self) -> "GenerationConfig":
+        if self.max_candidates is not None and self.max_candidates < self.target:
+            raise ValueError(
+                f"max_candidates ({self.max_candidates}) is below target ({self.target}): "
+                "raise max_candidates or lower target"
+            )
+        return self
+
+    @property
+    def candidate_budget(self) -> int:
+        return self.max_candidates if self.max_candidates is not None else 4 * self.target
+
+
+# --- [[verify]] -------------------------------------------------------------------------------------
+
+
+class NonEmptyVerifierConfig(Strict):
+    type: Literal["non_empty"]
+    strip: bool = True
+
+
+class LengthVerifierConfig(Strict):
+    type: Literal["length"]
+    unit: Literal["chars", "words"] = "chars"
+    min: int | None = Field(None, ge=0)
+    max: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "LengthVerifierConfig":
+        if self.min is None and self.max is None:
+            raise ValueError("give min, max or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        return self
+
+
+VerifierConfig = Annotated[Union[NonEmptyVerifierConfig, LengthVerifierConfig], Field(discriminator="type")]
+
+
+# --- [output] ---------------------------------------------------------------------------------------
+
+
+class OutputConfig(Strict):
+    dir: Path | None = Field(None, description="Run directory; default runs/<recipe.name> beside the recipe.")
+
+
+class Recipe(Strict):
+    recipe: RecipeMeta
+    seeds: SeedsConfig
+    prompt: PromptConfig
+    generation: GenerationConfig
+    verify: list[VerifierConfig] = Field(default_factory=list)
+    output: OutputConfig = Field(default_factory=OutputConfig)

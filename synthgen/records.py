@@ -1,0 +1,100 @@
+"""The records that flow through a run: seeds, requests, completions, candidates and verdicts.
+
+Plain dataclasses, no behaviour beyond derived identifiers, so every stage can be tested with literals.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def content_hash(text: str, length: int = 16) -> str:
+    """Stable short hex id of a text (sha256 prefix)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
+
+
+def canonical_json(value: Any) -> str:
+    """Sorted, compact JSON: the form hashed for recipes, sampling configs and seeds."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+@dataclass(frozen=True)
+class Seed:
+    """One seed row: the fields a prompt template is rendered from."""
+
+    index: int
+    fields: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One prompt sent to a backend. ``index`` is the request's position in the run, which fixes its
+    seed, few-shot examples and sampling seed, so a resumed run regenerates exactly the same requests."""
+
+    index: int
+    prompt: str
+    seed: Seed
+    sampling_seed: int
+    parent_ids: tuple[str, ...] = ()
+
+    @property
+    def prompt_hash(self) -> str:
+        return content_hash(self.prompt)
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One sampled continuation returned by a backend."""
+
+    text: str
+    n_tokens: int
+    finish_reason: str | None = None
+
+
+@dataclass
+class Candidate:
+    """A completion on its way through the stages. Verifiers may add ``columns`` and ``scores``."""
+
+    request: GenerationRequest
+    sample_index: int
+    text: str
+    n_tokens: int
+    finish_reason: str | None = None
+    columns: dict[str, Any] = field(default_factory=dict)
+    scores: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return content_hash(self.text)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A verifier's decision on one candidate; ``reason`` is a snake_case constant when dropped."""
+
+    keep: bool
+    reason: str | None = None
+    score: float | None = None
+    evidence: dict[str, Any] | None = None
+
+    @classmethod
+    def accept(cls, score: float | None = None) -> "Verdict":
+        return cls(True, None, score)
+
+    @classmethod
+    def reject(cls, reason: str, score: float | None = None, **evidence: Any) -> "Verdict":
+        return cls(False, reason, score, evidence or None)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A dropped candidate with the stage that dropped it, why, and the evidence."""
+
+    candidate: Candidate
+    stage: str
+    reason: str
+    score: float | None = None
+    evidence: dict[str, Any] | None = None

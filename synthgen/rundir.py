@@ -1,0 +1,145 @@
+"""The run directory: ownership check, per-batch checkpoints for resume, and the final artifacts.
+
+Every file is written to a temporary name and renamed into place, so a run killed at any moment leaves
+either the old file or the new one, never half of one. Only synthgen's own artifacts are ever deleted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from .errors import RunDirError
+
+STATE = "run.json"
+CHECKPOINTS = "checkpoints"
+ARTIFACTS = ("dataset", "data.parquet", "rejected.parquet", "mix", "report.json", "report.md", "report.html",
+             "manifest.json", CHECKPOINTS)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w", encoding="utf-8") as handle:
+        json.dump(data, handle, ensure_ascii=False, indent=1, default=str)
+        handle.flush()
+        os.fsync(handle.fileno())
+    tmp.replace(path)
+
+
+class RunDir:
+    """One run's folder. ``prepare`` claims it for a recipe hash or refuses a foreign one."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.checkpoints = self.path / CHECKPOINTS
+
+    def prepare(self, recipe_hash: str, overwrite: bool = False) -> None:
+        owner = self._owner()
+        if overwrite:
+            self.clear()
+        elif owner is not None and owner != recipe_hash:
+            raise RunDirError(
+                f"{self.path} holds a run of a different recipe (hash {owner}, this one is {recipe_hash})",
+                hint="pass --overwrite to replace it, or --out to write elsewhere",
+            )
+        elif owner is None and self.path.exists() and any(self.path.iterdir()):
+            raise RunDirError(f"{self.path} exists and is not a synthgen run directory",
+                              hint="choose an empty folder with --out, or pass --overwrite")
+        self.checkpoints.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(self.path / STATE, {"recipe_hash": recipe_hash})
+
+    def _owner(self) -> str | None:
+        state = self.path / STATE
+        if not state.is_file():
+            return None
+        try:
+            return json.loads(state.read_text())["recipe_hash"]
+        except (ValueError, KeyError):
+            raise RunDirError(f"{state} is corrupt", hint="pass --overwrite to start this run again") from None
+
+    def clear(self) -> None:
+        """Delete synthgen's artifacts (and nothing else) from the folder."""
+        for name in (*ARTIFACTS, STATE):
+            target = self.path / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+
+    # --- checkpoints --------------------------------------------------------------------------------
+
+    def write_checkpoint(self, batch: int, shard: dict[str, Any]) -> None:
+        write_json_atomic(self.checkpoints / f"batch-{batch:06d}.json", shard)
+
+    def read_checkpoints(self) -> list[dict[str, Any]]:
+        """Shards in batch order; they must be contiguous from 0 (a gap means tampering)."""
+        shards = []
+        for expected, path in enumerate(sorted(self.checkpoints.glob("batch-*.json"))):
+            try:
+                shard = json.loads(path.read_text(encoding="utf-8"))
+            except ValueError:
+                raise RunDirError(f"{path} is corrupt", hint="delete it to regenerate that batch") from None
+            if shard.get("batch") != expected:
+                raise RunDirError(f"{path}: expected batch {expected}", hint="checkpoints must be contiguous")
+            shards.append(shard)
+        return shards
+
+    # --- final artifacts ----------------------------------------------------------------------------
+
+    def write_dataset(self, rows: list[dict[str, Any]]) -> None:
+        """``dataset/`` (save_to_disk) and ``data.parquet`` with the same rows."""
+        import datasets
+
+        from .tabular import write_parquet
+
+        dataset = datasets.Dataset.from_list(rows) if rows else datasets.Dataset.from_dict({"id": [], "text": []})
+        tmp = self.path / ".dataset.tmp"
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        with _quiet_datasets():
+            dataset.save_to_disk(str(tmp))
+        final = self.path / "dataset"
+        if final.exists():
+            shutil.rmtree(final)
+        tmp.rename(final)
+        write_parquet(rows, self.path / "data.parquet", schema=None if rows else dataset.data.schema)
+
+    def write_rejected(self, rows: list[dict[str, Any]]) -> None:
+        from .tabular import write_parquet
+
+        write_parquet(rows, self.path / "rejected.parquet", schema=None if rows else _rejected_schema())
+
+    def write_text(self, name: str, text: str) -> None:
+        tmp = self.path / f".{name}.tmp"
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(self.path / name)
+
+
+class _quiet_datasets:
+    """Silence datasets' own progress bars while we save (ours already reports progress)."""
+
+    def __enter__(self):
+        from datasets.utils import logging as ds_logging
+        from datasets.utils import tqdm as ds_tqdm
+
+        self._was_enabled = ds_tqdm.are_progress_bars_disabled() is False
+        ds_tqdm.disable_progress_bars()
+        ds_logging.set_verbosity_error()
+        return self
+
+    def __exit__(self, *exc):
+        from datasets.utils import tqdm as ds_tqdm
+
+        if self._was_enabled:
+            ds_tqdm.enable_progress_bars()
+
+
+def _rejected_schema():
+    import pyarrow as pa
+
+    return pa.schema([("id", pa.string()), ("candidate_index", pa.int64()), ("stage", pa.string()),
+                      ("reason", pa.string()), ("score", pa.float64()), ("evidence", pa.string()),
+                      ("text", pa.string())])
