@@ -122,19 +122,17 @@ class _quiet_datasets:
     """Silence datasets' own progress bars while we save (ours already reports progress)."""
 
     def __enter__(self):
-        from datasets.utils import logging as ds_logging
-        from datasets.utils import tqdm as ds_tqdm
+        import datasets.utils as ds_utils
 
-        self._was_enabled = ds_tqdm.are_progress_bars_disabled() is False
-        ds_tqdm.disable_progress_bars()
-        ds_logging.set_verbosity_error()
+        self._was_enabled = not ds_utils.are_progress_bars_disabled()
+        ds_utils.disable_progress_bars()
         return self
 
     def __exit__(self, *exc):
-        from datasets.utils import tqdm as ds_tqdm
+        import datasets.utils as ds_utils
 
         if self._was_enabled:
-            ds_tqdm.enable_progress_bars()
+            ds_utils.enable_progress_bars()
 
 
 def _rejected_schema():
