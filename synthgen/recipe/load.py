@@ -40,7 +40,7 @@ class LoadedRecipe:
 
 def recipe_hash(recipe: Recipe) -> str:
     """sha256 of the sorted JSON of the validated recipe, without [output] (where a run goes is not what it is)."""
-    data = recipe.model_dump(mode="json", exclude={"output"})
+    data = recipe.model_dump(mode="json", exclude={"output"}, exclude_none=True)
     return hashlib.sha256(canonical_json(data).encode()).hexdigest()[:16]
 
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from .base import Strict
+from .dedup_schema import DedupConfig
+from .verify_schema import VerifierConfig
 
 
 # --- [recipe] ---------------------------------------------------------------------------------------
@@ -161,32 +161,6 @@ class GenerationConfig(Strict):
         return self.max_candidates if self.max_candidates is not None else 4 * self.target
 
 
-# --- [[verify]] -------------------------------------------------------------------------------------
-
-
-class NonEmptyVerifierConfig(Strict):
-    type: Literal["non_empty"]
-    strip: bool = True
-
-
-class LengthVerifierConfig(Strict):
-    type: Literal["length"]
-    unit: Literal["chars", "words"] = "chars"
-    min: int | None = Field(None, ge=0)
-    max: int | None = Field(None, ge=1)
-
-    @model_validator(mode="after")
-    def _bounds(self) -> "LengthVerifierConfig":
-        if self.min is None and self.max is None:
-            raise ValueError("give min, max or both")
-        if self.min is not None and self.max is not None and self.min > self.max:
-            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
-        return self
-
-
-VerifierConfig = Annotated[Union[NonEmptyVerifierConfig, LengthVerifierConfig], Field(discriminator="type")]
-
-
 # --- [output] ---------------------------------------------------------------------------------------
 
 
@@ -199,5 +173,6 @@ class Recipe(Strict):
     seeds: SeedsConfig
     prompt: PromptConfig
     generation: GenerationConfig
-    verify: list[VerifierConfig] = Field(default_factory=list)
+    verify: list[VerifierConfig] = Field(default_factory=list, description="Verifiers, applied in order.")
+    dedup: DedupConfig | None = Field(None, description="Exact and near-duplicate removal.")
     output: OutputConfig = Field(default_factory=OutputConfig)
