@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import RecipeError, SynthgenError
-from .pipeline import Stage, VerifierStage
+from .pipeline import Stage
 from .prompts import FewShotPool, RequestPlan, check_template
 from .provenance import RunContext, normalize_rows, now_iso
 from .recipe.load import LoadedRecipe, load_recipe
@@ -69,7 +69,7 @@ def _execute(loaded: LoadedRecipe, plan: RequestPlan, backend: Any, run_dir: Run
 
     recipe = loaded.recipe
     started, wall = now_iso(), time.perf_counter()
-    runner = Runner(plan, backend, build_stages(recipe), run_dir, run_context(loaded), run_limits(recipe),
+    runner = Runner(plan, backend, build_stages(loaded, backend), run_dir, run_context(loaded), run_limits(recipe),
                     recipe.generation.sampling, progress=progress)
     resumed = runner.resume()
     described = _previous_backend(run_dir)
@@ -133,16 +133,16 @@ def load_few_shot(loaded: LoadedRecipe) -> FewShotPool | None:
     return FewShotPool(rows, config.k, config.field, config.format, config.separator)
 
 
-def build_stages(recipe: Recipe) -> list[Stage]:
-    """One stage per [[verify]] table, in order, with unique names (``length``, ``length_2``…)."""
-    from .verify import build_verifier
+def build_stages(loaded: LoadedRecipe, backend: Any = None) -> list[Stage]:
+    """The run's stages in order: verifiers first (cheap to costly), then deduplication."""
+    from .verify import VerifyContext, build_verify_stages
 
-    stages: list[Stage] = []
-    seen: dict[str, int] = {}
-    for config in recipe.verify:
-        seen[config.type] = seen.get(config.type, 0) + 1
-        suffix = "" if seen[config.type] == 1 else f"_{seen[config.type]}"
-        stages.append(VerifierStage(build_verifier(config), name=f"{config.type}{suffix}"))
+    recipe = loaded.recipe
+    stages = build_verify_stages(recipe.verify, VerifyContext(loaded, backend))
+    if recipe.dedup is not None:
+        from .dedup import build_dedup_stages
+
+        stages += build_dedup_stages(recipe.dedup, loaded)
     return stages
 
 
