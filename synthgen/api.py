@@ -70,7 +70,7 @@ def _execute(loaded: LoadedRecipe, plan: RequestPlan, backend: Any, run_dir: Run
     recipe = loaded.recipe
     started, wall = now_iso(), time.perf_counter()
     runner = Runner(plan, backend, build_stages(loaded, backend), run_dir, run_context(loaded), run_limits(recipe),
-                    recipe.generation.sampling, progress=progress)
+                    recipe.generation.sampling, progress=progress, strip=recipe.generation.strip)
     resumed = runner.resume()
     described = _previous_backend(run_dir)
     if runner.stop_reason() is None:

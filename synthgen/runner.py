@@ -65,9 +65,10 @@ def next_batch_size(state: RunState, limits: Limits, capacity: int | None) -> in
 
 class Runner:
     def __init__(self, plan: RequestPlan, backend: Any, stages: list[Stage], run_dir: RunDir,
-                 ctx: RunContext, limits: Limits, sampling: Any, progress: bool = True):
+                 ctx: RunContext, limits: Limits, sampling: Any, progress: bool = True, strip: bool = True):
         self.plan, self.backend, self.stages, self.run_dir = plan, backend, stages, run_dir
         self.ctx, self.limits, self.sampling, self.progress = ctx, limits, sampling, progress
+        self.strip = strip
         self.state = RunState()
         self._pending: list[Rejection] = []
         for stage in stages:
@@ -116,7 +117,7 @@ class Runner:
         results = self.backend.generate(requests, self.sampling)
         self.state.generate_seconds += time.perf_counter() - start
         self._count_tokens(results)
-        candidates = [Candidate(r, j, c.text, c.n_tokens, c.finish_reason)
+        candidates = [Candidate(r, j, c.text.strip() if self.strip else c.text, c.n_tokens, c.finish_reason)
                       for r, completions in zip(requests, results, strict=True) for j, c in enumerate(completions)]
         kept = run_stages(self.stages, candidates)
         created = now_iso()

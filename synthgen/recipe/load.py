@@ -89,19 +89,42 @@ def parse_override(text: str, source: str) -> tuple[list[str], Any]:
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...], source: str) -> dict[str, Any]:
+    """Set each ``a.b.c=value`` in a copy of ``raw``; numeric parts index arrays of tables (``verify.0.min``)."""
     import copy
 
     raw = copy.deepcopy(raw)
     for text in overrides:
         keys, value = parse_override(text, source)
-        table = raw
+        container: Any = raw
         for i, key in enumerate(keys[:-1]):
-            table = table.setdefault(key, {})
-            if not isinstance(table, dict):
-                dotted = ".".join(keys[: i + 1])
-                raise RecipeError(f"{source}:{dotted}: --set {text!r}: {dotted} is not a table")
-        table[keys[-1]] = value
+            container = _step(container, key, source, ".".join(keys[: i + 1]), text)
+        _assign(container, keys[-1], value, source, text)
     return raw
+
+
+def _step(container: Any, key: str, source: str, dotted: str, text: str) -> Any:
+    if isinstance(container, list):
+        return container[_list_index(container, key, source, dotted, text)]
+    if not isinstance(container, dict):
+        raise RecipeError(f"{source}:{dotted}: --set {text!r}: {dotted.rpartition('.')[0]} is not a table")
+    child = container.setdefault(key, {})
+    if not isinstance(child, dict | list):
+        raise RecipeError(f"{source}:{dotted}: --set {text!r}: {dotted} is not a table")
+    return child
+
+
+def _assign(container: Any, key: str, value: Any, source: str, text: str) -> None:
+    if isinstance(container, list):
+        container[_list_index(container, key, source, key, text)] = value
+    else:
+        container[key] = value
+
+
+def _list_index(items: list, key: str, source: str, dotted: str, text: str) -> int:
+    if not key.isdigit() or int(key) >= len(items):
+        raise RecipeError(f"{source}:{dotted}: --set {text!r}: no item {key!r} (the array has {len(items)})",
+                          hint="arrays of tables are indexed from 0, e.g. verify.0.min=5")
+    return int(key)
 
 
 # --- error formatting -------------------------------------------------------------------------------

@@ -146,6 +146,7 @@ class GenerationConfig(Strict):
     target: int = Field(ge=1, description="Stop when this many records pass every stage.")
     max_candidates: int | None = Field(None, ge=1, description="Candidate budget; default 4x target.")
     batch_size: int = Field(64, ge=1, description="Prompts per backend call and per checkpoint.")
+    strip: bool = Field(True, description="Strip surrounding whitespace from completions (false for code).")
 
     @model_validator(mode="after")
     def _budget_covers_target(self) -> "GenerationConfig":
