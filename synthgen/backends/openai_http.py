@@ -85,6 +85,35 @@ class _Retryable(Exception):
         self.wait_s = wait_s
 
 
+class _Aborted(BackendError):
+    """Raised by requests still queued or retrying after another request of the batch failed."""
+
+
+class _Batch:
+    """Shared state of one ``generate`` call: the first real failure wins and stops the rest.
+
+    Requests that see ``abort`` raise :class:`_Aborted`; ``generate`` re-raises ``error``, the failure
+    that caused it, never one of those.
+    """
+
+    def __init__(self):
+        self.abort = threading.Event()
+        self.error: BaseException | None = None
+        self._lock = threading.Lock()
+
+    def run(self, fn, *args):
+        try:
+            return fn(*args)
+        except _Aborted:
+            raise
+        except BaseException as exc:
+            with self._lock:
+                if self.error is None:
+                    self.error = exc
+            self.abort.set()
+            raise
+
+
 class OpenAIBackend:
     """Generates through ``{base_url}/completions`` or ``{base_url}/chat/completions``.
 
@@ -107,8 +136,6 @@ class OpenAIBackend:
         self.last_usage: dict[str, int] = {"prompt_tokens": 0, "completion_tokens": 0}
         self.model_card: dict[str, Any] | None = None
         self._client: httpx.Client | None = None
-
-    # --- lifecycle -------------------------------------------------------------------------------
 
     def load(self) -> None:
         """Open the client and check that the server is up and serves ``config.model``."""
@@ -174,23 +201,23 @@ class OpenAIBackend:
                 info[f"server_{key}"] = card[key]
         return info
 
-    # --- generation ------------------------------------------------------------------------------
-
     def generate(self, requests: list[GenerationRequest], sampling: SamplingConfig) -> list[list[Completion]]:
         """Send every request with at most ``concurrency`` in flight; results come back in request order."""
         self.load()
         self.last_usage = {"prompt_tokens": 0, "completion_tokens": 0}
         if not requests:
             return []
-        abort = threading.Event()
+        batch = _Batch()
         workers = min(self.config.concurrency, len(requests))
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="synthgen-openai")
         try:
-            futures = [pool.submit(self._one, r, sampling, abort) for r in requests]
-            wait(futures, return_when=FIRST_EXCEPTION)  # fail on the first error, not in request order
+            futures = [pool.submit(batch.run, self._one, r, sampling, batch.abort) for r in requests]
+            wait(futures, return_when=FIRST_EXCEPTION)
+            if batch.error is not None:
+                raise batch.error
             replies = [f.result() for f in futures]
         finally:
-            abort.set()  # a failure or Ctrl-C stops the retries still waiting
+            batch.abort.set()  # a failure or Ctrl-C stops the retries still waiting
             pool.shutdown(wait=False, cancel_futures=True)
         results = []
         for completions, usage in replies:
@@ -207,7 +234,7 @@ class OpenAIBackend:
         attempts = self.config.max_retries + 1
         for attempt in range(attempts):
             if abort.is_set():
-                raise BackendError("generation aborted")
+                raise _Aborted("generation aborted")
             try:
                 body = self._post(path, payload, request.index)
                 return parse_choices(body, sampling.n, self.mode), body.get("usage") or {}
