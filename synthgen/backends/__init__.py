@@ -19,7 +19,7 @@ def build_backend(loaded: Any) -> Backend:
     if config.type == "vllm":
         from .vllm_offline import VllmBackend
 
-        return VllmBackend(config, mode=mode, system=system)
+        return VllmBackend(config, mode=mode, system=system, seed=recipe.recipe.seed)
     if config.type == "openai":
         from .openai_http import OpenAIBackend
 

@@ -80,6 +80,7 @@ def pull_model(name: str = "gemma3-270m", force: bool = False, progress: bool = 
     with _provision_lock(folder, log):
         if not force and not verify_folder(folder):
             return folder
+        _remove_stale(folder)
         _build_into(spec, folder, log)
     return folder
 
@@ -101,6 +102,13 @@ def _build_into(spec: ModelSpec, folder: Path, log: Callable[[str], None]) -> No
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     log(f"model '{spec.name}' ready in {time.monotonic() - started:.0f} s ({folder_size(folder) / 1e6:.0f} MB)")
+
+
+def _remove_stale(folder: Path) -> None:
+    """Delete temp and moved-aside folders a killed build left behind (safe: we hold the lock)."""
+    for pattern in (f".{folder.name}.tmp-*", f".{folder.name}.old-*"):
+        for path in folder.parent.glob(pattern):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _swap_in(tmp: Path, folder: Path) -> None:
