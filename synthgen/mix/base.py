@@ -1,0 +1,27 @@
+"""What the mixer's modules share: its error type and the reasons a synthetic row is left out of a mix.
+
+Drop reasons are snake_case constants owned by the mixer (DESIGN.md §9); every row that does not make it
+into the mix is returned with one of them, never silently lost.
+"""
+
+from __future__ import annotations
+
+from ..errors import SynthgenError
+
+OVER_MIX_CAP = "over_mix_cap"
+"""The synthetic-share cap was full: the real data cannot carry this row."""
+
+DUPLICATE_IN_MIX = "duplicate_in_mix"
+"""Its text is already in the mix (a real row, or an earlier synthetic row): adding it would duplicate."""
+
+MISSING_TEXT = "missing_text"
+"""It has no usable text (absent, null, not a string, or blank)."""
+
+DROP_REASONS = (OVER_MIX_CAP, DUPLICATE_IN_MIX, MISSING_TEXT)
+
+SOURCE_REAL = "real"
+SOURCE_SYNTHETIC = "synthetic"
+
+
+class MixError(SynthgenError):
+    """A mix that cannot be built as asked: a bad cap, a missing field, real data too small to carry any."""

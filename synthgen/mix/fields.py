@@ -1,0 +1,55 @@
+"""Column checks with errors that guess the mistake, and the ``source`` label every mix row carries."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+from .base import MixError
+from .strategies import row_score
+
+ORIGINAL_SOURCE = "original_source"
+
+
+def columns(rows: list[dict[str, Any]], limit: int = 1000) -> list[str]:
+    """Column names seen in the first ``limit`` rows, in first-seen order."""
+    seen: dict[str, None] = {}
+    for row in rows[:limit]:
+        seen.update(dict.fromkeys(row))
+    return list(seen)
+
+
+def _guess(field: str, names: list[str]) -> str:
+    """A 'did you mean' hint: the seed_ prefix a run adds to seed fields, or the closest column."""
+    if f"seed_{field}" in names:
+        return f"did you mean 'seed_{field}'? (runs prefix seed fields with seed_)"
+    close = difflib.get_close_matches(field, names, n=1)
+    listed = ", ".join(names[:20]) or "none"
+    return f"did you mean {close[0]!r}? columns are: {listed}" if close else f"columns are: {listed}"
+
+
+def check_text_field(rows: list[dict[str, Any]], field: str, side: str) -> None:
+    """A MixError when rows exist but none has ``field`` (a wrong --text-field, not a few bad rows)."""
+    if rows and not any(field in row for row in rows):
+        raise MixError(f"the {side} rows have no {field!r} column", hint=_guess(field, columns(rows)))
+
+
+def require_field(rows: list[dict[str, Any]], field: str, key: str, scores: bool = False) -> None:
+    """A MixError naming ``key`` when no row has ``field`` (with ``scores``: nor a score of that name)."""
+    if any(field in row for row in rows):
+        return
+    if scores and any(row_score(row, field) is not None for row in rows):
+        return
+    raise MixError(f"{key} = {field!r}: no synthetic row has that field", hint=_guess(field, columns(rows)))
+
+
+def label_rows(rows: list[dict[str, Any]], source: str) -> list[dict[str, Any]]:
+    """Copies of ``rows`` with ``source`` set; a ``source`` the row already had moves to ``original_source``."""
+    labelled = []
+    for row in rows:
+        copy = dict(row)
+        if "source" in copy and copy["source"] != source:
+            copy[ORIGINAL_SOURCE] = copy.pop("source")
+        copy["source"] = source
+        labelled.append(copy)
+    return labelled

@@ -1,0 +1,172 @@
+"""The Mixer: all of the real data, plus at most a capped share of synthetic data.
+
+Accumulate, never replace (Gerstgrasser et al. 2024; collapse-literature.md §4 G1): every real row is in
+the mix, and synthetic rows fill at most ⌊cap/(1−cap) · n_real⌋ places, chosen by a strategy. Every
+synthetic row left out comes back in ``MixResult.dropped`` with a reason; the mix never holds a row that
+was not given, nor the same synthetic row (or text) twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from .base import DUPLICATE_IN_MIX, MISSING_TEXT, OVER_MIX_CAP, SOURCE_REAL, SOURCE_SYNTHETIC, MixError
+from .caps import CAP_KEY, OVERRIDE_KEY, default_cap, resolve_cap, synthetic_allowance
+from .fields import check_text_field, label_rows, require_field
+from .novelty import DiversityOrder
+from .strategies import STRATEGIES, check_selection
+
+
+@dataclass
+class MixResult:
+    """The mix and its evidence. ``records`` are real rows then the chosen synthetic rows (input order),
+    each with ``source``; ``dropped`` are the synthetic rows left out, each with ``reason``."""
+
+    records: list[dict[str, Any]]
+    n_real: int
+    n_synthetic: int
+    synthetic_share: float
+    dropped: list[dict[str, Any]]
+    cap: float = 0.5
+    default_cap: float = 0.5
+    allowance: int | None = None
+    override_reason: str | None = None
+    strategy: str = "random"
+    settings: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def dropped_by_reason(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for row in self.dropped:
+            counts[row["reason"]] = counts.get(row["reason"], 0) + 1
+        return counts
+
+    def summary(self) -> dict[str, Any]:
+        """Counts, cap, override and warnings: what the manifest, report and dataset card record."""
+        return {"n_real": self.n_real, "n_synthetic": self.n_synthetic, "n_records": len(self.records),
+                "n_offered": self.n_synthetic + len(self.dropped), "synthetic_share": self.synthetic_share,
+                "cap": self.cap, "default_cap": self.default_cap, "allowance": self.allowance,
+                "override_reason": self.override_reason, "override": self.cap > self.default_cap,
+                "strategy": self.strategy, "dropped": self.dropped_by_reason(), "settings": self.settings,
+                "warnings": list(self.warnings)}
+
+
+class Mixer:
+    """Capped mixing of real and synthetic rows (DESIGN.md §3). Parameters only; ``mix`` does the work.
+
+    ``max_synthetic_share`` None → :func:`.caps.default_cap` of ``depth`` / ``loop_temperature`` /
+    ``loop_top_p`` (0.5, 0.3, 0.2); a cap above that default needs ``override_reason``. ``text_field`` is
+    the synthetic rows' text column and the mix's; real rows' ``real_text_field`` (default the same) is
+    renamed to it. ``diversity_order(texts, k)`` plugs an embedding-based ordering into ``diversity_first``.
+    """
+
+    def __init__(self, max_synthetic_share: float | None = None, strategy: str = "random", seed: int = 0,
+                 stratify_by: str | None = None, score_field: str | None = None,
+                 override_reason: str | None = None, depth: int = 1, loop_temperature: float | None = None, *,
+                 loop_top_p: float | None = None, text_field: str = "text", real_text_field: str | None = None,
+                 diversity_order: DiversityOrder | None = None):
+        self.strategy, self.seed = strategy, seed
+        self.stratify_by, self.score_field = stratify_by, score_field
+        self.override_reason = override_reason.strip() if override_reason and override_reason.strip() else None
+        self.depth, self.loop_temperature, self.loop_top_p = depth, loop_temperature, loop_top_p
+        self.text_field, self.real_text_field = text_field, real_text_field or text_field
+        self.diversity_order = diversity_order
+        self.default_cap = default_cap(depth, loop_temperature, loop_top_p)
+        self.cap = resolve_cap(max_synthetic_share, self.default_cap, self.override_reason)
+        self._check_strategy()
+
+    def _check_strategy(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise MixError(f"unknown mix strategy {self.strategy!r}", hint=f"use one of {', '.join(STRATEGIES)}")
+        if self.strategy == "stratified" and not self.stratify_by:
+            raise MixError("strategy 'stratified' needs mix.stratify_by", hint="e.g. stratify_by = 'seed_topic'")
+        if self.strategy == "best_score" and not self.score_field:
+            raise MixError("strategy 'best_score' needs mix.score_field", hint="e.g. score_field = 'judge'")
+
+    def settings(self) -> dict[str, Any]:
+        return {"seed": self.seed, "stratify_by": self.stratify_by,
+                "score_field": self.score_field, "depth": self.depth, "loop_temperature": self.loop_temperature,
+                "loop_top_p": self.loop_top_p, "text_field": self.text_field,
+                "real_text_field": self.real_text_field}
+
+    def mix(self, real_rows: Iterable[dict[str, Any]], synthetic_rows: Iterable[dict[str, Any]]) -> MixResult:
+        """Keep every real row, add the synthetic rows the cap allows, return the rest as ``dropped``."""
+        real = self._real_records(list(real_rows))
+        synthetic = list(synthetic_rows)
+        check_text_field(synthetic, self.text_field, "synthetic")
+        allowance = self._allowance(len(real), len(synthetic))
+        eligible, dropped = self._eligible(synthetic, real)
+        chosen = self._choose(eligible, allowance)
+        picked = [row for i, row in enumerate(eligible) if i in chosen]
+        dropped += [{**row, "reason": OVER_MIX_CAP} for i, row in enumerate(eligible) if i not in chosen]
+        records = real + label_rows(picked, SOURCE_SYNTHETIC)
+        share = len(picked) / len(records) if records else 0.0
+        result = MixResult(records, len(real), len(picked), share, label_rows(dropped, SOURCE_SYNTHETIC),
+                           self.cap, self.default_cap, allowance, self.override_reason, self.strategy,
+                           self.settings())
+        result.warnings = self._warnings(result, real)
+        return result
+
+    def _real_records(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        check_text_field(rows, self.real_text_field, "real")
+        if self.real_text_field != self.text_field:
+            rows = [_renamed(row, self.real_text_field, self.text_field) for row in rows]
+        return label_rows(rows, SOURCE_REAL)
+
+    def _allowance(self, n_real: int, n_offered: int) -> int | None:
+        allowance = synthetic_allowance(n_real, self.cap)
+        if n_real == 0 and allowance == 0:
+            raise MixError(
+                f"the real data has no rows, so a synthetic-share cap of {self.cap} admits no synthetic row "
+                f"({n_offered} offered): real data is kept and accumulated, never replaced",
+                hint=f"check the real source path and its text field; to ship synthetic data alone set "
+                     f"{CAP_KEY} = 1 with {OVERRIDE_KEY}")
+        return allowance
+
+    def _eligible(self, synthetic: list[dict[str, Any]], real: list[dict[str, Any]]):
+        """Synthetic rows with a usable text not already in the mix; the others dropped with a reason."""
+        seen = {row.get(self.text_field) for row in real}
+        eligible, dropped = [], []
+        for row in synthetic:
+            text = row.get(self.text_field)
+            if not isinstance(text, str) or not text.strip():
+                dropped.append({**row, "reason": MISSING_TEXT})
+            elif text in seen:
+                dropped.append({**row, "reason": DUPLICATE_IN_MIX})
+            else:
+                seen.add(text)
+                eligible.append(row)
+        return eligible, dropped
+
+    def _choose(self, eligible: list[dict[str, Any]], allowance: int | None) -> set[int]:
+        k = len(eligible) if allowance is None else min(allowance, len(eligible))
+        if eligible:
+            if self.strategy == "stratified":
+                require_field(eligible, self.stratify_by, "mix.stratify_by")
+            if self.strategy == "best_score":
+                require_field(eligible, self.score_field, "mix.score_field", scores=True)
+        if k == len(eligible):
+            return set(range(k))
+        picked = STRATEGIES[self.strategy](eligible, k, self)
+        return set(check_selection(list(picked), len(eligible), k, self.strategy))
+
+    def _warnings(self, result: MixResult, real: list[dict[str, Any]]) -> list[str]:
+        notes = []
+        over = result.dropped_by_reason().get(OVER_MIX_CAP, 0)
+        if over:
+            notes.append(f"the real data ({result.n_real} rows) can carry at most {result.allowance} synthetic "
+                         f"rows at a {self.cap} share: {over} synthetic rows left out ({OVER_MIX_CAP}); "
+                         "add real data to use more of them")
+        blank = sum(1 for row in real if not isinstance(row.get(self.text_field), str))
+        if blank:
+            notes.append(f"{blank} real rows have no text in {self.real_text_field!r}; kept anyway (real data "
+                         "is never dropped)")
+        return notes
+
+
+def _renamed(row: dict[str, Any], old: str, new: str) -> dict[str, Any]:
+    if new in row:
+        raise MixError(f"real rows have both {old!r} and {new!r}: renaming {old!r} would overwrite {new!r}",
+                       hint=f"use the real text field {new!r}, or drop that column from the real data")
+    return {(new if key == old else key): value for key, value in row.items()}

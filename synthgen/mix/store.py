@@ -1,0 +1,104 @@
+"""Writing a mix to disk: ``<dir>/`` is a saved ``datasets.Dataset`` and also holds ``data.parquet`` (the
+same rows), ``dropped.parquet`` (synthetic rows left out, with ``reason``) and ``summary.json``.
+
+The folder is built beside its destination and renamed into place, so a crash leaves the old mix or the
+new one, never half of one; a folder that is not a synthgen mix is never overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from ..rundir import write_json_atomic
+from .base import MixError
+from .mixer import MixResult
+
+SUMMARY = "summary.json"
+KIND = "synthgen-mix"
+
+
+def write_mix(result: MixResult, out_dir: str | Path) -> Path:
+    """Write ``result`` into ``out_dir`` (e.g. ``runs/<name>/mix``), replacing an earlier mix there."""
+    import datasets
+
+    from ..rundir import _quiet_datasets
+
+    out = Path(out_dir)
+    _check_replaceable(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    records = to_table(result.records, ("text", "source"))
+    try:
+        with _quiet_datasets():
+            datasets.Dataset(records).save_to_disk(str(tmp))
+        _write_parquet(records, tmp / "data.parquet")
+        _write_parquet(to_table(result.dropped, ("text", "source", "reason")), tmp / "dropped.parquet")
+        write_json_atomic(tmp / SUMMARY, {"kind": KIND, **result.summary()})
+        _swap_in(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def _check_replaceable(out: Path) -> None:
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and read_summary(out) is None)):
+        raise MixError(f"{out} exists and is not a synthgen mix folder", hint="choose a new or empty folder for --out")
+
+
+def read_summary(mix_dir: str | Path) -> dict[str, Any] | None:
+    """The mix's summary.json, or None when the folder is not a synthgen mix."""
+    path = Path(mix_dir) / SUMMARY
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return summary if isinstance(summary, dict) and summary.get("kind") == KIND else None
+
+
+def _swap_in(tmp: Path, out: Path) -> None:
+    old = out.parent / f".{out.name}.old-{os.getpid()}"
+    if out.exists():
+        os.replace(out, old)
+    os.replace(tmp, out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_parquet(table: Any, path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    pq.write_table(table, path)
+
+
+def to_table(rows: list[dict[str, Any]], empty_columns: tuple[str, ...]):
+    """A pyarrow table of ``rows`` over the union of their columns (missing values null). A column whose
+    values mix types (say int ids beside string ids) is written as text rather than failing the write."""
+    import pyarrow as pa
+
+    if not rows:
+        return pa.table({name: pa.array([], pa.string()) for name in empty_columns})
+    names = list(dict.fromkeys(key for row in rows for key in row))
+    return pa.table({name: _array([row.get(name) for row in rows]) for name in names})
+
+
+def _array(values: list[Any]):
+    import pyarrow as pa
+
+    kinds = {type(v) for v in values if v is not None}
+    if len(kinds) > 1 and not kinds <= {int, float}:
+        return pa.array(_as_text(values), pa.string())
+    try:
+        return pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # e.g. lists of mixed items, structs of clashing types
+        return pa.array(_as_text(values), pa.string())
+
+
+def _as_text(values: list[Any]) -> list[Any]:
+    if all(v is None or isinstance(v, str) for v in values):
+        return values
+    return [v if v is None or isinstance(v, str) else json.dumps(v, ensure_ascii=False, default=str)
+            for v in values]
