@@ -14,13 +14,14 @@ import tempfile
 import time
 from pathlib import Path
 
+EXTRA: list[str] = []
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "quickstart.toml"
 
 
 def overrides(prompts: int, max_tokens: int) -> list[str]:
     return [f"generation.target={prompts}", f"generation.max_candidates={prompts}",
             f"generation.batch_size={prompts}", f"generation.sampling.max_tokens={max_tokens}",
-            "generation.sampling.stop=[]", "seeds.sample=48"]
+            "generation.sampling.stop=[]", "seeds.sample=48", *EXTRA]
 
 
 def raw_vllm(backend, requests, sampling) -> tuple[int, float]:
@@ -48,7 +49,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prompts", type=int, default=48)
     parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--set", dest="extra", action="append", default=[], help="extra recipe override")
     args = parser.parse_args()
+    EXTRA.extend(args.extra)
 
     from synthgen.api import build_plan
     from synthgen.backends import build_backend

@@ -53,7 +53,7 @@ def run_recipe(recipe: str | Path | LoadedRecipe, *, overrides: list[str] | tupl
     """Generate a recipe's dataset into its run directory, resuming from checkpoints when they exist."""
     loaded = recipe if isinstance(recipe, LoadedRecipe) else load_recipe(recipe, list(overrides))
     loaded = _apply_limit(loaded, limit)
-    plan, n_seeds, seeds_hash = build_plan(loaded)
+    plan, n_seeds, seeds_hash = validate_recipe(loaded)
     run_dir = RunDir(resolve_out_dir(loaded, out))
     run_dir.prepare(loaded.hash, overwrite=overwrite)
     if backend is None:
@@ -83,11 +83,14 @@ def _execute(loaded: LoadedRecipe, plan: RequestPlan, backend: Any, run_dir: Run
             runner.run()
         finally:
             backend.close()
-    from .finalize import finalize_run
+    from .finalize import finalize_mix, finalize_run
 
     report = finalize_run(runner, loaded, run_dir, wall_start=wall, resumed=resumed)
     manifest = build_manifest(loaded, status=report["status"], backend=described, n_seeds=n_seeds,
                               seeds_hash=seeds_hash, started_at=started)
+    if recipe.mix is not None:
+        manifest["mix"] = report["mix"] = finalize_mix(loaded, run_dir, run_depth(recipe))
+        write_json_atomic(run_dir.path / "report.json", report)
     write_json_atomic(run_dir.path / "manifest.json", manifest)
     return RunResult(run_dir.path, report, manifest)
 
@@ -102,6 +105,18 @@ def _apply_limit(loaded: LoadedRecipe, limit: int | None) -> LoadedRecipe:
 
     raw = loaded.recipe.model_dump(mode="json", exclude_none=True)
     return recipe_from_dict(raw, loaded.source, loaded.base_dir, [*loaded.overrides, f"generation.target={limit}"])
+
+
+def validate_recipe(loaded: LoadedRecipe) -> tuple[RequestPlan, int, str]:
+    """Everything that can be checked before a model starts: seeds, template, few-shot pool, mix cap."""
+    planned = build_plan(loaded)
+    if loaded.recipe.mix is not None:
+        from .mix.run import mixer_from_config
+
+        sampling = loaded.recipe.generation.sampling
+        mixer_from_config(loaded.recipe.mix, depth=run_depth(loaded.recipe), loop_temperature=sampling.temperature,
+                          loop_top_p=sampling.top_p, where=f"{loaded.source}:mix")
+    return planned
 
 
 def build_plan(loaded: LoadedRecipe) -> tuple[RequestPlan, int, str]:
@@ -148,9 +163,14 @@ def build_stages(loaded: LoadedRecipe, backend: Any = None) -> list[Stage]:
 
 def run_context(loaded: LoadedRecipe) -> RunContext:
     recipe = loaded.recipe
-    return RunContext(generation=recipe.recipe.generation, depth=recipe.recipe.generation,
+    return RunContext(generation=recipe.recipe.generation, depth=run_depth(recipe),
                       recipe_hash=loaded.hash, model=model_label(recipe), backend=recipe.generation.backend.type,
                       sampling=recipe.generation.sampling.model_dump(mode="json"))
+
+
+def run_depth(recipe: Recipe) -> int:
+    """Depth from human data of the model that generated this run (1 unless the recipe says otherwise)."""
+    return recipe.recipe.depth or 1
 
 
 def run_limits(recipe: Recipe) -> Limits:

@@ -62,6 +62,10 @@ def generate(recipe: Path, overrides: tuple[str, ...], out: Path | None, limit: 
     report = result.report
     click.echo(f"{report['kept']} records ({report['stop_reason']}), {report['rejected']} rejected "
                f"of {report['throughput']['candidates']} candidates -> {result.run_dir}")
+    if "mix" in report:
+        mix = report["mix"]
+        click.echo(f"mix: {mix['n_real']} real + {mix['n_synthetic']} synthetic "
+                   f"(share {mix['synthetic_share']:.2f}, cap {mix['cap']:.2f}) -> {result.run_dir / 'mix'}")
     if report["stop_reason"] != "target_reached":
         click.echo(f"Warning: target {report['target']} not reached ({report['stop_reason']}); "
                    "raise generation.max_candidates or loosen the verifiers.", err=True)
@@ -72,13 +76,13 @@ def generate(recipe: Path, overrides: tuple[str, ...], out: Path | None, limit: 
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a recipe value.")
 def validate(recipe: Path, overrides: tuple[str, ...]) -> None:
     """Check RECIPE and its inputs; print every problem as file:table.key: message."""
-    from .api import build_plan
+    from .api import validate_recipe
     from .errors import RecipeError
     from .recipe import load_recipe
 
     try:
         loaded = load_recipe(recipe, list(overrides))
-        build_plan(loaded)
+        validate_recipe(loaded)
     except RecipeError as exc:
         for line in str(exc).splitlines():
             click.echo(line, err=True)
@@ -129,6 +133,19 @@ def models_list() -> None:
         state = "present" if entry["present"] else "not pulled"
         size = f"{entry['size_bytes'] / 2**20:.0f} MiB" if entry.get("size_bytes") else "-"
         click.echo(f"{entry['name']:<16} {state:<11} {size:>9}  {entry['path']}")
+
+
+def _register_component_commands() -> None:
+    """Commands that live with their component (each module imports only light dependencies)."""
+    from .dedup.cli import dedup_command
+    from .lineage.cli import lineage_command
+    from .mix.cli import mix_command
+
+    for command in (dedup_command, mix_command, lineage_command):
+        cli.add_command(command)
+
+
+_register_component_commands()
 
 
 def main() -> None:

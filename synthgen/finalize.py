@@ -43,3 +43,16 @@ def finalize_run(runner: Any, loaded: LoadedRecipe, run_dir: RunDir, *, wall_sta
     write_json_atomic(run_dir.path / "report.json", report)
     run_dir.write_text("report.md", render_markdown(report, kept[:5], rejected[:5]))
     return report
+
+
+def finalize_mix(loaded: LoadedRecipe, run_dir: RunDir, depth: int) -> dict[str, Any]:
+    """Write ``mix/``: every real row plus synthetic rows up to the cap; returns the mix summary."""
+    from .mix.run import mix_run_dir, mixer_from_config, read_real_rows
+
+    recipe = loaded.recipe
+    where = f"{loaded.source}:mix"
+    sampling = recipe.generation.sampling
+    mixer = mixer_from_config(recipe.mix, depth=depth, loop_temperature=sampling.temperature,
+                              loop_top_p=sampling.top_p, default_seed=recipe.recipe.seed, where=where)
+    real = read_real_rows(recipe.mix, loaded.resolve, where=where)
+    return mix_run_dir(run_dir.path, mixer, real).summary()

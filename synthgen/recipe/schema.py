@@ -13,6 +13,7 @@ from pydantic import Field, field_validator, model_validator
 
 from .base import Strict
 from .dedup_schema import DedupConfig
+from .mix_schema import MixConfig
 from .verify_schema import VerifierConfig
 
 
@@ -24,6 +25,9 @@ class RecipeMeta(Strict):
     seed: int = Field(0, description="Master random seed: seed sampling, few-shot rotation, sampling seeds.")
     description: str = ""
     generation: int = Field(1, ge=1, description="Generation index of this run (1 = first synthetic).")
+    depth: int | None = Field(None, ge=1, description=(
+        "Depth from human data of the generator's training (1 = trained on human data only; 2+ = a model "
+        "trained on earlier synthetic data). Defaults to 1; tightens the default mix cap."))
 
 
 # --- [seeds] ----------------------------------------------------------------------------------------
@@ -176,4 +180,5 @@ class Recipe(Strict):
     generation: GenerationConfig
     verify: list[VerifierConfig] = Field(default_factory=list, description="Verifiers, applied in order.")
     dedup: DedupConfig | None = Field(None, description="Exact and near-duplicate removal.")
+    mix: MixConfig | None = Field(None, description="Cap the synthetic share of a real + synthetic training mix.")
     output: OutputConfig = Field(default_factory=OutputConfig)

@@ -1,0 +1,101 @@
+"""Assemble the dedup stages of a recipe's [dedup] table, and read the text tables they compare with."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..errors import RecipeError, SynthgenError
+from ..tabular import read_rows
+from .decontam import Decontaminator
+from .deduplicator import Deduplicator, DedupParams
+from .index import HistoryIndex, HistoryWriter
+from .stage import DecontamStage, DedupStage
+
+
+def params_from_config(config: Any) -> DedupParams:
+    """Engine parameters of a ``DedupConfig``."""
+    return DedupParams(exact=config.exact, near=config.near, num_perm=config.num_perm, seed=config.seed,
+                       ngram=None if config.ngram == "auto" else config.ngram,
+                       lsh_threshold=config.lsh_threshold, threshold=config.threshold,
+                       bands=config.bands, rows=config.rows)
+
+
+def load_texts(path: Path, field: str, split: str | None = None) -> tuple[list[str], list[str], int]:
+    """``(ids, texts, skipped)`` of a table. Ids: the row's ``id`` column, else ``<file name>:<row>``.
+
+    Rows whose ``field`` is missing, not a string or blank are skipped and counted; a table where no
+    row has ``field`` is an error listing its columns.
+    """
+    rows = read_rows(path, split=split)
+    if rows and not any(field in row for row in rows):
+        raise SynthgenError(f"{path}: no {field!r} column", hint=f"columns are: {', '.join(sorted(rows[0]))}")
+    ids, texts = [], []
+    for number, row in enumerate(rows):
+        value = row.get(field)
+        if isinstance(value, str) and value.strip():
+            ids.append(str(row["id"]) if row.get("id") is not None else f"{Path(path).name}:{number}")
+            texts.append(value)
+    return ids, texts, len(rows) - len(texts)
+
+
+def _load_source(source: Any, config: Any, loaded: Any, where: str) -> tuple[list[str], list[str], Path]:
+    """Texts of one against_real / eval_sets entry; in a recipe, errors also name the recipe key."""
+    path = loaded.resolve(source.path)
+    try:
+        ids, texts, _ = load_texts(path, source.field or config.text_field, source.split)
+    except SynthgenError as exc:
+        if getattr(loaded, "recipe", None) is None:
+            raise
+        raise RecipeError(f"{loaded.source}:{where}: {exc.message}", hint=exc.hint) from None
+    return ids, texts, path
+
+
+def build_engine(config: Any, loaded: Any, run_label: str | None = None) -> tuple[Deduplicator, HistoryWriter | None]:
+    """The engine with its reference scopes (real data, then history) and the history writer."""
+    engine = Deduplicator(params_from_config(config))
+    index = HistoryIndex(loaded.resolve(config.history)) if config.history is not None else None
+    if index is not None:
+        ngram = index.check(config.num_perm, config.seed, engine.ngram_)
+        if ngram is not None and engine.ngram_ is None:
+            engine.set_ngram(ngram)
+    real_ids, real_texts = [], []
+    for i, source in enumerate(config.against_real):
+        ids, texts, _ = _load_source(source, config, loaded, f"dedup.against_real[{i}]")
+        real_ids += ids
+        real_texts += texts
+    if real_texts:
+        engine.add_reference_texts("real", real_ids, real_texts)
+    if index is None:
+        return engine, None
+    history = index.load(config.num_perm, exclude=run_label)
+    if len(history):
+        engine.add_reference("history", history)
+    return engine, HistoryWriter(index, run_label or "standalone", config.seed)
+
+
+def build_decontaminator(config: Any, loaded: Any) -> Decontaminator | None:
+    if not config.eval_sets:
+        return None
+    decontaminator = Decontaminator(config.decontam_ngram, config.decontam_min_tokens)
+    for i, source in enumerate(config.eval_sets):
+        ids, texts, path = _load_source(source, config, loaded, f"dedup.eval_sets[{i}]")
+        decontaminator.add_eval(ids, texts, path.name)
+    return decontaminator
+
+
+def run_label_of(loaded: Any) -> str:
+    """The history key of a recipe's run: ``gen<generation>-<recipe hash>``."""
+    return f"gen{loaded.recipe.recipe.generation}-{loaded.hash}"
+
+
+def build_dedup_stages(config: Any, loaded: Any) -> list:
+    """``[decontam]`` (when eval_sets are given) then ``[dedup]`` (when exact or near is on)."""
+    stages: list = []
+    decontaminator = build_decontaminator(config, loaded)
+    if decontaminator is not None:
+        stages.append(DecontamStage(decontaminator))
+    if config.exact or config.near:
+        engine, history = build_engine(config, loaded, run_label_of(loaded))
+        stages.append(DedupStage(engine, history))
+    return stages

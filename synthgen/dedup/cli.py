@@ -1,0 +1,99 @@
+"""``synthgen dedup``: deduplicate any jsonl / csv / parquet / saved-dataset table (a click command object).
+
+Registered in the main group with ``cli.add_command(dedup_command)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from ..errors import SynthgenError
+
+
+@dataclass(frozen=True)
+class _Here:
+    """Paths given on the command line resolve against the working directory."""
+
+    source: str = "synthgen dedup"
+    base_dir: Path = Path(".")
+
+    def resolve(self, path: Path | str) -> Path:
+        return Path(path).expanduser()
+
+
+def _config(text_field: str, against: tuple[Path, ...], eval_sets: tuple[Path, ...], threshold: float,
+            ngram: str, history: Path | None, num_perm: int, against_field: str | None, eval_field: str | None):
+    from pydantic import ValidationError
+
+    from ..recipe.dedup_schema import DedupConfig
+
+    try:
+        return DedupConfig(text_field=text_field, against_real=[{"path": p, "field": against_field} for p in against],
+                           eval_sets=[{"path": p, "field": eval_field} for p in eval_sets],
+                           threshold=threshold, lsh_threshold=round(min(0.7, max(threshold - 0.1, threshold / 2)), 4),
+                           ngram=ngram if ngram == "auto" else int(ngram), history=history, num_perm=num_perm)
+    except (ValidationError, ValueError) as exc:
+        raise SynthgenError(f"invalid options: {exc}") from None
+
+
+def run_dedup(input_path: Path, out: Path, *, text_field: str = "text", against: tuple[Path, ...] = (),
+              eval_sets: tuple[Path, ...] = (), threshold: float = 0.8, ngram: str = "auto",
+              history: Path | None = None, num_perm: int = 128, against_field: str | None = None,
+              eval_field: str | None = None):
+    """Read ``input_path``, deduplicate it, write ``out``; returns the :class:`DedupResult`."""
+    from ..tabular import read_rows
+    from .build import build_decontaminator, build_engine
+    from .table import dedup_rows, write_result
+
+    config = _config(text_field, against, eval_sets, threshold, ngram, history, num_perm, against_field, eval_field)
+    rows = read_rows(input_path)
+    if rows and not any(text_field in row for row in rows):
+        raise SynthgenError(f"{input_path}: no {text_field!r} column",
+                            hint=f"pass --text-field; columns are: {', '.join(sorted(rows[0]))}")
+    label = f"file-{input_path.stem}-{hashlib.sha256(str(input_path.resolve()).encode()).hexdigest()[:8]}"
+    engine, writer = build_engine(config, _Here(), label)
+    result = dedup_rows(rows, engine, text_field=text_field, decontaminator=build_decontaminator(config, _Here()),
+                        history=writer)
+    write_result(result, out)
+    return result
+
+
+@click.command("dedup")
+@click.argument("input_path", metavar="INPUT", type=click.Path(exists=True, path_type=Path))
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for kept.parquet, rejected.parquet and summary.json.")
+@click.option("--against", multiple=True, type=click.Path(exists=True, path_type=Path),
+              help="Reference table (e.g. real data) whose copies are dropped (repeatable).")
+@click.option("--eval", "eval_sets", multiple=True, type=click.Path(exists=True, path_type=Path),
+              help="Eval set to decontaminate against by 13-gram overlap (repeatable).")
+@click.option("--text-field", default="text", show_default=True, help="Column holding the text.")
+@click.option("--against-field", help="Text column of the --against tables (default: --text-field).")
+@click.option("--eval-field", help="Text column of the --eval tables (default: --text-field).")
+@click.option("--threshold", default=0.8, show_default=True, type=click.FloatRange(0.05, 1.0),
+              help="Drop at this estimated Jaccard.")
+@click.option("--ngram", default="auto", show_default=True, help="Word shingle size, or auto (5 if ≥ ~50 words, else 3).")
+@click.option("--num-perm", default=128, show_default=True, type=click.IntRange(16, 1024), help="MinHash permutations.")
+@click.option("--history", type=click.Path(file_okay=False, path_type=Path),
+              help="History index folder: read, then extended with the kept rows.")
+def dedup_command(input_path: Path, out: Path, against: tuple[Path, ...], eval_sets: tuple[Path, ...],
+                  text_field: str, against_field: str | None, eval_field: str | None, threshold: float, ngram: str,
+                  num_perm: int, history: Path | None) -> None:
+    """Drop exact and near duplicates from INPUT (jsonl, csv, parquet or a saved dataset folder)."""
+    if ngram != "auto" and not ngram.isdigit():
+        raise click.BadParameter("an integer or 'auto'", param_hint="--ngram")
+    try:
+        result = run_dedup(input_path, out, text_field=text_field, against=against, eval_sets=eval_sets,
+                           threshold=threshold, ngram=ngram, history=history, num_perm=num_perm,
+                           against_field=against_field, eval_field=eval_field)
+    except SynthgenError as exc:
+        raise click.ClickException(str(exc)) from None
+    summary = result.summary()
+    reasons = ", ".join(f"{reason} {count}" for reason, count in summary["reasons"].items()) or "none"
+    settings = summary["settings"]["dedup"]
+    click.echo(f"{summary['rows']} rows: {summary['kept']} kept, {summary['dropped']} dropped ({reasons})")
+    click.echo(f"ngram={settings['ngram']} bands×rows={settings['bands']}×{settings['rows']} "
+               f"threshold={settings['threshold']} -> {out}")

@@ -1,0 +1,46 @@
+"""Text normalization shared by exact hashing, shingling and decontamination.
+
+``normalize_text`` is the exact-duplicate key's input: NFKC, casefold, whitespace runs collapsed to one
+space and stripped. ``tokenize`` goes one step further for shingles: punctuation becomes a word break, so
+"cats, dogs" and "cats dogs" share every shingle.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+
+import numpy as np
+
+_PUNCT = re.compile(r"[^\w\s]+")
+
+
+def normalize_text(text: str) -> str:
+    """NFKC → casefold → collapse whitespace (``" ".join(text.split())``)."""
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+def tokenize(text: str) -> list[str]:
+    """Word tokens of the normalized text; punctuation runs split words and are dropped."""
+    return tokens_of_normalized(normalize_text(text))
+
+
+def tokens_of_normalized(normalized: str) -> list[str]:
+    """``tokenize`` for text that already went through :func:`normalize_text`."""
+    return _PUNCT.sub(" ", normalized).split()
+
+
+def key_of_normalized(normalized: str) -> int:
+    """64-bit exact key: ``blake2b(normalized, digest_size=8)`` read little-endian."""
+    return int.from_bytes(hashlib.blake2b(normalized.encode("utf-8"), digest_size=8).digest(), "little")
+
+
+def exact_key(text: str) -> int:
+    """The exact-duplicate key of a raw text: equal iff the normalized texts are equal (up to 2^-64)."""
+    return key_of_normalized(normalize_text(text))
+
+
+def exact_keys(normalized: list[str]) -> np.ndarray:
+    """``key_of_normalized`` of every normalized text, as a uint64 array."""
+    return np.fromiter(map(key_of_normalized, normalized), dtype=np.uint64, count=len(normalized))

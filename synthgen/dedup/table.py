@@ -1,0 +1,115 @@
+"""Deduplicate any table of rows (the library behind ``synthgen dedup``).
+
+Rows keep every column. A row whose text field is missing, not a string, or blank is rejected with a
+reason (``missing_text``, ``invalid_text``, ``empty_text``), never dropped silently and never a crash.
+Rejected rows carry ``dedup_reason``, ``dedup_scope``, ``dedup_matched_id``, ``dedup_score`` and the
+full ``dedup_evidence`` (JSON), so a threshold can be re-tuned from the file without recomputing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .decontam import Decontaminator
+from .deduplicator import Deduplicator
+from .index import HistoryWriter
+from .scopes import EMPTY_TEXT, Match
+from .stage import INVALID_TEXT
+
+MISSING_TEXT = "missing_text"
+BATCH = 8192
+
+
+@dataclass
+class DedupResult:
+    """Kept rows and rejected rows (with evidence columns), both in input order, and the counts."""
+
+    kept: list[dict[str, Any]]
+    rejected: list[dict[str, Any]]
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def counts(self) -> Counter:
+        return Counter(row["dedup_reason"] for row in self.rejected)
+
+    def summary(self) -> dict[str, Any]:
+        return {"rows": len(self.kept) + len(self.rejected), "kept": len(self.kept), "dropped": len(self.rejected),
+                "reasons": dict(self.counts.most_common()), "settings": self.settings}
+
+
+def row_ids(rows: list[dict[str, Any]], id_field: str = "id") -> list[str]:
+    """The ``id`` column when a row has one, else the row number."""
+    return [str(row[id_field]) if row.get(id_field) is not None else str(n) for n, row in enumerate(rows)]
+
+
+def _precheck(value: Any) -> Match | None:
+    if value is None:
+        return Match(MISSING_TEXT, "input")
+    if not isinstance(value, str):
+        return Match(INVALID_TEXT, "input", extra={"type": type(value).__name__})
+    return None if value.strip() else Match(EMPTY_TEXT, "input")
+
+
+def dedup_rows(rows: list[dict[str, Any]], engine: Deduplicator, *, text_field: str = "text",
+               decontaminator: Decontaminator | None = None, history: HistoryWriter | None = None) -> DedupResult:
+    """Run decontamination (when given) then dedup over ``rows`` in order; first seen wins."""
+    ids = row_ids(rows)
+    verdicts: list[Match | None] = [_precheck(row.get(text_field)) for row in rows]
+    for lo in range(0, len(rows), BATCH):
+        todo = [i for i in range(lo, min(lo + BATCH, len(rows))) if verdicts[i] is None]
+        if decontaminator is not None:
+            for i, match in zip(todo, decontaminator.check([rows[i][text_field] for i in todo])):
+                verdicts[i] = match
+            todo = [i for i in todo if verdicts[i] is None]
+        start = len(engine.run_)
+        for i, match in zip(todo, engine.check([ids[i] for i in todo], [rows[i][text_field] for i in todo])):
+            verdicts[i] = match
+        if history is not None and engine.ngram_ is not None:
+            history.write(engine.run_, start, engine.ngram_)
+    kept = [row for row, match in zip(rows, verdicts) if match is None]
+    rejected = [_rejected_row(row, match) for row, match in zip(rows, verdicts) if match is not None]
+    settings = {"dedup": engine.describe()}
+    if decontaminator is not None:
+        settings["decontam"] = decontaminator.describe()
+    return DedupResult(kept, rejected, settings)
+
+
+def _rejected_row(row: dict[str, Any], match: Match) -> dict[str, Any]:
+    return {**row, "dedup_reason": match.reason, "dedup_scope": match.scope, "dedup_matched_id": match.matched_id,
+            "dedup_score": match.score, "dedup_evidence": json.dumps(match.evidence(), sort_keys=True)}
+
+
+def arrow_safe(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Same keys on every row; a column mixing value types stores its non-string values as JSON text."""
+    keys = list(dict.fromkeys(key for row in rows for key in row))
+    mixed = {key for key in keys if len({_family(row.get(key)) for row in rows} - {None}) > 1}
+    return [{key: _as_text(row.get(key)) if key in mixed else row.get(key) for key in keys} for row in rows]
+
+
+def _family(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "bool"
+    return "number" if isinstance(value, (int, float)) else type(value).__name__
+
+
+def _as_text(value: Any) -> Any:
+    return value if value is None or isinstance(value, str) else json.dumps(value, default=str)
+
+
+def write_result(result: DedupResult, out: Path) -> dict[str, Path]:
+    """``kept.parquet``, ``rejected.parquet`` and ``summary.json`` in ``out`` (each written atomically)."""
+    from ..rundir import write_json_atomic
+    from ..tabular import write_parquet
+
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"kept": out / "kept.parquet", "rejected": out / "rejected.parquet", "summary": out / "summary.json"}
+    write_parquet(arrow_safe(result.kept), paths["kept"])
+    write_parquet(arrow_safe(result.rejected), paths["rejected"])
+    write_json_atomic(paths["summary"], result.summary())
+    return paths
