@@ -95,6 +95,8 @@ class VllmBackend:
         user_sized = any(key in config.engine_kwargs for key in _MEMORY_KEYS)
         if on_cpu and not user_sized and not os.environ.get("VLLM_CPU_KVCACHE_SPACE"):
             args["kv_cache_memory_bytes"] = CPU_KV_CACHE_BYTES
+        if on_cpu and not any(key in config.engine_kwargs for key in _PREFILL_KEYS):
+            args.update(_whole_prefill(config.max_model_len))
         return {**args, **config.engine_kwargs}
 
     def _decide_chat(self) -> bool:
