@@ -1,0 +1,57 @@
+"""From a recipe's [diversity] table to runtime objects: texts, embedder, stages, gate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..errors import SynthgenError
+from ..tabular import read_rows
+
+
+def read_texts(path: Path | str, field: str = "text", limit: int | None = None) -> list[str]:
+    """The ``field`` column of a jsonl/json/csv/parquet file or saved dataset, as strings (None → "")."""
+    rows = read_rows(Path(path), limit=limit)
+    if rows and field not in rows[0]:
+        raise SynthgenError(f"{path}: no column {field!r}", hint=f"set the text field to one of {sorted(rows[0])}")
+    return ["" if row.get(field) is None else str(row.get(field)) for row in rows]
+
+
+def embedder_from_config(config: Any, resolve: Any = Path, seed: int = 0) -> Any:
+    """The [diversity] table's embedder; ``resolve`` maps a recipe-relative path to a real one."""
+    from .embed import MiniLMEmbedder, TfidfSvdEmbedder
+
+    if config.embedder == "minilm":
+        cache = resolve(config.cache_dir) if config.cache_dir is not None else None
+        return MiniLMEmbedder(batch_size=config.batch_size, cache_dir=cache)
+    return TfidfSvdEmbedder(n_components=config.tfidf_components, seed=seed)
+
+
+def reference_texts(config: Any, resolve: Any = Path) -> list[str]:
+    if config.reference is None:
+        return []
+    return read_texts(resolve(config.reference), config.reference_field, config.reference_limit)
+
+
+def previous_texts(config: Any, resolve: Any = Path) -> list[str] | None:
+    return None if config.previous is None else read_texts(resolve(config.previous), config.previous_field)
+
+
+def build_diversity_stages(config: Any, loaded: Any, embedder: Any = None) -> list:
+    """[SemanticDeduplicator] when ``near_duplicate_threshold`` is set (place it after the other stages)."""
+    from .embed import prepare
+    from .semantic_dedup import SemanticDeduplicator
+
+    if config.near_duplicate_threshold is None:
+        return []
+    seed = config.seed if config.seed is not None else loaded.recipe.recipe.seed
+    real = reference_texts(config, loaded.resolve)
+    embedder = prepare(embedder or embedder_from_config(config, loaded.resolve, seed), real)
+    guard = real if config.dedup_against_reference else []
+    return [SemanticDeduplicator(embedder, config.near_duplicate_threshold, guard)]
+
+
+def gate_from_config(config: Any, seed: int = 0) -> Any:
+    from .gate import DiversityGate
+
+    return DiversityGate.from_config(config.gate, seed=seed)

@@ -1,0 +1,76 @@
+"""``synthgen metrics INPUT [--reference REAL] [--json]``: the diversity table of any dataset.
+
+A standalone click command; ``synthgen.cli`` registers it with ``cli.add_command(metrics_command)``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..errors import SynthgenError
+
+
+class MetricsError(click.ClickException):
+    def __init__(self, error: SynthgenError):
+        super().__init__(str(error))
+        self.exit_code = error.exit_code
+
+
+@click.command("metrics")
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@click.option("--reference", type=click.Path(path_type=Path), help="Real data to compare with (ratios).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--text-field", default="text", show_default=True, help="Column holding the text.")
+@click.option("--reference-text-field", help="Text column of the reference (default: --text-field).")
+@click.option("--embedder", type=click.Choice(["minilm", "tfidf", "none"]), default="minilm", show_default=True,
+              help="Embeddings for the semantic metrics (none: lexical only).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of every sample drawn.")
+@click.option("--limit", type=click.IntRange(min=1), help="Read at most N rows of each file.")
+def metrics_command(input_path: Path, reference: Path | None, as_json: bool, text_field: str,
+                    reference_text_field: str | None, embedder: str, seed: int, limit: int | None) -> None:
+    """Diversity metrics of INPUT (jsonl/csv/parquet/saved dataset), with ratios to --reference."""
+    try:
+        report = measure_files(input_path, reference, text_field, reference_text_field or text_field,
+                               embedder, seed, limit)
+    except SynthgenError as exc:
+        raise MetricsError(exc) from None
+    click.echo(json.dumps(report, indent=2) if as_json else format_table(report))
+
+
+def measure_files(input_path: Path, reference: Path | None, field: str, reference_field: str, embedder_name: str,
+                  seed: int, limit: int | None) -> dict[str, Any]:
+    from .build import read_texts
+    from .embed import build_embedder, for_comparison
+    from .metrics import MetricSettings, compute_metrics
+
+    texts = read_texts(input_path, field, limit)
+    real = read_texts(reference, reference_field, limit) if reference else None
+    embedder = None
+    if embedder_name != "none":
+        params = {"seed": seed} if embedder_name == "tfidf" else {}
+        embedder = for_comparison(build_embedder(embedder_name, **params), texts, real)
+    rows = compute_metrics(texts, real, embedder, MetricSettings(seed=seed))
+    return {"input": str(input_path), "reference": str(reference) if reference else None, "n": len(texts),
+            "reference_n": len(real) if real is not None else None, "embedder": embedder_name,
+            "metrics": [row.to_dict() for row in rows]}
+
+
+def format_table(report: dict[str, Any]) -> str:
+    header = f"{report['input']}: {report['n']} texts"
+    if report["reference"]:
+        header += f" vs {report['reference']}: {report['reference_n']} texts"
+    lines = [header, f"{'metric':<30} {'value':>10} {'real':>10} {'ratio':>7}  note"]
+    for row in report["metrics"]:
+        lines.append(f"{row['metric']:<30} {_num(row['value']):>10} {_num(row['reference']):>10} "
+                     f"{_num(row['ratio'], 2):>7}  {row['reason'] or ''}".rstrip())
+    return "\n".join(lines)
+
+
+def _num(value: float | None, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.0f}" if abs(value) >= 1000 else f"{value:.{digits}g}"

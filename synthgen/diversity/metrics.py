@@ -1,0 +1,194 @@
+"""The metric table: every diversity metric on equal-size samples, side by side with the real reference.
+
+The formulas live in :mod:`.lexical` and :mod:`.semantic` (re-exported here). Lexical metrics compare
+equal whitespace-word budgets; embedding metrics compare equal numbers of samples; tail metrics (rare
+types, cluster coverage) compare against a *disjoint* half of the reference, so real data is never scored
+against itself. A metric that cannot be computed carries its reason instead of a value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .clusters import assign_clusters, cluster_count, fit_clusters
+from .lexical import (compression_ratio, distinct_n, rare_type_recall, self_bleu, self_repetition, tokenize,
+                      vocabulary_size)
+from .results import MetricResult, NotComputed, jsonable, measure, ratio
+from .sampling import equal_tokens, sample_indices, split_halves, take, word_count
+from .semantic import (cluster_coverage, cluster_histogram, js_divergence, mean_pairwise_cosine,
+                       nearest_neighbour_similarities, similarity_summary, vendi_score)
+
+__all__ = [
+    "Comparison", "MetricSettings", "compute_metrics", "lexical_table", "semantic_table", "embedding_table",
+    "cluster_coverage", "cluster_histogram", "compression_ratio", "distinct_n", "js_divergence",
+    "mean_pairwise_cosine", "nearest_neighbour_similarities", "rare_type_recall", "self_bleu",
+    "self_repetition", "similarity_summary", "tokenize", "vendi_score", "vocabulary_size",
+]
+
+LEXICAL = ("distinct_1", "distinct_2", "compression_ratio", "self_repetition", "self_bleu", "vocabulary_size")
+SEMANTIC = ("mean_pairwise_cosine", "nearest_neighbour_similarity", "vendi")
+TAIL = ("rare_type_recall", "cluster_coverage", "cluster_js_divergence")
+
+
+@dataclass(frozen=True)
+class MetricSettings:
+    """Sample sizes and seeds shared by every metric of one table."""
+
+    seed: int = 0
+    min_samples: int = 20        # fewer texts at equal n: embedding metrics not computed
+    min_tokens: int = 200        # smaller equal-word budget: lexical metrics not computed
+    max_samples: int = 10_000    # texts embedded per side (seeded sample)
+    self_bleu_sample: int = 500
+    nn_queries: int | None = 500
+    clusters: int = 100
+    rare_max_count: int = 2
+    tail: bool = True            # compute rare-type recall and cluster coverage
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One metric on the synthetic sample (``value``) and on the real one (``reference``)."""
+
+    metric: str
+    value: float | None
+    reference: float | None
+    reason: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ratio(self) -> float | None:
+        return ratio(self.value, self.reference)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"metric": self.metric, "value": self.value, "reference": self.reference, "ratio": self.ratio,
+                "reason": self.reason, "details": jsonable(self.details)}
+
+
+def compare(mine: MetricResult, real: MetricResult | None, details: dict | None = None) -> Comparison:
+    reason = mine.reason or (f"reference: {real.reason}" if real is not None and real.reason else None)
+    merged = {**(details or {}), **mine.details, **({"reference": real.details} if real and real.details else {})}
+    return Comparison(mine.name, mine.value, real.value if real else None, reason, merged)
+
+
+def missing(names: Sequence[str], reason: str) -> list[Comparison]:
+    return [Comparison(name, None, None, reason) for name in names]
+
+
+def compute_metrics(texts: Sequence[str], reference_texts: Sequence[str] | None = None, embedder: Any = None,
+                    settings: MetricSettings | None = None) -> list[Comparison]:
+    """Every metric of ``texts`` next to the reference's (lexical, embedding, tail)."""
+    s = settings or MetricSettings()
+    rows = lexical_table(texts, reference_texts, s)
+    return rows + semantic_table(texts, reference_texts, embedder, s)
+
+
+def lexical_table(texts: Sequence[str], reference: Sequence[str] | None, s: MetricSettings) -> list[Comparison]:
+    """Lexical metrics on ≤ ``max_samples`` texts per side (seeded), cut to one word budget."""
+    texts = take(list(texts), sample_indices(len(texts), s.max_samples, s.seed))
+    reference = take(list(reference), sample_indices(len(reference), s.max_samples, s.seed + 1)) if reference else None
+    mine, real = (list(texts), None) if not reference else equal_tokens(texts, reference, s.seed)
+    budget = word_count(mine)
+    details = {"words": budget, "texts": len(mine), "reference_texts": len(real) if real is not None else None}
+    if budget < s.min_tokens:
+        why = f"only {budget} words to compare (batch {word_count(texts)}, reference " \
+              f"{word_count(reference or [])}); lexical metrics need at least {s.min_tokens}"
+        return missing(LEXICAL + (("rare_type_recall",) if s.tail else ()), why)
+    rows = [compare(measure(name, fn, mine), measure(name, fn, real) if real is not None else None, details)
+            for name, fn in _lexical_metrics(s)]
+    return rows + ([rare_type_row(texts, reference, s)] if s.tail else [])
+
+
+def _lexical_metrics(s: MetricSettings) -> list[tuple[str, Callable]]:
+    return [("distinct_1", lambda t: distinct_n(t, 1)), ("distinct_2", lambda t: distinct_n(t, 2)),
+            ("compression_ratio", compression_ratio), ("self_repetition", self_repetition),
+            ("self_bleu", lambda t: self_bleu(t, s.self_bleu_sample, s.seed)), ("vocabulary_size", vocabulary_size)]
+
+
+def rare_type_row(texts: Sequence[str], reference: Sequence[str] | None, s: MetricSettings) -> Comparison:
+    """Rare types defined on one reference half; the other half, cut to the batch's word budget, is the baseline."""
+    if not reference:
+        return Comparison("rare_type_recall", None, None, "needs a real reference")
+    tail_idx, base_idx = split_halves(len(reference), s.seed)
+    tail, base = take(reference, tail_idx), take(reference, base_idx)
+    mine, real = equal_tokens(texts, base, s.seed)
+    if word_count(mine) < s.min_tokens:
+        return Comparison("rare_type_recall", None, None, f"reference half has {word_count(base)} words; "
+                          f"rare-type recall needs {s.min_tokens} at an equal budget")
+    fn = lambda t: rare_type_recall(t, tail, s.rare_max_count)  # noqa: E731
+    return compare(measure("rare_type_recall", fn, mine), measure("rare_type_recall", fn, real),
+                   {"words": word_count(mine), "tail_texts": len(tail)})
+
+
+def semantic_table(texts: Sequence[str], reference: Sequence[str] | None, embedder: Any,
+                   s: MetricSettings) -> list[Comparison]:
+    """Embed seeded samples of the non-empty texts (≤ ``max_samples`` of the batch, ≤ 2× that of the
+    reference) and compare. Empty texts are left out: their embeddings would look diverse."""
+    names = SEMANTIC + (TAIL[1:] if s.tail else ())
+    if embedder is None:
+        return missing(names, "no embedder configured")
+    mine, real = _nonempty(texts), _nonempty(reference) if reference else None
+    for side, full, kept in (("batch", texts, mine), ("reference", reference, real)):
+        if kept is not None and len(kept) < s.min_samples:
+            return missing(names, f"the {side} has {len(kept)} non-empty texts ({len(full) - len(kept)} empty); "
+                                  f"embedding metrics need at least {s.min_samples}")
+    mine = take(mine, sample_indices(len(mine), s.max_samples, s.seed))
+    real = take(real, sample_indices(len(real), 2 * s.max_samples, s.seed + 1)) if real else None
+    try:
+        e = embedder.encode(mine)
+        r = embedder.encode(real) if real else None
+    except NotComputed as exc:
+        return missing(names, str(exc))
+    return embedding_table(e, r, s)
+
+
+def _nonempty(texts: Sequence[str]) -> list[str]:
+    return [t for t in texts if t and t.strip()]
+
+
+def embedding_table(e: np.ndarray, r: np.ndarray | None, s: MetricSettings) -> list[Comparison]:
+    """The embedding metrics of ``e`` next to ``r``'s at equal n (pure; the benchmark calls this)."""
+    m = min(len(e), len(r)) if r is not None else len(e)
+    if m < s.min_samples:
+        why = f"{m} samples at equal n (batch {len(e)}, reference {len(r) if r is not None else 0}); " \
+              f"embedding metrics need at least {s.min_samples}"
+        return missing(SEMANTIC + (TAIL[1:] if s.tail else ()), why)
+    mine = e[sample_indices(len(e), m, s.seed)]
+    real = r[sample_indices(len(r), m, s.seed + 1)] if r is not None else None
+    details = {"n": m, "batch": len(e), "reference_n": len(r) if r is not None else None}
+    rows = [_pair(name, fn, mine, real, details) for name, fn in _embedding_metrics(s)]
+    return rows + (cluster_rows(e, r, s) if s.tail else [])
+
+
+def _embedding_metrics(s: MetricSettings) -> list[tuple[str, Callable]]:
+    nn = lambda x: similarity_summary(nearest_neighbour_similarities(x, s.nn_queries, s.seed))  # noqa: E731
+    return [("mean_pairwise_cosine", mean_pairwise_cosine), ("nearest_neighbour_similarity", nn),
+            ("vendi", vendi_score)]
+
+
+def _pair(name: str, fn: Callable, mine: np.ndarray, real: np.ndarray | None, details: dict) -> Comparison:
+    return compare(measure(name, fn, mine), measure(name, fn, real) if real is not None else None, details)
+
+
+def cluster_rows(e: np.ndarray, r: np.ndarray | None, s: MetricSettings) -> list[Comparison]:
+    """k-means on one reference half; coverage and histogram JS of the batch vs the other half at equal n."""
+    if r is None:
+        return missing(TAIL[1:], "needs a real reference")
+    fit_idx, base_idx = split_halves(len(r), s.seed)
+    m = min(len(e), len(base_idx))
+    try:
+        k = cluster_count(len(fit_idx), s.clusters)
+        if m < s.min_samples:
+            raise NotComputed(f"{m} samples at equal n against the held-out reference half; need {s.min_samples}")
+    except NotComputed as exc:
+        return missing(TAIL[1:], str(exc))
+    centroids = fit_clusters(r[fit_idx], k, s.seed)
+    mine = assign_clusters(e[sample_indices(len(e), m, s.seed)], centroids)
+    real = assign_clusters(r[base_idx[sample_indices(len(base_idx), m, s.seed + 1)]], centroids)
+    fitted = assign_clusters(r[fit_idx], centroids)
+    details = {"k": k, "n": m, "fit_n": len(fit_idx)}
+    coverage = Comparison("cluster_coverage", cluster_coverage(mine, k), cluster_coverage(real, k), None, details)
+    hist = lambda labels: js_divergence(cluster_histogram(labels, k), cluster_histogram(fitted, k))  # noqa: E731
+    return [coverage, Comparison("cluster_js_divergence", hist(mine), hist(real), None, details)]

@@ -1,0 +1,103 @@
+"""What to change when a batch fails the diversity gate: a pure function of the gate result.
+
+Lexical failures (repetitive wording) raise temperature and top_p; semantic failures (samples bunched in
+embedding space) also widen seed sampling and rotate few-shot examples; tail failures (real clusters left
+uncovered) widen seeds and rotate examples. Within ``bounds``; once ``attempt`` reaches the budget, or
+nothing can change, ``retry`` is False and the message names the failing metrics (the run exits 3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+LEXICAL = {"distinct_2", "compression_ratio", "self_repetition", "rare_type_recall"}
+SEMANTIC = {"mean_pairwise_cosine", "vendi"}
+TAIL = {"cluster_coverage", "cluster_js_divergence"}
+
+
+@dataclass(frozen=True)
+class RemediationBounds:
+    budget: int = 3
+    temperature_step: float = 0.1
+    max_temperature: float = 1.3
+    top_p_step: float = 0.05
+    max_top_p: float = 1.0
+    seed_widening: int = 2          # factor per attempt: distinct seeds per batch × this
+    rotate_few_shot: bool = True
+
+
+@dataclass(frozen=True)
+class Remediation:
+    """The next attempt's settings: absolute ``temperature`` and ``top_p``; ``seed_widening`` multiplies the
+    current number of distinct seeds per batch (1 = unchanged); ``rotate_few_shot`` asks for new examples."""
+
+    retry: bool
+    temperature: float
+    top_p: float
+    seed_widening: int
+    rotate_few_shot: bool
+    message: str
+    failing: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "failing": list(self.failing)}
+
+
+def remediation_step(gate_result: Any, sampling: Any, attempt: int, bounds: Any = None) -> Remediation:
+    """The adjustment after failed attempt ``attempt`` (0 = the first try) of a batch."""
+    bounds = bounds or RemediationBounds()
+    temp, top_p = float(_get(sampling, "temperature")), float(_get(sampling, "top_p"))
+    failures = [d for d in gate_result.decisions if d["status"] != "pass"]
+    names = tuple(dict.fromkeys(d["metric"] for d in failures))
+    what = "; ".join(_why(d) for d in failures)
+    keep = dict(temperature=temp, top_p=top_p, seed_widening=1, rotate_few_shot=False, failing=names)
+    if gate_result.passed:
+        return Remediation(False, message="diversity gate passed: no change", **{**keep, "failing": ()})
+    if all(d["status"] == "not_computed" for d in failures):
+        return Remediation(False, message=f"cannot remediate, metrics not computed: {what} (add real reference "
+                           "data or set on_not_computed = 'warn')", **keep)
+    budget = _get(bounds, "budget")
+    if attempt >= budget:
+        return Remediation(False, message=f"remediation budget spent ({budget} retries); still failing: {what}", **keep)
+    return _adjust(set(names), temp, top_p, attempt, bounds, what)
+
+
+def _adjust(failed: set[str], temp: float, top_p: float, attempt: int, bounds: Any, what: str) -> Remediation:
+    lexical, semantic, tail = failed & LEXICAL, failed & SEMANTIC, failed & TAIL
+    new_temp, new_top_p = temp, top_p
+    if lexical or semantic:
+        new_temp = min(round(temp + _get(bounds, "temperature_step"), 4), _get(bounds, "max_temperature"))
+        new_top_p = min(round(top_p + _get(bounds, "top_p_step"), 4), _get(bounds, "max_top_p"))
+    broaden = bool(semantic or tail)
+    factor = _get(bounds, "seed_widening") if broaden else 1
+    rotate = broaden and bool(_get(bounds, "rotate_few_shot"))
+    changes = _changes(temp, new_temp, top_p, new_top_p, factor, rotate)
+    names = tuple(sorted(failed))
+    if not changes:
+        return Remediation(False, temp, top_p, 1, False, f"bounds reached, nothing left to adjust; {what}", names)
+    message = f"attempt {attempt + 1}/{_get(bounds, 'budget')}: {what} -> {', '.join(changes)}"
+    return Remediation(True, new_temp, new_top_p, factor, rotate, message, names)
+
+
+def _changes(temp: float, new_temp: float, top_p: float, new_top_p: float, factor: int, rotate: bool) -> list[str]:
+    out = []
+    if new_temp != temp:
+        out.append(f"temperature {temp:g} -> {new_temp:g}")
+    if new_top_p != top_p:
+        out.append(f"top_p {top_p:g} -> {new_top_p:g}")
+    if factor > 1:
+        out.append(f"seed sampling widened x{factor}")
+    if rotate:
+        out.append("few-shot examples rotated")
+    return out
+
+
+def _why(decision: dict[str, Any]) -> str:
+    if decision["status"] == "not_computed":
+        return f"{decision['metric']} not computed ({decision['reason']})"
+    return decision["reason"]
+
+
+def _get(obj: Any, name: str) -> Any:
+    return obj[name] if isinstance(obj, dict) else getattr(obj, name)
