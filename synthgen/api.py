@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from .records import canonical_json, content_hash
 from .rundir import RunDir, write_json_atomic
 from .runner import Limits, Runner
 from .seeds import load_seeds
+from .seeds.sources import seed_widener
 from .tabular import read_rows
 
 
@@ -67,10 +69,15 @@ def _execute(loaded: LoadedRecipe, plan: RequestPlan, backend: Any, run_dir: Run
              seeds_hash: str, progress: bool) -> RunResult:
     from .manifest import build_manifest
 
+    from .gating import build_gate_controller
+
     recipe = loaded.recipe
     started, wall = now_iso(), time.perf_counter()
-    runner = Runner(plan, backend, build_stages(loaded, backend), run_dir, run_context(loaded), run_limits(recipe),
-                    recipe.generation.sampling, progress=progress, strip=recipe.generation.strip)
+    embedder = build_embedder(loaded)
+    limits = run_limits(recipe)
+    runner = Runner(plan, backend, build_stages(loaded, backend, embedder), run_dir, run_context(loaded), limits,
+                    recipe.generation.sampling, progress=progress, strip=recipe.generation.strip,
+                    gate=build_gate_controller(loaded, embedder, limits.target))
     resumed = runner.resume()
     described = _previous_backend(run_dir)
     if runner.stop_reason() is None:
@@ -85,7 +92,7 @@ def _execute(loaded: LoadedRecipe, plan: RequestPlan, backend: Any, run_dir: Run
             backend.close()
     from .finalize import finalize_mix, finalize_run
 
-    report = finalize_run(runner, loaded, run_dir, wall_start=wall, resumed=resumed)
+    report = finalize_run(runner, loaded, run_dir, wall_start=wall, resumed=resumed, embedder=embedder)
     manifest = build_manifest(loaded, status=report["status"], backend=described, n_seeds=n_seeds,
                               seeds_hash=seeds_hash, started_at=started)
     if recipe.mix is not None:
@@ -126,7 +133,8 @@ def build_plan(loaded: LoadedRecipe) -> tuple[RequestPlan, int, str]:
     pool = load_few_shot(loaded)
     fields = set().union(*(seed.fields for seed in seeds))
     check_template(recipe.prompt.template, fields, pool is not None, f"{loaded.source}:prompt.template")
-    plan = RequestPlan(seeds, recipe.prompt.template, recipe.recipe.seed, recipe.generation.sampling.seed, pool)
+    plan = RequestPlan(seeds, recipe.prompt.template, recipe.recipe.seed, recipe.generation.sampling.seed, pool,
+                       widen=seed_widener(loaded))
     seeds_hash = content_hash(canonical_json([seed.fields for seed in seeds]))
     return plan, len(seeds), seeds_hash
 
@@ -148,8 +156,22 @@ def load_few_shot(loaded: LoadedRecipe) -> FewShotPool | None:
     return FewShotPool(rows, config.k, config.field, config.format, config.separator)
 
 
-def build_stages(loaded: LoadedRecipe, backend: Any = None) -> list[Stage]:
-    """The run's stages in order: verifiers first (cheap to costly), then deduplication."""
+def build_embedder(loaded: LoadedRecipe) -> Any:
+    """The [diversity] embedder, built once and shared by semantic dedup, the gate and selection."""
+    config = loaded.recipe.diversity
+    if config is None:
+        return None
+    from .diversity.build import embedder_from_config, reference_texts
+    from .diversity.embed import prepare
+
+    seed = config.seed if config.seed is not None else loaded.recipe.recipe.seed
+    embedder = embedder_from_config(config, loaded.resolve, seed)
+    return prepare(embedder, reference_texts(config, loaded.resolve)) if config.embedder == "tfidf" else embedder
+
+
+def build_stages(loaded: LoadedRecipe, backend: Any = None, embedder: Any = None) -> list[Stage]:
+    """The run's stages in order: verifiers first (cheap to costly), then deduplication, then semantic
+    near-duplicates (which remember what they kept, so they come last)."""
     from .verify import VerifyContext, build_verify_stages
 
     recipe = loaded.recipe
@@ -158,6 +180,10 @@ def build_stages(loaded: LoadedRecipe, backend: Any = None) -> list[Stage]:
         from .dedup import build_dedup_stages
 
         stages += build_dedup_stages(recipe.dedup, loaded)
+    if recipe.diversity is not None:
+        from .diversity.build import build_diversity_stages
+
+        stages += build_diversity_stages(recipe.diversity, loaded, embedder)
     return stages
 
 
@@ -173,9 +199,16 @@ def run_depth(recipe: Recipe) -> int:
     return recipe.recipe.depth or 1
 
 
+SELECTION_POOL = 1.5
+
+
 def run_limits(recipe: Recipe) -> Limits:
+    """The runner's limits; with diverse selection it collects 1.5× the target to choose from."""
     gen = recipe.generation
-    return Limits(target=gen.target, budget=gen.candidate_budget, batch_size=gen.batch_size, n=gen.sampling.n)
+    target = gen.target
+    if recipe.diversity is not None and recipe.diversity.selection != "first":
+        target = min(math.ceil(gen.target * SELECTION_POOL), gen.candidate_budget)
+    return Limits(target=target, budget=gen.candidate_budget, batch_size=gen.batch_size, n=gen.sampling.n)
 
 
 def model_label(recipe: Recipe) -> str:

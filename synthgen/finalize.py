@@ -13,10 +13,27 @@ from .rundir import RunDir, write_json_atomic
 OVER_TARGET = "over_target"
 
 
-def split_over_target(kept: list[dict[str, Any]], target: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Records past the target go to the rejects with reason ``over_target`` (never silently dropped)."""
-    extra = [_as_reject(row) for row in kept[target:]]
-    return kept[:target], extra
+def split_over_target(kept: list[dict[str, Any]], target: int, chosen: list[int] | None = None
+                      ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Keep ``target`` records (the first ones, or the ``chosen`` indices); the rest go to the rejects with
+    reason ``over_target`` (never silently dropped)."""
+    keep = set(range(min(target, len(kept)))) if chosen is None else set(chosen)
+    extra = [_as_reject(row) for i, row in enumerate(kept) if i not in keep]
+    return [row for i, row in enumerate(kept) if i in keep], extra
+
+
+def choose_diverse(kept: list[dict[str, Any]], target: int, loaded: LoadedRecipe, embedder: Any) -> list[int] | None:
+    """With [diversity] selection, the ``target`` records that cover the embedding space best."""
+    config = loaded.recipe.diversity
+    if config is None or config.selection == "first" or len(kept) <= target:
+        return None
+    from .diversity.embed import for_comparison
+    from .diversity.select import select_diverse
+
+    texts = [row["text"] for row in kept]
+    vectors = for_comparison(embedder, texts).encode(texts)
+    seed = config.seed if config.seed is not None else loaded.recipe.recipe.seed
+    return sorted(int(i) for i in select_diverse(vectors, target, config.selection, seed))
 
 
 def _as_reject(row: dict[str, Any]) -> dict[str, Any]:
@@ -27,19 +44,27 @@ def _as_reject(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def finalize_run(runner: Any, loaded: LoadedRecipe, run_dir: RunDir, *, wall_start: float,
-                 resumed: int) -> dict[str, Any]:
+                 resumed: int, embedder: Any = None) -> dict[str, Any]:
     """Write dataset/, data.parquet, rejected.parquet, report.json and report.md; return the report."""
     state, recipe = runner.state, loaded.recipe
-    kept, extra = split_over_target(state.kept_rows, recipe.generation.target)
+    target = recipe.generation.target
+    kept, extra = split_over_target(state.kept_rows, target, choose_diverse(state.kept_rows, target, loaded, embedder))
     rejected = normalize_rows(state.rejected_rows + extra)
     run_dir.write_dataset(normalize_rows(kept))
     run_dir.write_rejected(rejected)
     report = build_report(
         name=recipe.recipe.name, recipe_hash=loaded.hash, target=recipe.generation.target,
         budget=recipe.generation.candidate_budget, stop_reason=runner.stop_reason() or "interrupted",
-        counters=state.counters(), stages=[s.stats.to_dict() for s in runner.stages], n_kept=len(kept),
+        counters=state.counters(), stages=[s.to_dict() for s in runner.all_stats()], n_kept=len(kept),
         n_rejected=len(rejected), rejected_rows=rejected, wall_seconds=time.perf_counter() - wall_start,
         resumed_batches=resumed)
+    if runner.gate is not None:
+        report["gates"] = runner.gate.state.checks
+        report["gates_passed"] = not runner.gate_failed and bool(runner.gate.state.checks) and \
+            runner.gate.state.checks[-1]["passed"]
+        if runner.gate_failed:
+            report["status"] = "failed_gate"
+            report["gate_failure"] = runner.gate.state.checks[-1]["summary"]
     write_json_atomic(run_dir.path / "report.json", report)
     run_dir.write_text("report.md", render_markdown(report, kept[:5], rejected[:5]))
     return report

@@ -12,7 +12,7 @@ import hashlib
 import random
 import string
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from .errors import RecipeError
 from .records import GenerationRequest, Seed, content_hash
@@ -81,13 +81,25 @@ class RequestPlan:
     """Maps a request index to its seed row, few-shot block and sampling seed."""
 
     def __init__(self, seeds: list[Seed], template: str, recipe_seed: int, sampling_seed: int | None = None,
-                 few_shot: FewShotPool | None = None):
+                 few_shot: FewShotPool | None = None, widen: Callable[[int], list[Seed]] | None = None):
         self.seeds = seeds
+        self.base_seeds = seeds
+        self.widen = widen
+        self.rotation = 0
         self.template = template
         self.recipe_seed = recipe_seed
         self.sampling_seed = recipe_seed if sampling_seed is None else sampling_seed
         self.few_shot = few_shot
         self._orders: dict[int, list[int]] = {}
+
+    def adjust(self, seed_factor: int, rotation: int) -> None:
+        """Remediation: ``seed_factor``× more distinct seeds (when the source can widen, e.g. a sampled
+        grid) and a new few-shot rotation. Deterministic, so a resumed run re-applies the same plan."""
+        if self.widen is not None and seed_factor > 1:
+            widened = self.widen(seed_factor)
+            if len(widened) != len(self.seeds):
+                self.seeds, self._orders = widened, {}
+        self.rotation = rotation
 
     def seed_for(self, index: int) -> Seed:
         """Cycle through the seeds, reshuffled (seeded) each pass so long runs do not repeat an order."""
@@ -103,7 +115,8 @@ class RequestPlan:
         values = dict(seed.fields)
         parents: tuple[str, ...] = ()
         if self.few_shot is not None:
-            rng = random.Random(derive_seed(self.recipe_seed, "few_shot", index))
+            salt = ("few_shot", index) if self.rotation == 0 else ("few_shot", self.rotation, index)
+            rng = random.Random(derive_seed(self.recipe_seed, *salt))
             values[EXAMPLES], parents = self.few_shot.draw(rng)
         prompt = self.template.format_map(values)
         return GenerationRequest(index, prompt, seed, derive_seed(self.sampling_seed, "sample", index), parents)

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .pipeline import Stage, run_stages
+from .gating import GATE_FAILED_REASON, GATE_STAGE, GateController
+from .pipeline import Stage, StageStats, run_stages
 from .prompts import RequestPlan
 from .provenance import RunContext, now_iso, record_row, rejection_row
 from .records import Candidate, Rejection
@@ -22,6 +23,7 @@ from .rundir import RunDir
 TARGET_REACHED = "target_reached"
 BUDGET_EXHAUSTED = "budget_exhausted"
 SOURCE_EXHAUSTED = "source_exhausted"
+GATE_FAILED = "gate_failed"
 
 
 @dataclass
@@ -65,10 +67,13 @@ def next_batch_size(state: RunState, limits: Limits, capacity: int | None) -> in
 
 class Runner:
     def __init__(self, plan: RequestPlan, backend: Any, stages: list[Stage], run_dir: RunDir,
-                 ctx: RunContext, limits: Limits, sampling: Any, progress: bool = True, strip: bool = True):
+                 ctx: RunContext, limits: Limits, sampling: Any, progress: bool = True, strip: bool = True,
+                 gate: GateController | None = None):
         self.plan, self.backend, self.stages, self.run_dir = plan, backend, stages, run_dir
         self.ctx, self.limits, self.sampling, self.progress = ctx, limits, sampling, progress
-        self.strip = strip
+        self.strip, self.gate = strip, gate
+        self.gate_stats = StageStats(GATE_STAGE)
+        self.gate_failed = False
         self.state = RunState()
         self._pending: list[Rejection] = []
         for stage in stages:
@@ -78,21 +83,41 @@ class Runner:
         """Restore state from checkpoints; returns the number of batches restored."""
         shards = self.run_dir.read_checkpoints()
         for shard in shards:
+            revoked = set(shard.get("revoked", ()))
+            if revoked:
+                self.state.kept_rows = [r for r in self.state.kept_rows if r["candidate_index"] not in revoked]
             self.state.kept_rows.extend(shard["kept"])
             self.state.rejected_rows.extend(shard["rejected"])
         if shards:
-            last = shards[-1]
-            for key, value in last["counters"].items():
-                setattr(self.state, key, value)
-            stats = {entry["stage"]: entry for entry in last["stages"]}
-            for stage in self.stages:
-                if stage.name in stats:
-                    stage.stats.restore(stats[stage.name])
+            self._restore_counters(shards[-1])
             for stage in self.stages:
                 stage.observe_kept(self.state.kept_rows)
         return len(shards)
 
+    def _restore_counters(self, last: dict[str, Any]) -> None:
+        for key, value in last["counters"].items():
+            setattr(self.state, key, value)
+        stats = {entry["stage"]: entry for entry in last["stages"]}
+        for stage_stats in self.all_stats():
+            if stage_stats.name in stats:
+                stage_stats.restore(stats[stage_stats.name])
+        if self.gate is not None and last.get("gate"):
+            self.gate.restore(last["gate"])
+            self.gate_failed = bool(last.get("gate_failed"))
+            self._apply_adjustments()
+
+    def all_stats(self) -> list[StageStats]:
+        """Every stage's stats, with the diversity gate's last when the run has one."""
+        return [s.stats for s in self.stages] + ([self.gate_stats] if self.gate is not None else [])
+
     def stop_reason(self) -> str | None:
+        """Why the run is over, or None while there is work: generating, or gating the last window."""
+        if self.gate_failed:
+            return GATE_FAILED
+        reason = self._limit_reason()
+        return None if reason and self._gate_pending(final=True) else reason
+
+    def _limit_reason(self) -> str | None:
         if len(self.state.kept_rows) >= self.limits.target:
             return TARGET_REACHED
         capacity = getattr(self.backend, "capacity", None)
@@ -103,10 +128,14 @@ class Runner:
         return None
 
     def run(self) -> str:
-        """Generate until a stop reason holds; returns it."""
+        """Generate (and gate) until a stop reason holds; returns it."""
         with _progress_bar(self.limits.target, len(self.state.kept_rows), self.progress) as bar:
             while (reason := self.stop_reason()) is None:
-                self._run_batch(next_batch_size(self.state, self.limits, getattr(self.backend, "capacity", None)))
+                final = self._limit_reason() is not None
+                if not final and not self._gate_pending(final=False):
+                    self._run_batch(next_batch_size(self.state, self.limits, getattr(self.backend, "capacity", None)))
+                    final = self._limit_reason() is not None
+                self._gate_if_due(final)
                 bar.update(min(len(self.state.kept_rows), self.limits.target) - bar.n)
                 bar.set_postfix(self._rates(), refresh=False)
         return reason
@@ -129,9 +158,50 @@ class Runner:
         self.state.batches += 1
         self.state.kept_rows.extend(kept_rows)
         self.state.rejected_rows.extend(rejected_rows)
-        self.run_dir.write_checkpoint(self.state.batches - 1, {
-            "batch": self.state.batches - 1, "kept": kept_rows, "rejected": rejected_rows,
-            "counters": self.state.counters(), "stages": [s.stats.to_dict() for s in self.stages]})
+        self._checkpoint(kept_rows, rejected_rows)
+
+    def _checkpoint(self, kept_rows: list, rejected_rows: list, revoked: list[int] | None = None) -> None:
+        shard: dict[str, Any] = {"batch": self.state.batches - 1, "kept": kept_rows, "rejected": rejected_rows,
+                                 "counters": self.state.counters(), "stages": [s.to_dict() for s in self.all_stats()]}
+        if self.gate is not None:
+            shard.update(revoked=revoked or [], gate=self.gate.state.to_dict(), gate_failed=self.gate_failed)
+        self.run_dir.write_checkpoint(self.state.batches - 1, shard)
+
+    # --- the diversity gate ----------------------------------------------------------------------
+
+    def _gate_pending(self, final: bool) -> bool:
+        return self.gate is not None and self.gate.due(len(self.state.kept_rows), final)
+
+    def _gate_if_due(self, final: bool) -> None:
+        """Gate the pending window; a failing window is revoked into the rejects (one checkpoint shard)."""
+        if not self._gate_pending(final):
+            return
+        kept = self.state.kept_rows
+        committed = self.gate.state.committed
+        outcome = self.gate.check([row["text"] for row in kept], self.sampling)
+        pending = len(kept) - committed
+        self.gate_stats.seen += pending
+        revoked_rows: list[dict[str, Any]] = []
+        if outcome.passed:
+            self.gate_stats.kept += pending
+        else:
+            revoked_rows = kept[committed:]
+            del kept[committed:]
+            self.gate_stats.dropped[GATE_FAILED_REASON] += len(revoked_rows)
+            self.gate_failed = not outcome.retry
+            self._apply_adjustments()
+        rejects = [gate_reject(row, outcome.check) for row in revoked_rows]
+        self.state.rejected_rows.extend(rejects)
+        self.state.batches += 1
+        self._checkpoint([], rejects, [row["candidate_index"] for row in revoked_rows])
+
+    def _apply_adjustments(self) -> None:
+        """Re-apply the gate's remediation (sampling, seed widening, few-shot rotation) to this run."""
+        update = self.gate.sampling_update()
+        if update:
+            self.sampling = self.sampling.model_copy(update=update)
+            self.ctx = replace(self.ctx, sampling={**self.ctx.sampling, **update})
+        self.plan.adjust(self.gate.state.seed_factor, self.gate.state.rotation)
 
     def _count_tokens(self, results: list) -> None:
         usage = getattr(self.backend, "last_usage", None) or {}
@@ -144,6 +214,17 @@ class Runner:
         return {"cand": str(self.state.candidates), "acc": f"{accepted:.0%}",
                 "samples/s": f"{self.state.candidates / seconds:.2f}",
                 "tok/s": f"{self.state.completion_tokens / seconds:.1f}"}
+
+
+def gate_reject(row: dict[str, Any], check: dict[str, Any]) -> dict[str, Any]:
+    """A revoked record as a reject row, with the failing metrics as evidence."""
+    import json
+
+    evidence = {"failed": check.get("failed"), "attempt": check.get("attempt"), "window": check.get("window")}
+    return {"id": row["id"], "candidate_index": row["candidate_index"], "stage": GATE_STAGE,
+            "reason": GATE_FAILED_REASON, "score": None, "evidence": json.dumps(evidence, default=str),
+            "text": row["text"], "seed_index": row["seed_index"], "prompt_hash": row["prompt_hash"],
+            "n_tokens": row["n_tokens"], "finish_reason": row["finish_reason"], "created_at": now_iso()}
 
 
 def _progress_bar(total: int, initial: int, enabled: bool):

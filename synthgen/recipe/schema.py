@@ -13,6 +13,7 @@ from pydantic import Field, field_validator, model_validator
 
 from .base import Strict
 from .dedup_schema import DedupConfig
+from .diversity_schema import DiversityConfig
 from .mix_schema import MixConfig
 from .verify_schema import VerifierConfig
 
@@ -180,5 +181,6 @@ class Recipe(Strict):
     generation: GenerationConfig
     verify: list[VerifierConfig] = Field(default_factory=list, description="Verifiers, applied in order.")
     dedup: DedupConfig | None = Field(None, description="Exact and near-duplicate removal.")
+    diversity: DiversityConfig | None = Field(None, description="Semantic near-duplicates and the diversity gate.")
     mix: MixConfig | None = Field(None, description="Cap the synthetic share of a real + synthetic training mix.")
     output: OutputConfig = Field(default_factory=OutputConfig)

@@ -32,3 +32,17 @@ def _read_source(loaded: LoadedRecipe, config: FileSeeds | DatasetSeeds) -> list
         return read_rows(path, "dataset", split=config.split, limit=config.limit)
     except SynthgenError as exc:
         raise RecipeError(f"{loaded.source}:seeds.path: {exc.message}", hint=exc.hint) from None
+
+
+def seed_widener(loaded: LoadedRecipe):
+    """For a sampled grid: a function giving ``factor``× as many seeded combinations (capped at the whole
+    grid); None for sources that are already used whole."""
+    config = loaded.recipe.seeds
+    if not isinstance(config, GridSeeds) or config.sample is None:
+        return None
+
+    def widen(factor: int) -> list[Seed]:
+        rows = grid_rows(config.axes, config.sample * factor, loaded.recipe.recipe.seed)
+        return [Seed(index=i, fields=dict(row)) for i, row in enumerate(rows)]
+
+    return widen

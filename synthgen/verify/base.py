@@ -15,3 +15,6 @@ class Verifier:
 
     def check_batch(self, candidates: list[Candidate]) -> list[Verdict]:
         return [self.check(candidate) for candidate in candidates]
+
+    def close(self) -> None:
+        """Release what the verifier holds (a judge's own model); the default holds nothing."""

@@ -1,6 +1,13 @@
-"""Cheap rule verifiers: run first, they cost microseconds per candidate."""
+"""Cheap rule verifiers: run first, they cost microseconds per candidate.
+
+Length (chars, words or tokens), regex must / must-not match, and a phrase blocklist with prompt-echo
+detection. Repetition and script share live in ``text_stats``; required fields in ``fields``.
+"""
 
 from __future__ import annotations
+
+import re
+from functools import lru_cache
 
 from ..records import Candidate, Verdict
 from .base import Verifier
@@ -8,6 +15,20 @@ from .base import Verifier
 EMPTY = "empty_output"
 TOO_SHORT = "too_short"
 TOO_LONG = "too_long"
+REGEX_NOT_MATCHED = "regex_not_matched"
+REGEX_FORBIDDEN = "regex_forbidden_match"
+BLOCKED_PHRASE = "blocked_phrase"
+PROMPT_ECHO = "prompt_echo"
+
+REFUSALS = (
+    "as an ai language model", "as a language model", "as an ai assistant", "as an ai,",
+    "i'm sorry, but i can't", "i'm sorry, but i cannot", "i am sorry, but i cannot", "i cannot fulfill",
+    "i can't fulfill", "i can't help with that", "i cannot help with that", "i can't assist with",
+    "i cannot assist with", "i am unable to", "i'm unable to", "i'm not able to provide",
+    "i cannot provide", "i can't provide", "i won't be able to", "my knowledge cutoff",
+    "as of my last update", "i do not have personal opinions", "i don't have personal opinions",
+)
+_FLAGS = {"ignorecase": re.IGNORECASE, "multiline": re.MULTILINE, "dotall": re.DOTALL}
 
 
 class NonEmptyVerifier(Verifier):
@@ -23,12 +44,15 @@ class NonEmptyVerifier(Verifier):
         return Verdict.accept() if text else Verdict.reject(EMPTY)
 
 
-def measure_length(text: str, unit: str) -> int:
+def measure_length(text: str, unit: str, n_tokens: int | None = None) -> int:
+    """Length in ``chars``, whitespace-separated ``words``, or ``tokens`` (the backend's count)."""
+    if unit == "tokens":
+        return n_tokens if n_tokens is not None else len(text.split())
     return len(text.split()) if unit == "words" else len(text)
 
 
 class LengthVerifier(Verifier):
-    """Keeps completions whose length in ``unit`` (chars or words) lies within [min, max]."""
+    """Keeps completions whose length in ``unit`` (chars, words or tokens) lies within [min, max]."""
 
     name = "length"
 
@@ -36,9 +60,89 @@ class LengthVerifier(Verifier):
         self.unit, self.min, self.max = unit, min, max
 
     def check(self, candidate: Candidate) -> Verdict:
-        size = measure_length(candidate.text.strip(), self.unit)
+        size = measure_length(candidate.text.strip(), self.unit, candidate.n_tokens)
         if self.min is not None and size < self.min:
             return Verdict.reject(TOO_SHORT, float(size), length=size, min=self.min, unit=self.unit)
         if self.max is not None and size > self.max:
             return Verdict.reject(TOO_LONG, float(size), length=size, max=self.max, unit=self.unit)
         return Verdict.accept(float(size))
+
+
+def compile_flags(flags: list[str] | tuple[str, ...]) -> int:
+    value = 0
+    for flag in flags:
+        value |= _FLAGS[flag]
+    return value
+
+
+class RegexVerifier(Verifier):
+    """Every ``must_match`` pattern must be found (``re.search``) and no ``must_not_match`` pattern may be."""
+
+    name = "regex"
+
+    def __init__(self, must_match: list[str] = (), must_not_match: list[str] = (), flags: list[str] = ()):
+        self.must_match, self.must_not_match, self.flags = list(must_match), list(must_not_match), list(flags)
+        compiled = compile_flags(self.flags)
+        self._must = [re.compile(p, compiled) for p in self.must_match]
+        self._must_not = [re.compile(p, compiled) for p in self.must_not_match]
+
+    def check(self, candidate: Candidate) -> Verdict:
+        for pattern in self._must:
+            if pattern.search(candidate.text) is None:
+                return Verdict.reject(REGEX_NOT_MATCHED, pattern=pattern.pattern)
+        for pattern in self._must_not:
+            found = pattern.search(candidate.text)
+            if found is not None:
+                return Verdict.reject(REGEX_FORBIDDEN, pattern=pattern.pattern, match=found.group(0)[:200])
+        return Verdict.accept()
+
+
+def normalize_line(line: str) -> str:
+    return " ".join(line.split()).casefold()
+
+
+@lru_cache(maxsize=256)
+def _prompt_lines(prompt: str) -> frozenset[str]:
+    """The prompt's normalized lines (cached: the n samples of a request share one prompt)."""
+    return frozenset(normalize_line(line) for line in prompt.splitlines())
+
+
+def echo_share(text: str, prompt: str, min_chars: int) -> tuple[float, str | None]:
+    """Share of the text's characters (in lines of at least ``min_chars``) on lines copied from the prompt.
+
+    share = Σ len(line) over text lines found verbatim among the prompt's lines / Σ len(line) over all
+    text lines, after whitespace collapsing and casefolding. Returns the share and the first copied line.
+    """
+    prompt_lines = _prompt_lines(prompt)
+    lines = [normalize_line(line) for line in text.splitlines()]
+    total = sum(len(line) for line in lines)
+    copied = [line for line in lines if len(line) >= min_chars and line in prompt_lines]
+    if not total or not copied:
+        return 0.0, None
+    return sum(len(line) for line in copied) / total, copied[0]
+
+
+class BlocklistVerifier(Verifier):
+    """Rejects texts containing a blocked phrase (by default, refusals and 'As an AI language model'
+    boilerplate) and, with ``prompt_echo``, texts that mostly copy the prompt back."""
+
+    name = "blocklist"
+
+    def __init__(self, phrases: list[str] | None = None, case_sensitive: bool = False, prompt_echo: bool = True,
+                 echo_min_chars: int = 20, echo_max_share: float = 0.5):
+        self.phrases = list(REFUSALS if phrases is None else phrases)
+        self.case_sensitive, self.prompt_echo = case_sensitive, prompt_echo
+        self.echo_min_chars, self.echo_max_share = echo_min_chars, echo_max_share
+        # substring tests on casefolded text: ~10x faster than one IGNORECASE alternation regex
+        self._needles = [(p if case_sensitive else p.casefold(), p) for p in self.phrases]
+
+    def check(self, candidate: Candidate) -> Verdict:
+        haystack = candidate.text if self.case_sensitive else candidate.text.casefold()
+        for needle, phrase in self._needles:
+            if needle in haystack:
+                return Verdict.reject(BLOCKED_PHRASE, phrase=phrase)
+        if self.prompt_echo:
+            share, line = echo_share(candidate.text, candidate.request.prompt, self.echo_min_chars)
+            if share > self.echo_max_share:
+                return Verdict.reject(PROMPT_ECHO, round(share, 4), share=round(share, 4), line=line[:200])
+        return Verdict.accept()

@@ -1,0 +1,170 @@
+"""LLM judge: a rubric rendered per candidate, a score parsed from the judge's reply, a threshold.
+
+Any backend can judge (the generator's model or its own). ``mode = "pairwise"`` compares the candidate with
+a reference (a seed field or column) in both orders and keeps it only when both orders prefer it, so a
+judge's position bias cannot let a candidate through. An unparseable reply is a rejection with its own
+reason, never a crash.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ..prompts import derive_seed
+from ..records import Candidate, GenerationRequest, Verdict
+from .base import Verifier
+from .judge_backend import no_backend_error
+from .templating import MISSING_FIELD, MissingField, candidate_fields, render
+
+BELOW_THRESHOLD = "judge_below_threshold"
+UNPARSEABLE = "judge_unparseable"
+INCONSISTENT = "judge_inconsistent"
+PREFERS_REFERENCE = "judge_prefers_reference"
+TIE = "judge_tie"
+
+SCORE_TEMPLATE = (
+    "You are a strict grader. Rate the response to the instruction below for correctness, helpfulness and "
+    "clarity on a scale of {min_score} to {max_score}.\n\nInstruction:\n{prompt}\n\nResponse:\n{text}\n\n"
+    'Reply with one line: "Score: <number>".\nScore:'
+)
+PAIRWISE_TEMPLATE = (
+    "Which response answers the instruction better?\n\nInstruction:\n{prompt}\n\nResponse A:\n{a}\n\n"
+    'Response B:\n{b}\n\nReply with one line: "Winner: A", "Winner: B" or "Winner: tie".\nWinner:'
+)
+SCORE_PATTERN = r"(?i)\b(?:score|rating)\b[\s:=*_]*(-?\d+(?:\.\d+)?)|^[\s*_]*(-?\d+(?:\.\d+)?)"
+WINNER_PATTERN = r"(?i)\b(?:winner|better)\b\W{0,3}(?:response\s+)?(A|B|tie)\b|^\W*(?:response\s+)?(A|B|tie)\b"
+
+
+def first_group(pattern: re.Pattern, text: str) -> str | None:
+    """The first non-empty group of the first match (the whole match for a pattern without groups)."""
+    found = pattern.search(text)
+    if found is None:
+        return None
+    if not found.groups():
+        return found.group(0)
+    return next((group for group in found.groups() if group is not None), None)
+
+
+def parse_score(text: str, pattern: re.Pattern, low: float, high: float) -> float | None:
+    """The score in ``text``, or None when absent, not a number, or outside [low, high]."""
+    raw = first_group(pattern, text.strip())
+    try:
+        score = float(raw) if raw is not None else None
+    except ValueError:
+        return None
+    return score if score is not None and low <= score <= high else None
+
+
+def parse_winner(text: str, pattern: re.Pattern) -> str | None:
+    """``A``, ``B`` or ``tie`` from a pairwise reply, or None."""
+    raw = first_group(pattern, text.strip())
+    if raw is None:
+        return None
+    raw = raw.strip()
+    return "tie" if raw.casefold() == "tie" else raw.upper() if raw.upper() in ("A", "B") else None
+
+
+class JudgeVerifier(Verifier):
+    """Scores candidates with an LLM. ``mode``: ``score`` (keep when score ≥ ``threshold``) or ``pairwise``
+    (keep when the candidate beats ``reference`` in both orders; ties kept with ``allow_ties``)."""
+
+    name = "judge"
+
+    def __init__(self, backend: Any = None, mode: str = "score", template: str | None = None,
+                 score_pattern: str = SCORE_PATTERN, min_score: float = 1, max_score: float = 10,
+                 threshold: float = 7, reference: str | None = None, winner_pattern: str = WINNER_PATTERN,
+                 allow_ties: bool = False, temperature: float = 0.0, max_tokens: int = 64, seed: int = 0):
+        self.backend, self.mode = backend, mode
+        self.template = template or (PAIRWISE_TEMPLATE if mode == "pairwise" else SCORE_TEMPLATE)
+        self.min_score, self.max_score, self.threshold = min_score, max_score, threshold
+        self.reference, self.allow_ties, self.seed = reference, allow_ties, seed
+        self._score_re, self._winner_re = re.compile(score_pattern), re.compile(winner_pattern)
+        self.temperature, self.max_tokens = temperature, max_tokens
+        self._requests, self._loaded = 0, False
+        self.owns_backend = False  # set by the factory when the judge has its own [verify.backend]
+
+    def close(self) -> None:
+        """Release the judge's own backend (never the generator's, which the run closes)."""
+        if self.owns_backend and self.backend is not None:
+            self.backend.close()
+            self._loaded = False
+
+    def check(self, candidate: Candidate) -> Verdict:
+        return self.check_batch([candidate])[0]
+
+    def check_batch(self, candidates: list[Candidate]) -> list[Verdict]:
+        plans = [self._prompts(candidate) for candidate in candidates]
+        asked = [(c.id, p) for c, plan in zip(candidates, plans) if isinstance(plan, list) for p in plan]
+        replies = iter(self.ask([p for _, p in asked], [key for key, _ in asked]))
+        return [plan if isinstance(plan, Verdict) else self._decide([next(replies) for _ in plan]) for plan in plans]
+
+    def _prompts(self, candidate: Candidate) -> list[str] | Verdict:
+        """One prompt (score mode) or two (pairwise: candidate as A, then as B), or a rejection."""
+        scale = {"min_score": _fmt(self.min_score), "max_score": _fmt(self.max_score)}
+        try:
+            if self.mode == "score":
+                return [render(self.template, candidate_fields(candidate, **scale))]
+            fields = candidate_fields(candidate, **scale)
+            reference = str(fields[self.reference]) if self.reference in fields else None
+            if reference is None:
+                raise MissingField(str(self.reference))
+            return [render(self.template, {**fields, "a": candidate.text, "b": reference}),
+                    render(self.template, {**fields, "a": reference, "b": candidate.text})]
+        except MissingField as exc:
+            return Verdict.reject(MISSING_FIELD, field=exc.name, template="judge")
+
+    def ask(self, prompts: list[str], keys: list[str] | None = None) -> list[str]:
+        """The judge's reply to each prompt (one backend call for the whole batch)."""
+        if not prompts:
+            return []
+        if self.backend is None:
+            raise no_backend_error()
+        if not self._loaded:
+            self.backend.load()
+            self._loaded = True
+        from ..recipe.schema import SamplingConfig
+
+        sampling = SamplingConfig(temperature=self.temperature, max_tokens=self.max_tokens, n=1)
+        keys = keys or [str(i) for i in range(len(prompts))]
+        requests = [_request(self._requests + i, prompt, derive_seed(self.seed, "judge", key, i))
+                    for i, (prompt, key) in enumerate(zip(prompts, keys))]
+        self._requests += len(requests)
+        return [completions[0].text for completions in self.backend.generate(requests, sampling)]
+
+    def _decide(self, replies: list[str]) -> Verdict:
+        if self.mode == "score":
+            return self._decide_score(replies[0])
+        return self._decide_pair(replies)
+
+    def _decide_score(self, reply: str) -> Verdict:
+        score = parse_score(reply, self._score_re, self.min_score, self.max_score)
+        if score is None:
+            return Verdict.reject(UNPARSEABLE, reply=reply[:300])
+        if score < self.threshold:
+            return Verdict.reject(BELOW_THRESHOLD, score, threshold=self.threshold, reply=reply[:300])
+        return Verdict.accept(score)
+
+    def _decide_pair(self, replies: list[str]) -> Verdict:
+        first, second = (parse_winner(r, self._winner_re) for r in replies)
+        evidence = {"replies": [r[:200] for r in replies], "winners": [first, second]}
+        if first is None or second is None:
+            return Verdict.reject(UNPARSEABLE, **evidence)
+        outcome = {"A": "win", "B": "loss", "tie": "tie"}[first], {"B": "win", "A": "loss", "tie": "tie"}[second]
+        if outcome[0] != outcome[1]:
+            return Verdict.reject(INCONSISTENT, 0.0, **evidence)
+        if outcome[0] == "win":
+            return Verdict.accept(1.0)
+        if outcome[0] == "tie":
+            return Verdict.accept(0.5) if self.allow_ties else Verdict.reject(TIE, 0.5, **evidence)
+        return Verdict.reject(PREFERS_REFERENCE, 0.0, **evidence)
+
+
+def _request(index: int, prompt: str, sampling_seed: int) -> GenerationRequest:
+    from ..records import Seed
+
+    return GenerationRequest(index, prompt, Seed(index, {}), sampling_seed)
+
+
+def _fmt(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)

@@ -1,0 +1,115 @@
+"""Structured output: tolerant JSON extraction, JSON Schema validation, extracted fields as columns.
+
+The same schema can also constrain decoding (``constrain = true``): see :func:`decoding_schema`. The
+stage's ``invalid_json`` count over ``seen`` is the invalid-JSON rate, reported with or without it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..records import Candidate, Verdict, canonical_json
+from .base import Verifier
+from .extract import extract_json
+
+INVALID_JSON = "invalid_json"
+SCHEMA_MISMATCH = "schema_mismatch"
+RESERVED_COLUMNS = frozenset({
+    "id", "text", "prompt", "generation", "depth", "recipe_hash", "model", "backend", "sampling",
+    "sampling_hash", "seed_index", "prompt_hash", "parent_ids", "candidate_index", "n_tokens", "finish_reason",
+    "scores", "created_at",
+})
+_PINNED = {"string": str, "integer": int, "number": float, "boolean": bool}
+
+
+def schema_validator(schema: dict[str, Any]) -> Any:
+    """A jsonschema validator for the schema's declared draft (2020-12 when undeclared); raises
+    ``jsonschema.SchemaError`` for an invalid schema."""
+    from jsonschema.validators import validator_for
+
+    cls = validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
+def pinned_types(schema: dict[str, Any] | None) -> dict[str, type]:
+    """Top-level properties whose schema fixes one scalar type: those columns keep their native type."""
+    properties = (schema or {}).get("properties", {})
+    pinned = {}
+    for name, spec in properties.items():
+        kind = spec.get("type") if isinstance(spec, dict) else None
+        if isinstance(kind, str) and kind in _PINNED:
+            pinned[name] = _PINNED[kind]
+    return pinned
+
+
+def column_value(value: Any, pinned: type | None) -> Any:
+    """A column value with a stable type across rows: strings stay strings, values whose type the schema
+    pins stay native (integers widen to float for ``number``), everything else becomes canonical JSON text."""
+    if isinstance(value, str):
+        return value
+    if pinned is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if pinned is not None and isinstance(value, pinned):
+        return value
+    return canonical_json(value)
+
+
+class JsonSchemaVerifier(Verifier):
+    """Keeps texts holding JSON that validates against ``schema`` (any JSON object or array when None).
+
+    ``columns``: ``"all"`` top-level keys, ``"none"``, or a list of keys, written to ``candidate.columns``
+    (with ``column_prefix``; keys that clash with record columns get ``json_``). ``text = "json"``
+    replaces the candidate's text with the canonical extracted JSON.
+    """
+
+    name = "json"
+
+    def __init__(self, schema: dict[str, Any] | None = None, extract: str = "auto", columns: Any = "all",
+                 column_prefix: str = "", text: str = "raw"):
+        self.schema, self.extract, self.columns = schema, extract, columns
+        self.column_prefix, self.text = column_prefix, text
+        self._validator = schema_validator(schema) if schema is not None else None
+        self._pinned = pinned_types(schema)
+
+    def check(self, candidate: Candidate) -> Verdict:
+        found = extract_json(candidate.text, self.extract)
+        if found is None:
+            return Verdict.reject(INVALID_JSON, excerpt=candidate.text[:200])
+        value, source = found
+        if self._validator is not None:
+            error = next(iter(self._validator.iter_errors(value)), None)
+            if error is not None:
+                where = "/".join(str(p) for p in error.absolute_path) or "<root>"
+                return Verdict.reject(SCHEMA_MISMATCH, path=where, error=error.message[:300])
+        candidate.columns.update(self._columns(value))
+        if self.text == "json":
+            candidate.text = json.dumps(value, ensure_ascii=False)
+        return Verdict.accept()
+
+    def _columns(self, value: Any) -> dict[str, Any]:
+        if self.columns == "none" or not isinstance(value, dict):
+            return {}
+        keys = list(value) if self.columns == "all" else [k for k in self.columns if k in value]
+        out = {}
+        for key in keys:
+            name = f"{self.column_prefix}{key}"
+            if name in RESERVED_COLUMNS or name.startswith("seed_"):
+                name = f"json_{name}"
+            out[name] = column_value(value[key], self._pinned.get(key))
+        return out
+
+
+def json_stage_summary(stages: list[dict[str, Any]], constrained: bool) -> list[dict[str, Any]]:
+    """For the report: each json stage's invalid-JSON and schema-mismatch rates (over the candidates it
+    saw), and whether decoding was constrained to the schema, so runs with and without compare directly."""
+    out = []
+    for stage in stages:
+        if stage["stage"] != "json" and not stage["stage"].startswith("json_"):
+            continue
+        seen, reasons = stage["seen"], stage.get("reasons", {})
+        rate = {key: round(reasons.get(key, 0) / seen, 4) if seen else None for key in (INVALID_JSON, SCHEMA_MISMATCH)}
+        out.append({"stage": stage["stage"], "seen": seen, "constrained": constrained,
+                    "invalid_json_rate": rate[INVALID_JSON], "schema_mismatch_rate": rate[SCHEMA_MISMATCH]})
+    return out

@@ -1,0 +1,223 @@
+"""The sandbox: every attack from issue 3 is stopped with the right reason, quickly, and leaves nothing behind.
+
+Each program runs under a 2 s wall clock (fork tests are bounded by construction), so the whole file
+takes a few seconds on a shared 2-core machine.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from synthgen.verify import isolation
+from synthgen.verify.sandbox import CRASH, FAIL, PASS, TIMEOUT, Sandbox, SandboxLimits, classify
+
+LIMITS = SandboxLimits(timeout_s=2.0, memory_mb=512, file_size_mb=4, disk_mb=16, max_files=500)
+NAMESPACES = isolation.available() is not None
+
+
+@pytest.fixture(scope="module", params=["auto", "none"])
+def sandbox(request) -> Sandbox:
+    """Every attack is checked with kernel namespaces (when available) and without them."""
+    return Sandbox(LIMITS, isolation_mode=request.param)
+
+
+def run(sandbox: Sandbox, program: str):
+    start = time.monotonic()
+    result = sandbox.run(program)
+    assert time.monotonic() - start < sandbox.limits.timeout_s + 4, "the sandbox outlived its wall clock"
+    return result
+
+
+@pytest.mark.parametrize("program, status, reason", [
+    ("assert sum([1, 2]) == 3\nprint('ok')", PASS, None),
+    ("assert 1 == 2, 'wrong answer'", FAIL, "tests_failed"),
+    ("def f(:\n    pass", CRASH, "syntax_error"),
+    ("raise KeyError('boom')", CRASH, "runtime_error"),
+    ("import sys\nsys.exit(0)", FAIL, "early_exit"),
+    ("import os\nos._exit(0)", FAIL, "early_exit"),
+])
+def test_outcomes(sandbox, program, status, reason):
+    result = run(sandbox, program)
+    assert (result.status, result.reason) == (status, reason), result
+
+
+def test_error_excerpt_names_the_failure(sandbox):
+    result = run(sandbox, "def f():\n    return 1\nassert f() == 2, 'f is wrong'")
+    assert "AssertionError: f is wrong" in result.error
+    assert 'File "program.py", line 3' in result.error
+    assert "_sandbox_prelude" not in result.error and "<string>" not in result.error
+
+
+def test_reading_files_outside_its_directory(sandbox, tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("api-key")
+    for program in (f"print(open({str(secret)!r}).read())", "print(open('/etc/passwd').read())",
+                    "import os\nprint(os.listdir('/'))", "print(open('../status').read())"):
+        result = run(sandbox, program)
+        assert (result.status, result.reason) == (CRASH, "forbidden_file_access"), (program, result)
+        assert "api-key" not in result.stdout
+
+
+def test_files_inside_its_directory_are_fine(sandbox):
+    program = "open('notes.txt', 'w').write('x')\nassert open('notes.txt').read() == 'x'\nimport json, math"
+    assert run(sandbox, program).status == PASS
+
+
+def test_socket_creation_fails(sandbox):
+    for program in ("import socket\nsocket.socket()",
+                    "import socket\nsocket.create_connection(('127.0.0.1', 22), timeout=1)",
+                    "import urllib.request\nurllib.request.urlopen('http://example.com', timeout=1)"):
+        result = run(sandbox, program)
+        assert (result.status, result.reason) == (CRASH, "forbidden_network"), (program, result)
+
+
+def test_fork_bomb_is_stopped(sandbox):
+    result = run(sandbox, "import os\nwhile True:\n    os.fork()")
+    assert (result.status, result.reason) == (CRASH, "forbidden_process")
+
+
+@pytest.mark.parametrize("program", [
+    "import subprocess\nsubprocess.run(['true'])",
+    "import os\nos.system('true')",
+    "import multiprocessing\nmultiprocessing.Process(target=print).start()",
+    "import ctypes\nctypes.CDLL(None).fork()",
+])
+def test_other_ways_to_spawn_are_stopped(sandbox, program):
+    result = run(sandbox, program)
+    assert result.status == CRASH and result.reason in ("forbidden_process", "forbidden_native_code"), result
+
+
+def test_ten_gib_allocation(sandbox):
+    result = run(sandbox, "x = bytearray(10 * 2**30)")
+    assert (result.status, result.reason) == (CRASH, "memory_limit")
+
+
+def test_huge_file(sandbox):
+    program = "chunk = b'0' * 2**20\nwith open('big', 'wb') as f:\n    for _ in range(10 * 1024):\n        f.write(chunk)"
+    result = run(sandbox, program)
+    assert (result.status, result.reason) == (CRASH, "file_size_limit")
+
+
+def test_many_files_hit_the_disk_quota(sandbox):
+    result = run(sandbox, "for i in range(10**6):\n    open(f'f{i}', 'w').write('x')")
+    assert (result.status, result.reason) == (CRASH, "disk_limit")
+
+
+def test_sleep_forever():
+    result = run(Sandbox(SandboxLimits(timeout_s=0.5)), "import time\ntime.sleep(10**6)")
+    assert (result.status, result.reason, result.evidence["limit"]) == (TIMEOUT, "timeout", "wall")
+    assert result.seconds < 3.0
+
+
+def test_sleep_that_ignores_the_alarm_is_killed_by_the_parent():
+    program = "import signal, time\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\ntime.sleep(10**6)"
+    result = run(Sandbox(SandboxLimits(timeout_s=0.5)), program)
+    assert (result.status, result.reason) == (TIMEOUT, "timeout")
+    assert result.seconds < 4.0
+
+
+def test_busy_loop_that_ignores_the_alarm_hits_the_cpu_limit():
+    sandbox = Sandbox(SandboxLimits(timeout_s=6.0, cpu_s=1))
+    program = "import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\nwhile True:\n    pass"
+    result = run(sandbox, program)
+    assert (result.status, result.reason, result.evidence["limit"]) == (TIMEOUT, "timeout", "cpu")
+
+
+def test_environment_is_stripped(sandbox, monkeypatch):
+    monkeypatch.setenv("SYNTHGEN_TEST_SECRET", "hunter2")
+    result = run(sandbox, "import os\nprint(sorted(os.environ))\nassert 'SYNTHGEN_TEST_SECRET' not in os.environ")
+    assert result.status == PASS
+    assert "SYNTHGEN_SANDBOX" not in result.stdout and "hunter2" not in result.stdout
+
+
+def test_temp_directory_is_removed(sandbox):
+    result = run(sandbox, "import os\nprint(os.getcwd())\nopen('left-behind', 'w').write('x')")
+    work = Path(result.stdout.strip())
+    assert work.name == "work" and not work.parent.exists()
+
+
+def test_a_pass_cannot_be_printed(sandbox):
+    """The pass marker carries a per-run nonce on its own descriptor: printing 'pass' proves nothing."""
+    program = ("import os\nfor fd in range(1, 64):\n    try:\n        os.write(fd, b'pass\\n')\n"
+               "    except OSError:\n        pass\nos._exit(0)")
+    result = run(sandbox, program)
+    assert (result.status, result.reason) == (FAIL, "early_exit")
+
+
+def test_classify_prefers_violations_and_reads_signals():
+    assert classify([("error", "MemoryError ")], 1, None, 0.1, "", "").reason == "memory_limit"
+    assert classify([("error", "OSError 27")], 1, None, 0.1, "", "").reason == "file_size_limit"
+    assert classify([("pass", ""), ("violation", "network socket.__new__")], 86, None, 0.1, "", "").reason == \
+        "forbidden_network"
+    killed = classify([], -9, None, 0.1, "", "")
+    assert (killed.status, killed.reason, killed.evidence["signal"]) == (CRASH, "killed", "SIGKILL")
+    assert classify([], -24, None, 0.1, "", "").status == TIMEOUT
+
+
+@pytest.mark.skipif(not NAMESPACES, reason="unshare is not permitted here")
+def test_network_namespace_holds_without_the_audit_hook():
+    bare = Sandbox(LIMITS, audit=False)
+    result = run(bare, "import socket\nsocket.create_connection(('1.1.1.1', 53), timeout=1)")
+    assert result.status == CRASH and "unreachable" in result.error.lower(), result
+
+
+@pytest.mark.skipif(not NAMESPACES, reason="unshare is not permitted here")
+def test_pid_namespace_kills_escaped_children_without_the_audit_hook(tmp_path):
+    """Bounded: 8 children start their own sessions and sleep; the program then hangs. When the wall clock
+    ends it, every child must be gone, although they left its process group. Each child records its
+    host pid (``/proc/self`` resolves in the host's procfs) so the test can look for it afterwards."""
+    pids = tmp_path / "pids"
+    program = (f"import os, time\nfor _ in range(8):\n    if os.fork() == 0:\n        os.setsid()\n"
+               f"        with open({str(pids)!r}, 'a') as f:\n            f.write(os.readlink('/proc/self') + '\\n')\n"
+               f"        time.sleep(60)\n        os._exit(0)\n"
+               f"while not os.path.exists({str(pids)!r}) or len(open({str(pids)!r}).read().split()) < 8:\n"
+               f"    time.sleep(0.01)\nprint('all started', flush=True)\ntime.sleep(60)")
+    result = run(Sandbox(SandboxLimits(timeout_s=3.0), audit=False), program)
+    assert result.status == TIMEOUT and result.stdout == "all started", result
+    host_pids = pids.read_text().split()
+    assert len(host_pids) == 8
+    time.sleep(0.2)
+    assert [pid for pid in host_pids if _alive(pid)] == []
+
+
+def _alive(pid: str) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_describe_reports_isolation(sandbox):
+    described = sandbox.describe()
+    assert described["isolation"] in ("namespaces", "user_namespaces", "none")
+    assert sandbox.isolation_mode != "none" or described["isolation"] == "none"
+    assert described["limits"]["cpu_s"] == 2
+
+
+def test_required_namespaces_that_are_missing_fail_at_build(monkeypatch):
+    from synthgen.errors import RecipeError
+    from synthgen.recipe.load import recipe_from_dict
+    from synthgen.verify import VerifyContext, build_verify_stages
+
+    monkeypatch.setattr(isolation, "available", lambda: None)
+    raw = {"recipe": {"name": "r"}, "seeds": {"type": "inline", "records": [{"t": "a"}]},
+           "prompt": {"template": "{t}"}, "generation": {"target": 1, "backend": {"type": "scripted"}},
+           "verify": [{"type": "code_execution", "program": "{code}", "isolation": "namespaces"}]}
+    loaded = recipe_from_dict(raw, source="r.toml")
+    with pytest.raises(RecipeError, match=r"r.toml:verify.0.isolation: 'namespaces' is not available"):
+        build_verify_stages(loaded.recipe.verify, VerifyContext(loaded))
+    assert isolation.wrapper("auto") == [] and isolation.wrapper_name("auto") == "none"
+
+
+def test_a_killed_writer_leaves_no_directory_behind(sandbox, tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    for _ in range(3):
+        run(sandbox, "i = 0\nwhile True:\n    open(f'f{i}', 'w').close()\n    i += 1")
+    assert list(tmp_path.iterdir()) == []
