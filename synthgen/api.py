@@ -76,7 +76,7 @@ def _execute(loaded: LoadedRecipe, plan: RequestPlan, backend: Any, run_dir: Run
     embedder = build_embedder(loaded)
     limits = run_limits(recipe)
     runner = Runner(plan, backend, build_stages(loaded, backend, embedder), run_dir, run_context(loaded), limits,
-                    recipe.generation.sampling, progress=progress, strip=recipe.generation.strip,
+                    run_sampling(loaded), progress=progress, strip=recipe.generation.strip,
                     gate=build_gate_controller(loaded, embedder, limits.target))
     resumed = runner.resume()
     described = _previous_backend(run_dir)
@@ -90,6 +90,8 @@ def _execute(loaded: LoadedRecipe, plan: RequestPlan, backend: Any, run_dir: Run
             runner.run()
         finally:
             backend.close()
+            for stage in runner.stages:
+                stage.close()
     from .finalize import finalize_mix, finalize_run
 
     report = finalize_run(runner, loaded, run_dir, wall_start=wall, resumed=resumed, embedder=embedder)
@@ -117,6 +119,10 @@ def _apply_limit(loaded: LoadedRecipe, limit: int | None) -> LoadedRecipe:
 def validate_recipe(loaded: LoadedRecipe) -> tuple[RequestPlan, int, str]:
     """Everything that can be checked before a model starts: seeds, template, few-shot pool, mix cap."""
     planned = build_plan(loaded)
+    from .verify import VerifyContext, build_verify_stages
+
+    for stage in build_verify_stages(loaded.recipe.verify, VerifyContext(loaded)):
+        stage.close()
     if loaded.recipe.mix is not None:
         from .mix.run import mixer_from_config
 
@@ -187,11 +193,21 @@ def build_stages(loaded: LoadedRecipe, backend: Any = None, embedder: Any = None
     return stages
 
 
+def run_sampling(loaded: LoadedRecipe) -> Any:
+    """The recipe's sampling, constrained to a json verifier's schema when it asks for constrained decoding."""
+    from .verify import VerifyContext, decoding_schema
+
+    sampling = loaded.recipe.generation.sampling
+    schema = decoding_schema(loaded.recipe.verify, VerifyContext(loaded))
+    return sampling if schema is None else sampling.model_copy(update={"json_schema": schema})
+
+
 def run_context(loaded: LoadedRecipe) -> RunContext:
     recipe = loaded.recipe
+    sampling = run_sampling(loaded).model_dump(mode="json", exclude_none=True)
     return RunContext(generation=recipe.recipe.generation, depth=run_depth(recipe),
                       recipe_hash=loaded.hash, model=model_label(recipe), backend=recipe.generation.backend.type,
-                      sampling=recipe.generation.sampling.model_dump(mode="json"))
+                      sampling=sampling)
 
 
 def run_depth(recipe: Recipe) -> int:

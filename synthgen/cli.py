@@ -66,6 +66,11 @@ def generate(recipe: Path, overrides: tuple[str, ...], out: Path | None, limit: 
         mix = report["mix"]
         click.echo(f"mix: {mix['n_real']} real + {mix['n_synthetic']} synthetic "
                    f"(share {mix['synthetic_share']:.2f}, cap {mix['cap']:.2f}) -> {result.run_dir / 'mix'}")
+    if report.get("status") == "failed_gate":
+        from .errors import GateFailure
+
+        raise CommandError(GateFailure(f"quality gate failed: {report['gate_failure']}",
+                                       hint=f"see {result.run_dir / 'report.md'}; nothing was deleted"))
     if report["stop_reason"] != "target_reached":
         click.echo(f"Warning: target {report['target']} not reached ({report['stop_reason']}); "
                    "raise generation.max_candidates or loosen the verifiers.", err=True)
@@ -138,10 +143,12 @@ def models_list() -> None:
 def _register_component_commands() -> None:
     """Commands that live with their component (each module imports only light dependencies)."""
     from .dedup.cli import dedup_command
+    from .diversity.cli import metrics_command
     from .lineage.cli import lineage_command
     from .mix.cli import mix_command
+    from .verify.cli import judge_eval
 
-    for command in (dedup_command, mix_command, lineage_command):
+    for command in (dedup_command, metrics_command, mix_command, lineage_command, judge_eval):
         cli.add_command(command)
 
 

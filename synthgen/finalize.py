@@ -9,6 +9,7 @@ from .provenance import normalize_rows, now_iso
 from .recipe.load import LoadedRecipe
 from .report import build_report, render_markdown
 from .rundir import RunDir, write_json_atomic
+from .verify.structured import json_stage_summary
 
 OVER_TARGET = "over_target"
 
@@ -58,6 +59,9 @@ def finalize_run(runner: Any, loaded: LoadedRecipe, run_dir: RunDir, *, wall_sta
         counters=state.counters(), stages=[s.to_dict() for s in runner.all_stats()], n_kept=len(kept),
         n_rejected=len(rejected), rejected_rows=rejected, wall_seconds=time.perf_counter() - wall_start,
         resumed_batches=resumed)
+    structured = json_stage_summary(report["stages"], constrained=runner.sampling.json_schema is not None)
+    if structured:
+        report["structured"] = structured
     if runner.gate is not None:
         report["gates"] = runner.gate.state.checks
         report["gates_passed"] = not runner.gate_failed and bool(runner.gate.state.checks) and \

@@ -81,8 +81,11 @@ class Stage:
             raise RuntimeError(f"stage {self.name} lost rows: {self.stats.to_dict()}")
         return kept
 
-    def observe_kept(self, candidates: list[Candidate]) -> None:
-        """Called with records kept by the whole run (also when resuming), for stages with memory."""
+    def observe_kept(self, rows: list[dict[str, Any]]) -> None:
+        """Called with the record rows kept by the whole run when resuming, for stages with memory."""
+
+    def close(self) -> None:
+        """Release what the stage holds (a judge's own model); most hold nothing."""
 
 
 class VerifierStage(Stage):
@@ -92,6 +95,11 @@ class VerifierStage(Stage):
         self.name = name or verifier.name
         super().__init__()
         self.verifier = verifier
+
+    def close(self) -> None:
+        close = getattr(self.verifier, "close", None)
+        if close is not None:
+            close()
 
     def process(self, candidates: list[Candidate]) -> Iterator[Candidate]:
         for candidate, verdict in zip(candidates, self._verdicts(candidates), strict=True):

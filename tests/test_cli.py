@@ -9,7 +9,8 @@ from click.testing import CliRunner
 
 from synthgen.cli import cli
 
-COMMANDS = [[], ["generate"], ["validate"], ["schema"], ["models"], ["models", "pull"], ["models", "list"]]
+COMMANDS = [[], ["generate"], ["validate"], ["schema"], ["models"], ["models", "pull"], ["models", "list"],
+            ["dedup"], ["metrics"], ["mix"], ["lineage"], ["judge-eval"]]
 
 
 @pytest.mark.parametrize("args", COMMANDS, ids=lambda a: " ".join(a) or "synthgen")

@@ -140,3 +140,10 @@ def test_override_indexes_arrays_of_tables():
     loaded = recipe_from_dict(raw, overrides=["verify.1.min=9"])
     assert loaded.recipe.verify[1].min == 9
     assert "no item '5'" in problems(raw, ["verify.5.min=1"])[0]
+
+
+def test_false_turns_an_optional_setting_off():
+    raw = {**MINIMAL, "diversity": {"embedder": "tfidf", "reference": "r.jsonl", "near_duplicate_threshold": False,
+                                    "gate": {"vendi_ratio_min": False}}}
+    diversity = recipe_from_dict(raw).recipe.diversity
+    assert diversity.near_duplicate_threshold is None and diversity.gate.vendi_ratio_min is None

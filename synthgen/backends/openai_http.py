@@ -284,14 +284,25 @@ class OpenAIBackend:
         }
         if sampling.stop:
             payload["stop"] = list(sampling.stop)
-        if (self.model_card or {}).get("owned_by") == "vllm":
+        vllm_server = (self.model_card or {}).get("owned_by") == "vllm"
+        if vllm_server:
             payload["return_token_ids"] = True
+        if sampling.json_schema is not None:
+            payload.update(_schema_constraint(sampling.json_schema, vllm_server, self.mode))
         if self.mode == "chat":
             system = [{"role": "system", "content": self.system}] if self.system else []
             payload["messages"] = [*system, {"role": "user", "content": request.prompt}]
         else:
             payload["prompt"] = request.prompt
         return payload
+
+
+def _schema_constraint(schema: dict[str, Any], vllm_server: bool, mode: str) -> dict[str, Any]:
+    """Constrained decoding: vLLM's own field on a vLLM server, OpenAI's response_format in chat mode."""
+    if vllm_server or mode != "chat":
+        return {"structured_outputs": {"json": schema}}
+    return {"response_format": {"type": "json_schema", "json_schema": {"name": "synthgen", "schema": schema,
+                                                                         "strict": True}}}
 
 
 def parse_choices(body: dict[str, Any], n: int, mode: str) -> list[Completion]:

@@ -157,7 +157,16 @@ class VllmBackend:
             max_tokens=sampling.max_tokens,
             stop=list(sampling.stop) or None,
             seed=seed & _SEED_MASK,
+            **self._structured(sampling),
         )
+
+    def _structured(self, sampling: SamplingConfig) -> dict[str, Any]:
+        """Decoding constrained to ``sampling.json_schema`` (vLLM structured outputs), when set."""
+        if sampling.json_schema is None:
+            return {}
+        from vllm.sampling_params import StructuredOutputsParams
+
+        return {"structured_outputs": StructuredOutputsParams(json=sampling.json_schema)}
 
     def _messages(self, prompt: str) -> list[dict[str, str]]:
         system = [{"role": "system", "content": self.system}] if self.system else []

@@ -1,7 +1,30 @@
-"""The base of every recipe table: unknown keys are errors, values are immutable."""
+"""The base of every recipe table: unknown keys are errors, values are immutable.
 
-from pydantic import BaseModel, ConfigDict
+TOML has no null, so an optional setting (a threshold that may be off) is turned off with ``false``.
+"""
+
+from types import NoneType, UnionType
+from typing import Any, Union, get_args, get_origin
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+
+def _optional_non_bool(annotation: Any) -> bool:
+    if get_origin(annotation) not in (Union, UnionType):
+        return False
+    args = get_args(annotation)
+    return NoneType in args and bool not in args
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _false_means_off(cls, data: Any) -> Any:
+        """``key = false`` on an optional, non-boolean setting means "off" (None)."""
+        if not isinstance(data, dict):
+            return data
+        fields = cls.model_fields
+        return {key: None if value is False and key in fields and _optional_non_bool(fields[key].annotation)
+                else value for key, value in data.items()}

@@ -104,6 +104,8 @@ class SamplingConfig(Strict):
     stop: list[str] = Field(default_factory=list)
     n: int = Field(1, ge=1, description="Completions per prompt.")
     seed: int | None = Field(None, description="Base sampling seed; defaults to recipe.seed.")
+    json_schema: dict[str, Any] | None = Field(
+        None, description="Constrain decoding to this JSON Schema (set from a json verifier with constrain = true).")
 
 
 class VllmBackendConfig(Strict):

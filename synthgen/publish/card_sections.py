@@ -1,0 +1,180 @@
+"""The dataset card's body sections, one function each. Every value taken from a run is escaped with ``md``."""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import TYPE_CHECKING, Any
+
+from ..report.facts import format_value, gate_decisions, lineage_lines, verdict
+from .toml_text import to_toml
+
+if TYPE_CHECKING:
+    from .card import CardInputs
+
+SMALL_MODELS = ("gemma3-270m", "270m", "scripted")
+
+
+def md(value: Any) -> str:
+    """Run text made safe for a Markdown line or table cell: HTML-escaped, one line, pipes escaped."""
+    return html.escape(" ".join(str(value).split()), quote=False).replace("|", "&#124;")
+
+
+def _fence(text: str) -> str:
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    return "`" * max(3, longest + 1)
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(md(c) for c in row) + " |" for row in rows])
+
+
+def forced_notice(inputs: "CardInputs") -> str:
+    problems = inputs.files.problems
+    if not (inputs.forced and problems):
+        return ""
+    lines = ["> [!WARNING]", "> **Published with `--force`.** This run did not meet synthgen's bar for "
+             "publishing:", ">"]
+    return "\n".join(lines + [f"> - {md(p)}" for p in problems] + [">", "> Read the gates and limitations "
+                                                                       "below before training on it."])
+
+
+def share_phrase(inputs: "CardInputs") -> str:
+    mix = inputs.files.report.get("mix")
+    if inputs.n_mix is None or not isinstance(mix, dict):
+        return "100% synthetic (the default config holds only generated records; no real data is mixed in)"
+    return (f"the default config is 100% synthetic; the `mix` config holds {mix.get('n_real')} real + "
+            f"{mix.get('n_synthetic')} synthetic rows, a synthetic share of {format_value(mix.get('synthetic_share'))}"
+            f" (cap {format_value(mix.get('cap'))})")
+
+
+def recipe_section(inputs: "CardInputs") -> str:
+    manifest, report = inputs.files.manifest, inputs.files.report
+    overrides = ", ".join(manifest.get("overrides") or []) or "none"
+    seeds = manifest.get("seeds") or {}
+    lines = ["## Recipe", "", f"- name: {md(report.get('name'))}", f"- recipe hash: {md(report.get('recipe_hash'))}",
+             f"- recipe file: {md(manifest.get('recipe_source', 'unknown'))}", f"- overrides: {md(overrides)}",
+             f"- seeds: {seeds.get('count', 'n/a')} (hash {md(seeds.get('hash', 'n/a'))})"]
+    if isinstance(manifest.get("recipe"), dict):
+        toml = to_toml(manifest["recipe"])
+        fence = _fence(toml)
+        lines += ["", "<details><summary>The resolved recipe (TOML, defaults filled in)</summary>", "",
+                  f"{fence}toml", toml.rstrip(), fence, "", "</details>"]
+    return "\n".join(lines)
+
+
+def model_section(inputs: "CardInputs") -> str:
+    manifest = inputs.files.manifest
+    backend = manifest.get("backend") or {}
+    recipe = manifest.get("recipe") or {}
+    sampling = (recipe.get("generation") or {}).get("sampling") or {}
+    lines = ["## Model and backend", ""]
+    lines.append(_table(["key", "value"], [[k, format_value(v)] for k, v in backend.items()])
+                 if backend else "The backend was not recorded (manifest.json has no `backend`).")
+    if sampling:
+        lines += ["", "Sampling: " + md(", ".join(f"{k}={format_value(v)}" for k, v in sampling.items()))]
+    versions = manifest.get("versions") or {}
+    if versions:
+        lines += ["", "Software: " + md(", ".join(f"{k} {v}" for k, v in versions.items() if k != "platform"))]
+    return "\n".join(lines)
+
+
+def gates_section(inputs: "CardInputs") -> str:
+    report = inputs.files.report
+    lines = ["## Quality gates and measured values", "", "Every candidate passes these steps in order; each drop "
+             "is kept with its reason in the run's `rejected.parquet`.", ""]
+    reasons = report.get("top_reasons") or {}
+    lines.append(_table(["step", "kept", "dropped", "top reasons"],
+                        [[s.get("step"), s.get("count"), s.get("dropped", ""), _reasons(reasons.get(s.get("step")))]
+                         for s in report.get("funnel") or []]))
+    if report.get("stages"):
+        lines += ["", _table(["stage", "seen", "kept", "dropped", "reasons", "seconds"],
+                             [[s.get("stage"), s.get("seen"), s.get("kept"), s.get("dropped"),
+                               _reasons(s.get("reasons")), s.get("seconds")] for s in report["stages"]])]
+    steps = {s.get("step") for s in report.get("funnel") or []}
+    lines += [f"\nDropped after the stages ({md(stage)}, kept in `rejected.parquet`): {md(_reasons(counts))}"
+              for stage, counts in reasons.items() if stage not in steps]
+    lines += ["", _decisions_text(gate_decisions(report))]
+    return "\n".join(lines)
+
+
+def _reasons(counts: Any) -> str:
+    return ", ".join(f"{r} ({n})" for r, n in counts.items()) if isinstance(counts, dict) else ""
+
+
+def _decisions_text(decisions: list[dict[str, Any]]) -> str:
+    if not decisions:
+        return "No batch-level gate (diversity, mix cap) ran for this recipe: only the per-record steps above."
+    rows = [[d["gate"], d["metric"], d.get("against") or "", format_value(d["value"]), format_value(d["threshold"]),
+             d.get("rule") or "", verdict(d["passed"]), d.get("reason") or ""] for d in decisions]
+    return "Batch gates, each metric against its threshold:\n\n" + _table(
+        ["gate", "metric", "against", "value", "threshold", "rule", "result", "note"], rows)
+
+
+def share_section(inputs: "CardInputs") -> str:
+    mix = inputs.files.report.get("mix")
+    phrase = share_phrase(inputs)
+    lines = ["## Synthetic share", "", phrase[0].upper() + phrase[1:] + "."]
+    if inputs.n_mix is not None and isinstance(mix, dict):
+        lines += ["", f"- cap: {format_value(mix.get('cap'))} (default for this depth: "
+                      f"{format_value(mix.get('default_cap'))}); strategy: {md(mix.get('strategy'))}",
+                  f"- override reason: {md(mix.get('override_reason') or 'none (the default cap applies)')}",
+                  f"- synthetic rows left out of the mix: {md(_reasons(mix.get('dropped')) or 'none')}"]
+        lines += [f"- warning: {md(w)}" for w in mix.get("warnings") or []]
+    else:
+        lines += ["", "Mix it with real data before training: keep all the real data and cap the synthetic share "
+                      "(`synthgen mix`; 0.5 by default, lower when models train on their own outputs)."]
+    return "\n".join(lines)
+
+
+def lineage_section(inputs: "CardInputs") -> str:
+    lines = lineage_lines(inputs.files.report, inputs.files.manifest, inputs.lineage_rows)
+    return "\n".join(["## Lineage", "", *(f"- {md(line)}" for line in lines)])
+
+
+def limitations_section(inputs: "CardInputs") -> str:
+    fixed = [
+        "Every record was written by a language model. It can be wrong, biased or repetitive in ways the "
+        "verifiers do not catch: they are automatic checks (rules, schemas, execution, dedup, an optional LLM "
+        "judge), not human review.",
+        "Small base models (synthgen's default is a 270M-parameter model) write simpler, less accurate text "
+        "than large ones; check the model above before relying on the content.",
+        "Diversity metrics measure spread, not correctness: noise can look diverse.",
+        "Training models on their own outputs over generations degrades them (model collapse): keep the real "
+        "data and cap the synthetic share.",
+    ]
+    return "\n".join(["## Known limitations", "", *(f"- {line}" for line in fixed + generated_notes(inputs))])
+
+
+def generated_notes(inputs: "CardInputs") -> list[str]:
+    """Limitations specific to this run, as plain sentences (escaped)."""
+    report, notes = inputs.files.report, []
+    if report.get("stop_reason") != "target_reached":
+        notes.append(f"Target not reached: {report.get('kept')} of {report.get('target')} records "
+                     f"(stop reason {report.get('stop_reason')}).")
+    model = str((inputs.files.manifest.get("backend") or {}).get("model", ""))
+    if model == "scripted":
+        notes.append("Written by synthgen's scripted test backend, not a model: test data only.")
+    elif any(tag in model.lower() for tag in SMALL_MODELS):
+        notes.append(f"Generated by a small model ({model}).")
+    if inputs.n_rows < 1000:
+        notes.append(f"Small dataset ({inputs.n_rows} records): metrics measured on it are noisy.")
+    notes += [f"Gate {d['metric']} ({d['gate']}) was not computed: {d.get('reason') or 'no reason given'}."
+              for d in gate_decisions(report) if d["passed"] is None]
+    notes += [f"Published with --force despite: {p}" for p in inputs.files.problems if inputs.forced]
+    return [md(note) for note in notes]
+
+
+def license_section(inputs: "CardInputs") -> str:
+    if inputs.license and inputs.license != "other":
+        return f"## License\n\n{md(inputs.license)}; the generating model's terms and the seed data's licenses also apply."
+    return ("## License\n\n`other`: no license was chosen when publishing (pass `--license`, e.g. `cc-by-4.0`). "
+            "The generating model's terms of use and the licenses of the seed and few-shot data apply.")
+
+
+def columns_section() -> str:
+    return ("## Columns\n\n`text` is the record. Provenance: `id` (content hash), `generation`, `depth` (generations "
+            "from human data), `recipe_hash`, `model`, `backend`, `sampling` and `sampling_hash`, `seed_index` and "
+            "the `seed_*` fields, `prompt` and `prompt_hash`, `parent_ids` (few-shot sources), `scores` (verifier "
+            "scores), `created_at`. The `mix` config adds `source` (`real` or `synthetic`).")

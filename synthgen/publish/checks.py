@@ -1,0 +1,109 @@
+"""What must hold before a run is published: a valid repo id, a token, and a complete run that passed its gates.
+
+A run that is incomplete or failed a gate can still be published with ``force``; the problems found here
+are then stated at the top of the dataset card.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import SynthgenError
+from ..report.facts import gate_failures
+
+
+class PublishError(SynthgenError):
+    """A run that cannot be published as asked (bad repo id, no token, incomplete or failed run)."""
+
+
+_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?$")
+
+
+def validate_repo_id(repo_id: str) -> str:
+    """``OWNER/NAME`` with the Hub's rules (letters, digits, ``-``, ``_``, ``.``; no ``--``/``..``; ≤ 96)."""
+    parts = repo_id.split("/") if isinstance(repo_id, str) else []
+    bad = [p for p in parts if not _NAME.match(p) or "--" in p or ".." in p]
+    if len(parts) != 2 or bad:
+        raise PublishError(f"invalid repo id {repo_id!r}: expected OWNER/NAME",
+                           hint="letters, digits, '-', '_' and '.', not starting or ending with '-' or '.', "
+                                "e.g. --repo-id my-org/my-dataset")
+    return repo_id
+
+
+def resolve_token(token: str | None) -> str:
+    """The token passed in, else ``HF_TOKEN``; a clear error when there is neither."""
+    token = token or os.environ.get("HF_TOKEN")
+    if not token or not token.strip():
+        raise PublishError("no Hugging Face token: HF_TOKEN is not set",
+                           hint="export HF_TOKEN=hf_... (a token with write access), or pass --dry-run to only "
+                                "build the folder")
+    return token.strip()
+
+
+@dataclass
+class RunFiles:
+    """A finished run's report and manifest, and the problems that stop it being published without force."""
+
+    run_dir: Path
+    report: dict[str, Any]
+    manifest: dict[str, Any]
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def mix_path(self) -> Path | None:
+        path = self.run_dir / "mix" / "data.parquet"
+        return path if path.is_file() else None
+
+
+def read_run(run_dir: str | Path) -> RunFiles:
+    """Read ``report.json`` and ``manifest.json``; without them or ``data.parquet`` there is nothing to publish."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise PublishError(f"{run_dir}: no such run directory", hint="pass the folder `synthgen generate` wrote")
+    for name in ("report.json", "data.parquet"):
+        if not (run_dir / name).is_file():
+            raise PublishError(f"{run_dir}: {name} is missing, so this is not a finished run",
+                               hint="run `synthgen generate` on the recipe again to finish it")
+    report = _read_json(run_dir / "report.json")
+    manifest_path = run_dir / "manifest.json"
+    manifest = _read_json(manifest_path) if manifest_path.is_file() else {}
+    files = RunFiles(run_dir, report, manifest)
+    files.problems = run_problems(files)
+    return files
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise PublishError(f"{path}: cannot read ({exc})", hint="the run directory is damaged; generate again") from None
+    if not isinstance(data, dict):
+        raise PublishError(f"{path}: expected a JSON object", hint="the run directory is damaged; generate again")
+    return data
+
+
+def run_problems(files: RunFiles) -> list[str]:
+    """Every reason this run should not be published as is (empty for a complete run that passed its gates)."""
+    report, problems = files.report, []
+    if report.get("status") not in ("complete", "failed_gate"):
+        problems.append(f"the run is incomplete (status {report.get('status')!r}, stop reason "
+                        f"{report.get('stop_reason')!r}): {report.get('kept')} of {report.get('target')} records")
+    problems += [f"it failed a quality gate: {failure}" for failure in gate_failures(report)]
+    if not files.manifest:
+        problems.append("manifest.json is missing: the recipe and model cannot be stated")
+    if "mix" in report and files.mix_path is None:
+        problems.append("the report describes a mix but mix/data.parquet is missing")
+    return problems
+
+
+def require_publishable(files: RunFiles, force: bool) -> None:
+    if files.problems and not force:
+        listed = "; ".join(files.problems)
+        raise PublishError(f"{files.run_dir} is not ready to publish: {listed}",
+                           hint="finish the run (or fix the gates) and try again, or pass --force to publish "
+                                "it anyway; the dataset card will say so")

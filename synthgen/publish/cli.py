@@ -1,0 +1,42 @@
+"""``synthgen publish``: build a run's Hub folder and upload it (a click command object).
+
+Registered in the main group with ``cli.add_command(publish_command)``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..errors import SynthgenError
+
+
+@click.command("publish")
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--repo-id", required=True, metavar="OWNER/NAME", help="Hub dataset repo, e.g. my-org/my-dataset.")
+@click.option("--private", is_flag=True, help="Create the repo private.")
+@click.option("--dry-run", is_flag=True, help="Build and check the folder, upload nothing (no token needed).")
+@click.option("--force", is_flag=True,
+              help="Publish a run that is incomplete or failed a quality gate; the dataset card says so.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the Hub layout [default: RUN_DIR/hub].")
+@click.option("--license", "license_id", default="other", show_default=True,
+              help="License id for the card, e.g. cc-by-4.0 ('other': none chosen, the card says so).")
+def publish_command(run_dir: Path, repo_id: str, private: bool, dry_run: bool, force: bool, out: Path | None,
+                    license_id: str) -> None:
+    """Publish RUN_DIR to the Hugging Face Hub as a dataset (token from HF_TOKEN)."""
+    from .upload import publish_run
+
+    try:
+        result = publish_run(run_dir, repo_id, private=private, dry_run=dry_run, force=force, out_dir=out,
+                             license=license_id)
+    except SynthgenError as exc:
+        raise click.ClickException(str(exc)) from None
+    for problem in result.forced_problems:
+        click.echo(f"Warning: published with --force although {problem}", err=True)
+    click.echo(f"folder: {result.folder}")
+    if result.uploaded:
+        click.echo(f"uploaded: {result.url}")
+    else:
+        click.echo(f"dry run, nothing uploaded; the dataset would be at {result.url}")

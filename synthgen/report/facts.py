@@ -1,0 +1,133 @@
+"""Facts read out of a report.json for people: gate decisions (generic over every gate), the mix share,
+per-generation series and lineage. Shared by report.html and the Hub dataset card.
+
+A decision is ``{gate, metric, against, value, threshold, passed, rule, reason}``. Gates write them
+under ``report["gates"]`` and ``report["diversity"]`` either as a list or as ``{"passed", "decisions"}``;
+the mix cap is one more decision (``synthetic_share <= cap``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+GATE_KEYS = ("gates", "diversity")
+
+
+def gate_decisions(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every metric-against-threshold decision in ``report``, the mix cap last."""
+    rows = [_normalize(key, d) for key in GATE_KEYS for d in _decision_list(report.get(key))]
+    mix = mix_decision(report)
+    return rows + ([mix] if mix else [])
+
+
+def _decision_list(value: Any) -> list[dict[str, Any]]:
+    if isinstance(value, dict):
+        if isinstance(value.get("decisions"), list):
+            return _decision_list(value["decisions"])
+        return [value] if "metric" in value else _decision_list([v for v in value.values() if isinstance(v, dict)])
+    if isinstance(value, list):
+        out: list[dict[str, Any]] = []
+        for item in value:
+            if isinstance(item, dict):
+                out += _decision_list(item) if "decisions" in item else ([item] if "metric" in item else [])
+        return out
+    return []
+
+
+def _normalize(gate: str, d: dict[str, Any]) -> dict[str, Any]:
+    passed = d.get("passed")
+    if passed is None and d.get("status") in ("pass", "fail"):
+        passed = d["status"] == "pass"
+    return {"gate": gate, "metric": str(d.get("metric") or d.get("name") or "?"), "against": d.get("against"),
+            "value": d.get("value"), "threshold": d.get("threshold"), "passed": passed,
+            "rule": d.get("rule") or d.get("op"), "reason": d.get("reason")}
+
+
+def gate_failures(report: dict[str, Any]) -> list[str]:
+    """Failed gates, named as well as the report allows (gate results, ``gates_passed``, ``failed_gate``)."""
+    failures = [f"{key}: {', '.join(map(str, result.get('failed') or [])) or 'did not pass'}"
+                for key in GATE_KEYS if isinstance(result := report.get(key), dict) and result.get("passed") is False]
+    if not failures and (report.get("gates_passed") is False or report.get("status") == "failed_gate"):
+        failures.append(str(report.get("stop_reason") or "the report marks the gates failed"))
+    return failures
+
+
+def mix_decision(report: dict[str, Any]) -> dict[str, Any] | None:
+    """The mix as a decision: the synthetic share against its cap (and why a raised cap was allowed)."""
+    mix = report.get("mix")
+    if not isinstance(mix, dict) or mix.get("synthetic_share") is None or mix.get("cap") is None:
+        return None
+    share, cap = mix["synthetic_share"], mix["cap"]
+    reason = f"cap raised above the default {mix.get('default_cap')}: {mix['override_reason']}" \
+        if mix.get("override") and mix.get("override_reason") else None
+    return {"gate": "mix", "metric": "synthetic_share", "against": "cap", "value": share, "threshold": cap,
+            "passed": share <= cap + 1e-9, "rule": "<= cap", "reason": reason}
+
+
+def format_value(value: Any) -> str:
+    """Numbers to 4 significant digits, None as 'n/a'."""
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def verdict(passed: Any) -> str:
+    return {True: "pass", False: "FAIL"}.get(passed, "not computed")
+
+
+def generation_series(report: dict[str, Any]) -> dict[str, list[tuple[float, float]]]:
+    """``report["generations"]`` (one dict per generation) as metric → [(generation, value)], numbers only."""
+    series: dict[str, list[tuple[float, float]]] = {}
+    for i, row in enumerate(report.get("generations") or []):
+        if not isinstance(row, dict):
+            continue
+        x = row.get("generation", i)
+        for key, value in _flat_numbers(row).items():
+            if key != "generation" and isinstance(x, (int, float)):
+                series.setdefault(key, []).append((x, value))
+    return series
+
+
+def _flat_numbers(row: dict[str, Any], prefix: str = "") -> dict[str, float]:
+    out: dict[str, float] = {}
+    for key, value in row.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flat_numbers(value, f"{name}."))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[name] = float(value)
+    return out
+
+
+def lineage_lines(report: dict[str, Any], manifest: dict[str, Any], rows: list[dict[str, Any]]) -> list[str]:
+    """The lineage as lines: the report's or manifest's ``lineage`` when there is one, else the rows'
+    generation and depth from human data."""
+    lineage = report.get("lineage") or manifest.get("lineage")
+    if isinstance(lineage, dict):
+        return [f"{key}: {_plain(value)}" for key, value in lineage.items()]
+    if isinstance(lineage, list):
+        return [_plain(item) for item in lineage]
+    if lineage:
+        return [str(lineage)]
+    return [_row_lineage(rows)]
+
+
+def _row_lineage(rows: list[dict[str, Any]]) -> str:
+    gens = sorted({r.get("generation") for r in rows if r.get("generation") is not None})
+    depths = sorted({r.get("depth") for r in rows if r.get("depth") is not None})
+    if not gens and not depths:
+        return "no lineage recorded"
+    join = lambda values: ", ".join(map(str, values)) or "unknown"  # noqa: E731
+    return f"generation {join(gens)}, depth {join(depths)} from human data"
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_plain(v)}" for k, v in value.items())
+    if isinstance(value, list):
+        return "[" + ", ".join(_plain(v) for v in value) + "]"
+    return format_value(value)

@@ -1,0 +1,202 @@
+"""``report.html``: one self-contained page (inline CSS, plots as base64 PNG) with the funnel, every gate
+metric against its threshold, per-generation lines, and samples of kept and rejected records.
+
+Every piece of run text goes through ``html.escape``; the page loads nothing from anywhere else.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+from . import plots
+from .build import render_markdown
+from .facts import format_value, gate_decisions, gate_failures, generation_series, verdict
+
+N_KEPT_SAMPLES, PER_REASON, MAX_REJECT_SAMPLES, TEXT_CHARS = 8, 3, 40, 600
+
+_CSS = """body{font-family:system-ui,sans-serif;max-width:980px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:.5em 0 1.5em;width:100%}td,th{border:1px solid #ddd;padding:4px 8px;
+text-align:left;vertical-align:top;font-size:14px}th{background:#f4f4f4}.num{text-align:right}
+.pass{color:#2e7d32;font-weight:600}.fail{color:#c62828;font-weight:600}.na{color:#777}
+.warn{background:#fff3e0;border-left:4px solid #ef6c00;padding:.5em 1em}img{max-width:100%}
+.text{white-space:pre-wrap;font-family:ui-monospace,monospace;font-size:13px}"""
+
+
+def esc(value: Any) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+def write_html_report(run_dir: str | Path, report: dict[str, Any]) -> Path:
+    """Write ``<run_dir>/report.html`` for ``report`` (samples read from the run's parquet files)."""
+    from ..rundir import RunDir
+
+    run_dir = Path(run_dir)
+    kept, rejected = kept_samples(run_dir), rejected_samples(run_dir)
+    RunDir(run_dir).write_text("report.html", render_html(report, kept, rejected, _manifest(run_dir)))
+    return run_dir / "report.html"
+
+
+def rebuild_report(run_dir: str | Path) -> Path:
+    """Rebuild ``report.md`` and ``report.html`` from ``report.json`` and the parquet files; returns the HTML path."""
+    from ..errors import SynthgenError
+    from ..rundir import RunDir
+
+    run_dir = Path(run_dir)
+    try:
+        report = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SynthgenError(f"{run_dir}: cannot read report.json ({exc})",
+                            hint="pass a run directory written by `synthgen generate`") from None
+    RunDir(run_dir).write_text("report.md", render_markdown(report, kept_samples(run_dir, 5),
+                                                            rejected_samples(run_dir)[:5]))
+    return write_html_report(run_dir, report)
+
+
+def _manifest(run_dir: Path) -> dict[str, Any]:
+    try:
+        return json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def kept_samples(run_dir: Path, n: int = N_KEPT_SAMPLES) -> list[dict[str, Any]]:
+    """The first ``n`` accepted records."""
+    return _head(run_dir / "data.parquet", n)
+
+
+def rejected_samples(run_dir: Path) -> list[dict[str, Any]]:
+    """Up to ``PER_REASON`` rejects for every (stage, reason), so each reason shows."""
+    rows = _head(run_dir / "rejected.parquet", None, ("stage", "reason", "score", "text"))
+    seen: dict[tuple[Any, Any], int] = {}
+    out = []
+    for row in rows:
+        key = (row.get("stage"), row.get("reason"))
+        if seen.get(key, 0) < PER_REASON and len(out) < MAX_REJECT_SAMPLES:
+            seen[key] = seen.get(key, 0) + 1
+            out.append(row)
+    return out
+
+
+def _head(path: Path, n: int | None, columns: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    import pyarrow.parquet as pq
+
+    names = pq.read_schema(path).names
+    table = pq.read_table(path, columns=[c for c in columns if c in names] if columns else None)
+    return (table if n is None else table.slice(0, n)).to_pylist()
+
+
+def render_html(report: dict[str, Any], kept: list[dict[str, Any]], rejected: list[dict[str, Any]],
+                manifest: dict[str, Any] | None = None) -> str:
+    """The whole page as a string."""
+    parts = [_header(report, manifest or {}), _funnel(report), _gates(report), _mix(report), _generations(report),
+             _samples_kept(kept), _samples_rejected(rejected)]
+    title = esc(f"synthgen run: {report.get('name')}")
+    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>"
+            f"<style>{_CSS}</style></head><body>\n" + "\n".join(p for p in parts if p) + "\n</body></html>\n")
+
+
+def _img(png: str | None, alt: str) -> str:
+    if png is None:
+        return "<p class=\"na\">(plot not drawn: install matplotlib)</p>"
+    return f"<img alt=\"{esc(alt)}\" src=\"data:image/png;base64,{png}\">"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{esc(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _header(report: dict[str, Any], manifest: dict[str, Any]) -> str:
+    t, rate = report.get("throughput") or {}, report.get("acceptance_rate")
+    backend = manifest.get("backend") or {}
+    items = [f"status: <b>{esc(report.get('status'))}</b> ({esc(report.get('stop_reason'))})",
+             f"records: {esc(report.get('kept'))} of target {esc(report.get('target'))}; "
+             f"rejected: {esc(report.get('rejected'))} of {esc(t.get('candidates'))} candidates",
+             f"acceptance rate: {'n/a' if rate is None else f'{rate:.1%}'}",
+             f"recipe hash: <code>{esc(report.get('recipe_hash'))}</code>",
+             f"model: {esc(backend.get('model', 'n/a'))} ({esc(backend.get('backend', 'unknown backend'))})",
+             f"generation: {esc(t.get('completion_tokens'))} tokens in "
+             f"{esc((report.get('timings') or {}).get('generate_seconds'))} s ({esc(t.get('tokens_per_s'))} tokens/s)"]
+    warn = "".join(f"<p class=\"warn\">Failed gate: {esc(f)}</p>" for f in gate_failures(report))
+    return (f"<h1>{esc(report.get('name'))}</h1>{warn}<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>")
+
+
+def _funnel(report: dict[str, Any]) -> str:
+    funnel, reasons = report.get("funnel") or [], report.get("top_reasons") or {}
+    rows = [[esc(s.get("step")), _num(s.get("count")), _num(s.get("dropped", "")),
+             esc(", ".join(f"{r} ({n})" for r, n in (reasons.get(s.get("step")) or {}).items()))] for s in funnel]
+    steps = {s.get("step") for s in funnel}
+    rows += [[esc(stage), "", _num(sum(c.values())), esc(", ".join(f"{r} ({n})" for r, n in c.items()))]
+             for stage, c in reasons.items() if stage not in steps]
+    return ("<h2>Funnel</h2>" + _img(plots.funnel_png(funnel), "funnel chart")
+            + _table(["step", "kept", "dropped", "top reasons"], rows))
+
+
+def _gates(report: dict[str, Any]) -> str:
+    decisions = gate_decisions(report)
+    if not decisions:
+        return "<h2>Gates</h2><p class=\"na\">No batch-level gate (diversity, mix cap) ran in this run.</p>"
+    rows = [[esc(d["gate"]), esc(d["metric"]), esc(d.get("against") or ""), _num(format_value(d["value"])),
+             _num(format_value(d["threshold"])), esc(d.get("rule") or ""), _verdict(d["passed"]),
+             esc(d.get("reason") or "")] for d in decisions]
+    return ("<h2>Gates: each metric against its threshold</h2>" + _img(plots.gates_png(decisions), "gate metrics")
+            + _table(["gate", "metric", "against", "value", "threshold", "rule", "result", "note"], rows))
+
+
+def _mix(report: dict[str, Any]) -> str:
+    mix = report.get("mix")
+    if not isinstance(mix, dict):
+        return ""
+    items = [f"{esc(mix.get('n_real'))} real + {esc(mix.get('n_synthetic'))} synthetic rows: synthetic share "
+             f"{esc(format_value(mix.get('synthetic_share')))}, cap {esc(format_value(mix.get('cap')))} "
+             f"(default {esc(format_value(mix.get('default_cap')))}), strategy {esc(mix.get('strategy'))}",
+             f"cap override reason: {esc(mix.get('override_reason') or 'none')}",
+             "left out: " + esc(", ".join(f"{r} ({n})" for r, n in (mix.get("dropped") or {}).items()) or "none")]
+    items += [f"warning: {esc(w)}" for w in mix.get("warnings") or []]
+    return "<h2>Mix</h2><ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"
+
+
+def _generations(report: dict[str, Any]) -> str:
+    series = generation_series(report)
+    if not series:
+        return ""
+    rows = [[esc(name), esc(", ".join(f"{format_value(x)}: {format_value(y)}" for x, y in points))]
+            for name, points in series.items()]
+    return ("<h2>Across generations</h2>" + _img(plots.generations_png(series), "per-generation metrics")
+            + _table(["metric", "generation: value"], rows))
+
+
+def _samples_kept(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "<h2>Samples kept</h2><p class=\"na\">No records were kept.</p>"
+    body = [[esc(r.get("id")), _text(r.get("text"))] for r in rows]
+    return "<h2>Samples kept</h2>" + _table(["id", "text"], body)
+
+
+def _samples_rejected(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "<h2>Samples rejected</h2><p class=\"na\">Nothing was rejected.</p>"
+    body = [[esc(r.get("stage")), esc(r.get("reason")), _num(format_value(r.get("score"))), _text(r.get("text"))]
+            for r in rows]
+    return "<h2>Samples rejected, with reasons</h2>" + _table(["stage", "reason", "score", "text"], body)
+
+
+def _text(value: Any) -> str:
+    text = "" if value is None else str(value)
+    cut = text[:TEXT_CHARS] + ("…" if len(text) > TEXT_CHARS else "")
+    return f"<div class=\"text\">{esc(cut)}</div>"
+
+
+def _num(value: Any) -> str:
+    return f"<span class=\"num\">{esc(value)}</span>"
+
+
+def _verdict(passed: Any) -> str:
+    css = {True: "pass", False: "fail"}.get(passed, "na")
+    return f"<span class=\"{css}\">{esc(verdict(passed))}</span>"

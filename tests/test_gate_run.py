@@ -1,0 +1,100 @@
+"""The diversity gate inside a run: a collapsed batch is revoked, remediated, and the run exits 3 when the
+budget is spent; a healthy run passes and records every decision."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from click.testing import CliRunner
+
+from synthgen.api import run_recipe
+from synthgen.backends.testing import ScriptedBackend
+from synthgen.cli import cli
+from synthgen.recipe.schema import ScriptedBackendConfig
+
+
+def sentences(count: int, offset: int) -> list[str]:
+    """Real, varied English sentences from CPython's pydoc topics, shuffled once so that any two slices
+    are samples of the same distribution (the reference and a healthy generation)."""
+    import random
+
+    from pydoc_data.topics import topics
+
+    text = " ".join(topics[key] for key in sorted(topics))
+    found = [s.strip() for s in re.split(r"(?<=[.!?])\s+", text) if 8 <= len(s.split()) <= 30][:1000]
+    random.Random(0).shuffle(found)
+    return found[offset:offset + count]
+
+
+GATE = """
+[diversity]
+embedder = "tfidf"
+tfidf_components = 32
+reference = "reference.jsonl"
+near_duplicate_threshold = false  # TOML has no null: false turns it off
+
+[diversity.gate]
+min_samples = 20
+clusters = 3
+
+[diversity.remediation]
+budget = 1
+"""
+
+
+@pytest.fixture
+def gated_recipe(write_recipe, tmp_path):
+    (tmp_path / "reference.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in sentences(200, 0)))
+    return write_recipe(target=30, budget=120, batch_size=30, extra=GATE)
+
+
+def scripted(outputs: list[str]) -> ScriptedBackend:
+    return ScriptedBackend(ScriptedBackendConfig(type="scripted", outputs=outputs))
+
+
+def test_healthy_generation_passes_the_gate(gated_recipe):
+    result = run_recipe(gated_recipe, backend=scripted(sentences(150, 200)), progress=False)
+    report = result.report
+    assert report["status"] == "complete" and report["gates_passed"] is True
+    check = report["gates"][-1]
+    assert check["passed"] and {"metric", "value", "threshold", "reference"} <= set(check["decisions"][0])
+    assert len(result.dataset) == 30
+
+
+def test_collapsed_generation_is_revoked_remediated_and_fails(gated_recipe):
+    narrow = [f"What is the best way to cook rice number {i % 3}?" for i in range(60)]
+    result = run_recipe(gated_recipe, backend=scripted(narrow), progress=False)
+    report = result.report
+    assert report["status"] == "failed_gate" and report["stop_reason"] == "gate_failed"
+    first, last = report["gates"][0], report["gates"][-1]
+    assert not first["passed"] and first["remediation"]["retry"] is True
+    assert "temperature" in first["remediation"]["message"]
+    assert not last["remediation"]["retry"]
+    assert "distinct_2" in report["gate_failure"] or "compression" in report["gate_failure"]
+    rejected = result.rejected.to_list()
+    revoked = [r for r in rejected if r["reason"] == "diversity_gate_failed"]
+    assert len(revoked) == 60 and len(result.dataset) == 0
+    temperatures = {json.loads(r["evidence"])["attempt"] for r in revoked}
+    assert temperatures == {0, 1}
+
+
+def test_gate_failure_exits_3_naming_the_metric(gated_recipe):
+    narrow = [f"What is the best way to cook rice number {i % 3}?" for i in range(60)]
+    path = gated_recipe
+    text = path.read_text().replace('type = "scripted"', 'type = "scripted"\noutputs = ' + json.dumps(narrow))
+    path.write_text(text)
+    result = CliRunner().invoke(cli, ["generate", str(path), "--quiet"])
+    assert result.exit_code == 3, result.output
+    assert "quality gate failed" in result.output and "distinct_2" in result.output
+
+
+def test_remediated_sampling_is_recorded_on_records(gated_recipe, tmp_path):
+    """First window collapses; after remediation the scripted backend (which cycles outputs) yields
+    varied text, which passes; records carry the raised temperature."""
+    narrow = [f"What is the best way to cook rice number {i % 3}?" for i in range(30)]
+    result = run_recipe(gated_recipe, backend=scripted(narrow + sentences(30, 300)), progress=False)
+    assert result.report["gates_passed"] is True and len(result.report["gates"]) == 2
+    sampling = json.loads(result.dataset[0]["sampling"])
+    assert sampling["temperature"] > 1.0
