@@ -51,8 +51,9 @@ class RunResult:
 
 def run_recipe(recipe: str | Path | LoadedRecipe, *, overrides: list[str] | tuple[str, ...] = (),
                out: str | Path | None = None, limit: int | None = None, overwrite: bool = False,
-               backend: Any = None, progress: bool = True) -> RunResult:
-    """Generate a recipe's dataset into its run directory, resuming from checkpoints when they exist."""
+               backend: Any = None, progress: bool = True, close_backend: bool = True) -> RunResult:
+    """Generate a recipe's dataset into its run directory, resuming from checkpoints when they exist.
+    ``close_backend=False`` leaves a passed-in backend's engine running (the evolve loop reuses it)."""
     loaded = recipe if isinstance(recipe, LoadedRecipe) else load_recipe(recipe, list(overrides))
     loaded = _apply_limit(loaded, limit)
     plan, n_seeds, seeds_hash = validate_recipe(loaded)
@@ -62,11 +63,11 @@ def run_recipe(recipe: str | Path | LoadedRecipe, *, overrides: list[str] | tupl
         from .backends import build_backend
 
         backend = build_backend(loaded)
-    return _execute(loaded, plan, backend, run_dir, n_seeds, seeds_hash, progress)
+    return _execute(loaded, plan, backend, run_dir, n_seeds, seeds_hash, progress, close_backend)
 
 
 def _execute(loaded: LoadedRecipe, plan: RequestPlan, backend: Any, run_dir: RunDir, n_seeds: int,
-             seeds_hash: str, progress: bool) -> RunResult:
+             seeds_hash: str, progress: bool, close_backend: bool = True) -> RunResult:
     from .manifest import build_manifest
 
     from .gating import build_gate_controller
@@ -89,7 +90,8 @@ def _execute(loaded: LoadedRecipe, plan: RequestPlan, backend: Any, run_dir: Run
         try:
             runner.run()
         finally:
-            backend.close()
+            if close_backend:
+                backend.close()
             for stage in runner.stages:
                 stage.close()
     from .finalize import finalize_mix, finalize_run

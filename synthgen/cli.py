@@ -144,11 +144,12 @@ def _register_component_commands() -> None:
     """Commands that live with their component (each module imports only light dependencies)."""
     from .dedup.cli import dedup_command
     from .diversity.cli import metrics_command
+    from .evolve.cli import evolve_command
     from .lineage.cli import lineage_command
     from .mix.cli import mix_command
     from .verify.cli import judge_eval
 
-    for command in (dedup_command, metrics_command, mix_command, lineage_command, judge_eval):
+    for command in (dedup_command, metrics_command, mix_command, lineage_command, evolve_command, judge_eval):
         cli.add_command(command)
 
 

@@ -14,6 +14,7 @@ from pydantic import Field, field_validator, model_validator
 from .base import Strict
 from .dedup_schema import DedupConfig
 from .diversity_schema import DiversityConfig
+from .evolve_schema import EvolveConfig
 from .mix_schema import MixConfig
 from .verify_schema import VerifierConfig
 
@@ -185,4 +186,5 @@ class Recipe(Strict):
     dedup: DedupConfig | None = Field(None, description="Exact and near-duplicate removal.")
     diversity: DiversityConfig | None = Field(None, description="Semantic near-duplicates and the diversity gate.")
     mix: MixConfig | None = Field(None, description="Cap the synthetic share of a real + synthetic training mix.")
+    evolve: EvolveConfig | None = Field(None, description="Multi-generation loop settings (synthgen evolve).")
     output: OutputConfig = Field(default_factory=OutputConfig)

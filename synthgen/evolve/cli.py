@@ -1,0 +1,31 @@
+"""``synthgen evolve RECIPE --generations K``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..errors import SynthgenError
+
+
+@click.command("evolve")
+@click.argument("recipe", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--generations", type=click.IntRange(min=1), help="Generations to run (default: [evolve] generations).")
+@click.option("--project", type=click.Path(file_okay=False, path_type=Path), help="Project directory.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a recipe value.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def evolve_command(recipe: Path, generations: int | None, project: Path | None, overrides: tuple[str, ...],
+                   quiet: bool) -> None:
+    """Run RECIPE generation after generation; stop when held-out real measures degrade."""
+    from .loop import evolve
+
+    try:
+        result = evolve(recipe, generations=generations, project=project, overrides=overrides, progress=not quiet)
+    except SynthgenError as exc:
+        raise click.ClickException(str(exc)) from None
+    for g in result.generations:
+        measures = ", ".join(f"{k}={v:.3f}" if v is not None else f"{k}=-" for k, v in g["measures"].items())
+        click.echo(f"{g['id']}: {g['kept']} records, {measures}")
+    click.echo(f"stopped: {result.stop_reason}" if result.stop_reason else "all generations ran")
+    click.echo(f"best generation: {result.best}; report: {result.project / 'report.md'}")

@@ -1,0 +1,90 @@
+"""``synthgen evolve``: run a recipe generation after generation, record each in the lineage ledger, and
+stop when held-out real-data measures say the generations are degrading."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import RecipeError
+from ..recipe.evolve_schema import EvolveConfig
+from ..recipe.load import LoadedRecipe, apply_overrides, load_recipe, recipe_from_dict
+from .feed import generation_raw, write_feed
+from .stoprule import should_stop
+
+DUPLICATE_REASONS = ("exact_duplicate", "near_duplicate", "semantic_near_duplicate")
+
+
+@dataclass
+class EvolveResult:
+    project: Path
+    generations: list[dict[str, Any]] = field(default_factory=list)
+    stop_reason: str | None = None
+    best: str | None = None
+    noise: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def stopped_early(self) -> bool:
+        return self.stop_reason is not None
+
+
+class Evolution:
+    """One multi-generation run. ``backend_factory(k)`` (tests) or one shared backend serves each generation."""
+
+    def __init__(self, path: Path, overrides: tuple[str, ...], project: Path | None, generations: int | None,
+                 backend_factory: Callable[[int], Any] | None, progress: bool):
+        self.path, self.overrides, self.progress = Path(path), tuple(overrides), progress
+        self.base = load_recipe(self.path, list(overrides))
+        self.config = self.base.recipe.evolve or EvolveConfig()
+        self.count = generations or self.config.generations
+        self.project = Path(project) if project else self._default_project()
+        self.raw = apply_overrides(tomllib.loads(self.path.read_text(encoding="utf-8")), overrides, str(self.path))
+        self.backend_factory = backend_factory
+        self.backend: Any = None
+        self._check_feed()
+
+    def _default_project(self) -> Path:
+        configured = self.config.project_dir
+        return self.base.resolve(configured) if configured else self.base.base_dir / "runs" / \
+            f"{self.base.recipe.recipe.name}-evolve"
+
+    def _check_feed(self) -> None:
+        if self.config.feed == "few_shot" and self.base.recipe.prompt.few_shot is None:
+            raise RecipeError(f"{self.path}:evolve.feed: 'few_shot' feeds the next generation's few-shot pool, "
+                              "and the recipe has no [prompt.few_shot]", hint="add one, or set feed = 'seeds'")
+
+    def generation_recipe(self, k: int, feed_file: Path | None, previous: Path | None) -> LoadedRecipe:
+        raw = generation_raw(self.raw, k, self.project, feed_file, previous)
+        return recipe_from_dict(raw, str(self.path), self.base.base_dir, self.overrides)
+
+    def backend_for(self, k: int, loaded: LoadedRecipe) -> Any:
+        if self.backend_factory is not None:
+            return self.backend_factory(k)
+        if self.backend is None:
+            from ..backends import build_backend
+
+            self.backend = build_backend(loaded)
+        return self.backend
+
+    def close(self) -> None:
+        if self.backend is not None:
+            self.backend.close()
+
+
+def evolve(recipe: str | Path, *, generations: int | None = None, project: str | Path | None = None,
+           overrides: tuple[str, ...] | list[str] = (), backend_factory: Callable[[int], Any] | None = None,
+           progress: bool = True) -> EvolveResult:
+    """Run up to ``generations`` generations; returns what happened to each, why it stopped, the best one."""
+    from .steps import run_generations
+
+    evolution = Evolution(Path(recipe), tuple(overrides), Path(project) if project else None, generations,
+                          backend_factory, progress)
+    try:
+        return run_generations(evolution)
+    finally:
+        evolution.close()
+
+
+__all__ = ["EvolveResult", "evolve", "should_stop", "write_feed"]

@@ -1,0 +1,125 @@
+"""The body of the evolve loop: one generation at a time, measured, recorded, fed forward or stopped."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..lineage import Ledger, LineageEntry
+from .loop import DUPLICATE_REASONS, EvolveResult, Evolution
+from .measure import health, noise_floor
+from .stoprule import best_generation, should_stop
+
+
+def run_generations(ev: Evolution) -> EvolveResult:
+    from .report import write_collapse_report
+
+    ev.project.mkdir(parents=True, exist_ok=True)
+    ledger = Ledger.open(ev.project)
+    reference = reference_texts(ev)
+    ledger.add(LineageEntry("real", depth=0, counts={"rows": len(reference)}), replace_existing=True)
+    embedder = _embedder(ev, reference)
+    noise = noise_floor(reference, ev.base.recipe.generation.target, ev.config.stop_metrics, embedder,
+                        ev.base.recipe.recipe.seed)
+    result, history = EvolveResult(ev.project, noise=noise), []
+    feed_file = previous = None
+    parent = "real"
+    for k in range(1, ev.count + 1):
+        run, row = _run_one(ev, k, feed_file, previous, reference, embedder)
+        ledger.add(_entry(k, parent, run, row), replace_existing=True)
+        history.append(row["measures"])
+        decision = should_stop(history, ev.config.tolerance, ev.config.patience, noise)
+        row["stop"] = decision.reason
+        result.generations.append(row)
+        result.stop_reason = _why_stop(k, run, decision)
+        if result.stop_reason:
+            break
+        feed_file = _feed(ev, run, k)
+        previous, parent = run.run_dir / "data.parquet", f"gen-{k}"
+    best = best_generation(history)
+    if best is not None:
+        result.best = f"gen-{best + 1}"
+        ledger.mark_best(result.best)
+    write_collapse_report(ev.project, result)
+    return result
+
+
+def _run_one(ev: Evolution, k: int, feed_file: Path | None, previous: Path | None, reference: list[str],
+             embedder: Any) -> tuple[Any, dict[str, Any]]:
+    from ..api import run_recipe
+
+    loaded = ev.generation_recipe(k, feed_file, previous)
+    backend = ev.backend_for(k, loaded)
+    run = run_recipe(loaded, backend=backend, progress=ev.progress, close_backend=ev.backend_factory is not None)
+    texts = [str(t) for t in run.dataset["text"]]
+    measured = health(texts, reference, ev.config.stop_metrics, embedder, seed=loaded.recipe.recipe.seed)
+    return run, generation_row(k, run, measured)
+
+
+def generation_row(k: int, run: Any, measured: dict[str, Any]) -> dict[str, Any]:
+    """One line of the collapse report: counts, rates, the mix share, gate result and health measures."""
+    report = run.report
+    candidates = report["throughput"]["candidates"] or 0
+    duplicates = sum(s["reasons"].get(r, 0) for s in report["stages"] for r in DUPLICATE_REASONS)
+    return {
+        "generation": k, "id": f"gen-{k}", "run_dir": str(run.run_dir), "status": report["status"],
+        "kept": report["kept"], "candidates": candidates,
+        "acceptance_rate": report.get("acceptance_rate"),
+        "duplicate_rate": round(duplicates / candidates, 4) if candidates else None,
+        "synthetic_share": (report.get("mix") or {}).get("synthetic_share"),
+        "gates_passed": report.get("gates_passed"), "gate_failure": report.get("gate_failure"),
+        "measures": measured["measures"], "metrics": measured["table"],
+    }
+
+
+def _entry(k: int, parent: str, run: Any, row: dict[str, Any]) -> LineageEntry:
+    manifest = run.manifest
+    counts = {"kept": row["kept"], "candidates": row["candidates"], "rejected": run.report["rejected"]}
+    return LineageEntry(f"gen-{k}", (parent,), model=(manifest.get("backend") or {}).get("model"),
+                        recipe_hash=manifest["recipe_hash"], counts=counts, metrics=row["measures"],
+                        run_dir=row["run_dir"], extra={"status": row["status"], "mix": run.report.get("mix")})
+
+
+def _why_stop(k: int, run: Any, decision: Any) -> str | None:
+    if run.report["status"] == "failed_gate":
+        return f"generation {k} failed its quality gate: {run.report.get('gate_failure')}"
+    if decision.stop:
+        return f"generation {k}: {decision.reason}"
+    if run.report["kept"] == 0:
+        return f"generation {k} kept no records: nothing to feed forward"
+    return None
+
+
+def _feed(ev: Evolution, run: Any, k: int) -> Path:
+    from ..tabular import read_rows
+    from .feed import write_feed
+
+    few_shot = ev.base.recipe.prompt.few_shot
+    pool = read_rows(ev.base.resolve(few_shot.path)) if (few_shot and ev.config.feed == "few_shot") else []
+    field = few_shot.field if few_shot else "text"
+    return write_feed(run.run_dir, pool, ev.config.feed, ev.project / f"gen-{k}-feed.jsonl", field)
+
+
+def reference_texts(ev: Evolution) -> list[str]:
+    """Held-out real texts: [evolve].reference, else [diversity].reference, [mix].real, the few-shot file."""
+    from ..diversity.build import read_texts
+    from ..errors import RecipeError
+
+    recipe, config = ev.base.recipe, ev.config
+    candidates = [(config.reference, config.reference_field),
+                  (recipe.diversity.reference, recipe.diversity.reference_field) if recipe.diversity else (None, None),
+                  (recipe.mix.real, recipe.mix.text_field) if recipe.mix else (None, None),
+                  (recipe.prompt.few_shot.path, recipe.prompt.few_shot.field) if recipe.prompt.few_shot else (None, None)]
+    for path, text_field in candidates:
+        if path is not None:
+            return read_texts(ev.base.resolve(path), text_field)
+    raise RecipeError(f"{ev.path}:evolve.reference: the stop rule needs held-out real texts",
+                      hint="set evolve.reference = 'real.jsonl'")
+
+
+def _embedder(ev: Evolution, reference: list[str]) -> Any:
+    from ..diversity.embed import MiniLMEmbedder, TfidfSvdEmbedder, prepare
+
+    if ev.config.embedder == "minilm":
+        return MiniLMEmbedder()
+    return prepare(TfidfSvdEmbedder(n_components=min(64, max(2, len(reference) // 2))), reference)

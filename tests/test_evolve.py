@@ -1,0 +1,130 @@
+"""The multi-generation loop on the scripted backend: a run scripted to collapse is stopped at the
+generation where it degrades, with the reason in the report; a healthy run is not stopped."""
+
+from __future__ import annotations
+
+import json
+import re
+import textwrap
+
+import pytest
+from click.testing import CliRunner
+
+from synthgen.backends.testing import ScriptedBackend
+from synthgen.cli import cli
+from synthgen.evolve import evolve
+from synthgen.evolve.stoprule import best_generation, should_stop
+from synthgen.lineage import Ledger
+from synthgen.recipe.schema import ScriptedBackendConfig
+
+TARGET = 60
+
+
+def pool() -> list[str]:
+    import random
+
+    from pydoc_data.topics import topics
+
+    text = " ".join(topics[key] for key in sorted(topics))
+    found = [s.strip() for s in re.split(r"(?<=[.!?])\s+", text) if 8 <= len(s.split()) <= 30][:1500]
+    random.Random(1).shuffle(found)
+    return found
+
+
+RECIPE = """
+[recipe]
+name = "loop"
+seed = 3
+
+[seeds]
+type = "grid"
+axes = {{ topic = ["a", "b", "c"] }}
+
+[prompt]
+template = "{{examples}}\\nTopic {{topic}}:"
+[prompt.few_shot]
+path = "real.jsonl"
+k = 2
+
+[generation]
+target = {target}
+max_candidates = {budget}
+batch_size = {target}
+[generation.backend]
+type = "scripted"
+
+[evolve]
+feed = "few_shot"
+generations = 4
+reference = "heldout.jsonl"
+"""
+
+
+@pytest.fixture
+def project(tmp_path):
+    sentences = pool()
+    (tmp_path / "real.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in sentences[:50]))
+    (tmp_path / "heldout.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in sentences[50:350]))
+    recipe = tmp_path / "loop.toml"
+    recipe.write_text(textwrap.dedent(RECIPE.format(target=TARGET, budget=TARGET)))
+    return recipe, sentences[350:]
+
+
+def collapsing(sentences: list[str]):
+    """Generation k repeats only TARGET / 2**(k-1) distinct texts: the tail disappears."""
+    def factory(k: int) -> ScriptedBackend:
+        distinct = max(1, TARGET // 2 ** (k - 1))
+        start = k * TARGET
+        return ScriptedBackend(ScriptedBackendConfig(type="scripted", outputs=sentences[start:start + distinct]))
+    return factory
+
+
+def healthy(sentences: list[str]):
+    """Every generation writes fresh text from the same distribution as the real data."""
+    def factory(k: int) -> ScriptedBackend:
+        start = k * TARGET
+        return ScriptedBackend(ScriptedBackendConfig(type="scripted", outputs=sentences[start:start + TARGET]))
+    return factory
+
+
+def test_collapse_is_detected_and_stopped_with_the_reason(project):
+    recipe, sentences = project
+    result = evolve(recipe, backend_factory=collapsing(sentences), progress=False)
+    assert [g["id"] for g in result.generations] == ["gen-1", "gen-2"]
+    assert result.stop_reason.startswith("generation 2:") and "below its best" in result.stop_reason
+    assert result.best == "gen-1"
+    report = (result.project / "report.md").read_text()
+    assert "generation 2:" in report and "distinct_2" in report and (result.project / "collapse.png").exists()
+    ledger = Ledger.open(result.project)
+    assert ledger.best_id == "gen-1" and ledger.get("gen-2").parents == ("gen-1",)
+    assert ledger.get("gen-2").depth == 2 and ledger.get("real").depth == 0
+
+
+def test_healthy_generations_are_not_stopped(project):
+    recipe, sentences = project
+    result = evolve(recipe, backend_factory=healthy(sentences), progress=False)
+    assert result.stop_reason is None, result.generations[-1]["measures"]
+    assert len(result.generations) == 4
+    feed = (result.project / "gen-3-feed.jsonl").read_text().splitlines()
+    assert len(feed) == 50 + TARGET, "the few-shot pool keeps all real rows and adds the generation's records"
+
+
+def test_evolve_command(project):
+    recipe, sentences = project
+    runner = CliRunner()
+    result = runner.invoke(cli, ["evolve", str(recipe), "--generations", "1", "--quiet",
+                                 "--set", 'generation.backend.outputs=["one two three four five six"]'])
+    assert result.exit_code == 0, result.output
+    assert "gen-1:" in result.output and "best generation: gen-1" in result.output
+
+
+def test_stop_rule_is_pure_and_explains_itself():
+    steady = [{"d": 1.0}, {"d": 0.995}, {"d": 1.01}]
+    assert not should_stop(steady).stop
+    falling = [{"d": 1.0}, {"d": 0.99}, {"d": 0.98}]
+    decision = should_stop(falling, tolerance=0.015)
+    assert decision.stop and "worsened 2 generations in a row" in decision.reason
+    assert not should_stop(falling, tolerance=0.015, noise={"d": 0.05}).stop, "within the noise floor"
+    drop = should_stop([{"d": 1.0}, {"d": 0.9}])
+    assert drop.stop and "below its best" in drop.reason and drop.best == 0
+    assert best_generation([{"d": None}, {"d": 0.5}]) == 1
