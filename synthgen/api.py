@@ -94,14 +94,14 @@ def _execute(loaded: LoadedRecipe, plan: RequestPlan, backend: Any, run_dir: Run
                 backend.close()
             for stage in runner.stages:
                 stage.close()
-    from .finalize import finalize_mix, finalize_run
+    from .finalize import finalize_mix, finalize_run, rebuild_report
 
     report = finalize_run(runner, loaded, run_dir, wall_start=wall, resumed=resumed, embedder=embedder)
     manifest = build_manifest(loaded, status=report["status"], backend=described, n_seeds=n_seeds,
                               seeds_hash=seeds_hash, started_at=started)
     if recipe.mix is not None:
         manifest["mix"] = report["mix"] = finalize_mix(loaded, run_dir, run_depth(recipe))
-        write_json_atomic(run_dir.path / "report.json", report)
+        rebuild_report(run_dir, report)
     write_json_atomic(run_dir.path / "manifest.json", manifest)
     return RunResult(run_dir.path, report, manifest)
 

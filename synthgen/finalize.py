@@ -69,9 +69,15 @@ def finalize_run(runner: Any, loaded: LoadedRecipe, run_dir: RunDir, *, wall_sta
         if runner.gate_failed:
             report["status"] = "failed_gate"
             report["gate_failure"] = runner.gate.state.checks[-1]["summary"]
+    write_report(run_dir, report, kept, rejected)
+    return report
+
+
+def write_report(run_dir: RunDir, report: dict[str, Any], kept: list[dict[str, Any]],
+                 rejected: list[dict[str, Any]]) -> None:
+    """report.json and report.md (rewritten when the mix adds its summary)."""
     write_json_atomic(run_dir.path / "report.json", report)
     run_dir.write_text("report.md", render_markdown(report, kept[:5], rejected[:5]))
-    return report
 
 
 def finalize_mix(loaded: LoadedRecipe, run_dir: RunDir, depth: int) -> dict[str, Any]:
@@ -85,3 +91,12 @@ def finalize_mix(loaded: LoadedRecipe, run_dir: RunDir, depth: int) -> dict[str,
                               loop_top_p=sampling.top_p, default_seed=recipe.recipe.seed, where=where)
     real = read_real_rows(recipe.mix, loaded.resolve, where=where)
     return mix_run_dir(run_dir.path, mixer, real).summary()
+
+
+def rebuild_report(run_dir: RunDir, report: dict[str, Any]) -> None:
+    """Rewrite report.json and report.md from the run's parquet files (after the mix is added)."""
+    from .tabular import read_rows
+
+    kept = read_rows(run_dir.path / "data.parquet")
+    rejected = read_rows(run_dir.path / "rejected.parquet")
+    write_report(run_dir, report, kept, rejected)

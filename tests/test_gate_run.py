@@ -76,6 +76,8 @@ def test_collapsed_generation_is_revoked_remediated_and_fails(gated_recipe):
     rejected = result.rejected.to_list()
     revoked = [r for r in rejected if r["reason"] == "diversity_gate_failed"]
     assert len(revoked) == 60 and len(result.dataset) == 0
+    markdown = (result.run_dir / "report.md").read_text()
+    assert "## Diversity gate" in markdown and "**Failed:**" in markdown and "Remediation: attempt 1/1" in markdown
     temperatures = {json.loads(r["evidence"])["attempt"] for r in revoked}
     assert temperatures == {0, 1}
 

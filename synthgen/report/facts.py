@@ -1,9 +1,10 @@
 """Facts read out of a report.json for people: gate decisions (generic over every gate), the mix share,
 per-generation series and lineage. Shared by report.html and the Hub dataset card.
 
-A decision is ``{gate, metric, against, value, threshold, passed, rule, reason}``. Gates write them
-under ``report["gates"]`` and ``report["diversity"]`` either as a list or as ``{"passed", "decisions"}``;
-the mix cap is one more decision (``synthetic_share <= cap``).
+A decision is ``{gate, check, metric, against, value, threshold, passed, rule, reason}``. Gates write
+them under ``report["gates"]`` and ``report["diversity"]``: a list of decisions, one result
+``{"passed", "decisions", ...}``, or a list of such results (one per check); the mix cap is one more
+decision (``synthetic_share <= cap``).
 """
 
 from __future__ import annotations
@@ -13,42 +14,71 @@ from typing import Any
 GATE_KEYS = ("gates", "diversity")
 
 
-def gate_decisions(report: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every metric-against-threshold decision in ``report``, the mix cap last."""
-    rows = [_normalize(key, d) for key in GATE_KEYS for d in _decision_list(report.get(key))]
+def gate_decisions(report: dict[str, Any], latest_only: bool = False) -> list[dict[str, Any]]:
+    """Every metric-against-threshold decision in ``report``, the mix cap last. A gate that ran several
+    checks (one per window of records, retried after remediation) labels each decision with its ``check``;
+    ``latest_only`` keeps each gate's last check, the one that decided."""
+    rows = []
+    for key in GATE_KEYS:
+        checks = _checks(report.get(key))
+        for i, check in enumerate(checks):
+            if latest_only and i < len(checks) - 1:
+                continue
+            label = _check_label(check, i, len(checks))
+            rows += [_normalize(key, d, label) for d in check["decisions"] if isinstance(d, dict)]
     mix = mix_decision(report)
     return rows + ([mix] if mix else [])
 
 
-def _decision_list(value: Any) -> list[dict[str, Any]]:
+def gate_checks_summary(report: dict[str, Any]) -> list[str]:
+    """One line per gate that ran several checks: how many, and how many failed."""
+    lines = []
+    for key in GATE_KEYS:
+        checks = _checks(report.get(key))
+        if len(checks) > 1:
+            failed = sum(1 for c in checks if c.get("passed") is False)
+            lines.append(f"{key}: {len(checks)} checks ran and {failed} failed (a failed window is regenerated "
+                         "after remediation while the budget lasts); the last check decided")
+    return lines
+
+
+def _checks(value: Any) -> list[dict[str, Any]]:
+    """A gate's report entry as a list of checks, each with a ``decisions`` list."""
     if isinstance(value, dict):
         if isinstance(value.get("decisions"), list):
-            return _decision_list(value["decisions"])
-        return [value] if "metric" in value else _decision_list([v for v in value.values() if isinstance(v, dict)])
-    if isinstance(value, list):
-        out: list[dict[str, Any]] = []
-        for item in value:
-            if isinstance(item, dict):
-                out += _decision_list(item) if "decisions" in item else ([item] if "metric" in item else [])
-        return out
-    return []
+            return [value]
+        return [{"decisions": [value]}] if "metric" in value else []
+    if not isinstance(value, list):
+        return []
+    checks = [v for v in value if isinstance(v, dict) and isinstance(v.get("decisions"), list)]
+    bare = [v for v in value if isinstance(v, dict) and "metric" in v and "decisions" not in v]
+    return checks + ([{"decisions": bare}] if bare else [])
 
 
-def _normalize(gate: str, d: dict[str, Any]) -> dict[str, Any]:
+def _check_label(check: dict[str, Any], index: int, n_checks: int) -> str | None:
+    window = check.get("window")
+    parts = [f"records {window[0]}-{window[1]}"] if isinstance(window, list) and len(window) == 2 else []
+    parts += [f"attempt {check['attempt']}"] if "attempt" in check else []
+    if parts:
+        return ", ".join(parts)
+    return f"check {index + 1}" if n_checks > 1 else None
+
+
+def _normalize(gate: str, d: dict[str, Any], check: str | None = None) -> dict[str, Any]:
     passed = d.get("passed")
     if passed is None and d.get("status") in ("pass", "fail"):
         passed = d["status"] == "pass"
-    return {"gate": gate, "metric": str(d.get("metric") or d.get("name") or "?"), "against": d.get("against"),
-            "value": d.get("value"), "threshold": d.get("threshold"), "passed": passed,
+    return {"gate": gate, "check": check, "metric": str(d.get("metric") or d.get("name") or "?"),
+            "against": d.get("against"), "value": d.get("value"), "threshold": d.get("threshold"), "passed": passed,
             "rule": d.get("rule") or d.get("op"), "reason": d.get("reason")}
 
 
 def gate_failures(report: dict[str, Any]) -> list[str]:
-    """Failed gates, named as well as the report allows (gate results, ``gates_passed``, ``failed_gate``)."""
+    """Failed gates, named as well as the report allows (gate results, ``gate_failure``, ``gates_passed``)."""
     failures = [f"{key}: {', '.join(map(str, result.get('failed') or [])) or 'did not pass'}"
                 for key in GATE_KEYS if isinstance(result := report.get(key), dict) and result.get("passed") is False]
     if not failures and (report.get("gates_passed") is False or report.get("status") == "failed_gate"):
-        failures.append(str(report.get("stop_reason") or "the report marks the gates failed"))
+        failures.append(str(report.get("gate_failure") or report.get("stop_reason") or "the gates did not pass"))
     return failures
 
 
@@ -60,7 +90,7 @@ def mix_decision(report: dict[str, Any]) -> dict[str, Any] | None:
     share, cap = mix["synthetic_share"], mix["cap"]
     reason = f"cap raised above the default {mix.get('default_cap')}: {mix['override_reason']}" \
         if mix.get("override") and mix.get("override_reason") else None
-    return {"gate": "mix", "metric": "synthetic_share", "against": "cap", "value": share, "threshold": cap,
+    return {"gate": "mix", "check": None, "metric": "synthetic_share", "against": "cap", "value": share, "threshold": cap,
             "passed": share <= cap + 1e-9, "rule": "<= cap", "reason": reason}
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from . import plots
 from .build import render_markdown
-from .facts import format_value, gate_decisions, gate_failures, generation_series, verdict
+from .facts import format_value, gate_checks_summary, gate_decisions, gate_failures, generation_series, verdict
 
 N_KEPT_SAMPLES, PER_REASON, MAX_REJECT_SAMPLES, TEXT_CHARS = 8, 3, 40, 600
 
@@ -139,14 +139,22 @@ def _funnel(report: dict[str, Any]) -> str:
 
 
 def _gates(report: dict[str, Any]) -> str:
-    decisions = gate_decisions(report)
-    if not decisions:
+    latest = gate_decisions(report, latest_only=True)
+    if not latest:
         return "<h2>Gates</h2><p class=\"na\">No batch-level gate (diversity, mix cap) ran in this run.</p>"
-    rows = [[esc(d["gate"]), esc(d["metric"]), esc(d.get("against") or ""), _num(format_value(d["value"])),
-             _num(format_value(d["threshold"])), esc(d.get("rule") or ""), _verdict(d["passed"]),
-             esc(d.get("reason") or "")] for d in decisions]
-    return ("<h2>Gates: each metric against its threshold</h2>" + _img(plots.gates_png(decisions), "gate metrics")
-            + _table(["gate", "metric", "against", "value", "threshold", "rule", "result", "note"], rows))
+    notes = "".join(f"<p>{esc(line)}.</p>" for line in gate_checks_summary(report))
+    every = gate_decisions(report)
+    history = (f"<details><summary>Every check ({len(every)} decisions)</summary>{_decision_table(every)}</details>"
+               if len(every) > len(latest) else "")
+    return ("<h2>Gates: each metric against its threshold</h2>" + _img(plots.gates_png(latest), "gate metrics")
+            + notes + _decision_table(latest) + history)
+
+
+def _decision_table(decisions: list[dict[str, Any]]) -> str:
+    rows = [[esc(d["gate"]), esc(d.get("check") or ""), esc(d["metric"]), esc(d.get("against") or ""),
+             _num(format_value(d["value"])), _num(format_value(d["threshold"])), esc(d.get("rule") or ""),
+             _verdict(d["passed"]), esc(d.get("reason") or "")] for d in decisions]
+    return _table(["gate", "check", "metric", "against", "value", "threshold", "rule", "result", "note"], rows)
 
 
 def _mix(report: dict[str, Any]) -> str:

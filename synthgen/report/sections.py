@@ -1,0 +1,59 @@
+"""Optional report.md sections: the diversity gate's decisions, the training mix, structured output."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def gate_section(report: dict[str, Any]) -> list[str]:
+    """Every gate check: window, outcome, and each metric against its threshold and reference."""
+    checks = report.get("gates") or []
+    if not checks:
+        return []
+    lines = ["", "## Diversity gate", ""]
+    if report.get("gate_failure"):
+        lines += [f"**Failed:** {report['gate_failure']}", ""]
+    for i, check in enumerate(checks, 1):
+        start, end = check["window"]
+        outcome = "pass" if check["passed"] else "FAIL"
+        lines += [f"Check {i} (records {start}-{end}, attempt {check['attempt']}): **{outcome}**", "",
+                  "| metric | against | value | threshold | reference | status |", "|---|---|---:|---:|---:|---|"]
+        lines += [f"| {d['metric']} | {d.get('against', '')} | {_num(d.get('value'))} | {_num(d.get('threshold'))} "
+                  f"| {_num(d.get('reference'))} | {d.get('status', '')} |" for d in check["decisions"]]
+        remedy = (check.get("remediation") or {}).get("message")
+        lines += ["", f"Remediation: {remedy}", ""] if remedy else [""]
+    return lines
+
+
+def mix_section(report: dict[str, Any]) -> list[str]:
+    mix = report.get("mix")
+    if not mix:
+        return []
+    lines = ["", "## Training mix", "",
+             f"- {mix['n_real']} real + {mix['n_synthetic']} synthetic records: synthetic share "
+             f"{mix['synthetic_share']:.3f} (cap {mix['cap']:.3f}, default {mix.get('default_cap', mix['cap']):.3f})"]
+    if mix.get("override_reason"):
+        lines.append(f"- cap raised above the default because: {mix['override_reason']}")
+    lines += [f"- warning: {w}" for w in mix.get("warnings") or []]
+    return lines
+
+
+def structured_section(report: dict[str, Any]) -> list[str]:
+    rows = report.get("structured") or []
+    if not rows:
+        return []
+    lines = ["", "## Structured output", "", "| stage | constrained decoding | invalid JSON | schema mismatch |",
+             "|---|---|---:|---:|"]
+    lines += [f"| {r['stage']} | {r['constrained']} | {_pct(r['invalid_json_rate'])} | "
+              f"{_pct(r['schema_mismatch_rate'])} |" for r in rows]
+    return lines
+
+
+def _num(value: Any) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
