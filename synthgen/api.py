@@ -82,7 +82,7 @@ def _execute(loaded: LoadedRecipe, plan: RequestPlan, backend: Any, run_dir: Run
     resumed = runner.resume()
     described = _previous_backend(run_dir)
     if runner.stop_reason() is None:
-        backend.load()
+        load_backend(backend, loaded)
         described = backend.describe()
         manifest = build_manifest(loaded, status="running", backend=described, n_seeds=n_seeds,
                                   seeds_hash=seeds_hash, started_at=started)
@@ -104,6 +104,16 @@ def _execute(loaded: LoadedRecipe, plan: RequestPlan, backend: Any, run_dir: Run
         rebuild_report(run_dir, report)
     write_json_atomic(run_dir.path / "manifest.json", manifest)
     return RunResult(run_dir.path, report, manifest)
+
+
+def load_backend(backend: Any, loaded: LoadedRecipe) -> None:
+    """Start the backend; its errors name the recipe table that configured it."""
+    try:
+        backend.load()
+    except RecipeError:
+        raise
+    except SynthgenError as exc:
+        raise type(exc)(f"{loaded.source}:generation.backend: {exc.message}", exc.hint) from None
 
 
 def _apply_limit(loaded: LoadedRecipe, limit: int | None) -> LoadedRecipe:

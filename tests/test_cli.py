@@ -84,3 +84,44 @@ def test_schema_command(tmp_path):
 
 def test_unknown_command_exits_2():
     assert CliRunner().invoke(cli, ["nope"]).exit_code == 2
+
+
+def test_unknown_model_is_one_line_naming_the_key(write_recipe, tmp_path):
+    path = write_recipe()
+    path.write_text(path.read_text().replace('type = "scripted"\ndelay_s = 0.0', 'type = "vllm"\nmodel = "no-such-model"'))
+    result = CliRunner().invoke(cli, ["generate", str(path), "--quiet"])
+    assert result.exit_code == 1
+    assert f"{path}:generation.backend: unknown model 'no-such-model'" in result.output
+    assert "synthgen models list" in result.output
+
+
+def test_server_down_is_one_line_and_loses_nothing(write_recipe, tmp_path):
+    """A server that dies mid-run, then is down on restart: one error line, the checkpoints untouched."""
+    import socket
+
+    from synthgen.api import run_recipe
+    from synthgen.backends.testing import ScriptedBackend
+    from synthgen.errors import BackendError
+
+    class DiesAfterOneBatch(ScriptedBackend):
+        def generate(self, requests, sampling):
+            if self.calls:
+                raise BackendError("connection reset by peer")
+            return super().generate(requests, sampling)
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again when the block ends: nothing listens there
+    path = write_recipe()
+    server = f'type = "openai"\nbase_url = "http://127.0.0.1:{port}/v1"\nmodel = "m"\nmax_retries = 0'
+    path.write_text(path.read_text().replace('type = "scripted"\ndelay_s = 0.0', server))
+    out = tmp_path / "run"
+    with pytest.raises(BackendError):
+        run_recipe(path, out=out, backend=DiesAfterOneBatch(), progress=False)
+    shard = out / "checkpoints" / "batch-000000.json"
+    before = shard.read_bytes()
+
+    result = CliRunner().invoke(cli, ["generate", str(path), "--quiet", "--out", str(out)])
+    assert result.exit_code == 1 and f"{path}:generation.backend: cannot reach" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert shard.read_bytes() == before
