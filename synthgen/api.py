@@ -48,6 +48,12 @@ class RunResult:
 
         return datasets.Dataset(pq.read_table(self.run_dir / "rejected.parquet"))
 
+    def push_to_hub(self, repo_id: str, **kwargs: Any) -> Any:
+        """Publish this run to the Hugging Face Hub (see ``synthgen publish``); returns a PublishResult."""
+        from .publish import push_to_hub
+
+        return push_to_hub(self, repo_id, **kwargs)
+
 
 def run_recipe(recipe: str | Path | LoadedRecipe, *, overrides: list[str] | tuple[str, ...] = (),
                out: str | Path | None = None, limit: int | None = None, overwrite: bool = False,
@@ -94,14 +100,14 @@ def _execute(loaded: LoadedRecipe, plan: RequestPlan, backend: Any, run_dir: Run
                 backend.close()
             for stage in runner.stages:
                 stage.close()
-    from .finalize import finalize_mix, finalize_run, rebuild_report
+    from .finalize import finalize_mix, finalize_run, rewrite_report
 
     report = finalize_run(runner, loaded, run_dir, wall_start=wall, resumed=resumed, embedder=embedder)
     manifest = build_manifest(loaded, status=report["status"], backend=described, n_seeds=n_seeds,
                               seeds_hash=seeds_hash, started_at=started)
     if recipe.mix is not None:
         manifest["mix"] = report["mix"] = finalize_mix(loaded, run_dir, run_depth(recipe))
-        rebuild_report(run_dir, report)
+        rewrite_report(run_dir, report)
     write_json_atomic(run_dir.path / "manifest.json", manifest)
     return RunResult(run_dir.path, report, manifest)
 

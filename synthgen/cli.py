@@ -147,9 +147,12 @@ def _register_component_commands() -> None:
     from .evolve.cli import evolve_command
     from .lineage.cli import lineage_command
     from .mix.cli import mix_command
+    from .publish.cli import publish_command
+    from .report.cli import report_command
     from .verify.cli import judge_eval
 
-    for command in (dedup_command, metrics_command, mix_command, lineage_command, evolve_command, judge_eval):
+    for command in (dedup_command, metrics_command, mix_command, lineage_command, evolve_command, judge_eval,
+                    report_command, publish_command):
         cli.add_command(command)
 
 

@@ -75,9 +75,12 @@ def finalize_run(runner: Any, loaded: LoadedRecipe, run_dir: RunDir, *, wall_sta
 
 def write_report(run_dir: RunDir, report: dict[str, Any], kept: list[dict[str, Any]],
                  rejected: list[dict[str, Any]]) -> None:
-    """report.json and report.md (rewritten when the mix adds its summary)."""
+    """report.json, report.md and report.html (rewritten when the mix adds its summary)."""
+    from .report import write_html_report
+
     write_json_atomic(run_dir.path / "report.json", report)
     run_dir.write_text("report.md", render_markdown(report, kept[:5], rejected[:5]))
+    write_html_report(run_dir.path, report)
 
 
 def finalize_mix(loaded: LoadedRecipe, run_dir: RunDir, depth: int) -> dict[str, Any]:
@@ -93,7 +96,7 @@ def finalize_mix(loaded: LoadedRecipe, run_dir: RunDir, depth: int) -> dict[str,
     return mix_run_dir(run_dir.path, mixer, real).summary()
 
 
-def rebuild_report(run_dir: RunDir, report: dict[str, Any]) -> None:
+def rewrite_report(run_dir: RunDir, report: dict[str, Any]) -> None:
     """Rewrite report.json and report.md from the run's parquet files (after the mix is added)."""
     from .tabular import read_rows
 

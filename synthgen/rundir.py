@@ -17,7 +17,7 @@ from .errors import RunDirError
 STATE = "run.json"
 CHECKPOINTS = "checkpoints"
 ARTIFACTS = ("dataset", "data.parquet", "rejected.parquet", "mix", "report.json", "report.md", "report.html",
-             "manifest.json", CHECKPOINTS)
+             "manifest.json", "hub", CHECKPOINTS)
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

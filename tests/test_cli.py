@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from synthgen.cli import cli
 
 COMMANDS = [[], ["generate"], ["validate"], ["schema"], ["models"], ["models", "pull"], ["models", "list"],
-            ["dedup"], ["metrics"], ["mix"], ["lineage"], ["judge-eval"]]
+            ["dedup"], ["metrics"], ["mix"], ["lineage"], ["judge-eval"], ["evolve"], ["report"], ["publish"]]
 
 
 @pytest.mark.parametrize("args", COMMANDS, ids=lambda a: " ".join(a) or "synthgen")

@@ -20,7 +20,8 @@ def test_run_writes_the_run_directory(write_recipe, tmp_path):
     result = run_recipe(write_recipe(), progress=False)
     run = tmp_path / "runs" / "tiny"
     assert result.run_dir == run
-    for name in ("dataset", "data.parquet", "rejected.parquet", "manifest.json", "report.json", "report.md"):
+    for name in ("dataset", "data.parquet", "rejected.parquet", "manifest.json", "report.json", "report.md",
+                 "report.html"):
         assert (run / name).exists(), name
     dataset = result.dataset
     assert len(dataset) == 10 and PROVENANCE <= set(dataset.column_names)
@@ -150,3 +151,11 @@ def test_mix_cap_above_default_needs_a_reason_before_generating(write_recipe):
     with pytest.raises(RecipeError, match="mix"):
         run_recipe(write_recipe(extra=extra), backend=backend, progress=False)
     assert backend.calls == []
+
+
+def test_push_to_hub_dry_run_builds_the_hub_folder(write_recipe, monkeypatch):
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    result = run_recipe(write_recipe(), progress=False)
+    published = result.push_to_hub("someone/tiny-questions", dry_run=True)
+    assert not published.uploaded and (published.folder / "README.md").is_file()
+    assert "synthetic" in (published.folder / "README.md").read_text()

@@ -39,7 +39,7 @@ class Evolution:
         self.base = load_recipe(self.path, list(overrides))
         self.config = self.base.recipe.evolve or EvolveConfig()
         self.count = generations or self.config.generations
-        self.project = Path(project) if project else self._default_project()
+        self.project = Path(project).resolve() if project else self._default_project()
         self.raw = apply_overrides(tomllib.loads(self.path.read_text(encoding="utf-8")), overrides, str(self.path))
         self.backend_factory = backend_factory
         self.backend: Any = None

@@ -6,7 +6,7 @@ import html
 import re
 from typing import TYPE_CHECKING, Any
 
-from ..report.facts import format_value, gate_decisions, lineage_lines, verdict
+from ..report.facts import format_value, gate_checks_summary, gate_decisions, lineage_lines, verdict
 from .toml_text import to_toml
 
 if TYPE_CHECKING:
@@ -95,7 +95,8 @@ def gates_section(inputs: "CardInputs") -> str:
     steps = {s.get("step") for s in report.get("funnel") or []}
     lines += [f"\nDropped after the stages ({md(stage)}, kept in `rejected.parquet`): {md(_reasons(counts))}"
               for stage, counts in reasons.items() if stage not in steps]
-    lines += ["", _decisions_text(gate_decisions(report))]
+    lines += ["", _decisions_text(gate_decisions(report, latest_only=True))]
+    lines += [f"\n{md(line)}." for line in gate_checks_summary(report)]
     return "\n".join(lines)
 
 
@@ -106,10 +107,13 @@ def _reasons(counts: Any) -> str:
 def _decisions_text(decisions: list[dict[str, Any]]) -> str:
     if not decisions:
         return "No batch-level gate (diversity, mix cap) ran for this recipe: only the per-record steps above."
-    rows = [[d["gate"], d["metric"], d.get("against") or "", format_value(d["value"]), format_value(d["threshold"]),
-             d.get("rule") or "", verdict(d["passed"]), d.get("reason") or ""] for d in decisions]
-    return "Batch gates, each metric against its threshold:\n\n" + _table(
-        ["gate", "metric", "against", "value", "threshold", "rule", "result", "note"], rows)
+    checked = any(d.get("check") for d in decisions)
+    rows = [[d["gate"], *([d.get("check") or ""] if checked else []), d["metric"], d.get("against") or "",
+             format_value(d["value"]), format_value(d["threshold"]), d.get("rule") or "", verdict(d["passed"]),
+             d.get("reason") or ""] for d in decisions]
+    header = ["gate", *(["check"] if checked else []), "metric", "against", "value", "threshold", "rule", "result",
+              "note"]
+    return "Batch gates, each metric against its threshold:\n\n" + _table(header, rows)
 
 
 def share_section(inputs: "CardInputs") -> str:
@@ -161,7 +165,7 @@ def generated_notes(inputs: "CardInputs") -> list[str]:
     if inputs.n_rows < 1000:
         notes.append(f"Small dataset ({inputs.n_rows} records): metrics measured on it are noisy.")
     notes += [f"Gate {d['metric']} ({d['gate']}) was not computed: {d.get('reason') or 'no reason given'}."
-              for d in gate_decisions(report) if d["passed"] is None]
+              for d in gate_decisions(report, latest_only=True) if d["passed"] is None]
     notes += [f"Published with --force despite: {p}" for p in inputs.files.problems if inputs.forced]
     return [md(note) for note in notes]
 
@@ -173,8 +177,9 @@ def license_section(inputs: "CardInputs") -> str:
             "The generating model's terms of use and the licenses of the seed and few-shot data apply.")
 
 
-def columns_section() -> str:
+def columns_section(inputs: "CardInputs") -> str:
+    mix = " The `mix` config adds `source` (`real` or `synthetic`)." if inputs.n_mix is not None else ""
     return ("## Columns\n\n`text` is the record. Provenance: `id` (content hash), `generation`, `depth` (generations "
             "from human data), `recipe_hash`, `model`, `backend`, `sampling` and `sampling_hash`, `seed_index` and "
             "the `seed_*` fields, `prompt` and `prompt_hash`, `parent_ids` (few-shot sources), `scores` (verifier "
-            "scores), `created_at`. The `mix` config adds `source` (`real` or `synthetic`).")
+            "scores), `created_at`." + mix)

@@ -56,8 +56,15 @@ class RunFiles:
 
     @property
     def mix_path(self) -> Path | None:
+        """The mix's rows, when there are any (the Hub cannot load an empty split)."""
         path = self.run_dir / "mix" / "data.parquet"
-        return path if path.is_file() else None
+        return path if path.is_file() and parquet_rows(path) > 0 else None
+
+
+def parquet_rows(path: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(path).metadata.num_rows
 
 
 def read_run(run_dir: str | Path) -> RunFiles:
@@ -69,6 +76,9 @@ def read_run(run_dir: str | Path) -> RunFiles:
         if not (run_dir / name).is_file():
             raise PublishError(f"{run_dir}: {name} is missing, so this is not a finished run",
                                hint="run `synthgen generate` on the recipe again to finish it")
+    if parquet_rows(run_dir / "data.parquet") == 0:
+        raise PublishError(f"{run_dir}: the run kept no records, so there is nothing to publish",
+                           hint="see report.md for why every candidate was rejected")
     report = _read_json(run_dir / "report.json")
     manifest_path = run_dir / "manifest.json"
     manifest = _read_json(manifest_path) if manifest_path.is_file() else {}
