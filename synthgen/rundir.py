@@ -7,26 +7,17 @@ either the old file or the new one, never half of one. Only synthgen's own artif
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Any
 
+from .atomic import replace_folder, write_json_atomic
 from .errors import RunDirError
 
 STATE = "run.json"
 CHECKPOINTS = "checkpoints"
 ARTIFACTS = ("dataset", "data.parquet", "rejected.parquet", "mix", "report.json", "report.md", "report.html",
              "manifest.json", "hub", CHECKPOINTS)
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        json.dump(data, handle, ensure_ascii=False, indent=1, default=str)
-        handle.flush()
-        os.fsync(handle.fileno())
-    tmp.replace(path)
 
 
 class RunDir:
@@ -101,10 +92,7 @@ class RunDir:
             shutil.rmtree(tmp)
         with _quiet_datasets():  # num_shards=1: datasets 5.2 cannot reload an empty dataset saved without it
             dataset.save_to_disk(str(tmp), num_shards=1 if not rows else None)
-        final = self.path / "dataset"
-        if final.exists():
-            shutil.rmtree(final)
-        tmp.rename(final)
+        replace_folder(tmp, self.path / "dataset")
         write_parquet(rows, self.path / "data.parquet", schema=None if rows else dataset.data.schema)
 
     def write_rejected(self, rows: list[dict[str, Any]]) -> None:

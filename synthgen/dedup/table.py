@@ -104,7 +104,7 @@ def _as_text(value: Any) -> Any:
 
 def write_result(result: DedupResult, out: Path) -> dict[str, Path]:
     """``kept.parquet``, ``rejected.parquet`` and ``summary.json`` in ``out`` (each written atomically)."""
-    from ..rundir import write_json_atomic
+    from ..atomic import write_json_atomic
     from ..tabular import write_parquet
 
     out.mkdir(parents=True, exist_ok=True)

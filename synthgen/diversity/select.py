@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..atomic import equal_shares
+
 STRATEGIES = ("first", "k_center", "cluster_stratified")
 
 
@@ -38,19 +40,7 @@ def _start(e: np.ndarray, seed: int) -> int:
 
 def shares(sizes: np.ndarray, k: int) -> np.ndarray:
     """Water-filling: per-cluster counts summing to min(k, Σ sizes), as equal as sizes allow."""
-    sizes = np.asarray(sizes, dtype=np.int64)
-    out = np.zeros_like(sizes)
-    left = min(k, int(sizes.sum()))
-    while left > 0:
-        open_ = np.flatnonzero(out < sizes)
-        each = max(1, left // len(open_))
-        for c in open_[np.argsort(sizes[open_] - out[open_], kind="stable")]:
-            take = min(each, sizes[c] - out[c], left)
-            out[c] += take
-            left -= take
-            if left == 0:
-                break
-    return out
+    return np.asarray(equal_shares([int(n) for n in sizes], k), dtype=np.int64)
 
 
 def cluster_stratified(embeddings: np.ndarray, k: int, clusters: int | None = None, seed: int = 0) -> np.ndarray:

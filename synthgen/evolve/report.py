@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..rundir import write_json_atomic
+from ..atomic import write_json_atomic
 
 COLUMNS = ("kept", "acceptance_rate", "duplicate_rate", "synthetic_share")
 

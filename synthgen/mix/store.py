@@ -13,9 +13,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from ..rundir import write_json_atomic
+from ..atomic import write_json_atomic
 from .base import MixError
 from .mixer import MixResult
+from ..atomic import replace_folder
 
 SUMMARY = "summary.json"
 KIND = "synthgen-mix"
@@ -39,7 +40,7 @@ def write_mix(result: MixResult, out_dir: str | Path) -> Path:
         _write_parquet(records, tmp / "data.parquet")
         _write_parquet(to_table(result.dropped, ("text", "source", "reason")), tmp / "dropped.parquet")
         write_json_atomic(tmp / SUMMARY, {"kind": KIND, **result.summary()})
-        _swap_in(tmp, out)
+        replace_folder(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
@@ -58,14 +59,6 @@ def read_summary(mix_dir: str | Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return summary if isinstance(summary, dict) and summary.get("kind") == KIND else None
-
-
-def _swap_in(tmp: Path, out: Path) -> None:
-    old = out.parent / f".{out.name}.old-{os.getpid()}"
-    if out.exists():
-        os.replace(out, old)
-    os.replace(tmp, out)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def _write_parquet(table: Any, path: Path) -> None:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from ..records import canonical_json
 from .base import MixError
 from .novelty import novelty_order
+from ..atomic import equal_shares
 
 if TYPE_CHECKING:
     from .mixer import Mixer
@@ -46,22 +47,6 @@ def select_stratified(rows: list[dict[str, Any]], k: int, mixer: "Mixer") -> lis
 def _stratum(value: Any) -> str:
     """A hashable key for any JSON value; a missing value (None) is a stratum of its own."""
     return canonical_json(value)
-
-
-def equal_shares(sizes: list[int], k: int) -> list[int]:
-    """Per-group counts summing to min(k, Σ sizes), as equal as the sizes allow (water-filling)."""
-    out = [0] * len(sizes)
-    left = min(k, sum(sizes))
-    while left > 0:
-        open_ = [g for g in range(len(sizes)) if out[g] < sizes[g]]
-        each = max(1, left // len(open_))
-        for g in sorted(open_, key=lambda g: (sizes[g] - out[g], g)):
-            take = min(each, sizes[g] - out[g], left)
-            out[g] += take
-            left -= take
-            if left == 0:
-                break
-    return out
 
 
 def select_best_score(rows: list[dict[str, Any]], k: int, mixer: "Mixer") -> list[int]:

@@ -19,6 +19,7 @@ from typing import Any, Callable, Iterator
 from ..errors import ModelError
 from .integrity import folder_size, read_manifest, verify_folder, write_manifest
 from .registry import REGISTRY, ModelSpec, find_spec, get_spec
+from ..atomic import replace_folder
 
 PULL_HINT = "run `synthgen models pull --force`"
 
@@ -98,7 +99,7 @@ def _build_into(spec: ModelSpec, folder: Path, log: Callable[[str], None]) -> No
         fields = build_embedded(spec, tmp, log)
         write_manifest(tmp, name=spec.name, **fields)
         _raise_if_damaged(tmp, full=True)
-        _swap_in(tmp, folder)
+        replace_folder(tmp, folder)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     log(f"model '{spec.name}' ready in {time.monotonic() - started:.0f} s ({folder_size(folder) / 1e6:.0f} MB)")
@@ -109,15 +110,6 @@ def _remove_stale(folder: Path) -> None:
     for pattern in (f".{folder.name}.tmp-*", f".{folder.name}.old-*"):
         for path in folder.parent.glob(pattern):
             shutil.rmtree(path, ignore_errors=True)
-
-
-def _swap_in(tmp: Path, folder: Path) -> None:
-    """Replace ``folder`` by ``tmp``; the old copy is moved aside first, so a crash leaves either."""
-    old = folder.parent / f".{folder.name}.old-{os.getpid()}"
-    if folder.exists():
-        os.replace(folder, old)
-    os.replace(tmp, folder)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 @contextlib.contextmanager

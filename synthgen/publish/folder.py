@@ -7,7 +7,6 @@ never replaced. Before anything is uploaded, every config must load with ``datas
 from __future__ import annotations
 
 import math
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 
 from .card import DEFAULT_LICENSE, DEFAULT_TASKS, CardInputs, render_card
 from .checks import PublishError, RunFiles, read_run, require_publishable, validate_repo_id
+from ..atomic import replace_folder
 
 SHARD_BYTES = 256 * 2**20
 LINEAGE_COLUMNS = ("generation", "depth")
@@ -44,7 +44,7 @@ def write_folder(files: RunFiles, out: Path, repo_id: str, *, force: bool, licen
         inputs = CardInputs(files, repo_id, n_rows, n_mix, _lineage_rows(files.run_dir / "data.parquet"),
                             license or DEFAULT_LICENSE, tuple(task_categories), forced=force and bool(files.problems))
         (tmp / "README.md").write_text(render_card(inputs), encoding="utf-8")
-        _swap_in(tmp, out)
+        replace_folder(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     check_loads(out, {"default": n_rows, **({"mix": n_mix} if n_mix is not None else {})})
@@ -110,11 +110,3 @@ def is_hub_folder(path: Path) -> bool:
     except OSError:
         return False
     return head.startswith("---\n") and "- synthgen\n" in head.split("\n---\n", 1)[0]
-
-
-def _swap_in(tmp: Path, out: Path) -> None:
-    old = out.parent / f".{out.name}.old-{os.getpid()}"
-    if out.exists():
-        os.replace(out, old)
-    os.replace(tmp, out)
-    shutil.rmtree(old, ignore_errors=True)
