@@ -95,6 +95,8 @@ def test_collapse_is_detected_and_stopped_with_the_reason(project):
     assert result.best == "gen-1"
     report = (result.project / "report.md").read_text()
     assert "generation 2:" in report and "distinct_2" in report and (result.project / "collapse.png").exists()
+    page = (result.project / "report.html").read_text()
+    assert "Across generations" in page and "data:image/png" in page
     ledger = Ledger.open(result.project)
     assert ledger.best_id == "gen-1" and ledger.get("gen-2").parents == ("gen-1",)
     assert ledger.get("gen-2").depth == 2 and ledger.get("real").depth == 0
@@ -128,3 +130,34 @@ def test_stop_rule_is_pure_and_explains_itself():
     drop = should_stop([{"d": 1.0}, {"d": 0.9}])
     assert drop.stop and "below its best" in drop.reason and drop.best == 0
     assert best_generation([{"d": None}, {"d": 0.5}]) == 1
+
+
+def test_generator_feed_trains_the_next_model_on_the_mix(project, tmp_path):
+    """feed = 'generator': train_command runs on each generation's data, and the next generation's
+    recipe names the model folder it wrote (the scripted backend stands in for that model)."""
+    import sys
+
+    recipe, sentences = project
+    trainer = tmp_path / "train.py"
+    trainer.write_text("import sys, pathlib\n"
+                       "data, out = sys.argv[1], pathlib.Path(sys.argv[2])\n"
+                       "out.mkdir(parents=True)\n"
+                       "(out / 'trained_on.txt').write_text(data)\n")
+    text = recipe.read_text().replace('feed = "few_shot"', 'feed = "generator"\n'
+                                      f'train_command = "{sys.executable} {trainer} {{data}} {{model_dir}}"')
+    recipe.write_text(text.replace('type = "scripted"', 'type = "vllm"'))
+    result = evolve(recipe, generations=2, backend_factory=healthy(sentences), progress=False)
+    model = result.project / "model-2"
+    assert (model / "trained_on.txt").read_text().endswith("gen-1/data.parquet")
+    manifest = json.loads((result.project / "gen-2" / "manifest.json").read_text())
+    assert manifest["recipe"]["generation"]["backend"]["model"] == str(model)
+    assert manifest["recipe"]["recipe"]["depth"] == 2
+
+
+def test_generator_feed_needs_a_train_command(project):
+    from synthgen.errors import RecipeError
+
+    recipe, _ = project
+    recipe.write_text(recipe.read_text().replace('feed = "few_shot"', 'feed = "generator"'))
+    with pytest.raises(RecipeError, match="evolve: feed = 'generator' needs train_command"):
+        evolve(recipe, progress=False)

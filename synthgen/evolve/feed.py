@@ -16,7 +16,8 @@ from ..tabular import read_rows
 
 def generation_raw(raw: dict[str, Any], k: int, project: Path, feed_file: Path | None,
                    previous_data: Path | None) -> dict[str, Any]:
-    """The recipe of generation ``k``: its index and depth, its feed, shared history, its parent."""
+    """The recipe of generation ``k``: its index and depth, its feed, shared history, its parent.
+    With feed = 'generator', ``feed_file`` is the model folder the previous generation trained."""
     raw = copy.deepcopy(raw)
     raw["recipe"]["generation"] = k
     raw["recipe"]["depth"] = (raw["recipe"].get("depth") or 1) + k - 1
@@ -25,6 +26,8 @@ def generation_raw(raw: dict[str, Any], k: int, project: Path, feed_file: Path |
         raw["prompt"]["few_shot"]["path"] = str(feed_file)
     if feed_file is not None and feed == "seeds":
         raw["seeds"] = {"type": "file", "path": str(feed_file)}
+    if feed_file is not None and feed == "generator":
+        raw["generation"].setdefault("backend", {"type": "vllm"})["model"] = str(feed_file)
     if "dedup" in raw:
         raw["dedup"]["history"] = str(project / "history")
     if "diversity" in raw and previous_data is not None:
@@ -51,3 +54,23 @@ def write_feed(run_dir: Path, real_pool: list[dict[str, Any]], feed: str, out: P
     tmp.write_text("".join(json.dumps(row, ensure_ascii=False, default=str) + "\n" for row in rows), encoding="utf-8")
     tmp.replace(out)
     return out
+
+
+def train_next_generator(command: str, run_dir: Path, model_dir: Path, k: int, where: str) -> Path:
+    """Run the recipe's train_command on generation ``k``'s training data; returns the new model folder."""
+    import shlex
+    import subprocess
+
+    from ..errors import SynthgenError
+
+    mix = run_dir / "mix" / "data.parquet"
+    data = mix if mix.exists() else run_dir / "data.parquet"
+    args = shlex.split(command.format(data=shlex.quote(str(data)), model_dir=shlex.quote(str(model_dir)),
+                                      generation=k))
+    done = subprocess.run(args, capture_output=True, text=True)
+    if done.returncode != 0 or not model_dir.exists():
+        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+        raise SynthgenError(f"{where}: train_command failed for generation {k} (exit {done.returncode}"
+                            f"{', no ' + str(model_dir) if done.returncode == 0 else ''}): {' | '.join(tail)}",
+                            hint="run the command by hand; it must save a model folder at {model_dir}")
+    return model_dir

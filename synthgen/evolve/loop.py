@@ -71,6 +71,7 @@ class Evolution:
     def close(self) -> None:
         if self.backend is not None:
             self.backend.close()
+            self.backend = None
 
 
 def evolve(recipe: str | Path, *, generations: int | None = None, project: str | Path | None = None,

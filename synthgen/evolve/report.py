@@ -16,6 +16,18 @@ def write_collapse_report(project: Path, result: Any) -> None:
     write_json_atomic(project / "report.json", data)
     plot = plot_measures(result.generations, project / "collapse.png")
     (project / "report.md").write_text(render(data, plot), encoding="utf-8")
+    write_html(project, data)
+
+
+def write_html(project: Path, data: dict[str, Any]) -> None:
+    """report.html for the project: the per-generation lines (and the stop reason) in one page."""
+    from ..report import write_html_report
+
+    slim = [{k: v for k, v in g.items() if k not in ("metrics", "run_dir")} for g in data["generations"]]
+    status = "stopped" if data["stop_reason"] else "complete"
+    write_html_report(project, {"name": f"evolve: {project.name}", "status": status,
+                                "stop_reason": data["stop_reason"] or "all generations ran",
+                                "kept": sum(g["kept"] for g in slim), "generations": slim})
 
 
 def render(data: dict[str, Any], plot: Path | None) -> str:

@@ -92,8 +92,12 @@ def _why_stop(k: int, run: Any, decision: Any) -> str | None:
 
 def _feed(ev: Evolution, run: Any, k: int) -> Path:
     from ..tabular import read_rows
-    from .feed import write_feed
+    from .feed import train_next_generator, write_feed
 
+    if ev.config.feed == "generator":
+        ev.close()  # the next generation loads the newly trained model
+        return train_next_generator(ev.config.train_command, run.run_dir, ev.project / f"model-{k + 1}", k,
+                                    f"{ev.path}:evolve.train_command")
     few_shot = ev.base.recipe.prompt.few_shot
     pool = read_rows(ev.base.resolve(few_shot.path)) if (few_shot and ev.config.feed == "few_shot") else []
     field = few_shot.field if few_shot else "text"
