@@ -100,3 +100,19 @@ def test_remediated_sampling_is_recorded_on_records(gated_recipe, tmp_path):
     assert result.report["gates_passed"] is True and len(result.report["gates"]) == 2
     sampling = json.loads(result.dataset[0]["sampling"])
     assert sampling["temperature"] > 1.0
+
+
+def test_diverse_selection_keeps_the_records_that_cover_the_space(write_recipe, tmp_path):
+    (tmp_path / "reference.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in sentences(200, 0)))
+    same = [f"How do I bake bread at home with flour number {i}?" for i in range(12)]
+    distinct = sentences(6, 400)
+    extra = GATE.replace("[diversity.gate]", 'selection = "k_center"\n[diversity.gate]\nenabled = false')
+    path = write_recipe(target=8, budget=18, batch_size=18, extra=extra)
+    outputs = [text for i in range(6) for text in (same[2 * i], same[2 * i + 1], distinct[i])]
+    result = run_recipe(path, backend=scripted(outputs), overrides=["generation.sampling.max_tokens=64"],
+                        progress=False)
+    assert result.report["throughput"]["candidates"] == 12, "selection draws from 1.5x the target"
+    kept = result.dataset["text"]
+    assert len(kept) == 8 and set(distinct[:4]) <= set(kept), "first-8 would keep only 2 distinct texts"
+    over = [r for r in result.rejected.to_list() if r["reason"] == "over_target"]
+    assert len(over) == 4 and all(r["text"] in same for r in over)
