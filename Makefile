@@ -10,7 +10,7 @@ export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install model demo test test-fast bench clean
+.PHONY: install model demo test test-fast bench bench-collapse bench-collapse-full clean
 
 install: $(STAMP)
 
@@ -37,6 +37,15 @@ test-fast: install
 
 bench: install
 	$(BIN)/python benchmarks/generation.py
+
+# The collapse benchmark (docs/collapse.md): quick on CPython's pydoc topics (< 2 min), full on Debian's
+# fortunes (< 15 min; installs the corpus with apt when it is missing and rewrites docs/collapse.md).
+bench-collapse: install
+	$(BIN)/python -m benchmarks.collapse --quick
+
+bench-collapse-full: install
+	test -d /usr/share/games/fortunes || (apt-get update -qq && apt-get install -y -qq fortunes)
+	$(BIN)/python -m benchmarks.collapse --full
 
 clean:
 	rm -rf $(VENV) runs recipes/runs .pytest_cache

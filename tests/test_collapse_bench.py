@@ -1,0 +1,74 @@
+"""Smoke test of the collapse benchmark (benchmarks/collapse): a tiny run of every module, 2 generations.
+
+Checks the JSON lines schema, the summary and report files, and that recursive MLE of a Gaussian
+(module A, replace) shrinks the fitted variance within a few dozen generations at a fixed seed.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.collapse import gaussian, run  # noqa: E402
+from benchmarks.collapse.report import GATE_SCHEMA, KEYS, ROW_SCHEMA  # noqa: E402
+
+TINY = run.Plan("quick", "pydoc", seeds=1, generations=2, b_seeds=1, b_generations=2, gate_sample=120,
+                regimes=("replace", "capped_0.5", "gated"), temperatures=(1.0,), jobs=1,
+                corpus_sizes=(160, 60, 1500), a_scale=(2, 5))
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("collapse")
+    summary = run.benchmark(TINY, out, out / "docs", log=lambda *a: None)
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    return out, summary, rows
+
+
+def test_every_module_writes_rows_with_the_schema(tiny_run):
+    _, _, rows = tiny_run
+    assert {r["module"] for r in rows} == {"A", "B", "C"}
+    for row in rows:
+        missing = set(KEYS + ROW_SCHEMA[row["module"]]) - set(row)
+        assert not missing, f"{row['module']} row lacks {missing}"
+        assert 0 <= row["generation"] <= 2 and 0.0 <= row["synthetic_share"] <= 1.0
+    c = [r for r in rows if r["module"] == "C"]
+    assert {r["regime"] for r in c} == {"replace", "capped_0.5", "gated"}
+    assert sorted({r["generation"] for r in c}) == [0, 1, 2]
+    assert all(r["heldout_ppl"] > 1 and r["vocab_size"] > 0 for r in c)
+
+
+def test_gated_rows_carry_the_gate_evidence(tiny_run):
+    _, _, rows = tiny_run
+    gated = [r for r in rows if r["regime"] == "gated"]
+    for row in gated:
+        assert set(GATE_SCHEMA) <= set(row["gate"])
+        first = row["gate"]["attempts"][0]
+        assert first["candidates"] == 2 * 160 and "decisions" in first and "distinct_2@real" in first["decisions"]
+    assert all(r["gate"] is None for r in rows if r["module"] == "C" and r["regime"] != "gated")
+    assert all(r["mix"]["cap"] == 0.5 for r in gated if r["generation"] > 0)
+
+
+def test_summary_and_report_files(tiny_run):
+    out, summary, _ = tiny_run
+    assert {c["result"] for c in summary["checks"]} <= {"PASS", "FAIL", "INFO", "SKIP"}
+    assert any(c["id"] == "A-replace" for c in summary["checks"])
+    assert json.loads((out / "summary.json").read_text())["schema"] == summary["schema"]
+    text = (out / "docs" / "collapse.md").read_text()
+    assert "## Predictions" in text and "<!-- /notes -->" in text
+    assert (out / "docs" / "collapse" / "module_c_T1.png").stat().st_size > 0
+
+
+def test_replace_shrinks_gaussian_variance():
+    _, variances = gaussian.simulate("replace", 60, 50, np.random.default_rng(0))
+    assert np.median(variances[60]) < 0.6 * np.median(variances[0])
+    _, kept = gaussian.simulate("cap50", 60, 50, np.random.default_rng(0))
+    assert np.median(kept[60]) > 0.8
