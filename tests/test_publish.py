@@ -52,6 +52,8 @@ def hub(monkeypatch):
     import huggingface_hub.constants as constants
 
     monkeypatch.setattr(constants, "HF_HUB_DISABLE_TELEMETRY", True)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # `make test` exports HF_HUB_OFFLINE=1
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     with FakeHub(TOKEN) as fake:
         monkeypatch.setenv("HF_ENDPOINT", fake.endpoint)
         monkeypatch.setenv("HF_TOKEN", TOKEN)
@@ -335,3 +337,12 @@ def test_publish_modules_import_light():
             "print(' '.join(sys.modules))")
     loaded = set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split())
     assert not {"datasets", "huggingface_hub", "matplotlib", "pyarrow"} & {m.split(".")[0] for m in loaded}
+
+
+def test_offline_mode_is_a_clear_error_before_any_request(run_dir, hub, monkeypatch):
+    import huggingface_hub.constants as constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(PublishError, match="HF_HUB_OFFLINE is set") as info:
+        publish_run(run_dir, "me/tiny")
+    assert "HF_HUB_OFFLINE=0" in info.value.hint and hub.requests == []

@@ -44,6 +44,8 @@ def publish_run(run_dir: str | Path, repo_id: str, private: bool = False, dry_ru
     Errors (bad repo id, no token, an incomplete or failed run without ``force``) come before any upload."""
     validate_repo_id(repo_id)
     secret = None if dry_run else resolve_token(token)
+    if not dry_run:
+        require_online()
     files = read_run(run_dir)
     require_publishable(files, force)
     folder = Path(out_dir) if out_dir is not None else Path(run_dir) / HUB_DIR
@@ -53,6 +55,14 @@ def publish_run(run_dir: str | Path, repo_id: str, private: bool = False, dry_ru
         return PublishResult(repo_id, folder, dataset_url(repo_id), False, forced_problems=forced)
     url, commit_url = upload_folder(folder, repo_id, private=private, token=secret)
     return PublishResult(repo_id, folder, url, True, commit_url, forced)
+
+
+def require_online() -> None:
+    """Publishing is the one step that needs the network; say so before any work if the Hub is switched off."""
+    hub = _huggingface_hub()
+    if hub.constants.HF_HUB_OFFLINE:
+        raise PublishError("HF_HUB_OFFLINE is set, so huggingface_hub will not reach the Hub",
+                           hint="publish with HF_HUB_OFFLINE=0 (synthgen's Makefile sets it to 1 for generation)")
 
 
 def upload_folder(folder: Path, repo_id: str, *, private: bool, token: str) -> tuple[str, str | None]:
