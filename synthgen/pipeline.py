@@ -82,7 +82,8 @@ class Stage:
         return kept
 
     def observe_kept(self, rows: list[dict[str, Any]]) -> None:
-        """Called with the record rows kept by the whole run when resuming, for stages with memory."""
+        """Called with every record row the run keeps, on resume and after the gate revokes a window:
+        a stage with memory rebuilds it from exactly these rows."""
 
     def close(self) -> None:
         """Release what the stage holds (a judge's own model); most hold nothing."""

@@ -190,6 +190,8 @@ class Runner:
             self.gate_stats.dropped[GATE_FAILED_REASON] += len(revoked_rows)
             self.gate_failed = not outcome.retry
             self._apply_adjustments()
+            for stage in self.stages:
+                stage.observe_kept(kept)
         rejects = [gate_reject(row, outcome.check) for row in revoked_rows]
         self.state.rejected_rows.extend(rejects)
         self.state.batches += 1

@@ -116,3 +116,21 @@ def test_diverse_selection_keeps_the_records_that_cover_the_space(write_recipe, 
     assert len(kept) == 8 and set(distinct[:4]) <= set(kept), "first-8 would keep only 2 distinct texts"
     over = [r for r in result.rejected.to_list() if r["reason"] == "over_target"]
     assert len(over) == 4 and all(r["text"] in same for r in over)
+
+
+def test_revoked_records_no_longer_block_their_duplicates(write_recipe, tmp_path):
+    """After a window is revoked, the run's dedup memory holds only what the run keeps: a later copy of a
+    revoked text is not dropped as a duplicate of a record that is not in the dataset."""
+    import random
+
+    (tmp_path / "reference.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in sentences(200, 0)))
+    vocab = "rice bread soup salt pepper oven pan boil bake stir".split()
+    rng = random.Random(0)
+    narrow = [" ".join(rng.sample(vocab, 10)) + "?" for _ in range(30)]  # distinct texts, tiny vocabulary
+    second = narrow[:5] + sentences(25, 600)
+    path = write_recipe(target=30, budget=60, batch_size=30, extra=GATE + "\n[dedup]\nngram = 3\n")
+    result = run_recipe(path, backend=scripted(narrow + second), progress=False)
+    assert not result.report["gates"][0]["passed"], "the narrow first window is revoked"
+    assert set(narrow[:5]) <= set(result.dataset["text"])
+    dropped = [r for r in result.rejected.to_list() if r["reason"] in ("exact_duplicate", "near_duplicate")]
+    assert not dropped

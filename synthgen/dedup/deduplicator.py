@@ -99,6 +99,10 @@ class Deduplicator:
         parts = [self.prepare(ids[lo:lo + BATCH], texts[lo:lo + BATCH]).sketches for lo in range(0, len(ids), BATCH)]
         return self.add_reference(name, SketchSet.concat(parts, self.params.num_perm))
 
+    def reset_run(self) -> None:
+        """Forget the run scope (kept records), keeping real data and history."""
+        self.run_ = RunScope(self.params.num_perm, self.bands_, self.rows_)
+
     def observe(self, ids: list[str], texts: list[str]) -> None:
         """Add already-kept texts to the run scope without checking them (a resumed run's records)."""
         for lo in range(0, len(ids), BATCH):

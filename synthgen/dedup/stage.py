@@ -62,7 +62,9 @@ class DedupStage(_TextStage):
         return kept
 
     def observe_kept(self, candidates: list[Any]) -> None:
-        """Rebuild the run scope from the records a resumed run already kept (rows or candidates)."""
+        """Rebuild the run scope from the records the run keeps (on resume, and after the diversity gate
+        revokes a window), so a revoked record no longer blocks its near-duplicates."""
+        self.engine.reset_run()
         items = [item for item in candidates if isinstance(_text_of(item), str)]
         if items:
             self.engine.observe([_id_of(item) for item in items], [_text_of(item) for item in items])
