@@ -68,6 +68,7 @@ class VllmBackend:
         if self._llm is not None:
             return
         self.model_path = resolve_model(self.config.model)
+        os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # synthgen's progress bar is the run's voice
         self._vllm = require("vllm", "cpu")
         self._engine_args = self.engine_args(on_cpu=_on_cpu())
         started = time.monotonic()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,7 @@ class LoadedRecipe:
 
     def resolve(self, path: Path | str) -> Path:
         path = Path(path).expanduser()
-        return path if path.is_absolute() else (self.base_dir / path)
+        return path if path.is_absolute() else Path(os.path.normpath(self.base_dir / path))
 
     @property
     def hash(self) -> str:
