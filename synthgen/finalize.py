@@ -50,6 +50,8 @@ def finalize_run(runner: Any, loaded: LoadedRecipe, run_dir: RunDir, *, wall_sta
     state, recipe = runner.state, loaded.recipe
     target = recipe.generation.target
     kept, extra = split_over_target(state.kept_rows, target, choose_diverse(state.kept_rows, target, loaded, embedder))
+    for stage in runner.stages:
+        stage.finish(kept)
     rejected = normalize_rows(state.rejected_rows + extra)
     run_dir.write_dataset(normalize_rows(kept))
     run_dir.write_rejected(rejected)

@@ -85,6 +85,9 @@ class Stage:
         """Called with every record row the run keeps, on resume and after the gate revokes a window:
         a stage with memory rebuilds it from exactly these rows."""
 
+    def finish(self, rows: list[dict[str, Any]]) -> None:
+        """Called once with the run's final records (after target trimming): persist what outlives the run."""
+
     def close(self) -> None:
         """Release what the stage holds (a judge's own model); most hold nothing."""
 

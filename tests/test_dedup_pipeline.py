@@ -158,3 +158,14 @@ def test_corrupt_history_fails_before_generating(tmp_path):
     with pytest.raises(SynthgenError, match="corrupt dedup history"):
         run_recipe(write(tmp_path, name="dd2", generation=2), out=tmp_path / "gen2", progress=False)
     assert not (tmp_path / "gen2" / "checkpoints").exists() or not any((tmp_path / "gen2" / "checkpoints").iterdir())
+
+
+def test_history_holds_exactly_the_final_dataset(tmp_path):
+    """Records trimmed by the target (or revoked by the gate) never enter the history index."""
+    outputs = [f"distinct sentence number {word} about the weather today" for word in
+               "one two three four five six seven eight".split()]
+    result = run_recipe(write(tmp_path, target=3, outputs=outputs), out=tmp_path / "run", progress=False)
+    over = [r for r in result.rejected.to_list() if r["reason"] == "over_target"]
+    assert over, "batches of 2 overshoot a target of 3"
+    history = set(HistoryIndex(tmp_path / "hist").load(128).ids)
+    assert history == set(result.dataset["id"])

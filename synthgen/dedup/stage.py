@@ -49,7 +49,6 @@ class DedupStage(_TextStage):
 
     def process(self, candidates: list[Candidate]) -> Iterable[Candidate]:
         candidates = self._valid(candidates)
-        start = len(self.engine.run_)
         verdicts = self.engine.check([c.id for c in candidates], [c.text for c in candidates])
         kept = []
         for candidate, match in zip(candidates, verdicts, strict=True):
@@ -57,9 +56,16 @@ class DedupStage(_TextStage):
                 kept.append(candidate)
             else:
                 self.drop(candidate, match.reason, match.score, match.evidence())
-        if self.history is not None and self.engine.ngram_ is not None:
-            self.history.write(self.engine.run_, start, self.engine.ngram_)
         return kept
+
+    def finish(self, rows: list[Any]) -> None:
+        """Write the run's final records (not those the gate revoked or the target trimmed) to history."""
+        if self.history is None:
+            return
+        self.observe_kept(rows)
+        if self.engine.ngram_ is not None:
+            self.history.parts = 0  # the first write replaces this run's earlier shards
+            self.history.write(self.engine.run_, 0, self.engine.ngram_)
 
     def observe_kept(self, candidates: list[Any]) -> None:
         """Rebuild the run scope from the records the run keeps (on resume, and after the diversity gate
