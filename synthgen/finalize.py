@@ -65,6 +65,7 @@ def finalize_run(runner: Any, loaded: LoadedRecipe, run_dir: RunDir, *, wall_sta
     if structured:
         report["structured"] = structured
     if runner.gate is not None:
+        report["final_sampling"] = {k: getattr(runner.sampling, k) for k in ("temperature", "top_p")}
         report["gates"] = runner.gate.state.checks
         report["gates_passed"] = not runner.gate_failed and bool(runner.gate.state.checks) and \
             runner.gate.state.checks[-1]["passed"]

@@ -161,3 +161,22 @@ def test_generator_feed_needs_a_train_command(project):
     recipe.write_text(recipe.read_text().replace('feed = "few_shot"', 'feed = "generator"'))
     with pytest.raises(RecipeError, match="evolve: feed = 'generator' needs train_command"):
         evolve(recipe, progress=False)
+
+
+def test_remediated_sampling_carries_into_the_next_generation(project):
+    recipe, sentences = project
+    gate = ('\n[diversity]\nembedder = "tfidf"\ntfidf_components = 32\nreference = "heldout.jsonl"\n'
+            'near_duplicate_threshold = false\n[diversity.gate]\nclusters = 3\n[diversity.remediation]\nbudget = 2\n')
+    recipe.write_text(recipe.read_text().replace("max_candidates = 60", "max_candidates = 180") + gate)
+    narrow = [f"What is the best way to cook rice number {i % 3}?" for i in range(TARGET)]
+
+    def factory(k: int) -> ScriptedBackend:
+        fresh = sentences[k * 2 * TARGET:(k * 2 + 1) * TARGET]
+        outputs = narrow + fresh if k == 1 else fresh
+        return ScriptedBackend(ScriptedBackendConfig(type="scripted", outputs=outputs))
+
+    result = evolve(recipe, generations=2, backend_factory=factory, progress=False)
+    first = json.loads((result.project / "gen-1" / "report.json").read_text())
+    assert first["gates_passed"] and first["final_sampling"]["temperature"] > 1.0
+    second = json.loads((result.project / "gen-2" / "manifest.json").read_text())
+    assert second["recipe"]["generation"]["sampling"]["temperature"] == first["final_sampling"]["temperature"]

@@ -15,7 +15,7 @@ from ..tabular import read_rows
 
 
 def generation_raw(raw: dict[str, Any], k: int, project: Path, feed_file: Path | None,
-                   previous_data: Path | None) -> dict[str, Any]:
+                   previous_data: Path | None, sampling: dict[str, float] | None = None) -> dict[str, Any]:
     """The recipe of generation ``k``: its index and depth, its feed, shared history, its parent.
     With feed = 'generator', ``feed_file`` is the model folder the previous generation trained."""
     raw = copy.deepcopy(raw)
@@ -32,6 +32,8 @@ def generation_raw(raw: dict[str, Any], k: int, project: Path, feed_file: Path |
         raw["dedup"]["history"] = str(project / "history")
     if "diversity" in raw and previous_data is not None:
         raw["diversity"]["previous"] = str(previous_data)
+    if sampling:  # what the previous generation's gate remediation settled on, so it does not start over
+        raw["generation"].setdefault("sampling", {}).update(sampling)
     raw.setdefault("output", {})["dir"] = str(project / f"gen-{k}")
     return raw
 

@@ -55,8 +55,9 @@ class Evolution:
             raise RecipeError(f"{self.path}:evolve.feed: 'few_shot' feeds the next generation's few-shot pool, "
                               "and the recipe has no [prompt.few_shot]", hint="add one, or set feed = 'seeds'")
 
-    def generation_recipe(self, k: int, feed_file: Path | None, previous: Path | None) -> LoadedRecipe:
-        raw = generation_raw(self.raw, k, self.project, feed_file, previous)
+    def generation_recipe(self, k: int, feed_file: Path | None, previous: Path | None,
+                          sampling: dict[str, float] | None = None) -> LoadedRecipe:
+        raw = generation_raw(self.raw, k, self.project, feed_file, previous, sampling)
         return recipe_from_dict(raw, str(self.path), self.base.base_dir, self.overrides)
 
     def backend_for(self, k: int, loaded: LoadedRecipe) -> Any:

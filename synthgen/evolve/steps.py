@@ -22,10 +22,10 @@ def run_generations(ev: Evolution) -> EvolveResult:
     noise = noise_floor(reference, ev.base.recipe.generation.target, ev.config.stop_metrics, embedder,
                         ev.base.recipe.recipe.seed)
     result, history = EvolveResult(ev.project, noise=noise), []
-    feed_file = previous = None
+    feed_file = previous = sampling = None
     parent = "real"
     for k in range(1, ev.count + 1):
-        run, row = _run_one(ev, k, feed_file, previous, reference, embedder)
+        run, row = _run_one(ev, k, feed_file, previous, reference, embedder, sampling)
         ledger.add(_entry(k, parent, run, row), replace_existing=True)
         history.append(row["measures"])
         decision = should_stop(history, ev.config.tolerance, ev.config.patience, noise)
@@ -36,6 +36,7 @@ def run_generations(ev: Evolution) -> EvolveResult:
             break
         feed_file = _feed(ev, run, k)
         previous, parent = run.run_dir / "data.parquet", f"gen-{k}"
+        sampling = run.report.get("final_sampling")
     best = best_generation(history)
     if best is not None:
         result.best = f"gen-{best + 1}"
@@ -45,10 +46,10 @@ def run_generations(ev: Evolution) -> EvolveResult:
 
 
 def _run_one(ev: Evolution, k: int, feed_file: Path | None, previous: Path | None, reference: list[str],
-             embedder: Any) -> tuple[Any, dict[str, Any]]:
+             embedder: Any, sampling: dict[str, float] | None) -> tuple[Any, dict[str, Any]]:
     from ..api import run_recipe
 
-    loaded = ev.generation_recipe(k, feed_file, previous)
+    loaded = ev.generation_recipe(k, feed_file, previous, sampling)
     backend = ev.backend_for(k, loaded)
     run = run_recipe(loaded, backend=backend, progress=ev.progress, close_backend=ev.backend_factory is not None)
     texts = [str(t) for t in run.dataset["text"]]
