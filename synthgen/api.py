@@ -82,8 +82,9 @@ def _execute(loaded: LoadedRecipe, plan: RequestPlan, backend: Any, run_dir: Run
     started, wall = now_iso(), time.perf_counter()
     embedder = build_embedder(loaded)
     limits = run_limits(recipe)
-    runner = Runner(plan, backend, build_stages(loaded, backend, embedder), run_dir, run_context(loaded), limits,
-                    run_sampling(loaded), progress=progress, strip=recipe.generation.strip,
+    sampling = run_sampling(loaded)
+    runner = Runner(plan, backend, build_stages(loaded, backend, embedder), run_dir, run_context(loaded, sampling),
+                    limits, sampling, progress=progress, strip=recipe.generation.strip,
                     gate=build_gate_controller(loaded, embedder, limits.target))
     resumed = runner.resume()
     described = _previous_backend(run_dir)
@@ -100,14 +101,13 @@ def _execute(loaded: LoadedRecipe, plan: RequestPlan, backend: Any, run_dir: Run
                 backend.close()
             for stage in runner.stages:
                 stage.close()
-    from .finalize import finalize_mix, finalize_run, rewrite_report
+    from .finalize import finalize_run
 
     report = finalize_run(runner, loaded, run_dir, wall_start=wall, resumed=resumed, embedder=embedder)
     manifest = build_manifest(loaded, status=report["status"], backend=described, n_seeds=n_seeds,
                               seeds_hash=seeds_hash, started_at=started)
-    if recipe.mix is not None:
-        manifest["mix"] = report["mix"] = finalize_mix(loaded, run_dir, run_depth(recipe))
-        rewrite_report(run_dir, report)
+    if "mix" in report:
+        manifest["mix"] = report["mix"]
     write_json_atomic(run_dir.path / "manifest.json", manifest)
     return RunResult(run_dir.path, report, manifest)
 
@@ -123,15 +123,12 @@ def load_backend(backend: Any, loaded: LoadedRecipe) -> None:
 
 
 def _apply_limit(loaded: LoadedRecipe, limit: int | None) -> LoadedRecipe:
-    """``--limit N`` lowers the target to N (recorded as an override)."""
+    """``--limit N`` lowers the target to N (recorded as an override; the budget still covers it)."""
     if limit is None or limit >= loaded.recipe.generation.target:
         return loaded
-    if loaded.source.endswith(".toml") and Path(loaded.source).is_file():
-        return load_recipe(loaded.source, [*loaded.overrides, f"generation.target={limit}"])
-    from .recipe.load import recipe_from_dict
-
-    raw = loaded.recipe.model_dump(mode="json", exclude_none=True)
-    return recipe_from_dict(raw, loaded.source, loaded.base_dir, [*loaded.overrides, f"generation.target={limit}"])
+    recipe = loaded.recipe
+    lowered = recipe.model_copy(update={"generation": recipe.generation.model_copy(update={"target": limit})})
+    return LoadedRecipe(lowered, loaded.source, loaded.base_dir, (*loaded.overrides, f"generation.target={limit}"))
 
 
 def validate_recipe(loaded: LoadedRecipe) -> tuple[RequestPlan, int, str]:
@@ -220,9 +217,9 @@ def run_sampling(loaded: LoadedRecipe) -> Any:
     return sampling if schema is None else sampling.model_copy(update={"json_schema": schema})
 
 
-def run_context(loaded: LoadedRecipe) -> RunContext:
+def run_context(loaded: LoadedRecipe, sampling: Any) -> RunContext:
     recipe = loaded.recipe
-    sampling = run_sampling(loaded).model_dump(mode="json", exclude_none=True)
+    sampling = sampling.model_dump(mode="json", exclude_none=True)
     return RunContext(generation=recipe.recipe.generation, depth=run_depth(recipe),
                       recipe_hash=loaded.hash, model=model_label(recipe), backend=recipe.generation.backend.type,
                       sampling=sampling)

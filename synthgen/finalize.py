@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .provenance import normalize_rows, now_iso
+from .provenance import normalize_rows, record_as_reject
 from .recipe.load import LoadedRecipe
 from .report import build_report, render_markdown
 from .rundir import RunDir, write_json_atomic
@@ -19,7 +19,7 @@ def split_over_target(kept: list[dict[str, Any]], target: int, chosen: list[int]
     """Keep ``target`` records (the first ones, or the ``chosen`` indices); the rest go to the rejects with
     reason ``over_target`` (never silently dropped)."""
     keep = set(range(min(target, len(kept)))) if chosen is None else set(chosen)
-    extra = [_as_reject(row) for i, row in enumerate(kept) if i not in keep]
+    extra = [record_as_reject(row, "target", OVER_TARGET) for i, row in enumerate(kept) if i not in keep]
     return [row for i, row in enumerate(kept) if i in keep], extra
 
 
@@ -37,13 +37,6 @@ def choose_diverse(kept: list[dict[str, Any]], target: int, loaded: LoadedRecipe
     return sorted(int(i) for i in select_diverse(vectors, target, config.selection, seed))
 
 
-def _as_reject(row: dict[str, Any]) -> dict[str, Any]:
-    return {"id": row["id"], "candidate_index": row["candidate_index"], "stage": "target", "reason": OVER_TARGET,
-            "score": None, "evidence": None, "text": row["text"], "seed_index": row["seed_index"],
-            "prompt_hash": row["prompt_hash"], "n_tokens": row["n_tokens"],
-            "finish_reason": row["finish_reason"], "created_at": now_iso()}
-
-
 def finalize_run(runner: Any, loaded: LoadedRecipe, run_dir: RunDir, *, wall_start: float,
                  resumed: int, embedder: Any = None) -> dict[str, Any]:
     """Write dataset/, data.parquet, rejected.parquet, report.json and report.md; return the report."""
@@ -55,12 +48,15 @@ def finalize_run(runner: Any, loaded: LoadedRecipe, run_dir: RunDir, *, wall_sta
     rejected = normalize_rows(state.rejected_rows + extra)
     run_dir.write_dataset(normalize_rows(kept))
     run_dir.write_rejected(rejected)
+    mix = finalize_mix(loaded, run_dir) if recipe.mix is not None else None
     report = build_report(
         name=recipe.recipe.name, recipe_hash=loaded.hash, target=recipe.generation.target,
         budget=recipe.generation.candidate_budget, stop_reason=runner.stop_reason() or "interrupted",
         counters=state.counters(), stages=[s.to_dict() for s in runner.all_stats()], n_kept=len(kept),
         n_rejected=len(rejected), rejected_rows=rejected, wall_seconds=time.perf_counter() - wall_start,
         resumed_batches=resumed)
+    if mix is not None:
+        report["mix"] = mix
     structured = json_stage_summary(report["stages"], constrained=runner.sampling.json_schema is not None)
     if structured:
         report["structured"] = structured
@@ -78,7 +74,7 @@ def finalize_run(runner: Any, loaded: LoadedRecipe, run_dir: RunDir, *, wall_sta
 
 def write_report(run_dir: RunDir, report: dict[str, Any], kept: list[dict[str, Any]],
                  rejected: list[dict[str, Any]]) -> None:
-    """report.json, report.md and report.html (rewritten when the mix adds its summary)."""
+    """report.json, report.md and report.html."""
     from .report import write_html_report
 
     write_json_atomic(run_dir.path / "report.json", report)
@@ -86,11 +82,13 @@ def write_report(run_dir: RunDir, report: dict[str, Any], kept: list[dict[str, A
     write_html_report(run_dir.path, report)
 
 
-def finalize_mix(loaded: LoadedRecipe, run_dir: RunDir, depth: int) -> dict[str, Any]:
+def finalize_mix(loaded: LoadedRecipe, run_dir: RunDir) -> dict[str, Any]:
     """Write ``mix/``: every real row plus synthetic rows up to the cap; returns the mix summary."""
+    from .api import run_depth
     from .mix.run import mix_run_dir, mixer_from_config, read_real_rows
 
     recipe = loaded.recipe
+    depth = run_depth(recipe)
     where = f"{loaded.source}:mix"
     sampling = recipe.generation.sampling
     mixer = mixer_from_config(recipe.mix, depth=depth, loop_temperature=sampling.temperature,
@@ -98,11 +96,3 @@ def finalize_mix(loaded: LoadedRecipe, run_dir: RunDir, depth: int) -> dict[str,
     real = read_real_rows(recipe.mix, loaded.resolve, where=where)
     return mix_run_dir(run_dir.path, mixer, real).summary()
 
-
-def rewrite_report(run_dir: RunDir, report: dict[str, Any]) -> None:
-    """Rewrite report.json and report.md from the run's parquet files (after the mix is added)."""
-    from .tabular import read_rows
-
-    kept = read_rows(run_dir.path / "data.parquet")
-    rejected = read_rows(run_dir.path / "rejected.parquet")
-    write_report(run_dir, report, kept, rejected)

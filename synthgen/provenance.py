@@ -78,6 +78,15 @@ def rejection_row(rejection: Rejection, ctx: RunContext, created_at: str) -> dic
     }
 
 
+def record_as_reject(row: dict[str, Any], stage: str, reason: str, evidence: dict[str, Any] | None = None
+                     ) -> dict[str, Any]:
+    """An accepted record row moved to the rejects after the fact (over the target, revoked by the gate)."""
+    return {"id": row["id"], "candidate_index": row["candidate_index"], "stage": stage, "reason": reason,
+            "score": None, "evidence": json.dumps(evidence, sort_keys=True, default=str) if evidence else None,
+            "text": row["text"], "seed_index": row["seed_index"], "prompt_hash": row["prompt_hash"],
+            "n_tokens": row["n_tokens"], "finish_reason": row["finish_reason"], "created_at": now_iso()}
+
+
 def candidate_index(candidate: Candidate, ctx: RunContext) -> int:
     return candidate.request.index * int(ctx.sampling.get("n", 1)) + candidate.sample_index
 

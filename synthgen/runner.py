@@ -16,7 +16,7 @@ from typing import Any
 from .gating import GATE_FAILED_REASON, GATE_STAGE, GateController
 from .pipeline import Stage, StageStats, run_stages
 from .prompts import RequestPlan
-from .provenance import RunContext, now_iso, record_row, rejection_row
+from .provenance import RunContext, now_iso, record_as_reject, record_row, rejection_row
 from .records import Candidate, Rejection
 from .rundir import RunDir
 
@@ -220,13 +220,8 @@ class Runner:
 
 def gate_reject(row: dict[str, Any], check: dict[str, Any]) -> dict[str, Any]:
     """A revoked record as a reject row, with the failing metrics as evidence."""
-    import json
-
     evidence = {"failed": check.get("failed"), "attempt": check.get("attempt"), "window": check.get("window")}
-    return {"id": row["id"], "candidate_index": row["candidate_index"], "stage": GATE_STAGE,
-            "reason": GATE_FAILED_REASON, "score": None, "evidence": json.dumps(evidence, default=str),
-            "text": row["text"], "seed_index": row["seed_index"], "prompt_hash": row["prompt_hash"],
-            "n_tokens": row["n_tokens"], "finish_reason": row["finish_reason"], "created_at": now_iso()}
+    return record_as_reject(row, GATE_STAGE, GATE_FAILED_REASON, evidence)
 
 
 def _progress_bar(total: int, initial: int, enabled: bool):
