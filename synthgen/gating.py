@@ -89,14 +89,14 @@ class GateController:
         self.state = GateState(**data)
 
 
-def build_gate_controller(loaded: Any, embedder: Any, target: int) -> GateController | None:
-    """A controller for the recipe's [diversity.gate], or None when the gate is off."""
-    config = loaded.recipe.diversity
+def build_gate_controller(config: Any, context: Any, embedder: Any, target: int) -> GateController | None:
+    """A controller for the [diversity] table's gate, or None when the gate is off; ``context`` (a
+    RecipeContext) resolves paths and gives the seed."""
     if config is None or not config.gate.enabled:
         return None
     from .diversity.build import gate_from_config, previous_texts, reference_texts
 
-    seed = config.seed if config.seed is not None else loaded.recipe.recipe.seed
+    seed = context.seed_for(config.seed)
     window = min(target, max(config.gate.min_samples, 100))
-    return GateController(gate_from_config(config, seed), reference_texts(config, loaded.resolve),
-                          previous_texts(config, loaded.resolve), embedder, config.remediation, window)
+    return GateController(gate_from_config(config, seed), reference_texts(config, context.resolve),
+                          previous_texts(config, context.resolve), embedder, config.remediation, window)

@@ -93,7 +93,7 @@ def test_judge_reuses_the_generator_backend_or_its_own():
                                   "backend": {"type": "scripted", "outputs": ["Score: 2"]}}]}
     loaded = recipe_from_dict(raw)
     generator = scripted("Score: 9")
-    shared, own = build_verify_stages(loaded.recipe.verify, VerifyContext(loaded, generator))
+    shared, own = build_verify_stages(loaded.recipe.verify, VerifyContext.of(loaded, generator))
     assert (shared.name, own.name) == ("judge", "judge_2")
     assert shared.verifier.backend is generator and own.verifier.backend is not generator
     assert shared.verifier.check(cand("x")).keep and not own.verifier.check(cand("x")).keep
@@ -101,7 +101,7 @@ def test_judge_reuses_the_generator_backend_or_its_own():
 
 def test_judge_without_any_backend_fails_clearly_on_use():
     loaded = recipe_from_dict({**MINIMAL, "verify": [{"type": "judge"}]})
-    [stage] = build_verify_stages(loaded.recipe.verify, VerifyContext(loaded, None))
+    [stage] = build_verify_stages(loaded.recipe.verify, VerifyContext.of(loaded, None))
     with pytest.raises(SynthgenError, match="no model"):
         stage.verifier.check(cand("x"))
 
@@ -215,7 +215,7 @@ def test_close_releases_only_the_judges_own_backend():
     loaded = recipe_from_dict(raw)
     generator = scripted("9")
     generator.load()
-    shared, own = build_verify_stages(loaded.recipe.verify, VerifyContext(loaded, generator))
+    shared, own = build_verify_stages(loaded.recipe.verify, VerifyContext.of(loaded, generator))
     own.verifier.check(cand("x"))
     shared.verifier.close()
     own.verifier.close()

@@ -11,15 +11,13 @@ from typing import Any
 from .base import Backend
 
 
-def build_backend(loaded: Any) -> Backend:
-    """The backend a loaded recipe asks for (not yet loaded: call ``load()``)."""
-    recipe = loaded.recipe
-    config = recipe.generation.backend
-    mode, system = recipe.prompt.mode, recipe.prompt.system
+def build_backend(config: Any, context: Any = None, mode: str = "auto", system: str | None = None) -> Backend:
+    """The backend a validated backend table asks for (not yet loaded: call ``load()``); ``context``
+    (a RecipeContext) resolves a replay file's path and gives the engine seed."""
     if config.type == "vllm":
         from .vllm_offline import VllmBackend
 
-        return VllmBackend(config, mode=mode, system=system, seed=recipe.recipe.seed)
+        return VllmBackend(config, mode=mode, system=system, seed=getattr(context, "seed", 0))
     if config.type == "openai":
         from .openai_http import OpenAIBackend
 
@@ -27,7 +25,8 @@ def build_backend(loaded: Any) -> Backend:
     if config.type == "replay":
         from .replay import ReplayBackend
 
-        return ReplayBackend(loaded.resolve(config.path), config.field)
+        path = context.resolve(config.path) if context is not None else config.path
+        return ReplayBackend(path, config.field)
     from .testing import ScriptedBackend
 
     return ScriptedBackend(config)

@@ -45,7 +45,7 @@ def _load_source(source: Any, config: Any, loaded: Any, where: str) -> tuple[lis
     try:
         ids, texts, _ = load_texts(path, source.field or config.text_field, source.split)
     except SynthgenError as exc:
-        if getattr(loaded, "recipe", None) is None:
+        if getattr(loaded, "source", None) is None:
             raise
         raise RecipeError(f"{loaded.source}:{where}: {exc.message}", hint=exc.hint) from None
     return ids, texts, path
@@ -84,18 +84,14 @@ def build_decontaminator(config: Any, loaded: Any) -> Decontaminator | None:
     return decontaminator
 
 
-def run_label_of(loaded: Any) -> str:
-    """The history key of a recipe's run: ``gen<generation>-<recipe hash>``."""
-    return f"gen{loaded.recipe.recipe.generation}-{loaded.hash}"
-
-
-def build_dedup_stages(config: Any, loaded: Any) -> list:
-    """``[decontam]`` (when eval_sets are given) then ``[dedup]`` (when exact or near is on)."""
+def build_dedup_stages(config: Any, context: Any) -> list:
+    """``[decontam]`` (when eval_sets are given) then ``[dedup]`` (when exact or near is on). ``context``
+    (a RecipeContext) resolves paths, names the recipe in errors and gives the run's history label."""
     stages: list = []
-    decontaminator = build_decontaminator(config, loaded)
+    decontaminator = build_decontaminator(config, context)
     if decontaminator is not None:
         stages.append(DecontamStage(decontaminator))
     if config.exact or config.near:
-        engine, history = build_engine(config, loaded, run_label_of(loaded))
+        engine, history = build_engine(config, context, context.run_label)
         stages.append(DedupStage(engine, history))
     return stages

@@ -37,16 +37,16 @@ def previous_texts(config: Any, resolve: Any = Path) -> list[str] | None:
     return None if config.previous is None else read_texts(resolve(config.previous), config.previous_field)
 
 
-def build_diversity_stages(config: Any, loaded: Any, embedder: Any = None) -> list:
-    """[SemanticDeduplicator] when ``near_duplicate_threshold`` is set (place it after the other stages)."""
+def build_diversity_stages(config: Any, context: Any, embedder: Any = None) -> list:
+    """[SemanticDeduplicator] when ``near_duplicate_threshold`` is set (place it after the other stages);
+    ``context`` (a RecipeContext) resolves paths and gives the seed."""
     from .embed import prepare
     from .semantic_dedup import SemanticDeduplicator
 
     if config.near_duplicate_threshold is None:
         return []
-    seed = config.seed if config.seed is not None else loaded.recipe.recipe.seed
-    real = reference_texts(config, loaded.resolve)
-    embedder = prepare(embedder or embedder_from_config(config, loaded.resolve, seed), real)
+    real = reference_texts(config, context.resolve)
+    embedder = prepare(embedder or embedder_from_config(config, context.resolve, context.seed_for(config.seed)), real)
     guard = real if config.dedup_against_reference else []
     return [SemanticDeduplicator(embedder, config.near_duplicate_threshold, guard)]
 

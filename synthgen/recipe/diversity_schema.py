@@ -50,6 +50,7 @@ class RemediationConfig(Strict):
 class DiversityConfig(Strict):
     """[diversity]: measured diversity against real data."""
 
+    field: str | None = Field(None, description="Column measured and gated; default: the record's main text.")
     embedder: Literal["minilm", "tfidf"] = Field("minilm", description="tfidf needs no torch.")
     batch_size: int = Field(64, ge=1, description="Texts per embedding batch (minilm).")
     tfidf_components: int = Field(256, ge=2, description="SVD dimensions of the tfidf embedder.")

@@ -97,8 +97,10 @@ def _build_judge(loaded: Any, config: Any, position: int) -> Any:
     if config.backend is None:
         from ..backends import build_backend
 
-        shared = build_backend(loaded)
-    return build_verifier(config, VerifyContext(loaded, shared), f"{loaded.source}:verify.{position}")
+        from ..plan import build_main_backend, RecipeContext
+
+        shared = build_main_backend(loaded.recipe, RecipeContext.from_loaded(loaded))
+    return build_verifier(config, VerifyContext.of(loaded, shared), f"{loaded.source}:verify.{position}")
 
 
 __all__ = ["judge_eval", "pick_judge"]
