@@ -140,6 +140,23 @@ def models_list() -> None:
         click.echo(f"{entry['name']:<16} {state:<11} {size:>9}  {entry['path']}")
 
 
+@cli.command()
+@click.argument("name", type=click.Choice(["fortunes", "pydoc", "humaneval", "humaneval_tasks"]))
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="jsonl file to write.")
+@click.option("--min-words", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--max-words", type=click.IntRange(min=1), help="Drop longer texts.")
+@click.option("--limit", type=click.IntRange(min=1), help="A seeded sample of this many texts.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@reports_errors
+def corpus(name: str, out: Path, min_words: int, max_words: int | None, limit: int | None, seed: int) -> None:
+    """Write real, human-written text that installs offline as jsonl (NAME: Debian's fortunes, CPython's
+    pydoc topics, HumanEval prompts or their task descriptions)."""
+    from .corpora import corpus_rows, write_jsonl
+
+    rows = corpus_rows(name, min_words, max_words, limit, seed)
+    click.echo(f"{name}: {len(rows)} texts -> {write_jsonl(rows, out)}")
+
+
 def _register_component_commands() -> None:
     """Commands that live with their component (each module imports only light dependencies)."""
     from .dedup.cli import dedup_command

@@ -45,6 +45,12 @@ def record_fields(record: Candidate, **extra: Any) -> dict[str, Any]:
     return _Fields(values)
 
 
+def value_of(record: Candidate, name: str) -> str:
+    """A column written by an earlier step, else the seed field of that name, as text."""
+    value = record.columns[name] if name in record.columns else record.request.seed.fields.get(name, "")
+    return as_text(value)
+
+
 def render(template: str, record: Candidate, **extra: Any) -> str:
     return string.Formatter().vformat(template, (), record_fields(record, **extra))
 

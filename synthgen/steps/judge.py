@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 from typing import Iterator
 
-from ..records import Candidate, as_text
+from ..records import Candidate
 from ..verify.judge import SCORE_PATTERN, SCORE_TEMPLATE, UNPARSEABLE, parse_score
-from .base import LLMStepStage, render
+from .base import LLMStepStage, render, value_of
 
 
 def _fmt(value: float) -> str:
@@ -35,9 +35,6 @@ class JudgeStage(LLMStepStage):
 
     def _prompt(self, record: Candidate) -> str:
         config = self.config
-        if config.prompt_field:
-            prompt = as_text(record.columns.get(config.prompt_field, record.request.seed.fields.get(config.prompt_field)))
-        else:
-            prompt = record.request.prompt
-        return render(config.template or SCORE_TEMPLATE, record, text=as_text(record.columns[config.target]),
+        prompt = value_of(record, config.prompt_field) if config.prompt_field else record.request.prompt
+        return render(config.template or SCORE_TEMPLATE, record, text=value_of(record, config.target),
                       prompt=prompt, min_score=_fmt(config.min_score), max_score=_fmt(config.max_score))

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from ..records import Candidate, as_text
-from .base import StepRuntime, StepStage
+from .base import StepRuntime, StepStage, value_of
 
 TIE = "preference_tie"
 SINGLE = "single_survivor"
@@ -65,8 +65,7 @@ class PreferenceStage(StepStage):
 
     def _merge(self, chosen: Candidate, rejected: Candidate, best: float, worst: float) -> Candidate:
         config = self.config
-        prompt = chosen.columns.get(config.prompt, chosen.request.seed.fields.get(config.prompt))
-        chosen.columns.update(prompt=as_text(prompt), chosen=as_text(chosen.columns[config.response]),
+        chosen.columns.update(prompt=value_of(chosen, config.prompt), chosen=as_text(chosen.columns[config.response]),
                               rejected=as_text(rejected.columns[config.response]), chosen_score=best,
                               rejected_score=worst, margin=best - worst)
         chosen.text = chosen.columns["chosen"]

@@ -13,7 +13,7 @@ from typing import Iterator
 
 from ..prompts import derive_seed
 from ..records import Candidate
-from .base import LLMStepStage, render
+from .base import LLMStepStage, render, value_of
 
 OPERATOR_INSTRUCTIONS = {
     "add_constraints": "more demanding by adding one more constraint or requirement to it",
@@ -36,7 +36,7 @@ class RewriteStage(LLMStepStage):
         template = self.config.template or REWRITE_PROMPT
         requests = [self.request(record, render(template, record, operator=op,
                                                 operator_instruction=OPERATOR_INSTRUCTIONS[op],
-                                                source_text=str(record.columns.get(self.config.source, ""))))
+                                                source_text=value_of(record, self.config.source)))
                     for record, op in zip(records, operators)]
         results = self.ask(requests)
         fanned = self.runtime.sampling.n > 1
