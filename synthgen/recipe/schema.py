@@ -107,6 +107,9 @@ class SamplingConfig(Strict):
     seed: int | None = Field(None, description="Base sampling seed; defaults to recipe.seed.")
     json_schema: dict[str, Any] | None = Field(
         None, description="Constrain decoding to this JSON Schema (set from a json verifier with constrain = true).")
+    choice: list[str] | None = Field(
+        None, description="Constrain each completion to exactly one of these strings (the LLM judge sets it).")
+    regex: str | None = Field(None, description="Constrain each completion to match this regular expression.")
 
 
 class VllmBackendConfig(Strict):
