@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from ..errors import RecipeError
@@ -10,22 +9,10 @@ from ..errors import RecipeError
 
 def build_judge_backend(config: Any, loaded: Any = None, mode: str = "auto", system: str | None = None) -> Any:
     """A backend (not yet loaded) for a validated backend table; relative paths resolve like the recipe's."""
-    if config.type == "vllm":
-        from ..backends.vllm_offline import VllmBackend
+    from ..backends import backend_from_config
 
-        return VllmBackend(config, mode=mode, system=system)
-    if config.type == "openai":
-        from ..backends.openai_http import OpenAIBackend
-
-        return OpenAIBackend(config, mode=mode, system=system)
-    if config.type == "replay":
-        from ..backends.replay import ReplayBackend
-
-        path = loaded.resolve(config.path) if loaded is not None else Path(config.path)
-        return ReplayBackend(path, config.field)
-    from ..backends.testing import ScriptedBackend
-
-    return ScriptedBackend(config)
+    return backend_from_config(config, mode=mode, system=system,
+                               resolve=loaded.resolve if loaded is not None else None)
 
 
 def judge_backend(config: Any, context: Any) -> Any:
