@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..errors import SynthgenError
+from ..cli_errors import reports_errors
 
 
 @click.command("evolve")
@@ -15,15 +15,13 @@ from ..errors import SynthgenError
 @click.option("--project", type=click.Path(file_okay=False, path_type=Path), help="Project directory.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a recipe value.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
+@reports_errors
 def evolve_command(recipe: Path, generations: int | None, project: Path | None, overrides: tuple[str, ...],
                    quiet: bool) -> None:
     """Run RECIPE generation after generation; stop when held-out real measures degrade."""
     from .loop import evolve
 
-    try:
-        result = evolve(recipe, generations=generations, project=project, overrides=overrides, progress=not quiet)
-    except SynthgenError as exc:
-        raise click.ClickException(str(exc)) from None
+    result = evolve(recipe, generations=generations, project=project, overrides=overrides, progress=not quiet)
     for g in result.generations:
         measures = ", ".join(f"{k}={v:.3f}" if v is not None else f"{k}=-" for k, v in g["measures"].items())
         click.echo(f"{g['id']}: {g['kept']} records, {measures}")
