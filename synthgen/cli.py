@@ -29,13 +29,18 @@ def cli() -> None:
 @click.option("--limit", type=click.IntRange(min=1), help="Stop at N records (lowers the target).")
 @click.option("--overwrite", is_flag=True, help="Replace a run of a different recipe in the run directory.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--verbose", is_flag=True, help="Show library logs (vLLM, torch, ...) here, not in RUN/logs/.")
 @reports_errors(interrupted=RESUME_HINT)
 def generate(recipe: Path, overrides: tuple[str, ...], out: Path | None, limit: int | None, overwrite: bool,
-             quiet: bool) -> None:
+             quiet: bool, verbose: bool) -> None:
     """Generate the dataset RECIPE describes (resumes an interrupted run)."""
-    from .api import run_recipe
+    from .api import resolve_out_dir, run_recipe
+    from .console import quiet_console
+    from .recipe import load_recipe
 
-    result = run_recipe(recipe, overrides=overrides, out=out, limit=limit, overwrite=overwrite, progress=not quiet)
+    loaded = load_recipe(recipe, list(overrides))
+    with quiet_console(resolve_out_dir(loaded, out), verbose=verbose):
+        result = run_recipe(loaded, out=out, limit=limit, overwrite=overwrite, progress=not quiet)
     report = result.report
     click.echo(f"{report['kept']} records ({report['stop_reason']}), {report['rejected']} rejected "
                f"of {report['throughput']['candidates']} candidates -> {result.run_dir}")

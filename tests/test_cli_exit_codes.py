@@ -54,7 +54,7 @@ def test_usage_errors_exit_2(args):
 
 
 @pytest.mark.parametrize("target, args", [
-    ("synthgen.evolve.loop.evolve", ["evolve", "r.toml"]),
+    ("synthgen.evolve.loop.evolve", ["evolve", "r.toml", "--project", "p"]),
     ("synthgen.mix.cli.run_mix", ["mix", "--real", ".", "--synthetic", ".", "--out", "o"]),
     ("synthgen.publish.upload.publish_run", ["publish", "run", "--repo-id", "me/x"]),
     ("synthgen.report.html.rebuild_report", ["report", "."]),
@@ -69,12 +69,12 @@ def test_a_failed_gate_exits_3_from_any_command(target, args, monkeypatch):
     assert result.output == "Error: quality gate failed: distinct_2 0.41 < 0.72 (see report.md)\n"
 
 
-def test_ctrl_c_exits_130_and_generate_says_how_to_resume(monkeypatch, tmp_path):
+def test_ctrl_c_exits_130_and_generate_says_how_to_resume(monkeypatch, write_recipe):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
     monkeypatch.setattr("synthgen.api.run_recipe", interrupted)
-    result = CliRunner().invoke(cli, ["generate", str(tmp_path / "r.toml")])
+    result = CliRunner().invoke(cli, ["generate", str(write_recipe())])
     assert result.exit_code == 130 and "run the same command to resume" in result.output
 
 
