@@ -52,22 +52,27 @@ class LibraryLog:
 def quiet_console(run_dir: str | Path, verbose: bool = False, marker: str = RUN_MARKER) -> Iterator[LibraryLog | None]:
     """Route library output to a log for the block; yields a :class:`LibraryLog` (None when ``verbose``).
 
-    The log is written to a temp file first and moved (appended, for a resumed run) to
-    ``run_dir/logs/libraries.log`` when the block ends and ``run_dir/marker`` exists: creating ``logs/``
-    earlier would make a fresh run directory look foreign to synthgen's ownership check, and a foreign
-    folder must not receive our files. On an error the log's location is printed. Everything is restored
+    A resumed run (``run_dir/marker`` exists) appends to ``run_dir/logs/libraries.log`` from the start.
+    A new run logs to a temp file, moved there when the block ends and ``run_dir/marker`` exists: creating
+    ``logs/`` earlier would make a fresh run directory look foreign to synthgen's ownership check, and a
+    foreign folder must not receive our files. On an error the log's location is printed. Everything is restored
     on exit, also after an error or Ctrl-C."""
     if verbose:
         yield None
         return
-    log = LibraryLog(Path(tempfile.mkdtemp(prefix="synthgen-logs-")) / LOG_NAME)
+    run_dir = Path(run_dir)
+    owned = (run_dir / marker).is_file()  # a resumed run: log in place from the start
+    folder = run_dir / "logs" if owned else Path(tempfile.mkdtemp(prefix="synthgen-logs-"))
+    log = LibraryLog(folder / LOG_NAME)
+    log.path.parent.mkdir(parents=True, exist_ok=True)
     failed = True
     try:
         with _routed(log.path):
             yield log
         failed = False
     finally:
-        log.path = keep_log(log.path, Path(run_dir), marker)
+        if not owned:
+            log.path = keep_log(log.path, run_dir, marker)
         if failed and log.path.is_file():
             print(f"library log: {log.path}", file=sys.stderr)
 

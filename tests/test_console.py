@@ -88,3 +88,17 @@ def test_loggers_are_restored_and_an_empty_log_leaves_nothing(tmp_path):
         assert vllm.propagate is False and len(vllm.handlers) == 1
     assert (list(vllm.handlers), vllm.propagate) == before
     assert not log.path.parent.exists() and not (tmp_path / "logs").exists()
+
+
+def test_a_new_run_gets_its_log_once_it_is_a_run(tmp_path):
+    run_dir = tmp_path / "runs" / "fresh"
+    with quiet_console(run_dir) as log:
+        assert not run_dir.exists()  # nothing written where synthgen's ownership check would see it
+        logging.getLogger("datasets").warning("first run line")
+        run_dir.mkdir(parents=True)
+        (run_dir / "run.json").write_text("{}")
+    assert log.path == run_dir / "logs" / LOG_NAME and "first run line" in log.path.read_text()
+    with quiet_console(run_dir) as again:  # a resumed run appends in place
+        assert again.path == log.path
+        logging.getLogger("datasets").warning("resumed line")
+    assert log.path.read_text().count("line") == 2

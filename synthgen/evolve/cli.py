@@ -41,4 +41,6 @@ def project_dir(recipe: Path, overrides: tuple[str, ...], project: Path | None) 
         return Path(project).resolve()
     loaded = load_recipe(recipe, list(overrides))
     configured = loaded.recipe.evolve.project_dir if loaded.recipe.evolve else None
-    return loaded.resolve(configured) if configured else loaded.base_dir / "runs" / f"{loaded.recipe.recipe.name}-evolve"
+    if configured:
+        return loaded.resolve(configured)
+    return loaded.base_dir / "runs" / f"{loaded.recipe.recipe.name}-evolve"
