@@ -122,4 +122,6 @@ def model_label(config: Any) -> str:
         return config.model
     if config.type == "replay":
         return f"replay:{Path(config.path).name}"
+    if config.type == "plugin":
+        return f"plugin:{config.name}"
     return "scripted"

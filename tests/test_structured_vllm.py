@@ -14,12 +14,12 @@ SMALL = ["generation.target=4", "generation.max_candidates=8", "generation.batch
 @pytest.mark.slow
 def test_invalid_json_rate_with_and_without_constrained_decoding(tmp_path):
     from synthgen.api import run_recipe
-    from synthgen.backends import build_backend
+    from synthgen.plan import RecipeContext, build_main_backend
     from synthgen.recipe import load_recipe
 
     constrained = load_recipe(RECIPE, SMALL)
     free = load_recipe(RECIPE, [*SMALL, "verify.1.constrain=false"])
-    backend = build_backend(constrained)
+    backend = build_main_backend(constrained.recipe, RecipeContext.from_loaded(constrained))
     try:
         with_schema = run_recipe(constrained, out=tmp_path / "c", backend=backend, progress=False, close_backend=False)
         without = run_recipe(free, out=tmp_path / "f", backend=backend, progress=False, close_backend=False)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from ..cli_errors import reports_errors
 from ..errors import SynthgenError
 
 
@@ -79,18 +80,16 @@ def run_dedup(input_path: Path, out: Path, *, text_field: str = "text", against:
 @click.option("--num-perm", default=128, show_default=True, type=click.IntRange(16, 1024), help="MinHash permutations.")
 @click.option("--history", type=click.Path(file_okay=False, path_type=Path),
               help="History index folder: read, then extended with the kept rows.")
+@reports_errors
 def dedup_command(input_path: Path, out: Path, against: tuple[Path, ...], eval_sets: tuple[Path, ...],
                   text_field: str, against_field: str | None, eval_field: str | None, threshold: float, ngram: str,
                   num_perm: int, history: Path | None) -> None:
     """Drop exact and near duplicates from INPUT (jsonl, csv, parquet or a saved dataset folder)."""
     if ngram != "auto" and not ngram.isdigit():
         raise click.BadParameter("an integer or 'auto'", param_hint="--ngram")
-    try:
-        result = run_dedup(input_path, out, text_field=text_field, against=against, eval_sets=eval_sets,
-                           threshold=threshold, ngram=ngram, history=history, num_perm=num_perm,
-                           against_field=against_field, eval_field=eval_field)
-    except SynthgenError as exc:
-        raise click.ClickException(str(exc)) from None
+    result = run_dedup(input_path, out, text_field=text_field, against=against, eval_sets=eval_sets,
+                       threshold=threshold, ngram=ngram, history=history, num_perm=num_perm,
+                       against_field=against_field, eval_field=eval_field)
     summary = result.summary()
     reasons = ", ".join(f"{reason} {count}" for reason, count in summary["reasons"].items()) or "none"
     settings = summary["settings"]["dedup"]

@@ -11,13 +11,7 @@ from typing import Any
 
 import click
 
-from ..errors import SynthgenError
-
-
-class MetricsError(click.ClickException):
-    def __init__(self, error: SynthgenError):
-        super().__init__(str(error))
-        self.exit_code = error.exit_code
+from ..cli_errors import reports_errors
 
 
 @click.command("metrics")
@@ -30,14 +24,12 @@ class MetricsError(click.ClickException):
               help="Embeddings for the semantic metrics (none: lexical only).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of every sample drawn.")
 @click.option("--limit", type=click.IntRange(min=1), help="Read at most N rows of each file.")
+@reports_errors
 def metrics_command(input_path: Path, reference: Path | None, as_json: bool, text_field: str,
                     reference_text_field: str | None, embedder: str, seed: int, limit: int | None) -> None:
     """Diversity metrics of INPUT (jsonl/csv/parquet/saved dataset), with ratios to --reference."""
-    try:
-        report = measure_files(input_path, reference, text_field, reference_text_field or text_field,
-                               embedder, seed, limit)
-    except SynthgenError as exc:
-        raise MetricsError(exc) from None
+    report = measure_files(input_path, reference, text_field, reference_text_field or text_field,
+                           embedder, seed, limit)
     click.echo(json.dumps(report, indent=2) if as_json else format_table(report))
 
 

@@ -171,10 +171,19 @@ def generated_notes(inputs: "CardInputs") -> list[str]:
 
 
 def license_section(inputs: "CardInputs") -> str:
-    if inputs.license and inputs.license != "other":
-        return f"## License\n\n{md(inputs.license)}; the generating model's terms and the seed data's licenses also apply."
-    return ("## License\n\n`other`: no license was chosen when publishing (pass `--license`, e.g. `cc-by-4.0`). "
-            "The generating model's terms of use and the licenses of the seed and few-shot data apply.")
+    info = inputs.license_info
+    if info.license == "other" and info.link:
+        head = f"`other` ({md(info.name)}): {md(info.why)}."
+    elif info.license == "other":
+        head = ("`other`: no license was chosen when publishing (pass `--license`, e.g. `cc-by-4.0`). "
+                "The generating model's terms of use and the licenses of the seed and few-shot data apply.")
+    else:
+        head = f"{md(info.license)}: {md(info.why)}."
+    lines = ["## License", "", head]
+    for source in inputs.sources:
+        lines.append(f"- source data {md(source.get('name') or source.get('path'))}: license "
+                     f"{md(source.get('license') or 'not stated')}")
+    return "\n".join(lines)
 
 
 def columns_section(inputs: "CardInputs") -> str:

@@ -7,7 +7,6 @@ are then stated at the top of the dataset card.
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,12 +35,16 @@ def validate_repo_id(repo_id: str) -> str:
 
 
 def resolve_token(token: str | None) -> str:
-    """The token passed in, else ``HF_TOKEN``; a clear error when there is neither."""
-    token = token or os.environ.get("HF_TOKEN")
+    """The token passed in, else huggingface_hub's ``get_token()`` (``HF_TOKEN``, then a stored login);
+    a clear error when there is none."""
+    if not token:
+        from huggingface_hub import get_token
+
+        token = get_token()
     if not token or not token.strip():
-        raise PublishError("no Hugging Face token: HF_TOKEN is not set",
-                           hint="export HF_TOKEN=hf_... (a token with write access), or pass --dry-run to only "
-                                "build the folder")
+        raise PublishError("no Hugging Face token: HF_TOKEN is not set and no login is stored",
+                           hint="export HF_TOKEN=hf_... (a token with write access) or run `hf auth login`; "
+                                "or pass --dry-run to only build the folder")
     return token.strip()
 
 

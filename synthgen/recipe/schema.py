@@ -100,6 +100,9 @@ class SamplingConfig(Strict):
     seed: int | None = Field(None, description="Base sampling seed; defaults to recipe.seed.")
     json_schema: dict[str, Any] | None = Field(
         None, description="Constrain decoding to this JSON Schema (set from a json verifier with constrain = true).")
+    choice: list[str] | None = Field(
+        None, description="Constrain each completion to exactly one of these strings (the LLM judge sets it).")
+    regex: str | None = Field(None, description="Constrain each completion to match this regular expression.")
 
 
 class VllmBackendConfig(Strict):
@@ -135,8 +138,16 @@ class ScriptedBackendConfig(Strict):
     delay_s: float = Field(0.0, ge=0.0, description="Sleep per batch (for interruption tests).")
 
 
+class PluginBackendConfig(Strict):
+    """A third-party backend registered under the ``synthgen.backends`` entry point group."""
+
+    type: Literal["plugin"]
+    name: str = Field(min_length=1, description="The entry point's name, e.g. 'echo'.")
+    options: dict[str, Any] = Field(default_factory=dict, description="Passed to the plugin's factory as is.")
+
+
 BackendConfig = Annotated[
-    Union[VllmBackendConfig, OpenAIBackendConfig, ReplayBackendConfig, ScriptedBackendConfig],
+    Union[VllmBackendConfig, OpenAIBackendConfig, ReplayBackendConfig, ScriptedBackendConfig, PluginBackendConfig],
     Field(discriminator="type"),
 ]
 

@@ -10,22 +10,9 @@ from ..errors import RecipeError
 
 def build_judge_backend(config: Any, resolve: Any = Path, mode: str = "auto", system: str | None = None) -> Any:
     """A backend (not yet loaded) for a validated backend table; relative paths resolve like the recipe's."""
-    if config.type == "vllm":
-        from ..backends.vllm_offline import VllmBackend
+    from ..backends import backend_from_config
 
-        return VllmBackend(config, mode=mode, system=system)
-    if config.type == "openai":
-        from ..backends.openai_http import OpenAIBackend
-
-        return OpenAIBackend(config, mode=mode, system=system)
-    if config.type == "replay":
-        from ..backends.replay import ReplayBackend
-
-        path = resolve(config.path)
-        return ReplayBackend(path, config.field)
-    from ..backends.testing import ScriptedBackend
-
-    return ScriptedBackend(config)
+    return backend_from_config(config, mode=mode, system=system, resolve=resolve)
 
 
 def judge_backend(config: Any, context: Any) -> Any:
