@@ -11,6 +11,7 @@ from .errors import RecipeError, SynthgenError
 from .plan import RecipeContext, RunPlan, build_run_plan
 from .provenance import normalize_rows, now_iso
 from .recipe.load import LoadedRecipe, load_recipe
+from .report.model import RunReport
 from .rundir import RunDir
 from .runner import Runner
 
@@ -20,12 +21,12 @@ class RunResult:
     """What a run produced. ``dataset`` and ``rejected`` load lazily from the run directory."""
 
     run_dir: Path
-    report: dict[str, Any]
+    report: RunReport
     manifest: dict[str, Any]
 
     @property
     def stop_reason(self) -> str:
-        return self.report["stop_reason"]
+        return self.report.stop_reason
 
     @property
     def dataset(self):
@@ -81,9 +82,9 @@ def execute(loaded: LoadedRecipe, plan: RunPlan, run_dir: RunDir, progress: bool
                 plan.backend.close()
             plan.close()
     report = finalize_run(runner, plan, run_dir, wall_start=wall, resumed=resumed)
-    manifest = build_manifest(loaded, plan, status=report["status"], backend=described, started_at=started)
-    if "mix" in report:
-        manifest["mix"] = report["mix"]
+    manifest = build_manifest(loaded, plan, status=report.status, backend=described, started_at=started)
+    if report.mix is not None:
+        manifest["mix"] = report.mix
     run_dir.write_manifest(manifest)
     return RunResult(run_dir.path, report, manifest)
 

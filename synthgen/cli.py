@@ -42,19 +42,19 @@ def generate(recipe: Path, overrides: tuple[str, ...], out: Path | None, limit: 
     with quiet_console(resolve_out_dir(loaded, out), verbose=verbose):
         result = run_recipe(loaded, out=out, limit=limit, overwrite=overwrite, progress=not quiet)
     report = result.report
-    click.echo(f"{report['kept']} records ({report['stop_reason']}), {report['rejected']} rejected "
-               f"of {report['throughput']['candidates']} candidates -> {result.run_dir}")
-    if "mix" in report:
-        mix = report["mix"]
+    click.echo(f"{report.kept} records ({report.stop_reason}), {report.rejected} rejected "
+               f"of {report.throughput.candidates} candidates -> {result.run_dir}")
+    if report.mix is not None:
+        mix = report.mix
         click.echo(f"mix: {mix['n_real']} real + {mix['n_synthetic']} synthetic "
                    f"(share {mix['synthetic_share']:.2f}, cap {mix['cap']:.2f}) -> {result.run_dir / 'mix'}")
-    if report.get("status") == "failed_gate":
+    if report.failed_gate:
         from .errors import GateFailure
 
-        raise GateFailure(f"quality gate failed: {report['gate_failure']}",
+        raise GateFailure(f"quality gate failed: {report.gate_failure}",
                           hint=f"see {result.run_dir / 'report.md'}; nothing was deleted")
-    if report["stop_reason"] != "target_reached":
-        click.echo(f"Warning: target {report['target']} not reached ({report['stop_reason']}); "
+    if report.stop_reason != "target_reached":
+        click.echo(f"Warning: target {report.target} not reached ({report.stop_reason}); "
                    "raise generation.max_candidates or loosen the verifiers.", err=True)
 
 

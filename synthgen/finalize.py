@@ -10,6 +10,7 @@ from .plan import RunPlan
 from .provenance import normalize_rows, record_as_reject
 from .records import as_text
 from .report import build_report, render_markdown
+from .report.model import RunReport
 from .rundir import RunDir
 from .verify.structured import json_stage_summary
 
@@ -38,7 +39,7 @@ def choose_diverse(kept: list[dict[str, Any]], target: int, plan: RunPlan) -> li
     return sorted(int(i) for i in select_diverse(vectors, target, method, seed))
 
 
-def finalize_run(runner: Any, plan: RunPlan, run_dir: RunDir, *, wall_start: float, resumed: int) -> dict[str, Any]:
+def finalize_run(runner: Any, plan: RunPlan, run_dir: RunDir, *, wall_start: float, resumed: int) -> RunReport:
     """Write dataset/, data.parquet, rejected.parquet, mix/, report.json/md/html; return the report."""
     state = runner.state
     kept, extra = split_over_target(state.kept_rows, plan.target, choose_diverse(state.kept_rows, plan.target, plan))
@@ -53,29 +54,27 @@ def finalize_run(runner: Any, plan: RunPlan, run_dir: RunDir, *, wall_start: flo
         stop_reason=runner.stop_reason() or "interrupted", counters=state.counters(),
         stages=[s.to_dict() for s in runner.all_stats()], n_kept=len(kept), n_rejected=len(rejected),
         rejected_rows=rejected, wall_seconds=time.perf_counter() - wall_start, resumed_batches=resumed)
-    report["output"] = {"format": plan.output.format, "main_field": plan.output.main_field}
-    if mix is not None:
-        report["mix"] = mix
-    structured = json_stage_summary(report["stages"], constrained=runner.sampling.json_schema is not None)
-    if structured:
-        report["structured"] = structured
+    report.output = {"format": plan.output.format, "main_field": plan.output.main_field}
+    report.mix = mix
+    stages = [s.to_dict() for s in report.stages]
+    report.structured = json_stage_summary(stages, constrained=runner.sampling.json_schema is not None) or None
     if runner.gate is not None:
         add_gate_results(report, runner)
     write_report(run_dir, report, kept, rejected)
     return report
 
 
-def add_gate_results(report: dict[str, Any], runner: Any) -> None:
+def add_gate_results(report: RunReport, runner: Any) -> None:
     checks = runner.gate.state.checks
-    report["final_sampling"] = {k: getattr(runner.sampling, k) for k in ("temperature", "top_p")}
-    report["gates"] = checks
-    report["gates_passed"] = not runner.gate_failed and bool(checks) and checks[-1]["passed"]
+    report.final_sampling = {k: getattr(runner.sampling, k) for k in ("temperature", "top_p")}
+    report.gates = checks
+    report.gates_passed = not runner.gate_failed and bool(checks) and checks[-1]["passed"]
     if runner.gate_failed:
-        report["status"] = "failed_gate"
-        report["gate_failure"] = checks[-1]["summary"]
+        report.status = "failed_gate"
+        report.gate_failure = checks[-1]["summary"]
 
 
-def write_report(run_dir: RunDir, report: dict[str, Any], kept: list[dict[str, Any]],
+def write_report(run_dir: RunDir, report: RunReport, kept: list[dict[str, Any]],
                  rejected: list[dict[str, Any]]) -> None:
     """report.json, report.md and report.html."""
     from .report import write_html_report

@@ -47,3 +47,17 @@ def column(row: dict[str, Any], name: str) -> str:
 
 def _without(row: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if k not in keys}
+
+
+def record_text(row: dict[str, Any]) -> str:
+    """A record of any format as one text, for reports and cards: its text, its conversation, its
+    prompt and completion, or its chosen response."""
+    if row.get("text") is not None:
+        return as_text(row["text"])
+    if row.get("messages") is not None:
+        return as_text(list(row["messages"]))
+    if row.get("chosen") is not None:
+        return f"{as_text(row.get('prompt'))} => {as_text(row['chosen'])}"
+    if row.get("completion") is not None:
+        return f"{as_text(row.get('prompt'))} => {as_text(row['completion'])}"
+    return ""

@@ -78,14 +78,18 @@ class RunDir:
         except ValueError:
             raise RunDirError(f"{path} is corrupt", hint="run `synthgen generate` again to rewrite it") from None
 
-    def read_report(self) -> dict[str, Any] | None:
-        return self.read_json(self.report_path)
+    def read_report(self) -> Any:
+        """The run's RunReport (None before the run finished)."""
+        from .report.model import RunReport
+
+        data = self.read_json(self.report_path)
+        return None if data is None else RunReport.from_dict(data)
 
     def read_manifest(self) -> dict[str, Any] | None:
         return self.read_json(self.manifest_path)
 
-    def write_report(self, report: dict[str, Any]) -> None:
-        write_json_atomic(self.report_path, report)
+    def write_report(self, report: Any) -> None:
+        write_json_atomic(self.report_path, report.to_dict())
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         write_json_atomic(self.manifest_path, manifest)

@@ -57,8 +57,8 @@ def test_instructions_recipe_on_real_vllm_gives_a_messages_dataset(tmp_path):
     for row in dataset:
         assert [m["role"] for m in row["messages"]] == ["user", "assistant"]
         assert all(m["content"].strip() for m in row["messages"]) and 1 <= row["score"] <= 10
-    stages = [s["stage"] for s in result.report["stages"]]
+    stages = [s["stage"] for s in result.report.to_dict()["stages"]]
     assert stages.index("length") == stages.index("instruction") + 1 < stages.index("response")
     for row in result.rejected.to_list():
         assert row["stage"] and row["reason"], row
-    assert result.report["throughput"]["completion_tokens"] > 0
+    assert result.report.to_dict()["throughput"]["completion_tokens"] > 0

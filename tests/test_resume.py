@@ -42,13 +42,13 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted(write_recipe, tmp_path
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     written = len(list((out / "checkpoints").glob("batch-*.json")))
-    assert not (out / "report.json").exists() and written < reference.report["throughput"]["batches"]
+    assert not (out / "report.json").exists() and written < reference.report.to_dict()["throughput"]["batches"]
 
     resumed = start_generate(recipe, out)
     stdout, stderr = resumed.communicate(timeout=120)
     assert resumed.returncode == 0, stderr.decode()
     result = run_recipe(recipe, out=out, progress=False)
-    assert result.report["resumed_batches"] == reference.report["throughput"]["batches"]
+    assert result.report.to_dict()["resumed_batches"] == reference.report.to_dict()["throughput"]["batches"]
     assert stable(result.dataset.to_list()) == stable(reference.dataset.to_list())
     assert stable(result.rejected.to_list()) == stable(reference.rejected.to_list())
     ids = result.dataset["candidate_index"]
@@ -130,5 +130,5 @@ def test_sigkill_between_and_inside_steps_then_resume_equals_uninterrupted(tmp_p
     result = run_recipe(recipe, out=out, progress=False)
     assert stable(result.dataset.to_list()) == stable(reference.dataset.to_list())
     assert stable(result.rejected.to_list()) == stable(reference.rejected.to_list())
-    assert result.report["stages"] == reference.report["stages"] or \
-        [s["kept"] for s in result.report["stages"]] == [s["kept"] for s in reference.report["stages"]]
+    assert result.report.to_dict()["stages"] == reference.report.to_dict()["stages"] or \
+        [s["kept"] for s in result.report.to_dict()["stages"]] == [s["kept"] for s in reference.report.to_dict()["stages"]]

@@ -37,12 +37,12 @@ def test_two_generate_steps_chain_columns_with_one_call_per_step_per_batch(tmp_p
     for row in rows:
         assert row["instruction"] and row["response"] and row["instruction"] != row["response"]
     prompts = backend.prompts()
-    batches = result.report["throughput"]["batches"]
+    batches = result.report.to_dict()["throughput"]["batches"]
     assert len(prompts) == 2 * batches  # one call per step per batch, never one per record
     assert all(p.startswith("Write a question") for p in prompts[0])
     assert all(p.startswith("Question: ") for p in prompts[1])
     assert prompts[1][0] == f"Question: {rows[0]['instruction']}\nAnswer:"
-    assert [s["stage"] for s in result.report["stages"]][:2] == ["instruction", "response"]
+    assert [s["stage"] for s in result.report.to_dict()["stages"]][:2] == ["instruction", "response"]
 
 
 def test_a_verifier_on_the_instruction_runs_before_the_response_is_paid_for(tmp_path):
@@ -54,9 +54,9 @@ def test_a_verifier_on_the_instruction_runs_before_the_response_is_paid_for(tmp_
     """
     backend = PromptBackend()
     result = run(tmp_path, INSTRUCTION + RESPONSE + verify, backend, target=3)
-    stages = [s["stage"] for s in result.report["stages"]]
+    stages = [s["stage"] for s in result.report.to_dict()["stages"]]
     assert stages.index("regex") == stages.index("instruction") + 1 < stages.index("response")
-    dropped = result.report["stages"][stages.index("regex")]["dropped"]
+    dropped = result.report.to_dict()["stages"][stages.index("regex")]["dropped"]
     asked = sum(len(p) for p in backend.prompts() if p and p[0].startswith("Question:"))
     generated = sum(len(p) for p in backend.prompts() if p and p[0].startswith("Write"))
     assert dropped > 0 and asked == generated - dropped
@@ -74,7 +74,7 @@ def test_fan_out_gives_children_parent_ids_and_unique_indices(tmp_path):
         by_parent.setdefault(row["parent_id"], []).append(row)
     assert all(len({r["instruction"] for r in group}) == 1 for group in by_parent.values())
     assert len(by_parent) == 3 and all(len(group) == 3 for group in by_parent.values())
-    assert result.report["stages"][1]["created"] == 2 * result.report["stages"][1]["seen"]
+    assert result.report.to_dict()["stages"][1]["created"] == 2 * result.report.to_dict()["stages"][1]["seen"]
 
 
 def test_sample_and_template_steps_need_no_model(tmp_path):
@@ -134,7 +134,7 @@ def test_chat_step_stores_alternating_messages(tmp_path):
     for row in rows:
         roles = [m["role"] for m in row["messages"]]
         assert roles == ["user", "assistant"] * 3
-    batches = result.report["throughput"]["batches"]
+    batches = result.report.to_dict()["throughput"]["batches"]
     assert len(backend.calls) == batches * (1 + 5)  # instruction + 5 turns (the first user turn is a column)
     assert all("\nUser:" in sampling.stop for _, sampling in backend.calls[1:])
 
@@ -201,7 +201,7 @@ def test_preference_pairs_best_and_worst_with_a_margin(tmp_path):
         assert row["margin"] == row["chosen_score"] - row["rejected_score"]
     assert {"prompt", "chosen", "rejected"} <= set(result.dataset.column_names)
     assert "response" not in result.dataset.column_names
-    stage = next(s for s in result.report["stages"] if s["stage"] == "preference")
+    stage = next(s for s in result.report.to_dict()["stages"] if s["stage"] == "preference")
     assert stage["seen"] + stage.get("created", 0) == stage["kept"] + stage["dropped"] + stage["merged"]
     reasons = {r["reason"] for r in result.rejected.to_list() if r["stage"] == "preference"}
     assert reasons <= {"preference_unused", "preference_tie", "single_survivor"} and "preference_unused" in reasons
@@ -272,6 +272,6 @@ def test_prompt_and_steps_together_are_refused(tmp_path):
 
 def test_report_and_manifest_name_the_format(tmp_path):
     result = run(tmp_path, INSTRUCTION + RESPONSE + "[output]\nformat = 'prompt_completion'\nprompt = 'instruction'\n")
-    assert result.report["output"]["format"] == "prompt_completion"
+    assert result.report.to_dict()["output"]["format"] == "prompt_completion"
     manifest = json.loads((result.run_dir / "manifest.json").read_text())
     assert manifest["output"] == {"format": "prompt_completion", "main_field": "response"}

@@ -25,10 +25,10 @@ def test_invalid_json_rate_with_and_without_constrained_decoding(tmp_path):
         without = run_recipe(free, out=tmp_path / "f", backend=backend, progress=False, close_backend=False)
     finally:
         backend.close()
-    [c], [f] = with_schema.report["structured"], without.report["structured"]
+    [c], [f] = with_schema.report.to_dict()["structured"], without.report.to_dict()["structured"]
     assert c["constrained"] is True and f["constrained"] is False
     assert 0 <= c["invalid_json_rate"] <= 1 and 0 <= f["invalid_json_rate"] <= 1
     assert "invalid JSON" in (with_schema.run_dir / "report.md").read_text()
-    assert with_schema.report["kept"] > 0
+    assert with_schema.report.to_dict()["kept"] > 0
     assert {"topic", "question"} <= set(with_schema.dataset.column_names)
     assert with_schema.manifest["recipe"]["verify"][1]["constrain"] is True

@@ -122,4 +122,4 @@ def test_run_keeps_majority_answers(tmp_path):
            "verify": [{"type": "self_consistency", "min_agreement": 0.6}]}
     result = run_recipe(recipe_from_dict(raw, base_dir=tmp_path), out=tmp_path / "run", progress=False)
     assert sorted(row["answer"] for row in result.dataset.to_list()) == ["4", "4", "4"]
-    assert result.report["stages"][0]["reasons"] == {"minority_answer": 1, "no_answer": 1}
+    assert result.report.to_dict()["stages"][0]["reasons"] == {"minority_answer": 1, "no_answer": 1}

@@ -114,8 +114,8 @@ def test_run_with_a_judge_records_scores_and_rejections(tmp_path):
            "verify": [{"type": "judge", "threshold": 6,
                        "backend": {"type": "scripted", "outputs": ["Score: 8", "Score: 2", "garbled", "Score: 7"]}}]}
     result = run_recipe(recipe_from_dict(raw, base_dir=tmp_path), out=tmp_path / "run", progress=False)
-    assert result.report["kept"] == 2
-    assert result.report["stages"][0]["reasons"] == {"judge_below_threshold": 1, "judge_unparseable": 1}
+    assert result.report.to_dict()["kept"] == 2
+    assert result.report.to_dict()["stages"][0]["reasons"] == {"judge_below_threshold": 1, "judge_unparseable": 1}
     assert [json.loads(r["scores"])["judge"] for r in result.dataset.to_list()] == [8.0, 7.0]
 
 

@@ -128,7 +128,7 @@ def test_run_writes_json_fields_as_dataset_columns(tmp_path):
     rows = result.dataset.to_list()
     assert {r["question"] for r in rows} == {"Why is ice slippery?", "Why do cats purr?"}
     assert all(isinstance(r["difficulty"], int) for r in rows)
-    reasons = result.report["stages"][0]["reasons"]
+    reasons = result.report.to_dict()["stages"][0]["reasons"]
     assert reasons == {"invalid_json": 2, "schema_mismatch": 2}
 
 
