@@ -106,6 +106,21 @@ class LLMStepStage(StepStage):
         self.stats.completion_tokens += sum(c.n_tokens for completions in results for c in completions)
         return results
 
+    def fan_out(self, record: Candidate, completions: list[Completion], **columns: Any) -> list[Candidate]:
+        """One record per completion (the record itself when the step samples once): the completion is
+        the column ``name`` and the record's text; ``columns`` are written alongside."""
+        fanned = self.runtime.sampling.n > 1
+        self.stats.created += len(completions) - 1
+        children = []
+        for j, completion in enumerate(completions):
+            child = self.child(record, j, fanned)
+            text = self.clean(completion.text)
+            child.columns.update({self.name: text, **columns})
+            child.text, child.finish_reason = text, completion.finish_reason
+            child.n_tokens = record.n_tokens + completion.n_tokens
+            children.append(child)
+        return children
+
     def clean(self, text: str) -> str:
         return text.strip() if self.runtime.strip else text
 

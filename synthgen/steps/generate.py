@@ -23,18 +23,10 @@ class GenerateStage(LLMStepStage):
     def process(self, records: list[Candidate]) -> Iterator[Candidate]:
         requests = [self._request(record) for record in records]
         results = self.ask(requests)
-        fanned = self.runtime.sampling.n > 1
         for record, request, completions in zip(records, requests, results, strict=True):
-            self.stats.created += len(completions) - 1
-            for j, completion in enumerate(completions):
-                child = self.child(record, j, fanned)
-                if self.runtime.first_llm:
-                    child.request = request
-                text = self.clean(completion.text)
-                child.columns[self.name] = text
-                child.text, child.finish_reason = text, completion.finish_reason
-                child.n_tokens = record.n_tokens + completion.n_tokens
-                yield child
+            if self.runtime.first_llm:
+                record.request = request  # the run's first prompt is the record's provenance
+            yield from self.fan_out(record, completions)
 
     def _request(self, record: Candidate):
         extra: dict[str, Any] = {}

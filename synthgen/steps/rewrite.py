@@ -39,17 +39,8 @@ class RewriteStage(LLMStepStage):
                                                 source_text=value_of(record, self.config.source)))
                     for record, op in zip(records, operators)]
         results = self.ask(requests)
-        fanned = self.runtime.sampling.n > 1
         for record, op, completions in zip(records, operators, results, strict=True):
-            self.stats.created += len(completions) - 1
-            for j, completion in enumerate(completions):
-                child = self.child(record, j, fanned)
-                text = self.clean(completion.text)
-                child.columns[self.name] = text
-                child.columns[self.name + OPERATOR_SUFFIX] = op
-                child.text, child.finish_reason = text, completion.finish_reason
-                child.n_tokens = record.n_tokens + completion.n_tokens
-                yield child
+            yield from self.fan_out(record, completions, **{self.name + OPERATOR_SUFFIX: op})
 
     def _operator(self, record: Candidate) -> str:
         rng = random.Random(derive_seed(self.runtime.recipe_seed, "rewrite", self.name, record.index))
