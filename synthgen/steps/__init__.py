@@ -1,7 +1,7 @@
 """Steps: each adds columns to the records of a batch (see :mod:`synthgen.steps.base`).
 
 ``build_step`` turns one validated ``[[steps]]`` table into its stage; the run plan
-(:mod:`synthgen.plan_steps`) decides the order, the samplings and the fan-out strides.
+(:mod:`synthgen.plan.pipeline`) decides the order, the samplings and the fan-out strides.
 """
 
 from __future__ import annotations

@@ -12,10 +12,10 @@ import difflib
 import math
 from typing import Any
 
-from .errors import RecipeError
-from .pipeline import Stage
-from .plan import RecipeContext, SeedPlan
-from .prompts import EXAMPLES, template_fields
+from ..errors import RecipeError
+from ..pipeline import Stage
+from .model import RecipeContext, SeedPlan
+from ..prompts import EXAMPLES, template_fields
 
 FANOUT_TYPES = ("generate", "rewrite")
 
@@ -53,7 +53,7 @@ def gated_step(steps: list[Any], index: int, samplings: dict[str, Any]) -> str:
 def step_samplings(recipe: Any, context: RecipeContext) -> dict[str, Any]:
     """Each LLM step's sampling: [generation.sampling] updated with the step's own keys. In a steps recipe
     ``n`` defaults to 1 per step (fan-out is said where it happens); chat turns get their stop strings."""
-    from .steps.chat import TURN_STOPS
+    from ..steps.chat import TURN_STOPS
 
     base = recipe.generation.sampling
     samplings = {}
@@ -84,7 +84,7 @@ def records_per_request(steps: list[Any], samplings: dict[str, Any]) -> int:
 
 def column_writers(steps: list[Any], output: Any) -> dict[str, int]:
     """Which step (by position) writes each column."""
-    from .plan_parts import _step_columns
+    from .parts import _step_columns
 
     return {column: i for i, step in enumerate(steps) for column in _step_columns(step)}
 
@@ -99,7 +99,7 @@ COLUMN_KEYS = {"rewrite": ("source",), "judge": ("target", "prompt_field"), "cha
 def _check_references(step: Any, i: int, steps: list[Any], seed_fields: frozenset[str], context: RecipeContext,
                       shorthand: bool) -> None:
     """Every placeholder and column a step names must be a seed field or an earlier step's column."""
-    from .plan_parts import _step_columns
+    from .parts import _step_columns
 
     available = set(seed_fields) | {c for s in steps[:i] for c in _step_columns(s)}
     key = "prompt" if shorthand else f"steps.{i}"
@@ -117,7 +117,7 @@ def _check_references(step: Any, i: int, steps: list[Any], seed_fields: frozense
 def _check_preference(step: Any, i: int, steps: list[Any], samplings: dict[str, Any], verifiers: set[str],
                       context: RecipeContext) -> None:
     """A preference step needs several responses per prompt and a score for each."""
-    from .plan_parts import _step_columns
+    from .parts import _step_columns
 
     writer = next(s for s in steps[:i] if step.response in _step_columns(s))
     if writer.type not in FANOUT_TYPES or samplings[writer.name].n < 2:
@@ -162,13 +162,13 @@ def _unknown_column(name: str, available: set[str], later: Any, where: str, plac
 
 def _build_step(step: Any, i: int, steps: list[Any], recipe: Any, context: RecipeContext, backend: Any,
                 samplings: dict[str, Any], strides: list[int], seeds: SeedPlan) -> Stage:
-    from .steps import build_step
-    from .steps.base import StepRuntime
+    from ..steps import build_step
+    from ..steps.base import StepRuntime
 
     own = getattr(step, "backend", None)
     step_backend = backend
     if own is not None:
-        from .backends import build_backend
+        from ..backends import build_backend
 
         step_backend = build_backend(own, context)
     llm_steps = [s for s in steps if hasattr(s, "sampling")]
@@ -207,13 +207,13 @@ def _placed_stages(recipe: Any, context: RecipeContext, writers: dict[str, int],
     steps = recipe.step_configs()
     placed = _verify_stages(recipe, context, writers, output, backend, samplings)
     if recipe.dedup is not None:
-        from .dedup import build_dedup_stages
+        from ..dedup import build_dedup_stages
 
         field = recipe.dedup.field or output.main_field
         anchor = _anchor(field, recipe.dedup.after, writers, steps, context.where("dedup"))
         placed += [(anchor, _with_field(s, field)) for s in build_dedup_stages(recipe.dedup, context)]
     if recipe.diversity is not None:
-        from .diversity.build import build_diversity_stages
+        from ..diversity.build import build_diversity_stages
 
         anchor = _anchor(diversity_field, None, writers, steps, context.where("diversity"))
         placed += [(anchor, _with_field(s, diversity_field))
@@ -223,7 +223,7 @@ def _placed_stages(recipe: Any, context: RecipeContext, writers: dict[str, int],
 
 def _verify_stages(recipe: Any, context: RecipeContext, writers: dict[str, int], output: Any, backend: Any,
                    samplings: dict[str, Any]) -> list[tuple[int, Stage]]:
-    from .verify import VerifyContext, build_verify_stages
+    from ..verify import VerifyContext, build_verify_stages
 
     steps, placed, seen = recipe.step_configs(), [], {}
     for i, config in enumerate(recipe.verify):
@@ -248,7 +248,7 @@ def _with_field(stage: Stage, field: str) -> Stage:
 def _constrain_decoding(recipe: Any, context: RecipeContext, writers: dict[str, int], samplings: dict[str, Any],
                         output: Any) -> dict[str, Any]:
     """A json verifier with ``constrain = true`` constrains the step that writes its field."""
-    from .verify import VerifyContext, load_schema
+    from ..verify import VerifyContext, load_schema
 
     steps = recipe.step_configs()
     for i, config in enumerate(recipe.verify):

@@ -5,17 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .errors import RecipeError
-from .plan import MixPlan, OutputPlan, RecipeContext, SeedPlan, seeds_hash
-from .prompts import RequestPlan
-from .provenance import RunContext
+from ..errors import RecipeError
+from .model import MixPlan, OutputPlan, RecipeContext, SeedPlan, seeds_hash
+from ..prompts import RequestPlan
+from ..provenance import RunContext
 
 TEXT_STEP_TYPES = ("generate", "rewrite", "chat")
 
 
 def build_seeds(recipe: Any, context: RecipeContext) -> SeedPlan:
-    from .seeds import load_seeds
-    from .seeds.sources import seed_widener
+    from ..seeds import load_seeds
+    from ..seeds.sources import seed_widener
 
     seeds = load_seeds(recipe.seeds, context)
     requests = RequestPlan(seeds, "", context.seed, recipe.generation.sampling.seed,
@@ -47,8 +47,8 @@ def build_output(recipe: Any, context: RecipeContext) -> OutputPlan:
 
 
 def _step_columns(step: Any) -> tuple[str, ...]:
-    from .steps.preference import PAIR_COLUMNS
-    from .steps.rewrite import OPERATOR_SUFFIX
+    from ..steps.preference import PAIR_COLUMNS
+    from ..steps.rewrite import OPERATOR_SUFFIX
 
     if step.type == "preference":
         return PAIR_COLUMNS
@@ -77,7 +77,7 @@ def build_gate_parts(recipe: Any, context: RecipeContext, output: OutputPlan, co
         return None, None, None, output.main_field
     field = config.field or output.main_field
     embedder = build_embedder(config, context)
-    from .gating import build_gate_controller
+    from ..gating import build_gate_controller
 
     gate = build_gate_controller(config, context, embedder, collect)
     selection = None if config.selection == "first" else (config.selection, context.seed_for(config.seed))
@@ -85,8 +85,8 @@ def build_gate_parts(recipe: Any, context: RecipeContext, output: OutputPlan, co
 
 
 def build_embedder(config: Any, context: RecipeContext) -> Any:
-    from .diversity.build import embedder_from_config, reference_texts
-    from .diversity.embed import prepare
+    from ..diversity.build import embedder_from_config, reference_texts
+    from ..diversity.embed import prepare
 
     embedder = embedder_from_config(config, context.resolve, context.seed_for(config.seed))
     return prepare(embedder, reference_texts(config, context.resolve)) if config.embedder == "tfidf" else embedder
@@ -96,7 +96,7 @@ def build_mix(recipe: Any, context: RecipeContext, sampling: Any) -> MixPlan | N
     """One Mixer, built with every argument the run and validation need (it used to be built twice)."""
     if recipe.mix is None:
         return None
-    from .mix.run import mixer_from_config
+    from ..mix.run import mixer_from_config
 
     mixer = mixer_from_config(recipe.mix, depth=context.depth, loop_temperature=sampling.temperature,
                               loop_top_p=sampling.top_p, default_seed=context.seed, where=context.where("mix"))
