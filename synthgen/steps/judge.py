@@ -1,8 +1,9 @@
 """``judge`` as a step: an LLM scores an earlier column and the score becomes a column.
 
 A verifier decides keep/drop; this step only measures (for preference pairs, reward columns, reports).
-It shares the judge verifier's rubric and parser; a reply with no score in range is dropped with
-``judge_unparseable`` (a record without its score cannot be paired or ranked).
+It shares the judge verifier's rubric, parser and decoding constraint: on vLLM (offline or a vLLM server)
+the reply is decoded as one of the scale's scores (or a number), so it always parses there. A reply with
+no score in range is dropped with ``judge_unparseable`` (a record without its score cannot be paired).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import re
 from typing import Iterator
 
 from ..records import Candidate
-from ..verify.judge import SCORE_PATTERN, SCORE_TEMPLATE, UNPARSEABLE, parse_score
+from ..verify.judge import SCORE_PATTERN, SCORE_TEMPLATE, UNPARSEABLE, parse_score, score_constraint
 from .base import LLMStepStage, render, value_of
 
 
@@ -24,7 +25,9 @@ class JudgeStage(LLMStepStage):
         config = self.config
         pattern = re.compile(config.score_pattern or SCORE_PATTERN)
         requests = [self.request(record, self._prompt(record)) for record in records]
-        for record, completions in zip(records, self.ask(requests), strict=True):
+        constraint = score_constraint(config.min_score, config.max_score, config.min_score)
+        sampling = self.runtime.sampling.model_copy(update=constraint)
+        for record, completions in zip(records, self.ask(requests, sampling), strict=True):
             reply = completions[0].text
             score = parse_score(reply, pattern, config.min_score, config.max_score)
             if score is None:
