@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .formats import format_rows
+from .formats import format_columns, format_rows
 from .plan import RunPlan
 from .provenance import normalize_rows, record_as_reject
 from .records import as_text
@@ -46,7 +46,7 @@ def finalize_run(runner: Any, plan: RunPlan, run_dir: RunDir, *, wall_start: flo
     for stage in runner.stages:
         stage.finish_run(kept)
     rejected = normalize_rows(state.rejected_rows + extra)
-    run_dir.write_dataset(normalize_rows(format_rows(kept, plan.output)))
+    run_dir.write_dataset(normalize_rows(format_rows(kept, plan.output)), format_columns(plan.output))
     run_dir.write_rejected(rejected)
     mix = run_mix(plan, run_dir) if plan.mix is not None else None
     report = build_report(

@@ -15,6 +15,17 @@ from .records import as_text
 PREFERENCE_EXTRAS = ("chosen_score", "rejected_score", "margin")
 
 
+FORMAT_COLUMNS = {"messages": ("id", "messages"), "prompt_completion": ("id", "prompt", "completion"),
+                  "preference": ("id", "prompt", "chosen", "rejected")}
+
+
+def format_columns(output: Any) -> tuple[str, ...]:
+    """The columns a dataset of ``output.format`` always has (what an empty run writes)."""
+    if output.format == "raw":
+        return ("id", "text") if output.shorthand else ("id", *output.columns)
+    return FORMAT_COLUMNS[output.format]
+
+
 def format_rows(rows: list[dict[str, Any]], output: Any) -> list[dict[str, Any]]:
     """Shape the final records for ``output.format``; content columns the format does not use are left
     out (they would confuse a trainer's format detection), provenance columns stay."""

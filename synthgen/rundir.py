@@ -155,13 +155,15 @@ class RunDir:
 
     # --- final artifacts ----------------------------------------------------------------------------
 
-    def write_dataset(self, rows: list[dict[str, Any]]) -> None:
-        """``dataset/`` (save_to_disk) and ``data.parquet`` with the same rows."""
+    def write_dataset(self, rows: list[dict[str, Any]], empty_columns: tuple[str, ...] = ("id", "text")) -> None:
+        """``dataset/`` (save_to_disk) and ``data.parquet`` with the same rows (a run that kept nothing
+        writes the format's columns, empty)."""
         import datasets
 
         from .tabular import write_parquet
 
-        dataset = datasets.Dataset.from_list(rows) if rows else datasets.Dataset.from_dict({"id": [], "text": []})
+        empty = {name: [] for name in empty_columns}
+        dataset = datasets.Dataset.from_list(rows) if rows else datasets.Dataset.from_dict(empty)
         tmp = self.path / ".dataset.tmp"
         if tmp.exists():
             shutil.rmtree(tmp)

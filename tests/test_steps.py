@@ -275,3 +275,10 @@ def test_report_and_manifest_name_the_format(tmp_path):
     assert result.report.to_dict()["output"]["format"] == "prompt_completion"
     manifest = json.loads((result.run_dir / "manifest.json").read_text())
     assert manifest["output"] == {"format": "prompt_completion", "main_field": "response"}
+
+
+def test_a_run_that_keeps_nothing_still_has_its_format_columns(tmp_path):
+    body = INSTRUCTION + RESPONSE + "[output]\nformat = 'messages'\nprompt = 'instruction'\n" + \
+        "[[verify]]\ntype = 'length'\nfield = 'response'\nmin = 500\n"
+    result = run(tmp_path, body, target=2, budget=4)
+    assert len(result.dataset) == 0 and result.dataset.column_names == ["id", "messages"]
