@@ -138,3 +138,4 @@ def test_revoked_records_no_longer_block_their_duplicates(write_recipe, tmp_path
     dropped = [r for r in result.rejected.to_list() if r["reason"] in ("exact_duplicate", "near_duplicate")]
     assert not dropped
 
+

@@ -49,6 +49,7 @@ class GateResult:
     passed: bool
     decisions: list[dict[str, Any]]
     metrics: list[dict[str, Any]] = field(default_factory=list)
+    label: str = "diversity gate"
 
     @property
     def failures(self) -> list[dict[str, Any]]:
@@ -60,8 +61,14 @@ class GateResult:
 
     def summary(self) -> str:
         if self.passed:
-            return f"diversity gate passed ({len(self.decisions)} decisions)"
-        return "diversity gate failed: " + "; ".join(describe_decision(d) for d in self.failures)
+            return f"{self.label} passed ({len(self.decisions)} decisions)"
+        return f"{self.label} failed: " + "; ".join(describe_decision(d) for d in self.failures)
+
+    def merged(self, other: "GateResult") -> "GateResult":
+        """Both results' decisions in one (the run's gate: diversity, then fidelity)."""
+        label = self.label if not other.decisions else f"{self.label} + {other.label}"
+        return GateResult(self.passed and other.passed, self.decisions + other.decisions,
+                          self.metrics + other.metrics, label)
 
 
 class DiversityGate:

@@ -1,9 +1,14 @@
-"""What to change when a batch fails the diversity gate: a pure function of the gate result.
+"""What to change when a batch fails the gate: a pure function of the gate result.
 
 Lexical failures (repetitive wording) raise temperature and top_p; semantic failures (samples bunched in
 embedding space) also widen seed sampling and rotate few-shot examples; tail failures (real clusters left
-uncovered) widen seeds and rotate examples. Within ``bounds``; once ``attempt`` reaches the budget, or
-nothing can change, ``retry`` is False and the message names the failing metrics (the run exits 3).
+uncovered) widen seeds and rotate examples. Fidelity decisions carry a ``side``: *too typical* (per-record
+perplexity below real's, rare types missing) is treated like a lexical and a tail failure at once (more
+temperature, wider seeds); *too far* (perplexity above real's: noise) lowers the temperature and asks for
+more real few-shot examples. When the two directions conflict (a repetitive batch that is also far from real
+text, e.g. off-topic), the measured repetition decides the temperature (up) and the real few-shot examples
+and wider seeds address the drift. Within ``bounds``; once ``attempt`` reaches the budget, or nothing can change, ``retry`` is
+False and the message names the failing metrics (the run exits 3).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import Any
 LEXICAL = {"distinct_2", "compression_ratio", "self_repetition", "rare_type_recall"}
 SEMANTIC = {"mean_pairwise_cosine", "vendi"}
 TAIL = {"cluster_coverage", "cluster_js_divergence"}
+TOO_TYPICAL, TOO_FAR = "too_typical", "too_far"
 
 
 @dataclass(frozen=True)
@@ -21,6 +27,7 @@ class RemediationBounds:
     budget: int = 3
     temperature_step: float = 0.1
     max_temperature: float = 1.3
+    min_temperature: float = 0.1
     top_p_step: float = 0.05
     max_top_p: float = 1.0
     seed_widening: int = 2          # factor per attempt: distinct seeds per batch × this
@@ -39,9 +46,11 @@ class Remediation:
     rotate_few_shot: bool
     message: str
     failing: tuple[str, ...] = ()
+    more_few_shot: bool = False     # a "too far" batch: show more real examples per prompt
+    sides: tuple[str, ...] = ()     # the fidelity sides that failed (too_typical / too_far)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "failing": list(self.failing)}
+        return {**asdict(self), "failing": list(self.failing), "sides": list(self.sides)}
 
 
 def remediation_step(gate_result: Any, sampling: Any, attempt: int, bounds: Any = None) -> Remediation:
@@ -60,24 +69,34 @@ def remediation_step(gate_result: Any, sampling: Any, attempt: int, bounds: Any 
     budget = _get(bounds, "budget")
     if attempt >= budget:
         return Remediation(False, message=f"remediation budget spent ({budget} retries); still failing: {what}", **keep)
-    return _adjust(set(names), temp, top_p, attempt, bounds, what)
+    sides = tuple(dict.fromkeys(d["side"] for d in failures if d.get("side")))
+    plain = {d["metric"] for d in failures if not d.get("side")}
+    return _adjust(plain, sides, temp, top_p, attempt, bounds, what, names)
 
 
-def _adjust(failed: set[str], temp: float, top_p: float, attempt: int, bounds: Any, what: str) -> Remediation:
+def _adjust(failed: set[str], sides: tuple[str, ...], temp: float, top_p: float, attempt: int, bounds: Any,
+            what: str, names: tuple[str, ...]) -> Remediation:
     lexical, semantic, tail = failed & LEXICAL, failed & SEMANTIC, failed & TAIL
+    hotter = bool(lexical or semantic or TOO_TYPICAL in sides)
+    cooler = TOO_FAR in sides
     new_temp, new_top_p = temp, top_p
-    if lexical or semantic:
+    if hotter:
         new_temp = min(round(temp + _get(bounds, "temperature_step"), 4), _get(bounds, "max_temperature"))
         new_top_p = min(round(top_p + _get(bounds, "top_p_step"), 4), _get(bounds, "max_top_p"))
-    broaden = bool(semantic or tail)
+    elif cooler and not hotter:
+        new_temp = max(round(temp - _get(bounds, "temperature_step"), 4), _get(bounds, "min_temperature"))
+    broaden = bool(semantic or tail or TOO_TYPICAL in sides or (hotter and cooler))
     factor = _get(bounds, "seed_widening") if broaden else 1
-    rotate = broaden and bool(_get(bounds, "rotate_few_shot"))
-    changes = _changes(temp, new_temp, top_p, new_top_p, factor, rotate)
-    names = tuple(sorted(failed))
+    rotate = (broaden or cooler) and bool(_get(bounds, "rotate_few_shot"))
+    changes = _changes(temp, new_temp, top_p, new_top_p, factor, rotate) + (["more real few-shot examples"]
+                                                                           if cooler else [])
+    names = tuple(sorted(set(names)))
     if not changes:
-        return Remediation(False, temp, top_p, 1, False, f"bounds reached, nothing left to adjust; {what}", names)
-    message = f"attempt {attempt + 1}/{_get(bounds, 'budget')}: {what} -> {', '.join(changes)}"
-    return Remediation(True, new_temp, new_top_p, factor, rotate, message, names)
+        return Remediation(False, temp, top_p, 1, False, f"bounds reached, nothing left to adjust; {what}", names,
+                           sides=sides)
+    conflict = "; conflicting directions: repetition decides the temperature" if hotter and cooler else ""
+    message = f"attempt {attempt + 1}/{_get(bounds, 'budget')}: {what} -> {', '.join(changes)}{conflict}"
+    return Remediation(True, new_temp, new_top_p, factor, rotate, message, names, cooler, sides)
 
 
 def _changes(temp: float, new_temp: float, top_p: float, new_top_p: float, factor: int, rotate: bool) -> list[str]:
