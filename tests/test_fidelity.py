@@ -220,3 +220,9 @@ def test_metrics_cli_lists_the_fidelity_metrics_with_reference_values(tmp_path):
     assert rows["perplexity_shift"]["status"] == "pass" and 0.8 < rows["perplexity_shift"]["ratio"] < 1.25
     table = CliRunner().invoke(metrics_command, [batch, "--reference", real, "--embedder", "none"]).output
     assert "perplexity_shift" in table and "fidelity" in table
+
+
+def test_bunched_but_too_far_is_cooled_and_its_seeds_widened():
+    result = Result(failing("mean_pairwise_cosine", None), failing("perplexity_shift", TOO_FAR))
+    step = remediation_step(result, {"temperature": 1.0, "top_p": 1.0}, 0)
+    assert step.temperature == pytest.approx(0.9) and step.seed_widening == 2 and step.more_few_shot

@@ -5,9 +5,10 @@ embedding space) also widen seed sampling and rotate few-shot examples; tail fai
 uncovered) widen seeds and rotate examples. Fidelity decisions carry a ``side``: *too typical* (per-record
 perplexity below real's, rare types missing) is treated like a lexical and a tail failure at once (more
 temperature, wider seeds); *too far* (perplexity above real's: noise) lowers the temperature and asks for
-more real few-shot examples. When the two directions conflict (a repetitive batch that is also far from real
-text, e.g. off-topic), the measured repetition decides the temperature (up) and the real few-shot examples
-and wider seeds address the drift. Within ``bounds``; once ``attempt`` reaches the budget, or nothing can change, ``retry`` is
+more real few-shot examples. When the directions conflict, measured repetition (a lexical failure) still
+raises the temperature (cooling cannot fix repetition; real few-shot examples and wider seeds address the
+drift), while a batch that is only bunched in embedding space but too far from real text is cooled (the
+fidelity side decides) and its seeds widened. Within ``bounds``; once ``attempt`` reaches the budget, or nothing can change, ``retry`` is
 False and the message names the failing metrics (the run exits 3).
 """
 
@@ -77,13 +78,13 @@ def remediation_step(gate_result: Any, sampling: Any, attempt: int, bounds: Any 
 def _adjust(failed: set[str], sides: tuple[str, ...], temp: float, top_p: float, attempt: int, bounds: Any,
             what: str, names: tuple[str, ...]) -> Remediation:
     lexical, semantic, tail = failed & LEXICAL, failed & SEMANTIC, failed & TAIL
-    hotter = bool(lexical or semantic or TOO_TYPICAL in sides)
     cooler = TOO_FAR in sides
+    hotter = bool(lexical or TOO_TYPICAL in sides or (semantic and not cooler))
     new_temp, new_top_p = temp, top_p
     if hotter:
         new_temp = min(round(temp + _get(bounds, "temperature_step"), 4), _get(bounds, "max_temperature"))
         new_top_p = min(round(top_p + _get(bounds, "top_p_step"), 4), _get(bounds, "max_top_p"))
-    elif cooler and not hotter:
+    elif cooler:
         new_temp = max(round(temp - _get(bounds, "temperature_step"), 4), _get(bounds, "min_temperature"))
     broaden = bool(semantic or tail or TOO_TYPICAL in sides or (hotter and cooler))
     factor = _get(bounds, "seed_widening") if broaden else 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from ..fidelity.report import fidelity_markdown
 from .sections import gate_section, mix_section, structured_section
 
 
@@ -81,7 +82,7 @@ def render_markdown(report: dict[str, Any], samples: list[dict[str, Any]] | None
     if "target" in report["top_reasons"] and "target" not in stages:
         extra = ", ".join(f"{r} ({n})" for r, n in report["top_reasons"]["target"].items())
         lines.append(f"\nOver the target (kept in rejected.parquet): {extra}")
-    lines += gate_section(report) + mix_section(report) + structured_section(report)
+    lines += gate_section(report) + fidelity_markdown(report) + mix_section(report) + structured_section(report)
     lines += _sample_section("Samples kept", samples, "text")
     lines += _sample_section("Samples rejected", rejects, "reason")
     return "\n".join(lines) + "\n"

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..fidelity.report import fidelity_html
 from . import plots
 from .build import render_markdown
 from .facts import format_value, gate_checks_summary, gate_decisions, gate_failures, generation_series, verdict
@@ -93,7 +94,7 @@ def _head(path: Path, n: int | None, columns: tuple[str, ...] | None = None) -> 
 def render_html(report: dict[str, Any], kept: list[dict[str, Any]], rejected: list[dict[str, Any]],
                 manifest: dict[str, Any] | None = None) -> str:
     """The whole page as a string."""
-    parts = [_header(report, manifest or {}), _funnel(report), _gates(report), _mix(report), _generations(report),
+    parts = [_header(report, manifest or {}), _funnel(report), _gates(report), fidelity_html(report), _mix(report), _generations(report),
              _samples_kept(kept), _samples_rejected(rejected)]
     title = esc(f"synthgen run: {report.get('name')}")
     return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>"
