@@ -32,6 +32,7 @@ class GateState:
     seed_factor: int = 1
     rotation: int = 0
     few_shot_extra: int = 0
+    last_move: float = 0.0          # signed temperature change of the last retry (bisection on a flip)
     checks: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -76,13 +77,14 @@ class GateController:
         if unlike:
             check["previous_skipped"] = unlike
         if result.passed:
-            self.state.committed = len(kept_texts)
+            self.state.committed, self.state.last_move = len(kept_texts), 0.0
             self.state.checks.append(check)
             return GateOutcome(True, False, check)
-        step = remediation_step(result, sampling, self.state.attempt, self.bounds)
+        step = remediation_step(result, sampling, self.state.attempt, self.bounds, self.state.last_move)
         check["remediation"] = step.to_dict()
         self.state.checks.append(check)
         if step.retry:
+            self.state.last_move = step.temperature - _sampling_values(sampling).get("temperature", step.temperature)
             self._apply(step)
         return GateOutcome(False, step.retry, check)
 

@@ -226,3 +226,14 @@ def test_bunched_but_too_far_is_cooled_and_its_seeds_widened():
     result = Result(failing("mean_pairwise_cosine", None), failing("perplexity_shift", TOO_FAR))
     step = remediation_step(result, {"temperature": 1.0, "top_p": 1.0}, 0)
     assert step.temperature == pytest.approx(0.9) and step.seed_widening == 2 and step.more_few_shot
+
+
+def test_a_flipped_direction_bisects_the_last_move():
+    up = remediation_step(Result(failing("perplexity_shift", TOO_TYPICAL)), {"temperature": 0.9, "top_p": 1.0}, 0)
+    assert up.temperature == pytest.approx(1.0)
+    down = remediation_step(Result(failing("perplexity_shift", TOO_FAR)), {"temperature": 1.0, "top_p": 1.0}, 1,
+                            previous_move=0.1)
+    assert down.temperature == pytest.approx(0.95)
+    again = remediation_step(Result(failing("perplexity_shift", TOO_FAR)), {"temperature": 0.95, "top_p": 1.0}, 2,
+                             previous_move=-0.05)
+    assert again.temperature == pytest.approx(0.85)  # same direction: the full step

@@ -100,19 +100,21 @@ class Gated(Regime):
     def produce(self, model: BigramLM, t: int, rng: np.random.Generator):
         sampling = dict(self.sampling)
         attempts: list[dict[str, Any]] = []
+        move = 0.0  # the last retry's temperature change (remediation bisects when the direction flips)
         while True:
             if sampling["top_p"] != 1.0:
                 raise NotImplementedError("the bigram sampler has no top_p; bounds must keep max_top_p = 1")
             docs = model.sample(self.n_candidates, sampling["temperature"], rng)
             kept, engine, funnel = self.screen(docs)
             result, skipped = self.evaluate([c.text for c in kept], sampling, rng)
-            step = remediation_step(result, sampling, len(attempts), self.bounds)
+            step = remediation_step(result, sampling, len(attempts), self.bounds, move)
             attempts.append(attempt_record(sampling, funnel, result, step) | {"previous_skipped": skipped})
             if result.passed:
                 self.commit(kept, engine, t, sampling)
                 return [docs[c.columns["doc"]] for c in kept], evidence(attempts, len(kept), sampling)
             if not step.retry:
                 return [], evidence(attempts, 0, sampling)
+            move = step.temperature - sampling["temperature"]
             sampling = {"temperature": step.temperature, "top_p": step.top_p}
 
     def screen(self, docs: list[np.ndarray]) -> tuple[list[Candidate], Deduplicator, dict[str, Any]]:

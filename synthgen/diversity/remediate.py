@@ -54,8 +54,12 @@ class Remediation:
         return {**asdict(self), "failing": list(self.failing), "sides": list(self.sides)}
 
 
-def remediation_step(gate_result: Any, sampling: Any, attempt: int, bounds: Any = None) -> Remediation:
-    """The adjustment after failed attempt ``attempt`` (0 = the first try) of a batch."""
+def remediation_step(gate_result: Any, sampling: Any, attempt: int, bounds: Any = None,
+                     previous_move: float = 0.0) -> Remediation:
+    """The adjustment after failed attempt ``attempt`` (0 = the first try) of a batch. ``previous_move`` is the
+    signed temperature change of the retry before this one: when the new move goes the other way (the last
+    step overshot), the step is half of that move, so the temperature settles between the two sides
+    (bisection) instead of bouncing between them."""
     bounds = bounds or RemediationBounds()
     temp, top_p = float(_get(sampling, "temperature")), float(_get(sampling, "top_p"))
     failures = [d for d in gate_result.decisions if d["status"] != "pass"]
@@ -72,20 +76,23 @@ def remediation_step(gate_result: Any, sampling: Any, attempt: int, bounds: Any 
         return Remediation(False, message=f"remediation budget spent ({budget} retries); still failing: {what}", **keep)
     sides = tuple(dict.fromkeys(d["side"] for d in failures if d.get("side")))
     plain = {d["metric"] for d in failures if not d.get("side")}
-    return _adjust(plain, sides, temp, top_p, attempt, bounds, what, names)
+    return _adjust(plain, sides, temp, top_p, attempt, bounds, what, names, previous_move)
 
 
 def _adjust(failed: set[str], sides: tuple[str, ...], temp: float, top_p: float, attempt: int, bounds: Any,
-            what: str, names: tuple[str, ...]) -> Remediation:
+            what: str, names: tuple[str, ...], previous_move: float = 0.0) -> Remediation:
     lexical, semantic, tail = failed & LEXICAL, failed & SEMANTIC, failed & TAIL
     cooler = TOO_FAR in sides
     hotter = bool(lexical or TOO_TYPICAL in sides or (semantic and not cooler))
     new_temp, new_top_p = temp, top_p
+    step = _get(bounds, "temperature_step")
+    if previous_move and (previous_move > 0) != hotter and (hotter or cooler):
+        step = abs(previous_move) / 2  # the direction flipped: bisect
     if hotter:
-        new_temp = min(round(temp + _get(bounds, "temperature_step"), 4), _get(bounds, "max_temperature"))
+        new_temp = min(round(temp + step, 4), _get(bounds, "max_temperature"))
         new_top_p = min(round(top_p + _get(bounds, "top_p_step"), 4), _get(bounds, "max_top_p"))
     elif cooler:
-        new_temp = max(round(temp - _get(bounds, "temperature_step"), 4), _get(bounds, "min_temperature"))
+        new_temp = max(round(temp - step, 4), _get(bounds, "min_temperature"))
     broaden = bool(semantic or tail or TOO_TYPICAL in sides or (hotter and cooler))
     factor = _get(bounds, "seed_widening") if broaden else 1
     rotate = (broaden or cooler) and bool(_get(bounds, "rotate_few_shot"))
