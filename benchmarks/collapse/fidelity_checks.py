@@ -48,7 +48,8 @@ def replace_rejected(c: list[dict]) -> list[dict]:
         return [skipped("C-fidelity-replace-T1", "the fidelity rule catches replace collapse",
                         "rejects ≥ 90% of replace batches from gen 3 at T = 1 (the run has fewer generations)", ISSUE)]
     shown = "; ".join(f"gen {g}: {np.mean(v):.0%}" for g, v in by_gen.items() if g <= 3)
-    ratios = [r["fidelity"]["perplexity_ratio"] for r in rows if r["generation"] == 3 and r["fidelity"]["perplexity_ratio"]]
+    ratios = [r["fidelity"]["perplexity_ratio"] for r in rows
+              if r["generation"] == 3 and r["fidelity"]["perplexity_ratio"]]
     measured = f"{np.mean(late):.0%} of {len(late)} batches (gens ≥ 3) rejected; {shown}" + (
         f"; median perplexity at gen 3 {fmt(ratios)}× real" if ratios else "")
     return [check("C-fidelity-replace-T1", "the fidelity rule catches replace collapse",

@@ -127,7 +127,8 @@ def run_bigram(corpus: Corpus, regime_name: str, temperature: float, seed: int, 
         row = {"module": "C", "corpus": corpus.name, "regime": regime_name, "temperature": temperature,
                "seed": seed, "generation": t, **model_measures(model, ctx), **batch_measures(batch, ctx),
                "synthetic_share": share, "train_docs": len(train), "gate": gate, "mix": mix,
-               "fidelity": batch_fidelity(batch, ctx, fidelity_sample, seed) if regime_name in FIDELITY_CHECKED else None}
+               "fidelity": (batch_fidelity(batch, ctx, fidelity_sample, seed) if regime_name in FIDELITY_CHECKED
+                            else None)}
         row["heldout_ppl_ratio"] = row["heldout_ppl"] / (rows[0]["heldout_ppl"] if rows else row["heldout_ppl"])
         if t < generations:
             train, share = regime.training(batch, t, rng)

@@ -8,7 +8,8 @@ temperature, wider seeds); *too far* (perplexity above real's: noise) lowers the
 more real few-shot examples. When the directions conflict, measured repetition (a lexical failure) still
 raises the temperature (cooling cannot fix repetition; real few-shot examples and wider seeds address the
 drift), while a batch that is only bunched in embedding space but too far from real text is cooled (the
-fidelity side decides) and its seeds widened. Within ``bounds``; once ``attempt`` reaches the budget, or nothing can change, ``retry`` is
+fidelity side decides) and its seeds widened. A step that reverses the previous one is half of it
+(bisection). Within ``bounds``; once ``attempt`` reaches the budget, or nothing can change, ``retry`` is
 False and the message names the failing metrics (the run exits 3).
 """
 

@@ -52,5 +52,5 @@ def rare_type_support(texts: Sequence[str], rare: set[str]) -> float:
 
 
 def rare_type_recall(texts: Sequence[str], reference_texts: Sequence[str], max_count: int = 2) -> float:
-    """Share of the reference's rare types present in ``texts`` (:func:`synthgen.diversity.lexical.rare_type_recall`)."""
+    """Share of the reference's rare types present in ``texts`` (synthgen.diversity.lexical's formula)."""
     return _text_recall(texts, reference_texts, max_count)

@@ -31,11 +31,12 @@ def summary_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         details = d.get("details") or {}
         if d["metric"] == "perplexity_shift":
             for q, pair in (details.get("quantiles") or {}).items():
-                rows.append([f"per-record perplexity {q}", _num(pair.get("value")), _num(pair.get("reference")), "", ""])
+                rows.append([f"per-record perplexity {q}", _num(pair.get("value")), _num(pair.get("reference")),
+                             "", ""])
             bound = f"{_num(details.get('low'))} – {_num(details.get('high'))}" if "low" in details else "-"
             rate = details.get("false_alarm_rate")
-            rows.append([f"median perplexity (two-sided; calibrated false-alarm rate {_pct(rate)})", _num(d.get("value")),
-                         _num(d.get("reference")), bound, _result(d)])
+            label = f"median perplexity (two-sided; calibrated false-alarm rate {_pct(rate)})"
+            rows.append([label, _num(d.get("value")), _num(d.get("reference")), bound, _result(d)])
         else:
             rows.append([d["metric"], _num(d.get("value")), _num(d.get("reference")), _num(d.get("threshold")),
                          _result(d)])

@@ -94,8 +94,9 @@ def _head(path: Path, n: int | None, columns: tuple[str, ...] | None = None) -> 
 def render_html(report: dict[str, Any], kept: list[dict[str, Any]], rejected: list[dict[str, Any]],
                 manifest: dict[str, Any] | None = None) -> str:
     """The whole page as a string."""
-    parts = [_header(report, manifest or {}), _funnel(report), _gates(report), fidelity_html(report), _mix(report), _generations(report),
+    parts = [_header(report, manifest or {}), _funnel(report), _gates(report), _mix(report), _generations(report),
              _samples_kept(kept), _samples_rejected(rejected)]
+    parts.insert(3, fidelity_html(report))  # after the gates (synthgen.fidelity.report)
     title = esc(f"synthgen run: {report.get('name')}")
     return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>"
             f"<style>{_CSS}</style></head><body>\n" + "\n".join(p for p in parts if p) + "\n</body></html>\n")
