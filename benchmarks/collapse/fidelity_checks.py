@@ -31,8 +31,10 @@ def gated_vs_cap02(c: list[dict], last: int) -> list[dict]:
         return [skipped("C-gated-T1-vs-cap0.2", "the gate adds the protection of a 0.2 cap at a 0.5 cap",
                         "ppl ratio ≤ capped_0.2's + 0.01", ISSUE)]
     g, c2 = ratio(gated, "heldout_ppl", last), ratio(cap, "heldout_ppl", last)
+    starved = sum(r["gate"]["starved"] for r in gated)  # a starved generation adds no synthetic data: shown
     return [check("C-gated-T1-vs-cap0.2", "the gate adds the protection of a 0.2 cap at a 0.5 cap",
-                  f"ppl ratio (gen {last}) ≤ capped_0.2's + 0.01", f"{fmt(g)}× vs capped_0.2 {np.mean(c2):.3g}×",
+                  f"ppl ratio (gen {last}) ≤ capped_0.2's + 0.01",
+                  f"{fmt(g)}× vs capped_0.2 {np.mean(c2):.3g}×; starved {starved}/{len(gated)} generations",
                   bool(np.mean(g) <= np.mean(c2) + 0.01), ISSUE)]
 
 
