@@ -163,6 +163,16 @@ def test_gate_decisions_and_lineage_from_the_report_appear_in_the_card(run_dir):
     assert "parents: [gen-0]" in card
 
 
+def test_fidelity_gate_appears_in_the_card(run_dir):
+    fidelity = {"metric": "perplexity_shift", "gate": "fidelity", "against": "real", "value": 120.0, "reference": 100.0,
+                "threshold": 125.0, "passed": True, "status": "pass", "side": None,
+                "details": {"low": 80.0, "high": 125.0, "false_alarm_rate": 0.0,
+                            "quantiles": {"p50": {"value": 120.0, "reference": 100.0}}}}
+    edit_report(run_dir, gates=[{"window": [0, 10], "attempt": 0, "passed": True, "decisions": [fidelity]}])
+    card = (build_hub_folder(run_dir, run_dir / "out", "me/tiny") / "README.md").read_text()
+    assert "## Fidelity gate" in card and "| per-record perplexity p50 | 120 | 100 |" in card
+
+
 def test_card_escapes_run_text(run_dir):
     edit_report(run_dir, name="x <img src=x> | y")
     card = (build_hub_folder(run_dir, run_dir / "out", "me/tiny") / "README.md").read_text()

@@ -7,6 +7,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from ..report.facts import format_value, gate_checks_summary, gate_decisions, lineage_lines, verdict
+from ..fidelity.report import fidelity_markdown
 from .toml_text import to_toml
 
 if TYPE_CHECKING:
@@ -98,6 +99,7 @@ def gates_section(inputs: "CardInputs") -> str:
               for stage, counts in reasons.items() if stage not in steps]
     lines += ["", _decisions_text(gate_decisions(document, latest_only=True))]
     lines += [f"\n{md(line)}." for line in gate_checks_summary(document)]
+    lines += fidelity_markdown(document)
     return "\n".join(lines)
 
 

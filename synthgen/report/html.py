@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..formats import record_text
+from ..fidelity.report import fidelity_html
 from . import plots
 from .build import render_markdown
 from .facts import format_value, gate_checks_summary, gate_decisions, gate_failures, generation_series, verdict
@@ -94,6 +95,7 @@ def render_html(report: dict[str, Any], kept: list[dict[str, Any]], rejected: li
     """The whole page as a string."""
     parts = [_header(report, manifest or {}), _funnel(report), _gates(report), _mix(report), _generations(report),
              _samples_kept(kept), _samples_rejected(rejected)]
+    parts.insert(3, fidelity_html(report))  # after the gates (synthgen.fidelity.report)
     title = esc(f"synthgen run: {report.get('name')}")
     return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>"
             f"<style>{_CSS}</style></head><body>\n" + "\n".join(p for p in parts if p) + "\n</body></html>\n")
