@@ -27,11 +27,12 @@ def format_columns(output: Any) -> tuple[str, ...]:
 
 
 def format_rows(rows: list[dict[str, Any]], output: Any) -> list[dict[str, Any]]:
-    """Shape the final records for ``output.format``; content columns the format does not use are left
-    out (they would confuse a trainer's format detection), provenance columns stay."""
+    """Shape the final records for ``output.format``: the texts the steps wrote are left out (the format's
+    columns carry them, and extra text columns would confuse a trainer's format detection); scores, sampled
+    values, operators and provenance columns stay."""
     if output.format == "raw":
         return rows if output.shorthand else [_without(row, ("text",)) for row in rows]
-    content = set(output.columns) | {"text", "prompt"}
+    content = set(output.text_columns) | {"text", "prompt"}
     shaped = []
     for row in rows:
         head = {"id": row["id"], **_format_columns(row, output)}

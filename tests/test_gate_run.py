@@ -144,7 +144,7 @@ def test_revoked_records_no_longer_block_their_duplicates(write_recipe, tmp_path
 def test_reports_show_the_fidelity_gate(gated_recipe):
     """The fidelity rules run with the diversity gate by default; report.md and report.html show them."""
     result = run_recipe(gated_recipe, backend=scripted(sentences(150, 200)), progress=False)
-    decisions = result.report["gates"][-1]["decisions"]
+    decisions = result.report.to_dict()["gates"][-1]["decisions"]
     fidelity = {d["metric"]: d for d in decisions if d.get("gate") == "fidelity"}
     assert fidelity["perplexity_shift"]["status"] == "pass" and fidelity["perplexity_shift"]["reference"] > 1
     markdown = (result.run_dir / "report.md").read_text()

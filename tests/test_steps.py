@@ -282,3 +282,19 @@ def test_a_run_that_keeps_nothing_still_has_its_format_columns(tmp_path):
         "[[verify]]\ntype = 'length'\nfield = 'response'\nmin = 500\n"
     result = run(tmp_path, body, target=2, budget=4)
     assert len(result.dataset) == 0 and result.dataset.column_names == ["id", "messages"]
+
+
+def test_formatted_rows_keep_scores_and_sampled_values_but_not_step_texts(tmp_path):
+    body = "[[steps]]\ntype = 'sample'\nname = 'level'\nvalues = ['a', 'b']\n" + INSTRUCTION + RESPONSE + """
+    [[steps]]
+    type = "judge"
+    name = "score"
+    target = "response"
+
+    [output]
+    format = "messages"
+    prompt = "instruction"
+    """
+    columns = run(tmp_path, body).dataset.column_names
+    assert {"messages", "score", "level"} <= set(columns)
+    assert not {"instruction", "response", "text"} & set(columns)

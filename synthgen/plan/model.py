@@ -74,6 +74,7 @@ class OutputPlan:
     prompt: str | None = None
     completion: str | None = None
     messages: str | None = None
+    text_columns: tuple[str, ...] = ()
 
 
 @dataclass

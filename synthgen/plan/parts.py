@@ -40,8 +40,10 @@ def build_output(recipe: Any, context: RecipeContext) -> OutputPlan:
     columns = tuple(name for step in steps for name in _step_columns(step))
     chat = next((s.name for s in steps if s.type == "chat"), None)
     prompt = config.prompt or ("prompt" if recipe.is_shorthand else None)
+    text = tuple(name for step in steps if step.type in TEXT_STEP_TYPES + ("template", "preference")
+                 for name in _step_columns(step)[:1 if step.type == "rewrite" else None])
     plan = OutputPlan(config.format, main, columns, recipe.is_shorthand, prompt, config.completion or main,
-                      config.messages or chat)
+                      config.messages or chat, text)
     _check_format(plan, steps, context)
     return plan
 
