@@ -114,7 +114,7 @@ def test_sleep_forever():
 
 
 def test_sleep_that_ignores_the_alarm_is_killed_by_the_parent():
-    program = "import signal, time\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\ntime.sleep(10**6)"
+    program = "import signal, time\nsignal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})\ntime.sleep(10**6)"
     result = run(Sandbox(SandboxLimits(timeout_s=0.5)), program)
     assert (result.status, result.reason) == (TIMEOUT, "timeout")
     assert result.seconds < 4.0
@@ -122,7 +122,7 @@ def test_sleep_that_ignores_the_alarm_is_killed_by_the_parent():
 
 def test_busy_loop_that_ignores_the_alarm_hits_the_cpu_limit():
     sandbox = Sandbox(SandboxLimits(timeout_s=6.0, cpu_s=1))
-    program = "import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\nwhile True:\n    pass"
+    program = "import signal\nsignal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})\nwhile True:\n    pass"
     result = run(sandbox, program)
     assert (result.status, result.reason, result.evidence["limit"]) == (TIMEOUT, "timeout", "cpu")
 
@@ -176,7 +176,7 @@ def test_pid_namespace_kills_escaped_children_without_the_audit_hook(tmp_path):
                f"        time.sleep(60)\n        os._exit(0)\n"
                f"while not os.path.exists({str(pids)!r}) or len(open({str(pids)!r}).read().split()) < 8:\n"
                f"    time.sleep(0.01)\nprint('all started', flush=True)\ntime.sleep(60)")
-    result = run(Sandbox(SandboxLimits(timeout_s=3.0), audit=False), program)
+    result = run(Sandbox(SandboxLimits(timeout_s=3.0), audit=False, isolation_mode="namespaces"), program)
     assert result.status == TIMEOUT and result.stdout == "all started", result
     host_pids = pids.read_text().split()
     assert len(host_pids) == 8
@@ -194,7 +194,7 @@ def _alive(pid: str) -> bool:
 
 def test_describe_reports_isolation(sandbox):
     described = sandbox.describe()
-    assert described["isolation"] in ("namespaces", "user_namespaces", "none")
+    assert described["isolation"] in ("bwrap", "namespaces", "user_namespaces", "none")
     assert sandbox.isolation_mode != "none" or described["isolation"] == "none"
     assert described["limits"]["cpu_s"] == 2
 
@@ -205,6 +205,7 @@ def test_required_namespaces_that_are_missing_fail_at_build(monkeypatch):
     from synthgen.verify import VerifyContext, build_verify_stages
 
     monkeypatch.setattr(isolation, "available", lambda: None)
+    monkeypatch.setattr(isolation, "bwrap_available", lambda: False)
     raw = {"recipe": {"name": "r"}, "seeds": {"type": "inline", "records": [{"t": "a"}]},
            "prompt": {"template": "{t}"}, "generation": {"target": 1, "backend": {"type": "scripted"}},
            "verify": [{"type": "code_execution", "program": "{code}", "isolation": "namespaces"}]}

@@ -78,13 +78,18 @@ def _lazy(module: str, name: str) -> Factory:
 
 
 def _code_execution(config: Any, where: str) -> Verifier:
-    """The sandboxed verifier; ``isolation = "namespaces"`` is checked here (one ``unshare true``)."""
+    """The sandboxed verifier; ``isolation = "strict"`` (bubblewrap) and ``"namespaces"`` (unshare) are
+    checked here with one probe run each, so a run that cannot have them fails before generating."""
     from . import isolation
     from .execution import CodeExecutionVerifier
 
     if config.isolation == "namespaces" and isolation.available() is None:
         raise RecipeError(f"{where}.isolation: 'namespaces' is not available here (unshare failed)",
                           hint="use isolation = 'auto' (falls back to limits and the audit hook) or allow namespaces")
+    if config.isolation == "strict" and not isolation.bwrap_available():
+        raise RecipeError(f"{where}.isolation: 'strict' needs bubblewrap (bwrap), which does not run here",
+                          hint="install bubblewrap (apt-get install bubblewrap) and allow user namespaces, "
+                               "or use isolation = 'auto'")
     return CodeExecutionVerifier(**_params(config))
 
 
