@@ -57,11 +57,12 @@ ATTACKS: dict[str, str] = {
         import sys, os
         f = sys._getframe(1)
         while f is not None:
-            for value in list(f.f_locals.values()) + list(f.f_globals.values()):
-                if callable(value) and getattr(value, "__name__", "") in ("report", "seal", "_finish", "_run"):
-                    value("pass")
+            cfg = f.f_locals.get("cfg")
+            if cfg is not None and "key_path" in cfg:
+                os.write(cfg["status_fd"], b"pass " + open(cfg["key_path"], "rb").read() + b"\\n")
+                os._exit(0)
             f = f.f_back
-        os._exit(0)
+        return 0
     """),
     "frame_walk_through_traceback": body("""
         import os
@@ -87,11 +88,10 @@ ATTACKS: dict[str, str] = {
     "gc_object_list": body("""
         import gc, os
         for obj in gc.get_objects():
-            if callable(obj) and getattr(obj, "__name__", "") in ("report", "seal", "_finish"):
-                obj("pass")
-            if isinstance(obj, dict) and "key_path" in obj:
+            if type(obj) is dict and "key_path" in obj and "status_fd" in obj:
                 os.write(obj["status_fd"], b"pass " + open(obj["key_path"], "rb").read() + b"\\n")
-        os._exit(0)
+                os._exit(0)
+        return 0
     """),
     "gc_referrers": body("""
         import gc, sys, os
@@ -314,6 +314,42 @@ ATTACKS: dict[str, str] = {
         _signal.signal(14, lambda n, frame: None)
         return 0
     """),
+    "signal_handler_through_a_fresh_builtin_module": body("""
+        import importlib.machinery, importlib.util, signal, time
+        fresh = importlib.machinery.BuiltinImporter.create_module(importlib.util.find_spec("_signal"))
+        importlib.machinery.BuiltinImporter.exec_module(fresh)
+        def handler(number, frame):
+            fresh.signal(number, fresh.SIG_DFL)  # leave no trace for the handler check
+            fresh.signal(signal.SIGINT, signal.default_int_handler)
+            while frame is not None:
+                names, local = frame.f_globals, frame.f_locals
+                if "_finish" in names and "control" in local:
+                    if local["control"][0] is not None:
+                        local["control"][0]()
+                    names["_finish"](names["_modules"]["__main__"].__dict__, local["cfg"], local["control"],
+                                     local["report"], None)
+                frame = frame.f_back
+        fresh.signal(signal.SIGALRM, handler)
+        signal.setitimer(signal.ITIMER_REAL, 0.001)
+        time.sleep(0.5)
+        return 0
+    """),
+    "signal_handler_fires_during_the_prelude": body("""
+        import importlib.machinery, importlib.util, signal
+        fresh = importlib.machinery.BuiltinImporter.create_module(importlib.util.find_spec("_signal"))
+        importlib.machinery.BuiltinImporter.exec_module(fresh)
+        def handler(number, frame):
+            f = frame
+            while f is not None:
+                if "_finish" in f.f_globals and "control" in f.f_locals:
+                    f.f_locals["control"][0]()
+                    f.f_globals["_finish"](f.f_globals["_modules"]["__main__"].__dict__, f.f_locals["cfg"],
+                                           f.f_locals["control"], f.f_locals["report"], None)
+                f = f.f_back
+        fresh.signal(signal.SIGVTALRM, handler)
+        signal.setitimer(signal.ITIMER_VIRTUAL, 0.0005, 0.0005)
+        return 0
+    """),
     "signal_module_reloaded": body("""
         import importlib, signal
         importlib.reload(signal)
@@ -414,9 +450,20 @@ def test_attack_is_rejected(verifier, name):
     ("gc_callback_patches_builtins", "tampered_builtins"), ("rebind_own_function_during_call", "tampered_builtins"),
     ("os_exit_zero", "early_exit"), ("raise_system_exit_zero", "early_exit"), ("sys_exit_zero", "early_exit"),
     ("read_the_key_file", "forbidden_file_access"), ("ctypes_memory_read", "forbidden_native_code"),
+    ("signal_handler_through_a_fresh_builtin_module", "forbidden_file_access"),
 ])
 def test_attack_is_rejected_for_the_right_reason(verifier, name, reason):
     assert verifier.check(candidate_for(ATTACKS[name])).reason == reason
+
+
+@pytest.mark.parametrize("name", ["frame_walk_to_reporter", "gc_object_list",
+                                  "signal_handler_through_a_fresh_builtin_module"])
+def test_reach_attacks_forge_a_pass_without_the_audit_hook(name):
+    """Proof that these attacks are potent: without the hook they do forge a pass (so the hook is what
+    stops them above, not a bug in the attack)."""
+    verifier = CodeExecutionVerifier(extract="raw", timeout_s=3.0, workers=1, isolation="none")
+    verifier.sandbox.audit = False
+    assert verifier.check(candidate_for(ATTACKS[name])).keep
 
 
 def test_rebinding_a_prompt_helper_is_tampering(verifier):

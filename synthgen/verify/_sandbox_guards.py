@@ -1,8 +1,8 @@
 """Reward-hack guards of the sandbox child (part of the prelude; see ``_sandbox_prelude.py``).
 
-At the boundary between the candidate's code and the tests, every callable the program bound is replaced
-by a guarded call. When trusted code (the tests, or helpers the prompt defined) calls it, the guarded call
-checks, before the value reaches the test:
+At the boundary between the candidate's code and the tests, the tests get their own copy of the program's
+globals in which every callable the program bound is a guarded call. The guarded call checks, before the
+value reaches the test:
 
 - ``non_plain_return``: the value is plain data (bool, int, float, complex, str, bytes, None and lists,
   tuples, dicts, sets of them, recursively); a subclass is plain only when it adds no dunder and overrides
@@ -21,8 +21,8 @@ SAFE_CLASS_NAMES = frozenset({"__module__", "__qualname__", "__doc__", "__slots_
                               "__orig_bases__", "__parameters__"})
 CTX_FIELDS = ("plain_types", "base_names", "type_", "str_", "safe_names", "id_", "containers", "dict_",
               "builtins_dict", "snapshot", "protected", "missing", "thread_count", "gc_callbacks",
-              "module_builtins", "getframe", "trusted_codes", "ns", "check_plain", "check_tamper", "report",
-              "type_name", "is_plain", "tampered", "plain_base")
+              "module_builtins", "ns", "check_plain", "check_tamper", "report",
+              "type_name", "is_plain", "tampered", "plain_base", "getsignal", "signal_handlers")
 
 
 def _plain_base(t, ctx):
@@ -55,7 +55,7 @@ def _plain_base(t, ctx):
 def _is_plain(value, ctx):
     """Walk ``value`` (iteratively, each container once) and say whether all of it is plain data."""
     (_pt, _bn, type_, _s, _sn, id_, containers, dict_, *_rest) = ctx
-    plain_base = ctx[24]
+    plain_base = ctx[22]
     stack, seen = [value], {}
     while stack:
         item = stack.pop()
@@ -94,17 +94,19 @@ def _tampered(ns, before, ctx):
         return "a gc callback was added"
     if thread_count():
         return "a thread outlived the call"
+    getsignal, handlers = ctx[23], ctx[24]
+    for number, handler in handlers:
+        if getsignal(number) is not handler:
+            return f"the handler of signal {number} was replaced"
     return ""
 
 
 def _guarded_call(bound, /, *args, **kwargs):
-    """Call the wrapped callable; when trusted code called, check what comes back (see module doc)."""
+    """Call the wrapped callable and check what comes back (see module doc). Only the tests' namespace
+    holds guarded calls: the program's own functions keep calling each other directly."""
     target, name, ctx = bound
-    (_pt, _bn, type_, _s, _sn, _id, _c, _d, _bd, _snap, protected, missing, _tc, _gc, _mb, getframe,
-     trusted_codes, ns, check_plain, check_tamper, report, type_name, is_plain, tampered, _pb) = ctx
-    caller = getframe(0).f_back
-    if caller is None or caller.f_code not in trusted_codes:
-        return target(*args, **kwargs)
+    (_pt, _bn, type_, _s, _sn, _id, _c, _d, _bd, _snap, protected, missing, _tc, _gc, _mb,
+     ns, check_plain, check_tamper, report, type_name, is_plain, tampered, *_rest) = ctx
     before = {}
     for key in protected:
         before[key] = ns.get(key, missing)

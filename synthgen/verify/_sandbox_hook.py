@@ -44,6 +44,7 @@ S_IFMT, S_IFLNK, S_IFDIR = 0o170000, 0o120000, 0o040000
 
 _lstat, _readlink, _getcwd, _write, _exit = os.lstat, os.readlink, os.getcwd, os.write, os._exit
 _get_ident = __import__("_thread").get_ident
+_getframe = sys._getframe
 
 
 def _resolve(path):
@@ -83,10 +84,26 @@ def _exact_path(path):
     return None
 
 
+def _opened_by_prelude(chain, internal):
+    """Whether the Python frames under the hook are exactly ``chain`` (the prelude's ``_finish`` called
+    by ``_run`` called by ``_main`` called by the prelude's module code) and nothing else. A program that
+    calls ``_finish`` itself, from a signal handler, a thread or any frame of its own, puts that frame in
+    the chain."""
+    frame = _getframe(0).f_back
+    while frame is not None and frame.f_code in internal:
+        frame = frame.f_back
+    for code in chain:
+        if frame is None or frame.f_code is not code:
+            return False
+        frame = frame.f_back
+    return frame is None
+
+
 def _file_policy(work, roots, key_path, state):
     """``file_ok(path, write)``: writes only inside the work directory; reads also under ``roots``; the key
-    once, after the tests returned (``state['sealed']``); directories outside the work one are never
-    opened (a descriptor of one would make relative paths escape)."""
+    once, by the main thread, after the tests returned (``state['sealed']``) and only from the prelude's
+    own call chain; directories outside the work one are never opened (a descriptor of one would make
+    relative paths escape)."""
 
     def inside(path, bases):
         return any(path == base or path.startswith(base.rstrip("/") + "/") for base in bases)
@@ -100,7 +117,8 @@ def _file_policy(work, roots, key_path, state):
         real = _resolve(text)
         if real == key_path:
             opened, state["key_opened"] = state["key_opened"], True
-            return state["sealed"] and not write and not opened and _get_ident() == state["main"]
+            return (state["sealed"] and not write and not opened and _get_ident() == state["main"]
+                    and _opened_by_prelude(state["chain"], state["internal"]))
         if real in DEVICES or inside(real, (work,)):
             return True
         if write or not inside(real, roots):
@@ -115,7 +133,7 @@ def _file_policy(work, roots, key_path, state):
     return file_ok
 
 
-def _decide(event, args, file_ok, allowed_frame_code):
+def _decide(event, args, file_ok, allowed_frame_codes):
     """None (allowed), ("refuse", message) or (category, detail) for a violation that ends the process."""
     if event == "open":
         path, mode, flags = args
@@ -136,12 +154,12 @@ def _decide(event, args, file_ok, allowed_frame_code):
         if name in REFUSED_IMPORTS:
             return ("refuse", f"import of {name} is not allowed in the sandbox")
         return (BLOCKED_IMPORTS[name], f"import {name}") if name in BLOCKED_IMPORTS else None
-    return _decide_object_event(event, args, allowed_frame_code)
+    return _decide_object_event(event, args, allowed_frame_codes)
 
 
-def _decide_object_event(event, args, allowed_frame_code):
-    if event == "sys._getframe" and allowed_frame_code is not None:
-        return None if args[0].f_code is allowed_frame_code else ("refuse", "frame introspection is disabled")
+def _decide_object_event(event, args, allowed_frame_codes):
+    if event == "sys._getframe":
+        return None if args[0].f_code in allowed_frame_codes else ("refuse", "frame introspection is disabled")
     if event in INTROSPECTION:
         return ("refuse", f"{event} is disabled in the sandbox")
     if event == "object.__getattr__" and type(args[1]) is str and args[1] in FRAME_ATTRS:
@@ -153,17 +171,18 @@ def _decide_object_event(event, args, allowed_frame_code):
     return None
 
 
-def install_hook(status_fd, work, read_roots, key_path, guarded_code):
+def install_hook(status_fd, work, read_roots, key_path, chain):
     """Install the hook; return ``(seal, give_up)``. The prelude calls ``seal()`` once the tests have
     returned: from then on the key file may be opened exactly once, by the main thread. ``give_up()``
     (a failed run) burns the key for good and lets tracebacks read frames again."""
     prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
     roots = tuple(_resolve(p) for p in [*read_roots, *prefixes])
-    state = {"sealed": False, "key_opened": False, "main": _get_ident(), "frames": False}
+    state = {"sealed": False, "key_opened": False, "main": _get_ident(), "frames": False, "chain": tuple(chain)}
     file_ok = _file_policy(_resolve(work), roots, _resolve(key_path), state)
+    allowed = frozenset({_opened_by_prelude.__code__})  # sys._getframe only for the prelude's own check
 
     def hook(event, args):
-        verdict = _decide(event, args, file_ok, guarded_code)
+        verdict = _decide(event, args, file_ok, allowed)
         if verdict is None:
             return
         if verdict[0] == "refuse":
@@ -184,5 +203,6 @@ def install_hook(status_fd, work, read_roots, key_path, guarded_code):
     def give_up():
         state["key_opened"] = state["frames"] = True
 
+    state["internal"] = frozenset({hook.__code__, file_ok.__code__, _decide.__code__})
     sys.addaudithook(hook)
     return seal, give_up

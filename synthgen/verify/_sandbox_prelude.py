@@ -36,6 +36,9 @@ _type_flags = type.__dict__["__flags__"].__get__
 _FunctionType = type(_resolve)
 _MethodType = type(_resolve.__get__(0))
 _BUILTINS = __import__("builtins")
+_MappingProxy = type(type.__dict__)
+_getsignal = __import__("_signal").getsignal
+_SIGNAL_HANDLERS = tuple((n, _getsignal(n)) for n in sorted(__import__("_signal").valid_signals()))
 _BUILTINS_SNAPSHOT = tuple(vars(_BUILTINS).items())
 ONLY_AST = 0x400
 PLAIN_TYPES = (bool, int, float, complex, str, bytes, type(None), list, tuple, dict, set, frozenset)
@@ -55,7 +58,7 @@ GUARDED_CALL, IS_PLAIN, TAMPERED, PLAIN_BASE, REPORT_GUARD = (
 def _main():
     import json
 
-    cfg = json.loads(_os.environ.pop("SYNTHGEN_SANDBOX"))
+    cfg = _freeze(json.loads(_os.environ.pop("SYNTHGEN_SANDBOX")))
     source = _read_source()
     _set_limits(cfg)
     _remove_signal_handlers()
@@ -64,9 +67,19 @@ def _main():
     program = _compile(source, cfg.get("code_lines"), cfg["status_fd"])
     control = (None, None)  # (seal, give_up): see install_hook
     if cfg["audit"]:
-        control = install_hook(cfg["status_fd"], _os.getcwd(), cfg["read_roots"], cfg["key_path"],
-                               GUARDED_CALL.__code__)
+        chain = (_finish.__code__, _run.__code__, _main.__code__, _getframe(1).f_code)
+        control = install_hook(cfg["status_fd"], _os.getcwd(), cfg["read_roots"], cfg["key_path"], chain)
     _run(program, cfg, control, report)
+
+
+def _freeze(value):
+    """Read-only views all the way down: a signal handler that got hold of a prelude frame (see the module
+    docstring) must not be able to edit the settings or the program's split through its locals."""
+    if type(value) is dict:
+        return _MappingProxy({k: _freeze(v) for k, v in value.items()})
+    if type(value) is list:
+        return tuple(_freeze(v) for v in value)
+    return value
 
 
 def _read_source():
@@ -133,8 +146,8 @@ def _compile(source, code_lines, status_fd):
     names = set()
     for code in trusted:
         names.update(code.co_names)
-    return {"codes": codes, "split": code_lines is not None, "swallowed": parts[3],
-            "trusted": frozenset(trusted), "test_names": frozenset(names)}
+    return _MappingProxy({"codes": tuple(codes), "split": code_lines is not None, "swallowed": parts[3],
+                          "trusted": frozenset(trusted), "test_names": frozenset(names)})
 
 
 def _split(body, code_lines):
@@ -166,7 +179,7 @@ def _run(program, cfg, control, report):
     try:
         prefix, middle, tail = program["codes"]
         exec(prefix, ns)
-        from_prompt = dict(ns)
+        from_prompt = _MappingProxy(dict(ns))
         exec(middle, ns)
         if program["split"]:
             ns, ctx = _boundary(ns, program, guards, from_prompt, report)
@@ -225,9 +238,9 @@ def _guard_context(ns, program, guards, protected, report):
     """The immutable tuple the guarded calls read (field order: ``CTX_FIELDS``)."""
     return (PLAIN_TYPES, tuple(frozenset(dir(t)) for t in PLAIN_TYPES), type, str, SAFE_CLASS_NAMES, id,
             CONTAINERS, dict, vars(_BUILTINS), _BUILTINS_SNAPSHOT, protected, _MISSING, _thread_count,
-            _gc_callbacks, _BUILTINS, _getframe, program["trusted"], ns, bool(guards["non_plain_return"]),
+            _gc_callbacks, _BUILTINS, ns, bool(guards["non_plain_return"]),
             bool(guards["tampered_builtins"]), report, type.__dict__["__qualname__"].__get__, IS_PLAIN, TAMPERED,
-            PLAIN_BASE)
+            PLAIN_BASE, _getsignal, _SIGNAL_HANDLERS)
 
 
 def _tamper_only_context(ns):
