@@ -473,6 +473,11 @@ def test_rebinding_a_prompt_helper_is_tampering(verifier):
     assert honest.keep and (forged.keep, forged.reason) == (False, "tampered_builtins")
 
 
+def test_repeating_a_prompt_helper_verbatim_is_fine(verifier):
+    repeated = "    return a + b\n\n\ndef expected(a, b):\n    return a + b\n"
+    assert verifier.check(candidate_for(repeated, HELPER_PROMPT, HELPER_TEST)).keep
+
+
 def test_code_that_swallows_the_tests_is_tampering():
     """A statement of the code that runs on into the tests' lines (an open bracket or string closed by
     the tests' text) would hide them; the sandbox refuses the split."""

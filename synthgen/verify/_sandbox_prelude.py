@@ -67,9 +67,19 @@ def _main():
     program = _compile(source, cfg.get("code_lines"), cfg["status_fd"])
     control = (None, None)  # (seal, give_up): see install_hook
     if cfg["audit"]:
-        chain = (_finish.__code__, _run.__code__, _main.__code__, _getframe(1).f_code)
+        chain = (_finish.__code__, _run.__code__, _main.__code__, *_codes_below(_getframe(1)))
         control = install_hook(cfg["status_fd"], _os.getcwd(), cfg["read_roots"], cfg["key_path"], chain)
     _run(program, cfg, control, report)
+
+
+def _codes_below(frame):
+    """The code objects of ``frame`` and every frame under it (the prelude's module code, and the
+    ``-c`` loader that ran it from its compiled form)."""
+    codes = []
+    while frame is not None:
+        codes.append(frame.f_code)
+        frame = frame.f_back
+    return codes
 
 
 def _freeze(value):
@@ -216,7 +226,8 @@ def _check_code_kept_apart(ns, program, from_prompt, report):
     if program["swallowed"]:
         report("tampered_builtins", "the code swallows the start of the tests")
     for name, value in from_prompt.items():
-        if ns.get(name, _MISSING) is not value and not name.startswith("__"):
+        now = ns.get(name, _MISSING)
+        if now is not value and not name.startswith("__") and not _same_function(now, value):
             report("tampered_builtins", f"the code rebinds {name}, which the prompt defined")
     shadows = [n for n in ns if n in _BUILTIN_NAMES and n in program["test_names"] and n not in from_prompt]
     if shadows:
@@ -224,6 +235,24 @@ def _check_code_kept_apart(ns, program, from_prompt, report):
     problem = TAMPERED(ns, {}, _tamper_only_context(ns))
     if problem:
         report("tampered_builtins", f"before the tests: {problem}")
+
+
+def _same_function(new, old):
+    """A completion that repeats a helper of the prompt verbatim (chat models do) rebinds nothing."""
+    if type(new) is not _FunctionType or type(old) is not _FunctionType:
+        return False
+    return _same_code(new.__code__, old.__code__) and new.__defaults__ == old.__defaults__ is None
+
+
+def _same_code(a, b):
+    if (a.co_code, a.co_names, a.co_varnames, len(a.co_consts)) != (b.co_code, b.co_names, b.co_varnames,
+                                                                    len(b.co_consts)):
+        return False
+    for x, y in zip(a.co_consts, b.co_consts):
+        same = _same_code(x, y) if type(x) is type(a) and type(y) is type(a) else (type(x) is type(y) and x == y)
+        if not same:
+            return False
+    return True
 
 
 def _wants_guard(value):
