@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, get_args
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
@@ -290,9 +290,19 @@ class SelfConsistencyConfig(Strict):
         return None if pattern is None else _compiles(pattern)
 
 
-VerifierConfig = Annotated[
-    Union[NonEmptyVerifierConfig, LengthVerifierConfig, RegexVerifierConfig, BlocklistVerifierConfig,
-          RepetitionVerifierConfig, ScriptVerifierConfig, RequiredFieldsVerifierConfig, JsonSchemaVerifierConfig,
-          CodeExecutionVerifierConfig, JudgeVerifierConfig, SelfConsistencyConfig],
-    Field(discriminator="type"),
-]
+BUILTIN_VERIFIER_CONFIGS = (
+    NonEmptyVerifierConfig, LengthVerifierConfig, RegexVerifierConfig, BlocklistVerifierConfig,
+    RepetitionVerifierConfig, ScriptVerifierConfig, RequiredFieldsVerifierConfig, JsonSchemaVerifierConfig,
+    CodeExecutionVerifierConfig, JudgeVerifierConfig, SelfConsistencyConfig)
+BUILTIN_VERIFIERS = frozenset(get_args(c.model_fields["type"].annotation)[0] for c in BUILTIN_VERIFIER_CONFIGS)
+
+
+def _verifier_union() -> Any:
+    """The [[verify]] union: the built-in configs and every ``synthgen.verifiers`` plugin's ``Config``."""
+    from ..plugins import verifier_plugins
+
+    plugins = tuple(cls.Config for cls in verifier_plugins(BUILTIN_VERIFIERS).values())
+    return Annotated[Union[BUILTIN_VERIFIER_CONFIGS + plugins], Field(discriminator="type")]
+
+
+VerifierConfig = _verifier_union()

@@ -126,7 +126,15 @@ _REGISTRY: dict[str, Factory] = {
 def build_verifier(config: Any, context: VerifyContext | None = None, where: str | None = None) -> Any:
     """A verifier (or, for self-consistency, a stage) from its validated config."""
     context = context or VerifyContext()
-    return _REGISTRY[config.type](config, context, where or f"{context.source()}:verify")
+    factory = _REGISTRY.get(config.type) or _plugin_factory(config.type)
+    return factory(config, context, where or f"{context.source()}:verify")
+
+
+def _plugin_factory(name: str) -> Factory:
+    """A ``synthgen.verifiers`` plugin's class called with its config's fields (see ``synthgen.plugins``)."""
+    from ..plugins import verifier_plugins
+
+    return _plain(verifier_plugins()[name])
 
 
 def build_verify_stages(configs: list[Any], context: VerifyContext | None = None) -> list:
