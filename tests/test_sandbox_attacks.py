@@ -296,6 +296,16 @@ ATTACKS: dict[str, str] = {
                 pass
         os._exit(0)
     """) + SPRAY,
+    "key_through_a_symlink_and_dir_fd": body("""
+        import os
+        key = os.path.join(os.path.dirname(os.getcwd()), "key")
+        os.mkdir("sub")
+        os.symlink(key, "sub/lnk")
+        folder = os.open("sub", os.O_RDONLY)
+        nonce = os.read(os.open("lnk", os.O_RDONLY, dir_fd=folder), 64)
+        _spray(nonce)
+        os._exit(0)
+    """) + SPRAY,
     "list_the_parent_folder": body("""
         import os
         print(os.listdir(".."))
@@ -456,6 +466,7 @@ def test_attack_is_rejected(verifier, name):
     ("gc_callback_patches_builtins", "tampered_builtins"), ("rebind_own_function_during_call", "tampered_builtins"),
     ("os_exit_zero", "early_exit"), ("raise_system_exit_zero", "early_exit"), ("sys_exit_zero", "early_exit"),
     ("read_the_key_file", "forbidden_file_access"), ("ctypes_memory_read", "forbidden_native_code"),
+    ("key_through_a_symlink_and_dir_fd", "forbidden_file_access"),
 ])
 def test_attack_is_rejected_for_the_right_reason(verifier, name, reason):
     assert verifier.check(candidate_for(ATTACKS[name])).reason == reason

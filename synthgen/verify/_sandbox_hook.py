@@ -139,8 +139,10 @@ def _decide(event, args, file_ok, allowed_frame_codes):
         path, mode, flags = args
         write = any(c in mode for c in "wax+") if type(mode) is str else bool(flags & WRITE_FLAGS)
         return None if file_ok(path, write, True) else ("file", f"open {_exact_path(path)!r} write={write}")
+    if event == "os.symlink":  # a link the hook resolves one way and ``dir_fd`` opens another way
+        return ("file", f"os.symlink {_exact_path(args[1])!r}")
     if event in READ_EVENTS or event in WRITE_EVENTS:
-        paths = [a for a in args[1 if event == "os.symlink" else 0:2] if type(a) not in NOT_PATHS]
+        paths = [a for a in args[0:2] if type(a) not in NOT_PATHS]
         bad = [p for p in paths if not file_ok(p, event in WRITE_EVENTS)]
         return ("file", f"{event} {_exact_path(bad[0])!r}") if bad else None
     if event in PROCESS_EVENTS:
