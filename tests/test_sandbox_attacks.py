@@ -30,6 +30,7 @@ def check(candidate):
     assert sorted([candidate(1, 2), 1]) == [1, 3]
     assert isinstance(candidate(1, 1), int)
 '''
+MATH_TEST = "\n\nimport math\n\n\ndef check(candidate):\n    assert math.fabs(candidate(2, 3) - 5) < 1e-9\n"
 HELPER_PROMPT = 'def expected(a, b):\n    return a + b\n\n\ndef add(a, b):\n    """Return a + b."""\n'
 HELPER_TEST = '\n\ndef check(candidate):\n    for a, b in [(2, 3), (4, 5)]:\n        assert candidate(a, b) == expected(a, b)\n'
 ISOLATIONS = ["strict", "none"] if isolation.bwrap_available() else ["none"]
@@ -486,6 +487,17 @@ def test_rebinding_a_prompt_helper_is_tampering(verifier):
     attack = "    return 0\n\n\ndef expected(a, b):\n    return 0\n"
     forged = verifier.check(candidate_for(attack, HELPER_PROMPT, HELPER_TEST))
     assert honest.keep and (forged.keep, forged.reason) == (False, "tampered_builtins")
+
+
+@pytest.mark.parametrize("attack", [
+    "    import math\n    math.fabs = lambda x: 0.0\n    return 0\n",
+    "    import sys, types\n    fake = types.ModuleType('math')\n    fake.fabs = lambda x: 0.0\n"
+    "    sys.modules['math'] = fake\n    return 0\n",
+])
+def test_patching_a_module_the_tests_use_is_tampering(verifier, attack):
+    honest = verifier.check(candidate_for("    return a + b\n", test=MATH_TEST))
+    forged = verifier.check(candidate_for(attack, test=MATH_TEST))
+    assert honest.keep and (forged.keep, forged.reason) == (False, "tampered_builtins"), forged
 
 
 def test_repeating_a_prompt_helper_verbatim_is_fine(verifier):

@@ -22,7 +22,7 @@ SAFE_CLASS_NAMES = frozenset({"__module__", "__qualname__", "__doc__", "__slots_
 CTX_FIELDS = ("plain_types", "base_names", "type_", "str_", "safe_names", "id_", "containers", "dict_",
               "builtins_dict", "snapshot", "protected", "missing", "thread_count", "gc_callbacks",
               "module_builtins", "ns", "check_plain", "check_tamper", "report",
-              "type_name", "is_plain", "tampered", "plain_base", "getsignal", "signal_handlers")
+              "type_name", "is_plain", "tampered", "plain_base", "getsignal", "signal_handlers", "watched_modules", "modules")
 
 
 def _plain_base(t, ctx):
@@ -98,6 +98,13 @@ def _tampered(ns, before, ctx):
     for number, handler in handlers:
         if getsignal(number) is not handler:
             return f"the handler of signal {number} was replaced"
+    watched, modules = ctx[25], ctx[26]
+    for name, module, attributes in watched:
+        if modules.get(name, missing) is not module:
+            return f"sys.modules[{name!r}] was replaced"
+        for attribute, value in attributes:
+            if module.__dict__.get(attribute, missing) is not value:
+                return f"{name}.{attribute} was replaced"
     return ""
 
 

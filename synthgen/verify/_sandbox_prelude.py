@@ -168,7 +168,25 @@ def _compile(source, code_lines, status_fd):
     for code in trusted:
         names.update(code.co_names)
     return _MappingProxy({"codes": tuple(codes), "split": code_lines is not None, "swallowed": parts[3],
-                          "trusted": frozenset(trusted), "test_names": frozenset(names)})
+                          "trusted": frozenset(trusted), "test_names": frozenset(names),
+                          "watched": _watch_modules(names) if code_lines else ()})
+
+
+def _watch_modules(names):
+    """``((name, module, ((attribute, value), …)), …)`` for the standard-library modules the tests (or the
+    prompt) name, imported now, before the program runs, with the attributes they name: a program that
+    patches ``math.fabs`` or swaps ``sys.modules['math']`` is caught like one that patches a builtin."""
+    watched = []
+    for name in sorted(names & frozenset(_sys.stdlib_module_names)):
+        if name in BLOCKED_IMPORTS or name in REFUSED_IMPORTS or name.startswith("_"):
+            continue
+        try:
+            module = __import__(name)
+        except BaseException:  # noqa: BLE001 - a module that does not import here is not watched
+            continue
+        attributes = vars(module)
+        watched.append((name, module, tuple((a, attributes[a]) for a in sorted(names) if a in attributes)))
+    return tuple(watched)
 
 
 def _split(body, code_lines):
@@ -243,7 +261,7 @@ def _check_code_kept_apart(ns, program, from_prompt, report):
     shadows = [n for n in ns if n in _BUILTIN_NAMES and n in program["test_names"] and n not in from_prompt]
     if shadows:
         report("tampered_builtins", f"the code shadows the builtin {shadows[0]} that the tests use")
-    problem = TAMPERED(ns, {}, _tamper_only_context(ns))
+    problem = TAMPERED(ns, {}, _tamper_only_context(ns, program))
     if problem:
         report("tampered_builtins", f"before the tests: {problem}")
 
@@ -280,12 +298,11 @@ def _guard_context(ns, program, guards, protected, report):
             CONTAINERS, dict, vars(_BUILTINS), _BUILTINS_SNAPSHOT, protected, _MISSING, _thread_count,
             _gc_callbacks, _BUILTINS, ns, bool(guards["non_plain_return"]),
             bool(guards["tampered_builtins"]), report, type.__dict__["__qualname__"].__get__, IS_PLAIN, TAMPERED,
-            PLAIN_BASE, _getsignal, _SIGNAL_HANDLERS)
+            PLAIN_BASE, _getsignal, _SIGNAL_HANDLERS, program.get("watched", ()), _modules)
 
 
-def _tamper_only_context(ns):
-    return _guard_context(ns, {"trusted": frozenset()}, {"non_plain_return": False, "tampered_builtins": True},
-                          frozenset(), None)
+def _tamper_only_context(ns, program=_MappingProxy({})):
+    return _guard_context(ns, program, {"non_plain_return": False, "tampered_builtins": True}, frozenset(), None)
 
 
 def _finish(ns, cfg, control, report, ctx):
