@@ -4,15 +4,19 @@
 How a pass is made unforgeable:
 
 1. The prelude keeps its own globals and a private copy of the builtins; it defines no class, installs no
-   Python signal handler (timeouts are the default actions of SIGALRM/SIGXCPU) and removes
-   ``signal.signal`` (a handler would be handed the current frame), and the program runs as a fresh
-   ``__main__`` module. So nothing the program can name leads back to the prelude's state.
+   Python signal handler (timeouts are the default actions of SIGALRM/SIGXCPU) and makes installing one
+   impossible (``signal.signal`` removed, no fresh ``_signal`` module through ``_imp.create_builtin``):
+   a handler would be handed the interrupted frame. The program runs as a fresh ``__main__`` module.
+   So nothing the program can name leads back to the prelude's state.
 2. The audit hook refuses every way to reach objects by introspection (frames, ``gc`` lists, tracing and
    profiling hooks, extra audit hooks) and ends the process when a function's code or defaults change.
 3. The nonce that makes a ``pass`` line count is not in the process while the program runs. It lies in a
-   key file that the hook lets the main thread open once, only after ``seal()``; the prelude calls
-   ``seal()`` after the tests' code has returned, gc is off, no other thread is alive and the guards hold.
-   A program that reports early, exits early (``os._exit``), or leaves a thread behind never sees it.
+   key file that the hook lets the main thread open once, only after ``seal()`` and only when the frames
+   under the hook are exactly the prelude's own (``_finish`` ← ``_run`` ← ``_main`` ← module code); the
+   prelude calls ``seal()`` after the tests' code has returned, gc is off, no other thread is alive and
+   the guards hold. A program that reports early, exits early (``os._exit``), calls ``_finish`` itself
+   or leaves a thread behind never sees it. Symlinks are refused (one opened through ``dir_fd`` would
+   escape the hook's path check).
 4. The guards (``_sandbox_guards.py``) check every value that the tests get back from the program and
    that neither the builtins nor the tests' names were changed underneath them.
 
