@@ -274,7 +274,7 @@ def _same_function(new, old):
     """A completion that repeats a helper of the prompt verbatim (chat models do) rebinds nothing."""
     if type(new) is not _FunctionType or type(old) is not _FunctionType:
         return False
-    return _same_code(new.__code__, old.__code__) and new.__defaults__ == old.__defaults__ is None
+    return new.__defaults__ is None and old.__defaults__ is None and _same_code(new.__code__, old.__code__)
 
 
 def _same_code(a, b):
