@@ -43,40 +43,22 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import isolation
+from .sandbox_outcome import (CRASH, DISK_LIMIT, EARLY_EXIT, FAIL, GUARDS, NON_PLAIN_RETURN, PASS,
+                              TAMPERED_BUILTINS, TESTS_FAILED, TIMED_OUT, TIMEOUT, SandboxResult, classify,
+                              markers)
 
 _HERE = Path(__file__).parent
 PRELUDE = "".join(["__builtins__ = dict(vars(__import__('builtins')))\n"] + [
     (_HERE / name).read_text(encoding="utf-8") + "\n" for name in
-    ("_sandbox_hook.py", "_sandbox_guards.py", "_sandbox_prelude.py")] + ["_main()\n"])
+    ("_sandbox_hook.py", "_sandbox_guards.py", "_sandbox_prelude.py", "_sandbox_boundary.py")] + ["_main()\n"])
 VIOLATION_EXIT = 86
 _LOADER = "import marshal as m;f=open({path!r},'rb');c=m.loads(f.read());f.close();del m,f;exec(c)"
 
-PASS, FAIL, TIMEOUT, CRASH = "pass", "fail", "timeout", "crash"
-TESTS_FAILED = "tests_failed"
-EARLY_EXIT = "early_exit"
-TIMED_OUT = "timeout"
-SYNTAX_ERROR = "syntax_error"
-RUNTIME_ERROR = "runtime_error"
-MEMORY_LIMIT = "memory_limit"
-FILE_SIZE_LIMIT = "file_size_limit"
-DISK_LIMIT = "disk_limit"
-KILLED = "killed"
-NON_PLAIN_RETURN = "non_plain_return"
-TAMPERED_BUILTINS = "tampered_builtins"
-GUARDS = (NON_PLAIN_RETURN, TAMPERED_BUILTINS, EARLY_EXIT)
-FORBIDDEN = {"file": "forbidden_file_access", "network": "forbidden_network", "process": "forbidden_process",
-             "native": "forbidden_native_code", "tamper": TAMPERED_BUILTINS}
-_ERROR_REASONS = {"AssertionError": (FAIL, TESTS_FAILED), "SystemExit": (FAIL, EARLY_EXIT),
-                  "SyntaxError": (CRASH, SYNTAX_ERROR), "IndentationError": (CRASH, SYNTAX_ERROR),
-                  "TabError": (CRASH, SYNTAX_ERROR), "MemoryError": (CRASH, MEMORY_LIMIT),
-                  "RecursionError": (CRASH, RUNTIME_ERROR)}
-EFBIG, ENOSPC = 27, 28
-_TIMEOUT_SIGNALS = {signal.SIGALRM: "wall", signal.SIGXCPU: "cpu"}
 
 
 @dataclass(frozen=True)
@@ -95,23 +77,6 @@ class SandboxLimits:
     @property
     def cpu_seconds(self) -> int:
         return self.cpu_s if self.cpu_s is not None else max(1, math.ceil(self.timeout_s))
-
-
-@dataclass(frozen=True)
-class SandboxResult:
-    """How one run ended; ``error`` is an excerpt of stderr (or of the violation)."""
-
-    status: str
-    reason: str | None
-    exit_code: int | None
-    seconds: float
-    error: str = ""
-    stdout: str = ""
-    evidence: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def passed(self) -> bool:
-        return self.status == PASS
 
 
 class Sandbox:
@@ -170,9 +135,9 @@ class Sandbox:
             proc = self._spawn(work, key, source, out, err, status, code_lines)
             ended = self._wait(proc, work)
             seconds = time.perf_counter() - start
-            markers = _markers(_tail(status, 20_000), nonce)
+            found = markers(_tail(status, 20_000), nonce)
             excerpt = self.limits.excerpt_chars
-            return classify(markers, proc.returncode, ended, seconds, _tail(err, excerpt), _tail(out, excerpt))
+            return classify(found, proc.returncode, ended, seconds, _tail(err, excerpt), _tail(out, excerpt))
 
     def _config(self, work: Path, key: Path, status_fd: int, code_lines: tuple[int, int] | None) -> dict:
         return {"status_fd": status_fd, "key_path": str(key), "timeout_s": self.limits.timeout_s,
@@ -342,71 +307,5 @@ def _tail(handle: Any, chars: int) -> str:
     return handle.read().decode("utf-8", "replace")[-chars:]
 
 
-def _markers(text: str, nonce: str) -> list[tuple[str, str]]:
-    """``(kind, detail)`` for each status line; a ``pass`` line counts only with this run's nonce."""
-    found = []
-    for line in text.splitlines():
-        kind, _, detail = line.partition(" ")
-        if kind == "pass":
-            if detail.strip() == nonce:
-                found.append(("pass", ""))
-        elif kind in ("violation", "error"):
-            found.append((kind, detail))
-    return found
-
-
-def classify(markers: list[tuple[str, str]], exit_code: int | None, ended: str | None, seconds: float,
-             stderr: str, stdout: str) -> SandboxResult:
-    """Turn the child's status lines and exit into (status, reason); a violation outranks everything, and
-    a pass needs the nonce line *and* exit status 0."""
-    kinds = dict(markers)
-    evidence: dict[str, Any] = {}
-    timeout_signal = _timeout_signal(exit_code)
-    if "violation" in kinds:
-        status, reason, stderr = _violation(kinds["violation"])
-    elif ended == DISK_LIMIT:
-        status, reason = CRASH, DISK_LIMIT
-    elif ended == TIMED_OUT or timeout_signal:
-        status, reason = TIMEOUT, TIMED_OUT
-        evidence["limit"] = timeout_signal or "wall"
-    elif "pass" in kinds and exit_code == 0:
-        status, reason = PASS, None
-    elif "error" in kinds:
-        status, reason = _error_reason(kinds["error"])
-    elif exit_code == 0:
-        status, reason = FAIL, EARLY_EXIT
-    else:
-        status, reason = CRASH, KILLED
-    if exit_code is not None and exit_code < 0:
-        evidence["signal"] = signal.Signals(-exit_code).name if -exit_code in signal.valid_signals() else -exit_code
-    return SandboxResult(status, reason, exit_code, round(seconds, 4), stderr.strip(), stdout.strip(), evidence)
-
-
-def _timeout_signal(exit_code: int | None) -> str | None:
-    """``wall``/``cpu`` when the child died of SIGALRM/SIGXCPU (negative, or 128+n through a wrapper)."""
-    if exit_code is None or exit_code == 0:
-        return None
-    number = -exit_code if exit_code < 0 else exit_code - 128
-    return _TIMEOUT_SIGNALS.get(number)
-
-
-def _violation(detail: str) -> tuple[str, str, str]:
-    category, _, rest = detail.partition(" ")
-    if category == "guard":
-        reason, _, what = rest.partition(" ")
-        return (FAIL, reason, f"guard: {what}") if reason in GUARDS else (CRASH, "forbidden", f"blocked: {rest}")
-    reason = FORBIDDEN.get(category, "forbidden")
-    return (FAIL if reason == TAMPERED_BUILTINS else CRASH), reason, f"blocked: {rest}"
-
-
-def _error_reason(detail: str) -> tuple[str, str]:
-    name, _, errno = detail.partition(" ")
-    if name in ("OSError", "IOError") and errno.strip() == str(EFBIG):
-        return CRASH, FILE_SIZE_LIMIT
-    if name in ("OSError", "IOError") and errno.strip() == str(ENOSPC):
-        return CRASH, DISK_LIMIT
-    return _ERROR_REASONS.get(name, (CRASH, RUNTIME_ERROR))
-
-
 __all__ = ["Sandbox", "SandboxLimits", "SandboxResult", "classify", "PASS", "FAIL", "TIMEOUT", "CRASH",
-           "VIOLATION_EXIT", "GUARDS"]
+           "VIOLATION_EXIT", "GUARDS", "EARLY_EXIT", "NON_PLAIN_RETURN", "TAMPERED_BUILTINS", "TESTS_FAILED"]
