@@ -6,7 +6,12 @@ in the sandbox. The judge runs on the scripted backend, so its row measures synt
 (prompt rendering, parsing), not a model. Sandbox CPU use is children's CPU time / (wall × cores):
 near 100% means the worker pool keeps every core busy.
 
-    python benchmarks/verify.py [--n 10000] [--code 500]
+``--hardening off`` measures the sandbox without issue 13's hardening that can be switched off: no
+bubblewrap (namespaces, as before) and every reward-hack guard off. The in-process part (audit hook
+refusing introspection, nonce read after the tests) has no switch; to measure the code before it, run
+this script from a checkout of the commit before (``git worktree add /tmp/before <commit>``).
+
+    python benchmarks/verify.py [--n 10000] [--code 500] [--only code_execution] [--hardening on|off]
 """
 
 from __future__ import annotations
@@ -135,19 +140,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=10_000, help="candidates per text verifier")
     parser.add_argument("--code", type=int, default=500, help="programs for code execution")
-    parser.add_argument("--isolation", choices=["auto", "namespaces", "none"], default="auto")
+    parser.add_argument("--isolation", choices=["auto", "strict", "namespaces", "none"], default="auto")
+    parser.add_argument("--hardening", choices=["on", "off"], default="on",
+                        help="off: namespaces instead of bubblewrap and every guard off (the 'before' baseline)")
     parser.add_argument("--only", nargs="*", help="verifier types to run (default: all)")
     args = parser.parse_args()
     wanted = set(args.only or [*TABLES, "code_execution"])
     rows = [measure(kind, build_stage(kind, table),
                     answer_candidates(args.n) if kind == "self_consistency" else text_candidates(args.n))
             for kind, table in TABLES.items() if kind in wanted]
-    code_stage = build_stage("code_execution", {"timeout_s": 5, "isolation": args.isolation})
+    code_table: dict[str, Any] = {"timeout_s": 5, "isolation": args.isolation}
+    if args.hardening == "off":
+        code_table = {"timeout_s": 5, "isolation": "namespaces",
+                      "guards_off": {g: "benchmark baseline" for g in ("non_plain_return", "tampered_builtins")}}
+    code_stage = build_stage("code_execution", code_table)
     if "code_execution" in wanted:
         rows.append(measure("code_execution", code_stage, code_candidates(args.code), chunk=64))
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"cores: {os.cpu_count()}, load average: {load}, sandbox: {code_stage.verifier.describe()['isolation']}, "
-          f"workers: {code_stage.verifier.workers}")
+    described = code_stage.verifier.describe()
+    print(f"cores: {os.cpu_count()}, load average: {load}, sandbox: {described['isolation']}, "
+          f"guards off: {described.get('guards_off', [])}, workers: {code_stage.verifier.workers}")
     print_table(rows)
 
 

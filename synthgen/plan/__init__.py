@@ -37,7 +37,17 @@ def build_run_plan(loaded: Any, backend: Any = None) -> RunPlan:
                    recipe.generation.candidate_budget, run_context(recipe, context, samplings, gated),
                    output, gate, embedder, selection, build_mix(recipe, context, samplings[gated]),
                    diversity_field, input_paths(recipe, context),
-                   records_per_request(recipe.step_configs(), samplings))
+                   records_per_request(recipe.step_configs(), samplings), verification_facts(recipe))
+
+
+def verification_facts(recipe: Any) -> dict[str, Any]:
+    """The code sandbox's isolation level actually used and the guards turned off (with their reasons),
+    for the manifest and the report; empty when the recipe executes no code."""
+    if not any(config.type == "code_execution" for config in recipe.verify):
+        return {}
+    from ..verify.execution import verifier_isolation_facts
+
+    return verifier_isolation_facts(recipe.verify)
 
 
 def build_main_backend(recipe: Any, context: RecipeContext) -> Any:

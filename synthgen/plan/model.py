@@ -111,6 +111,7 @@ class RunPlan:
     diversity_field: str = "text"
     inputs: dict[str, Path] = field(default_factory=dict)
     records_per_request: int = 1
+    verification: dict[str, Any] = field(default_factory=dict)
 
     @property
     def sampling(self) -> Any:

@@ -228,8 +228,8 @@ def _verify_stages(recipe: Any, context: RecipeContext, writers: dict[str, int],
     steps, placed, seen = recipe.step_configs(), [], {}
     for i, config in enumerate(recipe.verify):
         where = context.where(f"verify.{i}")
-        field = config.field or output.main_field
-        anchor = _anchor(field, config.after, writers, steps, where)
+        field = getattr(config, "field", None) or output.main_field
+        anchor = _anchor(field, getattr(config, "after", None), writers, steps, where)
         n = samplings[steps[writers[field]].name].n if steps[writers[field]].name in samplings else 1
         verify_context = VerifyContext(context.source, context.resolve, backend, n)
         (stage,) = build_verify_stages([config], verify_context, index=i)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, get_args
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
@@ -165,12 +165,24 @@ class CodeExecutionVerifierConfig(Placed):
     disk_mb: int = Field(64, ge=1, description="Total bytes the program may leave in its directory.")
     max_processes: int = Field(64, ge=1, description="RLIMIT_NPROC (ignored by the kernel for root).")
     workers: int | None = Field(None, ge=1, le=256, description="Parallel sandboxes; default: one per core.")
-    isolation: Literal["auto", "namespaces", "none"] = Field(
-        "auto", description="namespaces: no network devices, descendants die with the program (unshare).")
+    isolation: Literal["auto", "strict", "namespaces", "none"] = Field(
+        "auto", description="auto: bubblewrap when it runs here, else namespaces, else none (one warning); "
+                            "strict: bubblewrap or fail the run; namespaces: unshare or fail; none.")
     python: str | None = Field(None, description="Interpreter; default: the one running synthgen.")
     site_packages: bool = Field(False, description="Let programs import installed packages (slower start-up).")
     exit_zero_passes: bool = Field(False, description="Count sys.exit(0) as a pass (unittest.main()).")
     code_column: str | None = Field("code", description="Column that receives the extracted code.")
+    guards_off: dict[Literal["non_plain_return", "tampered_builtins", "early_exit"], str] = Field(
+        default_factory=dict, description="Reward-hack guards to turn off, each with the reason (recorded in "
+                                          "the manifest), e.g. {non_plain_return = \"tests compare Counters\"}.")
+
+    @field_validator("guards_off")
+    @classmethod
+    def _reasons(cls, guards_off: dict[str, str]) -> dict[str, str]:
+        blank = [name for name, reason in guards_off.items() if not reason.strip()]
+        if blank:
+            raise ValueError(f"guards_off.{blank[0]} needs a reason (it goes into the manifest)")
+        return guards_off
 
     @field_validator("program")
     @classmethod
@@ -278,9 +290,19 @@ class SelfConsistencyConfig(Placed):
         return None if pattern is None else _compiles(pattern)
 
 
-VerifierConfig = Annotated[
-    Union[NonEmptyVerifierConfig, LengthVerifierConfig, RegexVerifierConfig, BlocklistVerifierConfig,
-          RepetitionVerifierConfig, ScriptVerifierConfig, RequiredFieldsVerifierConfig, JsonSchemaVerifierConfig,
-          CodeExecutionVerifierConfig, JudgeVerifierConfig, SelfConsistencyConfig],
-    Field(discriminator="type"),
-]
+BUILTIN_VERIFIER_CONFIGS = (
+    NonEmptyVerifierConfig, LengthVerifierConfig, RegexVerifierConfig, BlocklistVerifierConfig,
+    RepetitionVerifierConfig, ScriptVerifierConfig, RequiredFieldsVerifierConfig, JsonSchemaVerifierConfig,
+    CodeExecutionVerifierConfig, JudgeVerifierConfig, SelfConsistencyConfig)
+BUILTIN_VERIFIERS = frozenset(get_args(c.model_fields["type"].annotation)[0] for c in BUILTIN_VERIFIER_CONFIGS)
+
+
+def _verifier_union() -> Any:
+    """The [[verify]] union: the built-in configs and every ``synthgen.verifiers`` plugin's ``Config``."""
+    from ..plugins import verifier_plugins
+
+    plugins = tuple(cls.Config for cls in verifier_plugins(BUILTIN_VERIFIERS).values())
+    return Annotated[Union[BUILTIN_VERIFIER_CONFIGS + plugins], Field(discriminator="type")]
+
+
+VerifierConfig = _verifier_union()

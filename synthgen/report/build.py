@@ -8,7 +8,7 @@ from typing import Any
 from ..formats import record_text
 from .model import RunReport, StageReport, Throughput, Timings
 from ..fidelity.report import fidelity_markdown
-from .sections import gate_section, mix_section, structured_section
+from .sections import gate_section, mix_section, sandbox_section, structured_section
 
 
 def build_report(*, name: str, recipe_hash: str, target: int, budget: int, stop_reason: str,
@@ -70,7 +70,8 @@ def render_markdown(report: RunReport, samples: list[dict[str, Any]] | None = No
     if "target" in report.top_reasons and report.stage("target") is None:
         extra = ", ".join(f"{r} ({n})" for r, n in report.top_reasons["target"].items())
         lines.append(f"\nOver the target (kept in rejected.parquet): {extra}")
-    lines += gate_section(report) + fidelity_markdown(report.to_dict()) + mix_section(report) + structured_section(report)
+    lines += gate_section(report) + fidelity_markdown(report.to_dict()) + mix_section(report)
+    lines += structured_section(report) + sandbox_section(report)
     lines += _sample_section("Samples kept", samples, "text")
     lines += _sample_section("Samples rejected", rejects, "reason")
     return "\n".join(lines) + "\n"

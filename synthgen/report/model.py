@@ -87,6 +87,7 @@ class RunReport:
     gates: list[dict[str, Any]] | None = None
     gates_passed: bool | None = None
     gate_failure: str | None = None
+    verification: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -105,7 +106,8 @@ class RunReport:
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
         data["stages"] = [s.to_dict() for s in self.stages]
         data["timings"], data["throughput"] = asdict(self.timings), asdict(self.throughput)
-        optional = ("output", "mix", "structured", "final_sampling", "gates", "gates_passed", "gate_failure")
+        optional = ("output", "mix", "structured", "final_sampling", "gates", "gates_passed", "gate_failure",
+                    "verification")
         data = {k: v for k, v in data.items() if k not in optional or v is not None}
         return {**data, **self.extra}
 

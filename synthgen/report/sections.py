@@ -27,6 +27,20 @@ def gate_section(report: RunReport) -> list[str]:
     return lines
 
 
+def sandbox_section(report: RunReport) -> list[str]:
+    """How executed code was isolated, and which reward-hack guards were off and why."""
+    facts = report.verification or {}
+    if not facts:
+        return []
+    lines = ["", "## Code execution sandbox", "", "| verifier | isolation | audit hook | guards on | guards off (reason) |",
+             "|---|---|---|---|---|"]
+    for key, fact in facts.items():
+        off = "; ".join(f"{name} ({why})" for name, why in (fact.get("guards_off") or {}).items()) or "none"
+        lines.append(f"| {key} | {fact.get('isolation')} | {fact.get('audit_hook')} | "
+                     f"{', '.join(fact.get('guards_on') or []) or 'none'} | {off} |")
+    return lines
+
+
 def mix_section(report: RunReport) -> list[str]:
     mix = report.mix
     if not mix:

@@ -87,13 +87,18 @@ def _lazy(module: str, name: str) -> Factory:
 
 
 def _code_execution(config: Any, where: str) -> Verifier:
-    """The sandboxed verifier; ``isolation = "namespaces"`` is checked here (one ``unshare true``)."""
+    """The sandboxed verifier; ``isolation = "strict"`` (bubblewrap) and ``"namespaces"`` (unshare) are
+    checked here with one probe run each, so a run that cannot have them fails before generating."""
     from . import isolation
     from .execution import CodeExecutionVerifier
 
     if config.isolation == "namespaces" and isolation.available() is None:
         raise RecipeError(f"{where}.isolation: 'namespaces' is not available here (unshare failed)",
                           hint="use isolation = 'auto' (falls back to limits and the audit hook) or allow namespaces")
+    if config.isolation == "strict" and not isolation.bwrap_available():
+        raise RecipeError(f"{where}.isolation: 'strict' needs bubblewrap (bwrap), which does not run here",
+                          hint="install bubblewrap (apt-get install bubblewrap) and allow user namespaces, "
+                               "or use isolation = 'auto'")
     return CodeExecutionVerifier(**_params(config))
 
 
@@ -130,7 +135,15 @@ _REGISTRY: dict[str, Factory] = {
 def build_verifier(config: Any, context: VerifyContext | None = None, where: str | None = None) -> Any:
     """A verifier (or, for self-consistency, a stage) from its validated config."""
     context = context or VerifyContext()
-    return _REGISTRY[config.type](config, context, where or f"{context.source()}:verify")
+    factory = _REGISTRY.get(config.type) or _plugin_factory(config.type)
+    return factory(config, context, where or f"{context.source()}:verify")
+
+
+def _plugin_factory(name: str) -> Factory:
+    """A ``synthgen.verifiers`` plugin's class called with its config's fields (see ``synthgen.plugins``)."""
+    from ..plugins import verifier_plugins
+
+    return _plain(verifier_plugins()[name])
 
 
 def build_verify_stages(configs: list[Any], context: VerifyContext | None = None, index: int = 0) -> list:

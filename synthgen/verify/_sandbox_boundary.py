@@ -1,0 +1,135 @@
+"""The boundary between the program's code and its tests (part of the prelude; see
+``_sandbox_prelude.py``): the program is compiled in three parts (the prompt's statements, the
+statements that hold untrusted code, the tests), the prompt's names and the tests' names are recorded, the
+standard-library modules the tests use are imported and watched, and at the boundary the tests get their
+own namespace of guarded calls (``_sandbox_guards.py``). Standard library only.
+"""
+
+
+def _compile(source, code_lines, status_fd):
+    """``(prefix, middle, tail)`` code objects, the trusted code objects and the tests' names. Without
+    ``code_lines`` the whole program is the middle. A syntax error is reported and ends the process."""
+    try:
+        tree = compile(source, "program.py", "exec", ONLY_AST)
+        parts = _split(tree.body, code_lines)
+        codes = [compile(type(tree)(body=part, type_ignores=[]), "program.py", "exec") for part in parts[:3]]
+    except (SyntaxError, ValueError, OverflowError, MemoryError, RecursionError) as exc:
+        _report_error(status_fd, exc, None)
+        _exit(ERROR_EXIT)
+    trusted = _nested_codes(codes[0]) | _nested_codes(codes[2])
+    names = set()
+    for code in trusted:
+        names.update(code.co_names)
+    return _MappingProxy({"codes": tuple(codes), "split": code_lines is not None, "swallowed": parts[3],
+                          "trusted": frozenset(trusted), "test_names": frozenset(names),
+                          "watched": _watch_modules(names) if code_lines else ()})
+
+
+def _split(body, code_lines):
+    if not code_lines:
+        return [], body, [], False
+    first, last = code_lines
+    prefix = [s for s in body if s.end_lineno < first]
+    tail = [s for s in body if s.lineno > last]
+    middle = body[len(prefix):len(body) - len(tail)]
+    return prefix, middle, tail, any(s.end_lineno > last for s in middle)
+
+
+def _nested_codes(code):
+    found, todo = set(), [code]
+    while todo:
+        item = todo.pop()
+        found.add(item)
+        todo.extend(c for c in item.co_consts if type(c) is type(code))
+    return found
+
+
+def _watch_modules(names):
+    """``((name, module, ((attribute, value), …)), …)`` for the standard-library modules the tests (or the
+    prompt) name, imported now, before the program runs, with the attributes they name: a program that
+    patches ``math.fabs`` or swaps ``sys.modules['math']`` is caught like one that patches a builtin."""
+    watched = []
+    for name in sorted(names & frozenset(_sys.stdlib_module_names)):
+        if name in BLOCKED_IMPORTS or name in REFUSED_IMPORTS or name.startswith("_"):
+            continue
+        try:
+            module = __import__(name)
+        except BaseException:  # noqa: BLE001 - a module that does not import here is not watched
+            continue
+        attributes = vars(module)
+        watched.append((name, module, tuple((a, attributes[a]) for a in sorted(names) if a in attributes)))
+    return tuple(watched)
+
+
+def _boundary(ns, program, guards, from_prompt, report):
+    """The tests get their own ``__main__`` (a copy of the program's globals) in which every callable the
+    prompt or the code bound is a guarded call. Returns that namespace and the guards' context."""
+    tamper = guards["tampered_builtins"]
+    if tamper:
+        _check_code_kept_apart(ns, program, from_prompt, report)
+    if not (guards["non_plain_return"] or tamper):
+        return ns, None
+    module = type(_sys)("__main__")
+    tests_ns = vars(module)
+    tests_ns.update(ns)
+    _modules["__main__"] = module
+    targets = [n for n, v in ns.items() if type(n) is str and not n.startswith("__") and _wants_guard(v)]
+    protected = frozenset(targets) | program["test_names"] | frozenset(from_prompt) | _BUILTIN_NAMES
+    ctx = _guard_context(tests_ns, program, guards, protected - {"__builtins__"}, report)
+    for name in targets:
+        tests_ns[name] = _MethodType(GUARDED_CALL, (ns[name], name, ctx))
+    return tests_ns, ctx
+
+
+def _check_code_kept_apart(ns, program, from_prompt, report):
+    if program["swallowed"]:
+        report("tampered_builtins", "the code swallows the start of the tests")
+    for name, value in from_prompt.items():
+        now = ns.get(name, _MISSING)
+        if now is not value and not name.startswith("__") and not _same_function(now, value):
+            report("tampered_builtins", f"the code rebinds {name}, which the prompt defined")
+    shadows = [n for n in ns if n in _BUILTIN_NAMES and n in program["test_names"] and n not in from_prompt]
+    if shadows:
+        report("tampered_builtins", f"the code shadows the builtin {shadows[0]} that the tests use")
+    problem = TAMPERED(ns, {}, _tamper_only_context(ns, program))
+    if problem:
+        report("tampered_builtins", f"before the tests: {problem}")
+
+
+def _same_function(new, old):
+    """A completion that repeats a helper of the prompt verbatim (chat models do) rebinds nothing."""
+    if type(new) is not _FunctionType or type(old) is not _FunctionType:
+        return False
+    return new.__defaults__ is None and old.__defaults__ is None and _same_code(new.__code__, old.__code__)
+
+
+def _same_code(a, b):
+    if (a.co_code, a.co_names, a.co_varnames, len(a.co_consts)) != (b.co_code, b.co_names, b.co_varnames,
+                                                                    len(b.co_consts)):
+        return False
+    for x, y in zip(a.co_consts, b.co_consts):
+        same = _same_code(x, y) if type(x) is type(a) and type(y) is type(a) else (type(x) is type(y) and x == y)
+        if not same:
+            return False
+    return True
+
+
+def _wants_guard(value):
+    """Callables the program bound, less modules, builtin functions and static (C) types."""
+    kind = type(value)
+    if not callable(value) or kind is type(len) or kind is type(_sys):
+        return False
+    return not (isinstance(value, type) and not _type_flags(value) & HEAP_TYPE)
+
+
+def _guard_context(ns, program, guards, protected, report):
+    """The immutable tuple the guarded calls read (field order: ``CTX_FIELDS``)."""
+    return (PLAIN_TYPES, tuple(frozenset(dir(t)) for t in PLAIN_TYPES), type, str, SAFE_CLASS_NAMES, id,
+            CONTAINERS, dict, vars(_BUILTINS), _BUILTINS_SNAPSHOT, protected, _MISSING, _thread_count,
+            _gc_callbacks, _BUILTINS, ns, bool(guards["non_plain_return"]),
+            bool(guards["tampered_builtins"]), report, type.__dict__["__qualname__"].__get__, IS_PLAIN, TAMPERED,
+            PLAIN_BASE, _getsignal, _SIGNAL_HANDLERS, program.get("watched", ()), _modules)
+
+
+def _tamper_only_context(ns, program=_MappingProxy({})):
+    return _guard_context(ns, program, {"non_plain_return": False, "tampered_builtins": True}, frozenset(), None)

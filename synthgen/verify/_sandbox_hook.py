@@ -1,0 +1,210 @@
+"""The sandbox child's audit hook (part of the prelude; see ``_sandbox_prelude.py`` for the whole design).
+
+It ends the process on file access outside the work directory, sockets, process creation and native code;
+it refuses (raises) every way Python offers to reach objects the program was not handed: frames
+(``sys._getframe``, ``tb_frame``, ``gi_frame``…), the garbage collector's lists, tracing and profiling
+hooks, new audit hooks; and it kills the process when a function's code or defaults are replaced.
+
+Everything here runs with the prelude's private globals and builtins and with primitives captured before
+the program starts, so a program that monkeypatches ``os``, ``posixpath`` or ``builtins`` changes nothing
+the hook calls, and the hook never calls an object the program made. Standard library only.
+"""
+
+import os
+import sys
+
+VIOLATION_EXIT, ERROR_EXIT = 86, 1
+PROCESS_EVENTS = frozenset({
+    "os.fork", "os.forkpty", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "subprocess.Popen",
+    "os.kill", "os.killpg", "signal.pthread_kill", "resource.setrlimit", "resource.prlimit", "os.setuid",
+    "os.setgid", "os.setreuid", "os.chroot", "os.startfile", "pty.spawn",
+})
+WRITE_EVENTS = frozenset({
+    "os.remove", "os.rmdir", "os.rename", "os.mkdir", "os.symlink", "os.link", "os.truncate", "os.chmod",
+    "os.chown", "os.utime", "os.chflags", "os.lchflags", "os.mkfifo", "os.mknod", "shutil.rmtree",
+    "shutil.copyfile", "shutil.copytree", "shutil.move", "shutil.chown", "shutil.copymode", "shutil.copystat",
+})
+READ_EVENTS = frozenset({"os.listdir", "os.scandir", "os.chdir", "glob.glob", "os.walk", "os.fwalk"})
+BLOCKED_IMPORTS = {"cffi": "native", "_cffi_backend": "native", "_posixsubprocess": "process",
+                   "_xxsubinterpreters": "process", "_xxinterpchannels": "process", "_testcapi": "native",
+                   "_testinternalcapi": "native", "_testbuffer": "native", "_testmultiphase": "native",
+                   "_testimportmultiple": "native", "_testsinglephase": "native", "_xxtestfuzz": "native",
+                   "_ctypes_test": "native", "_testclinic": "native"}
+REFUSED_IMPORTS = frozenset({"_signal"})  # its handlers would hand the program the current frame
+INTROSPECTION = frozenset({"sys._getframe", "sys._current_frames", "sys._current_exceptions", "gc.get_objects",
+                           "gc.get_referrers", "gc.get_referents", "sys.settrace", "sys.setprofile",
+                           "sys._getframemodulename", "sys.monitoring.register_callback", "code.__new__",
+                           "function.__new__"})
+FRAME_ATTRS = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame", "f_back", "f_locals", "f_globals"})
+TAMPER_ATTRS = frozenset({"__code__"})  # namedtuple & co. set __defaults__ honestly; no guard has any
+DEVICES = frozenset({"/dev/null", "/dev/zero", "/dev/urandom", "/dev/random"})
+WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+NOT_PATHS = (int, bool, float, tuple, type(None))
+S_IFMT, S_IFLNK, S_IFDIR = 0o170000, 0o120000, 0o040000
+
+_lstat, _readlink, _getcwd, _write, _exit = os.lstat, os.readlink, os.getcwd, os.write, os._exit
+_get_ident = __import__("_thread").get_ident
+_getframe = sys._getframe
+
+
+def _resolve(path):
+    """``posixpath.realpath`` on an exact str, with the primitives captured above."""
+    if not path.startswith("/"):
+        path = _getcwd() + "/" + path
+    parts, todo, hops = [], path.split("/")[::-1], 0
+    while todo:
+        part = todo.pop()
+        if part in ("", "."):
+            continue
+        if part == "..":
+            parts = parts[:-1]
+            continue
+        here = "/" + "/".join(parts + [part])
+        try:
+            mode = _lstat(here).st_mode
+        except OSError:
+            parts.append(part)
+            continue
+        if mode & S_IFMT != S_IFLNK or hops > 40:
+            parts.append(part)
+            continue
+        hops += 1
+        target = _readlink(here)
+        parts = [] if target.startswith("/") else parts
+        todo.extend(target.split("/")[::-1])
+    return "/" + "/".join(parts)
+
+
+def _exact_path(path):
+    """The path as an exact str, or None when it is an object whose methods the hook must not call."""
+    if type(path) is str:
+        return path
+    if type(path) is bytes:
+        return path.decode("utf-8", "surrogateescape")
+    return None
+
+
+def _opened_by_prelude(chain, internal):
+    """Whether the Python frames under the hook are exactly ``chain`` (the prelude's ``_finish`` called
+    by ``_run`` called by ``_main`` called by the prelude's module code) and nothing else. A program that
+    calls ``_finish`` itself, from a signal handler, a thread or any frame of its own, puts that frame in
+    the chain."""
+    frame = _getframe(0).f_back
+    while frame is not None and frame.f_code in internal:
+        frame = frame.f_back
+    for code in chain:
+        if frame is None or frame.f_code is not code:
+            return False
+        frame = frame.f_back
+    return frame is None
+
+
+def _file_policy(work, roots, key_path, state):
+    """``file_ok(path, write)``: writes only inside the work directory; reads also under ``roots``; the key
+    once, by the main thread, after the tests returned (``state['sealed']``) and only from the prelude's
+    own call chain; directories outside the work one are never opened (a descriptor of one would make
+    relative paths escape)."""
+
+    def inside(path, bases):
+        return any(path == base or path.startswith(base.rstrip("/") + "/") for base in bases)
+
+    def file_ok(path, write, opening=False):
+        if type(path) is int or path is None:
+            return True
+        text = _exact_path(path)
+        if text is None:
+            return False
+        real = _resolve(text)
+        if real == key_path:
+            opened, state["key_opened"] = state["key_opened"], True
+            return (state["sealed"] and not write and not opened and _get_ident() == state["main"]
+                    and _opened_by_prelude(state["chain"], state["internal"]))
+        if real in DEVICES or inside(real, (work,)):
+            return True
+        if write or not inside(real, roots):
+            return False
+        if not opening:
+            return True
+        try:
+            return _lstat(real).st_mode & S_IFMT != S_IFDIR
+        except OSError:
+            return True
+
+    return file_ok
+
+
+def _decide(event, args, file_ok, allowed_frame_codes):
+    """None (allowed), ("refuse", message) or (category, detail) for a violation that ends the process."""
+    if event == "open":
+        path, mode, flags = args
+        write = any(c in mode for c in "wax+") if type(mode) is str else bool(flags & WRITE_FLAGS)
+        return None if file_ok(path, write, True) else ("file", f"open {_exact_path(path)!r} write={write}")
+    if event == "os.symlink":  # a link the hook resolves one way and ``dir_fd`` opens another way
+        return ("file", f"os.symlink {_exact_path(args[1])!r}")
+    if event in READ_EVENTS or event in WRITE_EVENTS:
+        paths = [a for a in args[0:2] if type(a) not in NOT_PATHS]
+        bad = [p for p in paths if not file_ok(p, event in WRITE_EVENTS)]
+        return ("file", f"{event} {_exact_path(bad[0])!r}") if bad else None
+    if event in PROCESS_EVENTS:
+        return ("process", event)
+    if event.startswith("socket."):
+        return ("network", event)
+    if event.startswith("ctypes.") and not (event == "ctypes.dlopen" and args[0] is None):
+        return ("native", event)  # importing ctypes (numpy does) is fine; calling into C is not
+    if event == "import":
+        name = args[0] if type(args[0]) is str else ""
+        if name in REFUSED_IMPORTS:
+            return ("refuse", f"import of {name} is not allowed in the sandbox")
+        return (BLOCKED_IMPORTS[name], f"import {name}") if name in BLOCKED_IMPORTS else None
+    return _decide_object_event(event, args, allowed_frame_codes)
+
+
+def _decide_object_event(event, args, allowed_frame_codes):
+    if event == "sys._getframe":
+        return None if args[0].f_code in allowed_frame_codes else ("refuse", "frame introspection is disabled")
+    if event in INTROSPECTION:
+        return ("refuse", f"{event} is disabled in the sandbox")
+    if event == "object.__getattr__" and type(args[1]) is str and args[1] in FRAME_ATTRS:
+        return ("refuse", f"reading {args[1]} is disabled in the sandbox")
+    if event in ("object.__setattr__", "object.__delattr__") and type(args[1]) is str and args[1] in TAMPER_ATTRS:
+        return ("tamper", f"{event} {args[1]}")
+    if event == "sys.addaudithook":
+        return ("refuse-hook", "")
+    return None
+
+
+def install_hook(status_fd, work, read_roots, key_path, chain):
+    """Install the hook; return ``(seal, give_up)``. The prelude calls ``seal()`` once the tests have
+    returned: from then on the key file may be opened exactly once, by the main thread. ``give_up()``
+    (a failed run) burns the key for good and lets tracebacks read frames again."""
+    prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    roots = tuple(_resolve(p) for p in [*read_roots, *prefixes])
+    state = {"sealed": False, "key_opened": False, "main": _get_ident(), "frames": False, "chain": tuple(chain)}
+    file_ok = _file_policy(_resolve(work), roots, _resolve(key_path), state)
+    allowed = frozenset({_opened_by_prelude.__code__})  # sys._getframe only for the prelude's own check
+
+    def hook(event, args):
+        verdict = _decide(event, args, file_ok, allowed)
+        if verdict is None:
+            return
+        if verdict[0] == "refuse":
+            if state["frames"] and event != "import":
+                return
+            raise (ImportError if event == "import" else ValueError)(verdict[1])
+        if verdict[0] == "refuse-hook":
+            raise RuntimeError("the sandbox allows no further audit hooks")  # suppressed by sys.addaudithook
+        line = f"violation {verdict[0]} {verdict[1]}".replace("\n", " ")[:1000] + "\n"
+        try:
+            _write(status_fd, line.encode("utf-8", "replace"))
+        finally:
+            _exit(VIOLATION_EXIT)
+
+    def seal():
+        state["sealed"] = True
+
+    def give_up():
+        state["key_opened"] = state["frames"] = True
+
+    state["internal"] = frozenset({hook.__code__, file_ok.__code__, _decide.__code__})
+    sys.addaudithook(hook)
+    return seal, give_up
