@@ -42,24 +42,36 @@ def _config(text_field: str, against: tuple[Path, ...], eval_sets: tuple[Path, .
 
 def run_dedup(input_path: Path, out: Path, *, text_field: str = "text", against: tuple[Path, ...] = (),
               eval_sets: tuple[Path, ...] = (), threshold: float = 0.8, ngram: str = "auto",
-              history: Path | None = None, num_perm: int = 128, against_field: str | None = None,
-              eval_field: str | None = None):
-    """Read ``input_path``, deduplicate it, write ``out``; returns the :class:`DedupResult`."""
-    from ..tabular import read_rows
-    from .build import build_decontaminator, build_engine
-    from .table import dedup_rows, write_result
+              history: Path | str | None = None, num_perm: int = 128, against_field: str | None = None,
+              eval_field: str | None = None, workers: int | None = None, chunk_rows: int = 8192):
+    """Deduplicate ``input_path`` in chunks on ``workers`` processes (default: all cores) and write ``out``
+    (kept.parquet, rejected.parquet, summary.json); returns the :class:`StreamResult`."""
+    from ..atomic import write_json_atomic
+    from .streaming import stream_dedup
 
     config = _config(text_field, against, eval_sets, threshold, ngram, history, num_perm, against_field, eval_field)
-    rows = read_rows(input_path)
-    if rows and not any(text_field in row for row in rows):
-        raise SynthgenError(f"{input_path}: no {text_field!r} column",
-                            hint=f"pass --text-field; columns are: {', '.join(sorted(rows[0]))}")
+    result = stream_dedup(plan_dedup(config, input_path, workers, chunk_rows), out)
+    write_json_atomic(result.paths["summary"], result.summary())
+    return result
+
+
+def plan_dedup(config, input_path: Path, workers: int | None = None, chunk_rows: int = 8192):
+    """The streaming dedup's :class:`Plan`: the engine's settings, references and history, the shingle size."""
+    from dataclasses import replace
+
+    from .build import build_decontaminator, build_engine
+    from .sketch import SketchSettings, default_workers
+    from .streaming import Plan, detect_ngram
+
     label = f"file-{input_path.stem}-{hashlib.sha256(str(input_path.resolve()).encode()).hexdigest()[:8]}"
     engine, writer = build_engine(config, _Here(), label)
-    result = dedup_rows(rows, engine, text_field=text_field, decontaminator=build_decontaminator(config, _Here()),
-                        history=writer)
-    write_result(result, out)
-    return result
+    settings = SketchSettings(str(input_path), config.text_field, config.num_perm, config.seed, engine.ngram_,
+                              engine.bands_, engine.rows_, build_decontaminator(config, _Here()))
+    if settings.ngram is None:
+        settings = replace(settings, ngram=detect_ngram(input_path, settings))
+    history = (writer.index, writer.key) if writer is not None else None
+    return Plan(input_path, settings, engine.params, engine.references_, history, workers or default_workers(),
+                chunk_rows, engine.describe() | {"ngram": settings.ngram})
 
 
 @click.command("dedup")
@@ -79,16 +91,18 @@ def run_dedup(input_path: Path, out: Path, *, text_field: str = "text", against:
 @click.option("--num-perm", default=128, show_default=True, type=click.IntRange(16, 1024), help="MinHash permutations.")
 @click.option("--history", type=click.Path(file_okay=False, path_type=Path),
               help="History index folder: read, then extended with the kept rows.")
+@click.option("--workers", type=click.IntRange(1, 1024), default=None,
+              help="Processes that decode and sketch chunks  [default: all cores]")
 def dedup_command(input_path: Path, out: Path, against: tuple[Path, ...], eval_sets: tuple[Path, ...],
                   text_field: str, against_field: str | None, eval_field: str | None, threshold: float, ngram: str,
-                  num_perm: int, history: Path | None) -> None:
+                  num_perm: int, history: Path | None, workers: int | None) -> None:
     """Drop exact and near duplicates from INPUT (jsonl, csv, parquet or a saved dataset folder)."""
     if ngram != "auto" and not ngram.isdigit():
         raise click.BadParameter("an integer or 'auto'", param_hint="--ngram")
     try:
         result = run_dedup(input_path, out, text_field=text_field, against=against, eval_sets=eval_sets,
                            threshold=threshold, ngram=ngram, history=history, num_perm=num_perm,
-                           against_field=against_field, eval_field=eval_field)
+                           against_field=against_field, eval_field=eval_field, workers=workers)
     except SynthgenError as exc:
         raise click.ClickException(str(exc)) from None
     summary = result.summary()
