@@ -120,3 +120,16 @@ def test_empty_input_and_a_missing_column(tmp_path):
     assert run_dedup(empty, tmp_path / "o", workers=1).summary()["rows"] == 0
     with pytest.raises(SynthgenError, match="no 'body' column"):
         run_dedup(write_jsonl(tmp_path / "in.jsonl", [{"text": "a b c"}]), tmp_path / "o2", text_field="body", workers=1)
+
+
+def test_columns_whose_type_changes_between_chunks_match_the_whole_table_output(tmp_path):
+    from synthgen.dedup.table import write_result
+
+    rows = [{"id": f"r{i}", "text": f"{WORDS[i % 30]} {WORDS[(i * 7) % 30]} {i}", "late": None if i < 60 else i,
+             "mixed": i if i < 60 else f"s{i}", "num": i if i % 2 else i + 0.5} for i in range(120)]
+    source = write_jsonl(tmp_path / "in.jsonl", rows)
+    write_result(reference(read_rows(source), tmp_path), tmp_path / "expected")
+    run_dedup(source, tmp_path / "out", workers=1, chunk_rows=50)
+    for name in ("kept.parquet", "rejected.parquet"):
+        expected = pq.read_table(tmp_path / "expected" / name)
+        assert pq.read_table(tmp_path / "out" / name).to_pylist() == expected.to_pylist()

@@ -99,27 +99,74 @@ def decode(chunk: Chunk, source: str) -> list[dict[str, Any]]:
 
 
 def write_part(rows: list[dict[str, Any]], path: Path) -> Path | None:
-    """One parquet part (None when there are no rows); mixed-type columns are stored as JSON text."""
+    """One Arrow IPC part (cheap to write and read back; None when there are no rows); mixed-type
+    columns are stored as JSON text."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     from .table import arrow_safe
 
     if not rows:
         return None
-    pq.write_table(pa.Table.from_pylist(arrow_safe(rows)), path)
+    table = pa.Table.from_pylist(arrow_safe(rows))
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
     return path
+
+
+def read_part(path: Path) -> Any:
+    import pyarrow as pa
+
+    with pa.memory_map(str(path)) as source:
+        return pa.ipc.open_file(source).read_all()
+
+
+class PartsWriter:
+    """Appends parts to one parquet file as they arrive (so encoding overlaps the workers' work).
+
+    The first part's schema is the file's; a later part is cast to it. When a part cannot be (a column
+    that was all null, then typed; an int column that later holds text), the file is rebuilt at the
+    end from every part with the unified schema, so no value is lost."""
+
+    def __init__(self, out: Path):
+        self.out, self.tmp = out, out.with_name(out.name + ".tmp")
+        self.parts: list[Path] = []
+        self.writer, self.schema, self.rebuild = None, None, False
+
+    def add(self, part: Path | None) -> None:
+        import pyarrow.parquet as pq
+
+        if part is None:
+            return
+        self.parts.append(part)
+        if self.rebuild:
+            return
+        table = read_part(part)
+        if self.writer is None:
+            self.schema = table.schema
+            self.writer = pq.ParquetWriter(self.tmp, self.schema)
+        try:
+            self.writer.write_table(table if table.schema == self.schema else _conform(table, self.schema, strict=True))
+        except (ValueError, TypeError, NotImplementedError):
+            self.rebuild = True
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        if self.rebuild or self.writer is None:
+            merge_parts(self.parts, self.out)
+        else:
+            self.tmp.replace(self.out)
 
 
 def merge_parts(parts: list[Path], out: Path) -> None:
     """Concatenate parts into one parquet file (atomically), unifying their schemas part by part."""
     import pyarrow.parquet as pq
 
-    schema = _unified_schema([pq.read_schema(p) for p in parts])
+    schema = _unified_schema([read_part(p).schema for p in parts])
     tmp = out.with_name(out.name + ".tmp")
     with pq.ParquetWriter(tmp, schema) as writer:
         for part in parts:
-            writer.write_table(_conform(pq.read_table(part), schema))
+            writer.write_table(_conform(read_part(part), schema))
         if not parts:
             writer.write_table(schema.empty_table())
     tmp.replace(out)
@@ -133,7 +180,7 @@ def _unified_schema(schemas: list) -> Any:
         return pa.schema([])
     try:
         return pa.unify_schemas(schemas, promote_options="permissive")
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
+    except (pa.ArrowInvalid, pa.ArrowTypeError, NotImplementedError):
         names = list(dict.fromkeys(name for schema in schemas for name in schema.names))
         fields = []
         for name in names:
@@ -142,10 +189,14 @@ def _unified_schema(schemas: list) -> Any:
         return pa.schema(fields)
 
 
-def _conform(table: Any, schema: Any) -> Any:
-    """``table`` with ``schema``'s columns in order: missing ones null, other types cast or JSON-encoded."""
+def _conform(table: Any, schema: Any, strict: bool = False) -> Any:
+    """``table`` with ``schema``'s columns in order: missing ones null, other types cast or JSON-encoded.
+
+    ``strict``: raise ValueError instead of widening (a column ``schema`` lacks, a value turned to text)."""
     import pyarrow as pa
 
+    if strict and set(table.column_names) - set(schema.names):
+        raise ValueError("the part has columns the file lacks")
     columns = []
     for field in schema:
         if field.name not in table.column_names:
@@ -154,6 +205,8 @@ def _conform(table: Any, schema: Any) -> Any:
         column = table.column(field.name)
         if column.type == field.type:
             columns.append(column)
+        elif strict and column.type != pa.null():
+            raise ValueError(f"column {field.name}: {column.type} is not {field.type}")
         elif field.type == pa.string() and not pa.types.is_string(column.type):
             values = [None if v is None else v if isinstance(v, str) else json.dumps(v, default=str)
                       for v in column.to_pylist()]

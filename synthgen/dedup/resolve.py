@@ -11,6 +11,7 @@ the same decisions and the same evidence as the engine, at a cost proportional t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -20,11 +21,46 @@ from .scopes import EXACT_DUPLICATE, NEAR_DUPLICATE, FrozenScope, Match, SketchS
 from .sketch import ChunkSketch
 
 
+class SigStore:
+    """Signatures spilled to a scratch file in row order, so the driver's memory holds only band keys,
+    exact keys and ids (~140 bytes a row) instead of ``4 · num_perm`` more; rows are read back on demand."""
+
+    def __init__(self, path: Path, num_perm: int):
+        self.path, self.num_perm = path, num_perm
+        self.handle = open(path, "w+b")
+        self.rows = 0
+        self.loaded: dict[int, np.ndarray] = {}
+
+    def append(self, sigs: np.ndarray) -> None:
+        self.handle.write(np.ascontiguousarray(sigs, np.uint32).tobytes())
+        self.rows += len(sigs)
+
+    def block(self, start: int, count: int) -> np.ndarray:
+        """Signatures of rows ``start … start + count − 1``."""
+        self.handle.flush()
+        self.handle.seek(start * self.num_perm * 4)
+        data = self.handle.read(count * self.num_perm * 4)
+        return np.frombuffer(data, np.uint32).reshape(count, self.num_perm)
+
+    def load(self, rows: np.ndarray, block: int = 8192) -> None:
+        """Keep the signatures of ``rows`` (sorted) in memory, reading the file once in blocks."""
+        for lo in range(0, self.rows, block):
+            inside = rows[(rows >= lo) & (rows < lo + block)]
+            if len(inside):
+                sigs = self.block(lo, min(block, self.rows - lo))
+                self.loaded.update(zip(inside.tolist(), sigs[inside - lo].copy()))
+
+    def close(self) -> None:
+        self.handle.close()
+        self.path.unlink(missing_ok=True)
+
+
 @dataclass
 class Table:
-    """All chunks' sketches, addressable by global row number."""
+    """All chunks' sketches (signatures in ``store``), addressable by global row number."""
 
     chunks: list[ChunkSketch]
+    store: SigStore
 
     def __post_init__(self) -> None:
         self.starts = np.array([c.start for c in self.chunks], np.int64)
@@ -36,8 +72,7 @@ class Table:
             self.active[c.start + np.fromiter(c.early, np.int64, len(c.early))] = False
 
     def sig(self, row: int) -> np.ndarray:
-        chunk = self.chunks[int(np.searchsorted(self.starts, row, side="right")) - 1]
-        return chunk.sigs[row - chunk.start]
+        return self.store.loaded[row]
 
     def band_column(self, band: int) -> np.ndarray:
         return _concat([c.bands[:, band] for c in self.chunks], np.uint64)
@@ -47,43 +82,40 @@ def _concat(parts: list[np.ndarray], dtype) -> np.ndarray:
     return np.concatenate(parts) if parts else np.empty(0, dtype)
 
 
-def reference_hits(table: Table, references: list[FrozenScope], params: DedupParams) -> tuple[dict, dict]:
-    """Per global row, the first reference scope's exact match and near match (as the engine orders them)."""
-    exact: dict[int, Match] = {}
-    near: dict[int, Match] = {}
-    for chunk in table.chunks:
-        for scope in references:
-            if params.exact:
-                rows = scope.exact_matches(chunk.exact)
-                for i in np.flatnonzero(rows >= 0).tolist():
-                    exact.setdefault(chunk.start + i, scope.match(int(rows[i]), 1.0, EXACT_DUPLICATE))
-            if params.near:
-                best, jac = scope.near_matches(chunk.sigs, chunk.bands, params.threshold)
-                for i in np.flatnonzero((best >= 0) & chunk.has_sig).tolist():
-                    near.setdefault(chunk.start + i, scope.match(int(best[i]), float(jac[i]), NEAR_DUPLICATE))
-    return exact, near
+def add_reference_hits(chunk: ChunkSketch, references: list[FrozenScope], params: DedupParams,
+                       exact: dict[int, Match], near: dict[int, Match]) -> None:
+    """Record, per global row of ``chunk``, the first reference scope's exact and near match (the
+    engine's order of scopes); called as each chunk's sketches arrive, before they are spilled."""
+    for scope in references:
+        if params.exact:
+            rows = scope.exact_matches(chunk.exact)
+            for i in np.flatnonzero(rows >= 0).tolist():
+                exact.setdefault(chunk.start + i, scope.match(int(rows[i]), 1.0, EXACT_DUPLICATE))
+        if params.near:
+            best, jac = scope.near_matches(chunk.sigs, chunk.bands, params.threshold)
+            for i in np.flatnonzero((best >= 0) & chunk.has_sig).tolist():
+                near.setdefault(chunk.start + i, scope.match(int(best[i]), float(jac[i]), NEAR_DUPLICATE))
 
 
 def _shared(column: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """The rows (among ``rows``) whose value in ``column`` occurs at least twice among ``rows``."""
     values = column[rows]
-    order = np.argsort(values, kind="stable")
-    ordered = values[order]
-    dup = np.zeros(len(rows), bool)
-    if len(rows) > 1:
-        same = ordered[1:] == ordered[:-1]
-        dup[1:] |= same
-        dup[:-1] |= same
-    return rows[order[dup]]
+    ordered = np.sort(values)
+    repeated = ordered[1:][ordered[1:] == ordered[:-1]]
+    return rows[np.isin(values, repeated)] if len(repeated) else rows[:0]
 
 
-def bucket_sharing_rows(table: Table, params: DedupParams, bands: int) -> np.ndarray:
-    """Sorted global rows that share an exact key or a band key with another active row."""
+def bucket_sharing_rows(table: Table, params: DedupParams, bands: int, threads: int = 1) -> np.ndarray:
+    """Sorted global rows that share an exact key or a band key with another active row (numpy sorts
+    release the GIL, so the columns are scanned on ``threads`` threads)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     active = np.flatnonzero(table.active)
-    found = [_shared(table.exact, active)] if params.exact else []
-    if params.near:
-        signed = np.flatnonzero(table.active & table.has_sig)
-        found += [_shared(table.band_column(b), signed) for b in range(bands)]
+    signed = np.flatnonzero(table.active & table.has_sig)
+    jobs = [(table.exact, active)] if params.exact else []
+    jobs += [(table.band_column(b), signed) for b in range(bands)] if params.near else []
+    with ThreadPoolExecutor(max(threads, 1)) as pool:
+        found = list(pool.map(lambda job: _shared(*job), jobs))
     return np.unique(np.concatenate(found)) if found else np.empty(0, np.int64)
 
 
@@ -141,23 +173,24 @@ class SequentialRule:
                 bucket.setdefault(key, []).append(row)
 
 
-def resolve(table: Table, params: DedupParams, bands: int, references: list[FrozenScope]) -> dict[int, Match]:
-    """Global row → Match for every dropped row (early verdicts included); rows not in it are kept."""
-    ref_exact, ref_near = reference_hits(table, references, params)
+def resolve(table: Table, params: DedupParams, bands: int, ref_exact: dict[int, Match],
+            ref_near: dict[int, Match], threads: int = 1) -> dict[int, Match]:
+    """Global row → Match for every dropped row (early verdicts included); rows not in it are kept.
+    ``ref_exact`` / ``ref_near``: see :func:`add_reference_hits`."""
     verdicts = {chunk.start + i: match for chunk in table.chunks for i, match in chunk.early.items()}
-    for row in np.flatnonzero(table.active).tolist():
-        match = (ref_exact.get(row) if params.exact else None) or (
-            ref_near.get(row) if params.near and table.has_sig[row] else None)
-        if match is not None:
+    for row in sorted(set(ref_exact) | set(ref_near)):
+        match = (ref_exact.get(row) if params.exact else None) or ref_near.get(row)
+        if match is not None and table.active[row]:
             verdicts[row] = match
-    sharing = bucket_sharing_rows(table, params, bands)
+    sharing = bucket_sharing_rows(table, params, bands, threads)
     for row in sharing.tolist():
         verdicts.pop(row, None)
+    table.store.load(sharing)
     verdicts.update(SequentialRule(table, params, bands, ref_exact, ref_near).run(sharing))
     return verdicts
 
 
-def kept_sketches(chunk: ChunkSketch, verdicts: dict[int, Match]) -> SketchSet:
+def kept_sketches(chunk: ChunkSketch, verdicts: dict[int, Match], store: SigStore) -> SketchSet:
     """The chunk's kept rows as sketches (for the history index)."""
     rows = [i for i in range(len(chunk)) if chunk.start + i not in verdicts]
-    return SketchSet([chunk.ids[i] for i in rows], chunk.exact[rows], chunk.sigs[rows])
+    return SketchSet([chunk.ids[i] for i in rows], chunk.exact[rows], store.block(chunk.start, len(chunk))[rows])

@@ -120,7 +120,7 @@ def write_chunk(job: tuple[Chunk, dict[int, Match], Path]) -> tuple[Path | None,
     rows = decode(chunk, _STATE["settings"].source)
     kept = [row for i, row in enumerate(rows) if i not in verdicts]
     rejected = [_rejected_row(rows[i], match) for i, match in sorted(verdicts.items())]
-    name = f"{chunk.index:08d}.parquet"
+    name = f"{chunk.index:08d}.arrow"
     return write_part(kept, folder / f"kept-{name}"), write_part(rejected, folder / f"rejected-{name}")
 
 
@@ -129,22 +129,36 @@ def default_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def map_ordered(fn: Callable, items: Iterable, workers: int, settings: SketchSettings) -> Iterator:
-    """``fn`` over ``items`` in order: in this process for one worker, else in ``workers`` spawned
-    processes with at most ``2 × workers`` items in flight (bounded memory)."""
-    if workers <= 1:
-        init_worker(settings)
-        yield from map(fn, items)
-        return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+class Workers:
+    """``map`` in order over items: in this process for one worker, else in ``n`` spawned processes (one
+    pool for every pass) with at most ``2 × n`` items in flight, so memory stays bounded."""
 
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=init_worker, initargs=(settings,)) as pool:
+    def __init__(self, n: int, settings: SketchSettings):
+        self.n, self.settings, self.pool = n, settings, None
+
+    def __enter__(self) -> "Workers":
+        if self.n <= 1:
+            init_worker(self.settings)
+        else:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            self.pool = ProcessPoolExecutor(self.n, mp_context=multiprocessing.get_context("spawn"),
+                                            initializer=init_worker, initargs=(self.settings,))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+
+    def map(self, fn: Callable, items: Iterable) -> Iterator:
+        if self.pool is None:
+            yield from map(fn, items)
+            return
         pending: deque = deque()
         for item in items:
-            pending.append(pool.submit(fn, item))
-            if len(pending) >= 2 * workers:
+            pending.append(self.pool.submit(fn, item))
+            if len(pending) >= 2 * self.n:
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()

@@ -6,9 +6,9 @@
 3. **Write** (workers): chunks are read again and their kept / rejected rows written as parquet parts,
    merged into ``kept.parquet`` and ``rejected.parquet``.
 
-Memory holds the sketches (``4·num_perm + 8·(bands + 1)`` bytes a row: ~630 MB for 1M rows at 128
-permutations) and a few chunks of rows, never the whole table of rows. The kept ids, reasons and evidence
-equal those of :func:`.table.dedup_rows` on the whole table (tested), for any number of workers.
+Memory holds the band keys, exact keys and ids (~200 bytes a row; signatures are spilled to a scratch
+file and read back only for rows that share a bucket) and a few chunks of rows, never the table itself.
+The kept ids, reasons and evidence equal those of :func:`.table.dedup_rows` on the whole table (tested), for any number of workers.
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .chunks import iter_chunks, merge_parts
+from .chunks import PartsWriter, iter_chunks
 from .deduplicator import DedupParams
 from .index import HistoryIndex
 from .minhash import auto_ngram
-from .resolve import Table, kept_sketches, resolve
+from .resolve import SigStore, Table, add_reference_hits, kept_sketches, resolve
 from .scopes import FrozenScope, Match
-from .sketch import SketchSettings, early_verdicts, map_ordered, sketch_chunk, write_chunk
+from .sketch import SketchSettings, Workers, early_verdicts, sketch_chunk, write_chunk
 
 CHUNK_ROWS = 8192
 
@@ -78,23 +78,42 @@ def detect_ngram(source: Path, settings: SketchSettings) -> int | None:
 
 def stream_dedup(plan: Plan, out: Path) -> StreamResult:
     """Run the three passes of the module docstring; outputs are replaced only when all succeeded."""
-    sketches = list(map_ordered(sketch_chunk, iter_chunks(plan.source, plan.chunk_rows), plan.workers,
-                                plan.settings))
-    _check_field(plan, sketches)
-    table = Table(sketches)
-    verdicts = resolve(table, plan.params, plan.settings.bands, plan.references)
-    if plan.history is not None and plan.settings.ngram is not None:
-        _write_history(plan, sketches, verdicts)
+    with Workers(plan.workers, plan.settings) as workers:
+        return _passes(plan, out, workers)
+
+
+def _passes(plan: Plan, out: Path, workers: Workers) -> StreamResult:
+    out.mkdir(parents=True, exist_ok=True)
+    store = SigStore(out / ".signatures.tmp", plan.settings.num_perm)
+    try:
+        sketches, ref_exact, ref_near = _sketch_all(plan, workers, store)
+        _check_field(plan, sketches)
+        table = Table(sketches, store)
+        verdicts = resolve(table, plan.params, plan.settings.bands, ref_exact, ref_near, plan.workers)
+        if plan.history is not None and plan.settings.ngram is not None:
+            _write_history(plan, sketches, verdicts, store)
+    finally:
+        store.close()
     n_rows, starts = len(table.ids), table.starts
     del table, sketches
-    out.mkdir(parents=True, exist_ok=True)
-    paths = _write_outputs(plan, _by_chunk(verdicts, starts), out)
+    paths = _write_outputs(plan, _by_chunk(verdicts, starts), out, workers)
     reasons = Counter(verdicts[row].reason for row in sorted(verdicts))
     kept = n_rows - len(verdicts)  # every kept row went through the engine and joined its run scope
     settings = {"dedup": {**plan.describe, "scopes": plan.describe["scopes"] | {"run": kept}}}
     if plan.settings.decontaminator is not None:
         settings["decontam"] = plan.settings.decontaminator.describe()
     return StreamResult(n_rows, kept, reasons, settings, paths)
+
+
+def _sketch_all(plan: Plan, workers: Workers, store: SigStore):
+    """Pass 1: sketches of every chunk; reference hits taken and signatures spilled as chunks arrive."""
+    sketches, ref_exact, ref_near = [], {}, {}
+    for chunk in workers.map(sketch_chunk, iter_chunks(plan.source, plan.chunk_rows)):
+        add_reference_hits(chunk, plan.references, plan.params, ref_exact, ref_near)
+        store.append(chunk.sigs)
+        chunk.sigs = None
+        sketches.append(chunk)
+    return sketches, ref_exact, ref_near
 
 
 def _check_field(plan: Plan, sketches) -> None:
@@ -106,28 +125,28 @@ def _check_field(plan: Plan, sketches) -> None:
                             hint=f"pass --text-field; columns are: {', '.join(sorted(sketches[0].columns))}")
 
 
-def _write_history(plan: Plan, sketches, verdicts: dict[int, Match]) -> None:
+def _write_history(plan: Plan, sketches, verdicts: dict[int, Match], store: SigStore) -> None:
     index, key = plan.history
     index.clear(key)
     for part, chunk in enumerate(sketches):
-        kept = kept_sketches(chunk, verdicts)
+        kept = kept_sketches(chunk, verdicts, store)
         if len(kept) or part == 0:
             index.write(key, f"{part:06d}", kept, seed=plan.params.seed, ngram=plan.settings.ngram)
 
 
-def _write_outputs(plan: Plan, verdicts: list[dict[int, Match]], out: Path) -> dict[str, Path]:
+def _write_outputs(plan: Plan, verdicts: list[dict[int, Match]], out: Path, workers: Workers) -> dict[str, Path]:
     parts_dir = out / ".parts"
     shutil.rmtree(parts_dir, ignore_errors=True)
     parts_dir.mkdir(parents=True)
     jobs = ((chunk, verdicts[chunk.index], parts_dir)
             for chunk in iter_chunks(plan.source, plan.chunk_rows))
-    kept_parts, rejected_parts = [], []
-    for kept, rejected in map_ordered(write_chunk, jobs, plan.workers, plan.settings):
-        kept_parts += [kept] if kept else []
-        rejected_parts += [rejected] if rejected else []
     paths = {"kept": out / "kept.parquet", "rejected": out / "rejected.parquet", "summary": out / "summary.json"}
-    merge_parts(kept_parts, paths["kept"])
-    merge_parts(rejected_parts, paths["rejected"])
+    kept, rejected = PartsWriter(paths["kept"]), PartsWriter(paths["rejected"])
+    for kept_part, rejected_part in workers.map(write_chunk, jobs):
+        kept.add(kept_part)
+        rejected.add(rejected_part)
+    kept.close()
+    rejected.close()
     shutil.rmtree(parts_dir, ignore_errors=True)
     return paths
 
