@@ -69,8 +69,7 @@ def plan_dedup(config, input_path: Path, workers: int | None = None, chunk_rows:
                               engine.bands_, engine.rows_, build_decontaminator(config, _Here()))
     if settings.ngram is None:
         settings = replace(settings, ngram=detect_ngram(input_path, settings))
-    history = (writer.index, writer.key) if writer is not None else None
-    return Plan(input_path, settings, engine.params, engine.references_, history, workers or default_workers(),
+    return Plan(input_path, settings, engine.params, engine.references_, writer, workers or default_workers(),
                 chunk_rows, engine.describe() | {"ngram": settings.ngram})
 
 
@@ -89,13 +88,13 @@ def plan_dedup(config, input_path: Path, workers: int | None = None, chunk_rows:
               help="Drop at this estimated Jaccard.")
 @click.option("--ngram", default="auto", show_default=True, help="Word shingle size, or auto (5 if ≥ ~50 words, else 3).")
 @click.option("--num-perm", default=128, show_default=True, type=click.IntRange(16, 1024), help="MinHash permutations.")
-@click.option("--history", type=click.Path(file_okay=False, path_type=Path),
-              help="History index folder: read, then extended with the kept rows.")
+@click.option("--history", help="History index: a folder, or redis://host:port/db (shared through Redis); "
+                               "read, then extended with the kept rows.")
 @click.option("--workers", type=click.IntRange(1, 1024), default=None,
               help="Processes that decode and sketch chunks  [default: all cores]")
 def dedup_command(input_path: Path, out: Path, against: tuple[Path, ...], eval_sets: tuple[Path, ...],
                   text_field: str, against_field: str | None, eval_field: str | None, threshold: float, ngram: str,
-                  num_perm: int, history: Path | None, workers: int | None) -> None:
+                  num_perm: int, history: str | None, workers: int | None) -> None:
     """Drop exact and near duplicates from INPUT (jsonl, csv, parquet or a saved dataset folder)."""
     if ngram != "auto" and not ngram.isdigit():
         raise click.BadParameter("an integer or 'auto'", param_hint="--ngram")

@@ -21,7 +21,6 @@ from typing import Any
 
 from .chunks import PartsWriter, iter_chunks
 from .deduplicator import DedupParams
-from .index import HistoryIndex
 from .minhash import auto_ngram
 from .resolve import SigStore, Table, add_reference_hits, kept_sketches, resolve
 from .scopes import FrozenScope, Match
@@ -53,7 +52,7 @@ class Plan:
     settings: SketchSettings
     params: DedupParams
     references: list[FrozenScope]
-    history: tuple[HistoryIndex, str] | None = None
+    history: Any = None  # a HistoryWriter or RedisHistoryWriter
     workers: int = 1
     chunk_rows: int = CHUNK_ROWS
     describe: dict[str, Any] = field(default_factory=dict)
@@ -126,12 +125,8 @@ def _check_field(plan: Plan, sketches) -> None:
 
 
 def _write_history(plan: Plan, sketches, verdicts: dict[int, Match], store: SigStore) -> None:
-    index, key = plan.history
-    index.clear(key)
-    for part, chunk in enumerate(sketches):
-        kept = kept_sketches(chunk, verdicts, store)
-        if len(kept) or part == 0:
-            index.write(key, f"{part:06d}", kept, seed=plan.params.seed, ngram=plan.settings.ngram)
+    parts = (kept_sketches(chunk, verdicts, store) for chunk in sketches)
+    plan.history.write_sketches(parts, plan.settings.ngram)
 
 
 def _write_outputs(plan: Plan, verdicts: list[dict[int, Match]], out: Path, workers: Workers) -> dict[str, Path]:
