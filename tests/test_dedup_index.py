@@ -106,3 +106,18 @@ def test_corrupt_or_missing_index_json_and_a_file_path_are_errors(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(SynthgenError, match="must be a folder"):
         HistoryIndex(tmp_path / "file")
+
+
+def test_build_dedup_stages_with_only_what_it_needs(tmp_path):
+    """The run core may pass a resolver, the recipe file and the run's history key instead of the recipe."""
+    from synthgen.dedup import build_dedup_stages
+    from synthgen.errors import RecipeError
+    from synthgen.recipe.dedup_schema import DedupConfig
+
+    (tmp_path / "real.jsonl").write_text(json.dumps({"text": "a b c d e f g"}) + "\n")
+    config = DedupConfig(against_real=["real.jsonl"], history="hist")
+    stages = build_dedup_stages(config, resolve=lambda p: tmp_path / p, source="r.toml", run_label="gen1-abc")
+    assert [s.name for s in stages] == ["dedup"] and stages[0].history.key == "gen1-abc"
+    assert stages[0].engine.describe()["scopes"]["real"] == 1
+    with pytest.raises(RecipeError, match=r"r.toml:dedup.against_real\[0\]"):
+        build_dedup_stages(DedupConfig(against_real=["missing.jsonl"]), resolve=lambda p: tmp_path / p, source="r.toml")

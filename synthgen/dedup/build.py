@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ..errors import RecipeError, SynthgenError
 from ..tabular import read_rows
@@ -100,12 +101,33 @@ def build_decontaminator(config: Any, loaded: Any) -> Decontaminator | None:
 
 
 def run_label_of(loaded: Any) -> str:
-    """The history key of a recipe's run: ``gen<generation>-<recipe hash>``."""
+    """The history key of a recipe's run: ``gen<generation>-<recipe hash>`` (or the context's label)."""
+    if isinstance(loaded, DedupContext):
+        return loaded.run_label
     return f"gen{loaded.recipe.recipe.generation}-{loaded.hash}"
 
 
-def build_dedup_stages(config: Any, loaded: Any) -> list:
-    """``[decontam]`` (when eval_sets are given) then ``[dedup]`` (when exact or near is on)."""
+@dataclass(frozen=True)
+class DedupContext:
+    """What the dedup stages need from a run: a path resolver, the recipe file (for error lines), the
+    history key of the run. ``recipe`` is truthy so errors name the recipe key (see ``_load_source``)."""
+
+    resolve: Callable[[Any], Path]
+    source: str = "recipe"
+    run_label: str = "standalone"
+    recipe: bool = True
+
+
+def build_dedup_stages(config: Any, loaded: Any = None, *, resolve: Callable[[Any], Path] | None = None,
+                       source: str | None = None, run_label: str | None = None) -> list:
+    """``[decontam]`` (when eval_sets are given) then ``[dedup]`` (when exact or near is on).
+
+    Called with the loaded recipe (``build_dedup_stages(config, loaded)``), or with only what it needs:
+    ``build_dedup_stages(config, resolve=..., source=..., run_label=...)``."""
+    if loaded is None:
+        if resolve is None:
+            raise TypeError("build_dedup_stages needs the loaded recipe or resolve=")
+        loaded = DedupContext(resolve, source or "recipe", run_label or "standalone")
     stages: list = []
     decontaminator = build_decontaminator(config, loaded)
     if decontaminator is not None:
