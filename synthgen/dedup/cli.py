@@ -43,14 +43,22 @@ def _config(text_field: str, against: tuple[Path, ...], eval_sets: tuple[Path, .
 def run_dedup(input_path: Path, out: Path, *, text_field: str = "text", against: tuple[Path, ...] = (),
               eval_sets: tuple[Path, ...] = (), threshold: float = 0.8, ngram: str = "auto",
               history: Path | str | None = None, num_perm: int = 128, against_field: str | None = None,
-              eval_field: str | None = None, workers: int | None = None, chunk_rows: int = 8192):
-    """Deduplicate ``input_path`` in chunks on ``workers`` processes (default: all cores) and write ``out``
+              eval_field: str | None = None, workers: int | None = None, chunk_rows: int = 8192,
+              executor: str = "local", address: str | None = None):
+    """Deduplicate ``input_path`` in chunks on ``workers`` processes (default: all cores), or on a Ray
+    cluster (``executor="ray"``, ``address`` or ``RAY_ADDRESS``, else a local one), and write ``out``
     (kept.parquet, rejected.parquet, summary.json); returns the :class:`StreamResult`."""
     from ..atomic import write_json_atomic
     from .streaming import stream_dedup
 
     config = _config(text_field, against, eval_sets, threshold, ngram, history, num_perm, against_field, eval_field)
-    result = stream_dedup(plan_dedup(config, input_path, workers, chunk_rows), out)
+    plan = plan_dedup(config, input_path, workers, chunk_rows)
+    if executor == "ray":
+        from .ray_exec import ray_dedup
+
+        result = ray_dedup(plan, out, address)
+    else:
+        result = stream_dedup(plan, out)
     write_json_atomic(result.paths["summary"], result.summary())
     return result
 
@@ -91,17 +99,21 @@ def plan_dedup(config, input_path: Path, workers: int | None = None, chunk_rows:
 @click.option("--history", help="History index: a folder, or redis://host:port/db (shared through Redis); "
                                "read, then extended with the kept rows.")
 @click.option("--workers", type=click.IntRange(1, 1024), default=None,
-              help="Processes that decode and sketch chunks  [default: all cores]")
+              help="Processes (or Ray workers) that decode and sketch chunks  [default: all cores]")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local processes, or a Ray cluster (pip install 'synthgen[ray]').")
+@click.option("--address", help="Ray cluster address for --executor ray (default: RAY_ADDRESS, else a local cluster).")
 def dedup_command(input_path: Path, out: Path, against: tuple[Path, ...], eval_sets: tuple[Path, ...],
                   text_field: str, against_field: str | None, eval_field: str | None, threshold: float, ngram: str,
-                  num_perm: int, history: str | None, workers: int | None) -> None:
+                  num_perm: int, history: str | None, workers: int | None, executor: str, address: str | None) -> None:
     """Drop exact and near duplicates from INPUT (jsonl, csv, parquet or a saved dataset folder)."""
     if ngram != "auto" and not ngram.isdigit():
         raise click.BadParameter("an integer or 'auto'", param_hint="--ngram")
     try:
         result = run_dedup(input_path, out, text_field=text_field, against=against, eval_sets=eval_sets,
                            threshold=threshold, ngram=ngram, history=history, num_perm=num_perm,
-                           against_field=against_field, eval_field=eval_field, workers=workers)
+                           against_field=against_field, eval_field=eval_field, workers=workers,
+                           executor=executor, address=address)
     except SynthgenError as exc:
         raise click.ClickException(str(exc)) from None
     summary = result.summary()
