@@ -68,7 +68,7 @@ def plan_dedup(config, input_path: Path, workers: int | None = None, chunk_rows:
     from dataclasses import replace
 
     from .build import build_decontaminator, build_engine
-    from .sketch import SketchSettings, default_workers
+    from .sketch import SketchSettings
     from .streaming import Plan, detect_ngram
 
     label = f"file-{input_path.stem}-{hashlib.sha256(str(input_path.resolve()).encode()).hexdigest()[:8]}"
@@ -77,8 +77,16 @@ def plan_dedup(config, input_path: Path, workers: int | None = None, chunk_rows:
                               engine.bands_, engine.rows_, build_decontaminator(config, _Here()))
     if settings.ngram is None:
         settings = replace(settings, ngram=detect_ngram(input_path, settings))
-    return Plan(input_path, settings, engine.params, engine.references_, writer, workers or default_workers(),
+    return Plan(input_path, settings, engine.params, engine.references_, writer, workers or _auto_workers(input_path),
                 chunk_rows, engine.describe() | {"ngram": settings.ngram})
+
+
+def _auto_workers(input_path: Path) -> int:
+    """All cores, but one (in process) for an input under ~4 MiB, where starting processes costs more."""
+    from .sketch import default_workers
+
+    size = sum(p.stat().st_size for p in input_path.rglob("*")) if input_path.is_dir() else input_path.stat().st_size
+    return default_workers() if size >= 4 * 2**20 else 1
 
 
 @click.command("dedup")
@@ -99,7 +107,7 @@ def plan_dedup(config, input_path: Path, workers: int | None = None, chunk_rows:
 @click.option("--history", help="History index: a folder, or redis://host:port/db (shared through Redis); "
                                "read, then extended with the kept rows.")
 @click.option("--workers", type=click.IntRange(1, 1024), default=None,
-              help="Processes (or Ray workers) that decode and sketch chunks  [default: all cores]")
+              help="Processes (or Ray workers) that decode and sketch chunks  [default: all cores; 1 under 4 MiB]")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="local processes, or a Ray cluster (pip install 'synthgen[ray]').")
 @click.option("--address", help="Ray cluster address for --executor ray (default: RAY_ADDRESS, else a local cluster).")

@@ -22,37 +22,38 @@ from .sketch import ChunkSketch
 
 
 class SigStore:
-    """Signatures spilled to a scratch file in row order, so the driver's memory holds only band keys,
-    exact keys and ids (~140 bytes a row) instead of ``4 · num_perm`` more; rows are read back on demand."""
+    """Signatures spilled to ``sig-<chunk>.npy`` files in ``folder`` (written by the workers, see
+    :meth:`.sketch.ChunkSketch.spill`), so the driver's memory holds only band keys, exact keys and ids
+    (~140 bytes a row) instead of ``4 · num_perm`` more; read back on demand."""
 
-    def __init__(self, path: Path, num_perm: int):
-        self.path, self.num_perm = path, num_perm
-        self.handle = open(path, "w+b")
-        self.rows = 0
+    def __init__(self, folder: Path, num_perm: int):
+        self.folder, self.num_perm = folder, num_perm
+        folder.mkdir(parents=True, exist_ok=True)
+        self.chunks: list[ChunkSketch] = []
         self.loaded: dict[int, np.ndarray] = {}
 
-    def append(self, sigs: np.ndarray) -> None:
-        self.handle.write(np.ascontiguousarray(sigs, np.uint32).tobytes())
-        self.rows += len(sigs)
+    def add(self, chunk: ChunkSketch) -> None:
+        if chunk.sigs is not None:
+            chunk.spill(str(self.folder))
+        self.chunks.append(chunk)
 
-    def block(self, start: int, count: int) -> np.ndarray:
-        """Signatures of rows ``start … start + count − 1``."""
-        self.handle.flush()
-        self.handle.seek(start * self.num_perm * 4)
-        data = self.handle.read(count * self.num_perm * 4)
-        return np.frombuffer(data, np.uint32).reshape(count, self.num_perm)
+    @staticmethod
+    def of(chunk: ChunkSketch) -> np.ndarray:
+        """One chunk's signatures."""
+        return np.load(chunk.sig_file) if chunk.sigs is None else chunk.sigs
 
-    def load(self, rows: np.ndarray, block: int = 8192) -> None:
-        """Keep the signatures of ``rows`` (sorted) in memory, reading the file once in blocks."""
-        for lo in range(0, self.rows, block):
-            inside = rows[(rows >= lo) & (rows < lo + block)]
+    def load(self, rows: np.ndarray) -> None:
+        """Keep the signatures of ``rows`` (sorted) in memory, reading each chunk's file at most once."""
+        for chunk in self.chunks:
+            inside = rows[(rows >= chunk.start) & (rows < chunk.start + len(chunk))]
             if len(inside):
-                sigs = self.block(lo, min(block, self.rows - lo))
-                self.loaded.update(zip(inside.tolist(), sigs[inside - lo].copy()))
+                sigs = self.of(chunk)
+                self.loaded.update(zip(inside.tolist(), sigs[inside - chunk.start].copy()))
 
     def close(self) -> None:
-        self.handle.close()
-        self.path.unlink(missing_ok=True)
+        import shutil
+
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 @dataclass
@@ -92,7 +93,7 @@ def add_reference_hits(chunk: ChunkSketch, references: list[FrozenScope], params
             for i in np.flatnonzero(rows >= 0).tolist():
                 exact.setdefault(chunk.start + i, scope.match(int(rows[i]), 1.0, EXACT_DUPLICATE))
         if params.near:
-            best, jac = scope.near_matches(chunk.sigs, chunk.bands, params.threshold)
+            best, jac = scope.near_matches(SigStore.of(chunk), chunk.bands, params.threshold)
             for i in np.flatnonzero((best >= 0) & chunk.has_sig).tolist():
                 near.setdefault(chunk.start + i, scope.match(int(best[i]), float(jac[i]), NEAR_DUPLICATE))
 
@@ -193,4 +194,4 @@ def resolve(table: Table, params: DedupParams, bands: int, ref_exact: dict[int, 
 def kept_sketches(chunk: ChunkSketch, verdicts: dict[int, Match], store: SigStore) -> SketchSet:
     """The chunk's kept rows as sketches (for the history index)."""
     rows = [i for i in range(len(chunk)) if chunk.start + i not in verdicts]
-    return SketchSet([chunk.ids[i] for i in rows], chunk.exact[rows], store.block(chunk.start, len(chunk))[rows])
+    return SketchSet([chunk.ids[i] for i in rows], chunk.exact[rows], store.of(chunk)[rows])

@@ -36,6 +36,7 @@ class SketchSettings:
     bands: int
     rows: int
     decontaminator: Decontaminator | None = None
+    spill_dir: str | None = None  # workers save signatures here instead of sending them back
 
 
 @dataclass
@@ -51,10 +52,18 @@ class ChunkSketch:
     bands: np.ndarray
     with_field: int = 0
     columns: tuple[str, ...] = ()
+    sig_file: str | None = None
     has_sig: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
         self.has_sig = ~(self.sigs == MAX_HASH).all(axis=1)
+
+    def spill(self, folder: str) -> None:
+        """Save the signatures as ``sig-<chunk>.npy`` in ``folder`` and drop them from this object
+        (so 4·num_perm bytes a row do not travel back to the driver)."""
+        self.sig_file = str(Path(folder) / f"sig-{self.index:08d}.npy")
+        np.save(self.sig_file, self.sigs)
+        self.sigs = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -108,8 +117,11 @@ def sketch_chunk(chunk: Chunk) -> ChunkSketch:
         sigs[todo] = hasher.signatures_of_words(*_STATE["words"].flatten(normalized))
     sigs[list(early)] = MAX_HASH
     with_field = sum(settings.text_field in row for row in rows)
-    return ChunkSketch(chunk.index, chunk.start, row_ids_of(rows, chunk.start), early, exact, sigs,
-                       band_keys(sigs, settings.bands, settings.rows), with_field, tuple(rows[0]) if rows else ())
+    sketch = ChunkSketch(chunk.index, chunk.start, row_ids_of(rows, chunk.start), early, exact, sigs,
+                         band_keys(sigs, settings.bands, settings.rows), with_field, tuple(rows[0]) if rows else ())
+    if settings.spill_dir is not None:
+        sketch.spill(settings.spill_dir)
+    return sketch
 
 
 def write_chunk(job: tuple[Chunk, dict[int, Match], Path]) -> tuple[Path | None, Path | None]:

@@ -6,8 +6,8 @@
 3. **Write** (workers): chunks are read again and their kept / rejected rows written as parquet parts,
    merged into ``kept.parquet`` and ``rejected.parquet``.
 
-Memory holds the band keys, exact keys and ids (~200 bytes a row; signatures are spilled to a scratch
-file and read back only for rows that share a bucket) and a few chunks of rows, never the table itself.
+Memory holds the band keys, exact keys and ids (~200 bytes a row; workers save signatures to scratch
+files, read back only for rows that share a bucket) and a few chunks of rows, never the table itself.
 The kept ids, reasons and evidence equal those of :func:`.table.dedup_rows` on the whole table (tested), for any number of workers.
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import shutil
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -77,13 +77,14 @@ def detect_ngram(source: Path, settings: SketchSettings) -> int | None:
 
 def stream_dedup(plan: Plan, out: Path) -> StreamResult:
     """Run the three passes of the module docstring; outputs are replaced only when all succeeded."""
+    out.mkdir(parents=True, exist_ok=True)
+    plan = replace(plan, settings=replace(plan.settings, spill_dir=str(out / ".signatures")))
     with Workers(plan.workers, plan.settings) as workers:
         return _passes(plan, out, workers)
 
 
 def _passes(plan: Plan, out: Path, workers: Workers) -> StreamResult:
-    out.mkdir(parents=True, exist_ok=True)
-    store = SigStore(out / ".signatures.tmp", plan.settings.num_perm)
+    store = SigStore(Path(plan.settings.spill_dir), plan.settings.num_perm)
     try:
         sketches, ref_exact, ref_near = _sketch_all(plan, workers, store)
         _check_field(plan, sketches)
@@ -109,8 +110,7 @@ def _sketch_all(plan: Plan, workers: Workers, store: SigStore):
     sketches, ref_exact, ref_near = [], {}, {}
     for chunk in workers.map(sketch_chunk, iter_chunks(plan.source, plan.chunk_rows)):
         add_reference_hits(chunk, plan.references, plan.params, ref_exact, ref_near)
-        store.append(chunk.sigs)
-        chunk.sigs = None
+        store.add(chunk)
         sketches.append(chunk)
     return sketches, ref_exact, ref_near
 
