@@ -40,6 +40,7 @@ class ChildRun:
     wall: float
     cpu: float
     peak_rss_mib: float
+    driver_cpu: float  # the child's own CPU seconds (its workers excluded): the serial part
     load_before: float
     load_after: float
     stdout: str
@@ -47,6 +48,16 @@ class ChildRun:
 
 def load() -> float:
     return os.getloadavg()[0]
+
+
+def own_cpu(pid: int) -> float:
+    import psutil
+
+    try:
+        times = psutil.Process(pid).cpu_times()
+    except psutil.NoSuchProcess:
+        return 0.0
+    return times.user + times.system
 
 
 def tree_rss(pid: int) -> int:
@@ -75,11 +86,12 @@ def run_child(command: list[str]) -> ChildRun:
     start = time.perf_counter()
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
-    peak = [0]
+    peak, driver = [0], [0.0]
 
     def sample() -> None:
         while proc.poll() is None:
             peak[0] = max(peak[0], tree_rss(proc.pid))
+            driver[0] = max(driver[0], own_cpu(proc.pid))
             time.sleep(0.05)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -91,7 +103,7 @@ def run_child(command: list[str]) -> ChildRun:
     if proc.returncode:
         raise RuntimeError(f"{command} failed:\n{out}")
     cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
-    return ChildRun(wall, cpu, peak[0] / 2**20, before, load(), out)
+    return ChildRun(wall, cpu, peak[0] / 2**20, driver[0], before, load(), out)
 
 
 def write_corpus(docs: int, folder: Path) -> Path:
@@ -119,10 +131,14 @@ def row_c(args, folder: Path) -> list[Row]:
     same = (folder / "out1" / "kept.parquet").read_bytes() == (folder / f"out{cores}" / "kept.parquet").read_bytes()
     rows: list[Row] = [("c", "documents; kept / dropped", f"{args.docs:,}; {summary['kept']:,} / {summary['dropped']:,}")]
     for workers, run in runs.items():
-        rows.append(("c", f"--workers {workers}", f"{run.wall:.1f} s wall, {run.cpu:.1f} s CPU, peak RSS "
-                     f"{run.peak_rss_mib:,.0f} MiB (tree), load {run.load_before:.2f} -> {run.load_after:.2f}"))
+        rows.append(("c", f"--workers {workers}", f"{run.wall:.1f} s wall, {run.cpu:.1f} s CPU (driver {run.driver_cpu:.1f}), "
+                     f"peak RSS {run.peak_rss_mib:,.0f} MiB (tree), load {run.load_before:.2f} -> {run.load_after:.2f}"))
     speedup = runs[1].wall / runs[cores].wall
     rows.append(("c", f"speed-up {cores} workers vs 1 (target >= 1.7x)", f"{speedup:.2f}x wall"))
+    many = runs[cores]
+    bound = runs[1].cpu / max(many.driver_cpu, (many.cpu - many.driver_cpu) / cores + 0.0, many.cpu / cores)
+    rows.append(("c", f"CPU-time bound on {cores} idle cores (not a measurement)",
+                 f"{bound:.2f}x = CPU(1 worker) / max(driver CPU, total CPU / {cores})"))
     rows.append(("c", "peak RSS < 2 GiB; kept.parquet identical", f"{max(r.peak_rss_mib for r in runs.values()) < 2048}; {same}"))
     return rows
 
