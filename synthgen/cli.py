@@ -1,37 +1,19 @@
 """The ``synthgen`` command: a thin click adapter over the library.
 
-SynthgenError becomes ``Error: …`` and exit 1 (3 for a failed quality gate); usage errors exit 2.
+Every command reports errors through :func:`synthgen.cli_errors.reports_errors`: SynthgenError becomes
+``Error: …`` and exit 1 (3 for a failed quality gate); usage errors exit 2; Ctrl-C exits 130.
 """
 
 from __future__ import annotations
 
-import functools
 import json
-import sys
 from pathlib import Path
 
 import click
 
-from .errors import SynthgenError
+from .cli_errors import CommandError, reports_errors  # noqa: F401 - CommandError re-exported for callers
 
-
-class CommandError(click.ClickException):
-    """A SynthgenError on its way out, keeping its exit code."""
-
-    def __init__(self, error: SynthgenError):
-        super().__init__(str(error))
-        self.exit_code = error.exit_code
-
-
-def reports_errors(func):
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except SynthgenError as exc:
-            raise CommandError(exc) from None
-
-    return wrapper
+RESUME_HINT = "Interrupted: finished batches are checkpointed; run the same command to resume."
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -47,58 +29,52 @@ def cli() -> None:
 @click.option("--limit", type=click.IntRange(min=1), help="Stop at N records (lowers the target).")
 @click.option("--overwrite", is_flag=True, help="Replace a run of a different recipe in the run directory.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-@reports_errors
+@click.option("--verbose", is_flag=True, help="Show library logs (vLLM, torch, ...) here, not in RUN/logs/.")
+@reports_errors(interrupted=RESUME_HINT)
 def generate(recipe: Path, overrides: tuple[str, ...], out: Path | None, limit: int | None, overwrite: bool,
-             quiet: bool) -> None:
+             quiet: bool, verbose: bool) -> None:
     """Generate the dataset RECIPE describes (resumes an interrupted run)."""
-    from .api import run_recipe
+    from .api import resolve_out_dir, run_recipe
+    from .console import quiet_console
+    from .recipe import load_recipe
 
-    try:
-        result = run_recipe(recipe, overrides=overrides, out=out, limit=limit, overwrite=overwrite,
-                            progress=not quiet)
-    except KeyboardInterrupt:
-        click.echo("Interrupted: finished batches are checkpointed; run the same command to resume.", err=True)
-        sys.exit(130)
+    loaded = load_recipe(recipe, list(overrides))
+    with quiet_console(resolve_out_dir(loaded, out), verbose=verbose):
+        result = run_recipe(loaded, out=out, limit=limit, overwrite=overwrite, progress=not quiet)
     report = result.report
-    click.echo(f"{report['kept']} records ({report['stop_reason']}), {report['rejected']} rejected "
-               f"of {report['throughput']['candidates']} candidates -> {result.run_dir}")
-    if "mix" in report:
-        mix = report["mix"]
+    click.echo(f"{report.kept} records ({report.stop_reason}), {report.rejected} rejected "
+               f"of {report.throughput.candidates} candidates -> {result.run_dir}")
+    if report.mix is not None:
+        mix = report.mix
         click.echo(f"mix: {mix['n_real']} real + {mix['n_synthetic']} synthetic "
                    f"(share {mix['synthetic_share']:.2f}, cap {mix['cap']:.2f}) -> {result.run_dir / 'mix'}")
-    if report.get("status") == "failed_gate":
+    if report.failed_gate:
         from .errors import GateFailure
 
-        raise CommandError(GateFailure(f"quality gate failed: {report['gate_failure']}",
-                                       hint=f"see {result.run_dir / 'report.md'}; nothing was deleted"))
-    if report["stop_reason"] != "target_reached":
-        click.echo(f"Warning: target {report['target']} not reached ({report['stop_reason']}); "
+        raise GateFailure(f"quality gate failed: {report.gate_failure}",
+                          hint=f"see {result.run_dir / 'report.md'}; nothing was deleted")
+    if report.stop_reason != "target_reached":
+        click.echo(f"Warning: target {report.target} not reached ({report.stop_reason}); "
                    "raise generation.max_candidates or loosen the verifiers.", err=True)
 
 
 @cli.command()
 @click.argument("recipe", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a recipe value.")
+@reports_errors
 def validate(recipe: Path, overrides: tuple[str, ...]) -> None:
     """Check RECIPE and its inputs; print every problem as file:table.key: message."""
     from .api import validate_recipe
-    from .errors import RecipeError
     from .recipe import load_recipe
 
-    try:
-        loaded = load_recipe(recipe, list(overrides))
-        validate_recipe(loaded)
-    except RecipeError as exc:
-        for line in str(exc).splitlines():
-            click.echo(line, err=True)
-        sys.exit(1)
-    except SynthgenError as exc:
-        raise CommandError(exc) from None
+    loaded = load_recipe(recipe, list(overrides))
+    validate_recipe(loaded)
     click.echo(f"{recipe}: ok (hash {loaded.hash})")
 
 
 @cli.command()
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file instead of stdout.")
+@reports_errors
 def schema(out: Path | None) -> None:
     """Print the recipe's JSON Schema (for editors)."""
     from .recipe.schema import Recipe
@@ -138,6 +114,23 @@ def models_list() -> None:
         state = "present" if entry["present"] else "not pulled"
         size = f"{entry['size_bytes'] / 2**20:.0f} MiB" if entry.get("size_bytes") else "-"
         click.echo(f"{entry['name']:<16} {state:<11} {size:>9}  {entry['path']}")
+
+
+@cli.command()
+@click.argument("name", type=click.Choice(["fortunes", "pydoc", "humaneval", "humaneval_tasks"]))
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="jsonl file to write.")
+@click.option("--min-words", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--max-words", type=click.IntRange(min=1), help="Drop longer texts.")
+@click.option("--limit", type=click.IntRange(min=1), help="A seeded sample of this many texts.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@reports_errors
+def corpus(name: str, out: Path, min_words: int, max_words: int | None, limit: int | None, seed: int) -> None:
+    """Write real, human-written text that installs offline as jsonl (NAME: Debian's fortunes, CPython's
+    pydoc topics, HumanEval prompts or their task descriptions)."""
+    from .corpora import corpus_rows, write_jsonl
+
+    rows = corpus_rows(name, min_words, max_words, limit, seed)
+    click.echo(f"{name}: {len(rows)} texts -> {write_jsonl(rows, out)}")
 
 
 def _register_component_commands() -> None:

@@ -1,7 +1,11 @@
-"""The diversity gate inside a run: measure windows of accepted records, remediate failures.
+"""The diversity (and fidelity) gate inside a run: measure windows of accepted records, remediate failures.
 
 Records accepted by the stages form a *window*; when it holds ``window`` records (or the target is
-reached) the gate measures it against the real reference and the previous generation. A passing window
+reached) the gate measures it against the real reference and the previous generation, and the fidelity
+gate ([diversity.fidelity]) scores it under a reference model fitted once on the real data. Comparisons
+with the previous generation are made like with like: only while this run samples as the previous batch
+was accepted (its records' ``sampling``); after remediation moved the sampling, the rules relative to real
+data decide alone, so a remediated parent cannot ratchet every later generation (issue 16). A passing window
 is committed. A failing one is revoked (its records move to the rejects with the failing metrics as
 evidence), sampling is adjusted by :func:`~synthgen.diversity.remediate.remediation_step` (temperature /
 top_p up, wider seeds, rotated few-shot examples) and generation goes on; when the remediation budget is
@@ -27,6 +31,8 @@ class GateState:
     top_p: float | None = None
     seed_factor: int = 1
     rotation: int = 0
+    few_shot_extra: int = 0
+    last_move: float = 0.0          # signed temperature change of the last retry (bisection on a flip)
     checks: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -44,9 +50,10 @@ class GateController:
     """Owns the gate, its inputs (reference, previous generation, embedder) and the remediation bounds."""
 
     def __init__(self, gate: Any, reference: list[str], previous: list[str] | None, embedder: Any,
-                 bounds: Any, window: int):
+                 bounds: Any, window: int, fidelity: Any = None, previous_sampling: dict[str, float] | None = None):
         self.gate, self.reference, self.previous, self.embedder = gate, reference, previous, embedder
         self.bounds, self.window = bounds, window
+        self.fidelity, self.previous_sampling = fidelity, previous_sampling
         self.state = GateState()
 
     def due(self, n_kept: int, final: bool) -> bool:
@@ -59,25 +66,56 @@ class GateController:
         from .diversity.remediate import remediation_step
 
         start = max(0, min(self.state.committed, len(kept_texts) - self.window))
-        result = self.gate.evaluate(kept_texts[start:], self.reference, self.previous, embedder=self.embedder)
+        window = kept_texts[start:]
+        unlike = self.unlike_previous(sampling)
+        previous = None if unlike else self.previous
+        result = self.gate.evaluate(window, self.reference, previous, embedder=self.embedder)
+        if self.fidelity is not None:
+            result = result.merged(self.fidelity.evaluate(window))
         check = {"window": [start, len(kept_texts)], "attempt": self.state.attempt, **result.to_dict(),
-                 "summary": result.summary()}
+                 "summary": result.summary(), "sampling": _sampling_values(sampling)}
+        if unlike:
+            check["previous_skipped"] = unlike
         if result.passed:
-            self.state.committed = len(kept_texts)
+            self.state.committed, self.state.last_move = len(kept_texts), 0.0
             self.state.checks.append(check)
             return GateOutcome(True, False, check)
-        step = remediation_step(result, sampling, self.state.attempt, self.bounds)
+        step = remediation_step(result, sampling, self.state.attempt, self.bounds, self.state.last_move)
         check["remediation"] = step.to_dict()
         self.state.checks.append(check)
         if step.retry:
+            self.state.last_move = step.temperature - _sampling_values(sampling).get("temperature", step.temperature)
             self._apply(step)
         return GateOutcome(False, step.retry, check)
+
+    def unlike_previous(self, sampling: Any) -> str | None:
+        """Why the previous generation is not comparable with this attempt (None when it is, or unknown)."""
+        if not self.previous or not self.previous_sampling:
+            return None
+        now = _sampling_values(sampling)
+        differs = [k for k, v in self.previous_sampling.items() if k in now and abs(now[k] - v) > 1e-9]
+        if not differs:
+            return None
+        return ("previous generation accepted at " + ", ".join(f"{k} {self.previous_sampling[k]:g}" for k in differs)
+                + ", this attempt samples at " + ", ".join(f"{k} {now[k]:g}" for k in differs)
+                + ": not like with like, the rules relative to real data decide")
 
     def _apply(self, step: Any) -> None:
         self.state.attempt += 1
         self.state.temperature, self.state.top_p = step.temperature, step.top_p
         self.state.seed_factor *= step.seed_widening
         self.state.rotation += int(step.rotate_few_shot)
+        self.state.few_shot_extra += int(getattr(step, "more_few_shot", False))
+
+    def final_metrics(self, texts: list[str]) -> list[dict[str, Any]]:
+        """The whole diversity table of the final dataset, once, for the report (the gate computes only what
+        it gates on), plus the fidelity gate's model and calibration."""
+        from .diversity.embed import comparison_embedder
+        from .diversity.metrics import compute_metrics
+
+        embedder, embed_reference = comparison_embedder(self.embedder, self.reference, texts)
+        rows = compute_metrics(texts, self.reference, embedder, self.gate.settings, embed_reference=embed_reference)
+        return [row.to_dict() for row in rows]
 
     def sampling_update(self) -> dict[str, float]:
         """The sampling fields remediation changed (empty before any failure)."""
@@ -89,14 +127,26 @@ class GateController:
         self.state = GateState(**data)
 
 
-def build_gate_controller(loaded: Any, embedder: Any, target: int) -> GateController | None:
-    """A controller for the recipe's [diversity.gate], or None when the gate is off."""
-    config = loaded.recipe.diversity
+def build_gate_controller(config: Any, context: Any, embedder: Any, target: int) -> GateController | None:
+    """A controller for the [diversity] table's gate, or None when the gate is off; ``context`` (a
+    RecipeContext) resolves paths and gives the seed."""
     if config is None or not config.gate.enabled:
         return None
     from .diversity.build import gate_from_config, previous_texts, reference_texts
 
-    seed = config.seed if config.seed is not None else loaded.recipe.recipe.seed
+    from .diversity.build import fidelity_from_config, previous_sampling
+    from .diversity.embed import prepare
+
+    seed = context.seed_for(config.seed)
     window = min(target, max(config.gate.min_samples, 100))
-    return GateController(gate_from_config(config, seed), reference_texts(config, loaded.resolve),
-                          previous_texts(config, loaded.resolve), embedder, config.remediation, window)
+    reference = reference_texts(config, context.resolve)
+    if embedder is not None:
+        embedder = prepare(embedder, reference)  # fitted once per run (a no-op when the run already did)
+    return GateController(gate_from_config(config, seed), reference, previous_texts(config, context.resolve), embedder,
+                          config.remediation, window, fidelity_from_config(config, reference, seed),
+                          previous_sampling(config, context.resolve))
+
+
+def _sampling_values(sampling: Any) -> dict[str, float]:
+    get = sampling.get if isinstance(sampling, dict) else lambda k: getattr(sampling, k, None)
+    return {k: float(get(k)) for k in ("temperature", "top_p") if get(k) is not None}

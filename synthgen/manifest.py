@@ -42,21 +42,9 @@ def file_digest(path: Path) -> str | None:
     return digest.hexdigest()[:16]
 
 
-def input_paths(loaded: LoadedRecipe) -> dict[str, Path]:
-    """Every file the recipe reads, by the key that names it."""
-    recipe = loaded.recipe
-    paths: dict[str, Path] = {}
-    if hasattr(recipe.seeds, "path"):
-        paths["seeds.path"] = loaded.resolve(recipe.seeds.path)
-    if recipe.prompt.few_shot is not None:
-        paths["prompt.few_shot.path"] = loaded.resolve(recipe.prompt.few_shot.path)
-    if hasattr(recipe.generation.backend, "path"):
-        paths["generation.backend.path"] = loaded.resolve(recipe.generation.backend.path)
-    return paths
-
-
-def build_manifest(loaded: LoadedRecipe, *, status: str, backend: dict[str, Any] | None, n_seeds: int,
-                   seeds_hash: str, started_at: str) -> dict[str, Any]:
+def build_manifest(loaded: LoadedRecipe, plan: Any, *, status: str, backend: dict[str, Any] | None,
+                   started_at: str) -> dict[str, Any]:
+    """The run's manifest; ``plan`` (a RunPlan) gives the seeds, the inputs and the output format."""
     return {
         "synthgen_manifest": 1,
         "status": status,
@@ -66,8 +54,9 @@ def build_manifest(loaded: LoadedRecipe, *, status: str, backend: dict[str, Any]
         "overrides": list(loaded.overrides),
         "versions": package_versions(),
         "backend": backend,
-        "seeds": {"count": n_seeds, "hash": seeds_hash},
-        "inputs": {key: {"path": str(p), "sha256": file_digest(p)} for key, p in input_paths(loaded).items()},
+        "seeds": {"count": plan.seeds.count, "hash": plan.seeds.hash},
+        "output": {"format": plan.output.format, "main_field": plan.output.main_field},
+        "inputs": {key: {"path": str(p), "sha256": file_digest(p)} for key, p in plan.inputs.items()},
         "started_at": started_at,
         "updated_at": now_iso(),
     }

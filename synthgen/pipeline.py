@@ -11,25 +11,32 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 
-from .records import Candidate, Rejection, Verdict
+from .records import Candidate, Rejection, Verdict, as_text
 
 
 @dataclass
 class StageStats:
-    """What one stage saw, kept and dropped (by reason)."""
+    """What one stage saw, kept and dropped (by reason). A step may also create records (``n > 1`` fans a
+    record out) or merge them (preference pairs), so ``seen + created == kept + dropped + merged``.
+    LLM steps count their backend's tokens and seconds."""
 
     name: str
     seen: int = 0
     kept: int = 0
     dropped: Counter = field(default_factory=Counter)
     seconds: float = 0.0
+    created: int = 0
+    merged: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    llm_seconds: float = 0.0
 
     @property
     def n_dropped(self) -> int:
         return sum(self.dropped.values())
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "stage": self.name,
             "seen": self.seen,
             "kept": self.kept,
@@ -37,11 +44,21 @@ class StageStats:
             "reasons": dict(self.dropped.most_common()),
             "seconds": round(self.seconds, 4),
         }
+        extra = {key: getattr(self, key) for key in _STEP_COUNTERS if getattr(self, key)}
+        return {**data, **{k: round(v, 4) if isinstance(v, float) else v for k, v in extra.items()}}
 
     def restore(self, data: dict[str, Any]) -> None:
         self.seen, self.kept = data["seen"], data["kept"]
         self.dropped = Counter(data["reasons"])
         self.seconds = data.get("seconds", 0.0)
+        for key in _STEP_COUNTERS:
+            setattr(self, key, data.get(key, 0))
+
+    def balanced(self) -> bool:
+        return self.seen + self.created == self.kept + self.n_dropped + self.merged
+
+
+_STEP_COUNTERS = ("created", "merged", "prompt_tokens", "completion_tokens", "llm_seconds")
 
 
 VERIFIER_ERROR = "verifier_error"
@@ -50,9 +67,11 @@ RejectSink = Callable[[Rejection], None]
 
 
 class Stage:
-    """Base of every pipeline stage. Subclasses implement :meth:`process`."""
+    """Base of every pipeline stage. Subclasses implement :meth:`process`. A stage with a ``field`` checks
+    that column of each record (as its ``text``) and remembers that column of the records a run keeps."""
 
     name = "stage"
+    field: str | None = None
 
     def __init__(self) -> None:
         self.stats = StageStats(self.name)
@@ -74,12 +93,29 @@ class Stage:
 
         start = time.perf_counter()
         self.stats.seen += len(candidates)
-        kept = list(self.process(candidates))
+        kept = self._process_field(candidates) if self.field else list(self.process(candidates))
         self.stats.kept += len(kept)
         self.stats.seconds += time.perf_counter() - start
-        if self.stats.seen != self.stats.kept + self.stats.n_dropped:
+        if not self.stats.balanced():
             raise RuntimeError(f"stage {self.name} lost rows: {self.stats.to_dict()}")
         return kept
+
+    def _process_field(self, candidates: list[Candidate]) -> list[Candidate]:
+        views = [candidate.view(self.field) for candidate in candidates]
+        records = {id(view): candidate for view, candidate in zip(views, candidates)}
+        return [records.get(id(kept), kept) for kept in self.process(views)]
+
+    def field_rows(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Record rows as this stage sees them: ``text`` is its field."""
+        if not self.field:
+            return rows
+        return [{**row, "text": as_text(row.get(self.field, row.get("text")))} for row in rows]
+
+    def observe(self, rows: list[dict[str, Any]]) -> None:
+        self.observe_kept(self.field_rows(rows))
+
+    def finish_run(self, rows: list[dict[str, Any]]) -> None:
+        self.finish(self.field_rows(rows))
 
     def observe_kept(self, rows: list[dict[str, Any]]) -> None:
         """Called with every record row the run keeps, on resume and after the gate revokes a window:
@@ -93,7 +129,8 @@ class Stage:
 
 
 class VerifierStage(Stage):
-    """Adapts a verifier (``check_batch(candidates) → verdicts``) to the stage contract."""
+    """Adapts a verifier (``check_batch(candidates) → verdicts``) to the stage contract. With ``field``
+    the verifier sees that column of the record as its text."""
 
     def __init__(self, verifier: Any, name: str | None = None):
         self.name = name or verifier.name

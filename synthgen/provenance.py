@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from .records import Candidate, Rejection, canonical_json
+from .records import Candidate, Rejection, as_text, canonical_json, content_hash
 
 
 def now_iso() -> str:
@@ -31,13 +31,20 @@ class RunContext:
         return hashlib.sha256(canonical_json(self.sampling).encode()).hexdigest()[:16]
 
 
-def record_row(candidate: Candidate, ctx: RunContext, created_at: str) -> dict[str, Any]:
-    """An accepted record: text, prompt, seed fields (``seed_<name>``), verifier columns and provenance."""
+def record_row(candidate: Candidate, ctx: RunContext, created_at: str, main_field: str = "text",
+               step_columns: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """An accepted record: its text (the main column), seed fields (``seed_<name>``), the steps' and
+    verifiers' columns and provenance. A one-step ([prompt]) record also keeps the prompt it was
+    generated from and is identified by its text; a steps record by all its step columns."""
     request = candidate.request
+    text = as_text(candidate.columns.get(main_field, candidate.text))
+    if step_columns is None:
+        head = {"id": content_hash(text), "text": text, "prompt": request.prompt}
+    else:
+        content = {name: candidate.columns.get(name) for name in step_columns}
+        head = {"id": content_hash(canonical_json(content)), "text": text}
     row: dict[str, Any] = {
-        "id": candidate.id,
-        "text": candidate.text,
-        "prompt": request.prompt,
+        **head,
         **{f"seed_{k}": _scalar(v) for k, v in request.seed.fields.items()},
         **candidate.columns,
         "generation": ctx.generation,
@@ -56,6 +63,8 @@ def record_row(candidate: Candidate, ctx: RunContext, created_at: str) -> dict[s
         "scores": canonical_json(candidate.scores),
         "created_at": created_at,
     }
+    if step_columns is not None:
+        row["parent_id"] = candidate.parent_id
     return row
 
 
@@ -88,6 +97,9 @@ def record_as_reject(row: dict[str, Any], stage: str, reason: str, evidence: dic
 
 
 def candidate_index(candidate: Candidate, ctx: RunContext) -> int:
+    """The record's index in the run (set by the steps); a hand-built candidate's from its request."""
+    if candidate.index is not None:
+        return candidate.index
     return candidate.request.index * int(ctx.sampling.get("n", 1)) + candidate.sample_index
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 
@@ -56,7 +56,12 @@ class Completion:
 
 @dataclass
 class Candidate:
-    """A completion on its way through the stages. Verifiers may add ``columns`` and ``scores``."""
+    """A record on its way through the steps and stages. Steps write ``columns``; verifiers may add
+    ``columns`` and ``scores``. ``text`` is what the current stage checks (see :meth:`view`).
+
+    ``index`` is the record's position in the run (request index and the sample index of every fan-out
+    step, in mixed radix), so a resumed run recognises the same record again; None for a candidate built
+    by hand, whose index is ``request.index`` and ``sample_index``."""
 
     request: GenerationRequest
     sample_index: int
@@ -65,10 +70,28 @@ class Candidate:
     finish_reason: str | None = None
     columns: dict[str, Any] = field(default_factory=dict)
     scores: dict[str, float] = field(default_factory=dict)
+    index: int | None = None
+    parent_id: str | None = None
 
     @property
     def id(self) -> str:
         return content_hash(self.text)
+
+    def view(self, column: str | None) -> "Candidate":
+        """This record as a stage checking ``column`` sees it: ``text`` is that column (a conversation is
+        shown as its transcript); columns and scores are shared, so what a verifier adds stays on the record."""
+        if column is None or column not in self.columns:
+            return self
+        return replace(self, text=as_text(self.columns[column]))
+
+
+def as_text(value: Any) -> str:
+    """A column value as text: conversations as ``role: content`` lines, other values as JSON or str."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(m, dict) and "content" in m for m in value):
+        return "\n".join(f"{m.get('role', 'user')}: {m['content']}" for m in value)
+    return canonical_json(value) if isinstance(value, dict | list) else str(value)
 
 
 @dataclass(frozen=True)

@@ -21,11 +21,86 @@ ARTIFACTS = ("dataset", "data.parquet", "rejected.parquet", "mix", "report.json"
 
 
 class RunDir:
-    """One run's folder. ``prepare`` claims it for a recipe hash or refuses a foreign one."""
+    """One run's folder and every path in it, for writing (``prepare`` claims it for a recipe hash or
+    refuses a foreign one) and for reading a finished run (``open``: report, publish, evolve)."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
         self.checkpoints = self.path / CHECKPOINTS
+
+    @classmethod
+    def open(cls, path: Path | str) -> "RunDir":
+        """An existing run; a folder without a report is refused with what to do."""
+        run = cls(Path(path))
+        if not run.report_path.is_file():
+            raise RunDirError(f"{run.path}: not a finished synthgen run (no report.json)",
+                              hint="pass the run directory that `synthgen generate` printed")
+        return run
+
+    # --- paths ----------------------------------------------------------------------------------------
+
+    @property
+    def dataset_dir(self) -> Path:
+        return self.path / "dataset"
+
+    @property
+    def data_path(self) -> Path:
+        return self.path / "data.parquet"
+
+    @property
+    def rejected_path(self) -> Path:
+        return self.path / "rejected.parquet"
+
+    @property
+    def mix_dir(self) -> Path:
+        return self.path / "mix"
+
+    @property
+    def mix_data_path(self) -> Path:
+        return self.mix_dir / "data.parquet"
+
+    @property
+    def report_path(self) -> Path:
+        return self.path / "report.json"
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.path / "manifest.json"
+
+    # --- json documents -------------------------------------------------------------------------------
+
+    def read_json(self, path: Path) -> dict[str, Any] | None:
+        """A JSON document of the run, None when missing; a corrupt one is an error naming the file."""
+        if not path.is_file():
+            return None
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            raise RunDirError(f"{path} is corrupt", hint="run `synthgen generate` again to rewrite it") from None
+
+    def read_report(self) -> Any:
+        """The run's RunReport (None before the run finished)."""
+        from .report.model import RunReport
+
+        data = self.read_json(self.report_path)
+        return None if data is None else RunReport.from_dict(data)
+
+    def read_manifest(self) -> dict[str, Any] | None:
+        return self.read_json(self.manifest_path)
+
+    def write_report(self, report: Any) -> None:
+        write_json_atomic(self.report_path, report.to_dict())
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        write_json_atomic(self.manifest_path, manifest)
+
+    def previous_backend(self) -> dict[str, Any] | None:
+        """The backend a resumed run's manifest recorded (None for a new run or an unreadable manifest)."""
+        try:
+            manifest = self.read_manifest()
+        except RunDirError:
+            return None
+        return (manifest or {}).get("backend")
 
     def prepare(self, recipe_hash: str, overwrite: bool = False) -> None:
         owner = self._owner()
@@ -80,25 +155,27 @@ class RunDir:
 
     # --- final artifacts ----------------------------------------------------------------------------
 
-    def write_dataset(self, rows: list[dict[str, Any]]) -> None:
-        """``dataset/`` (save_to_disk) and ``data.parquet`` with the same rows."""
+    def write_dataset(self, rows: list[dict[str, Any]], empty_columns: tuple[str, ...] = ("id", "text")) -> None:
+        """``dataset/`` (save_to_disk) and ``data.parquet`` with the same rows (a run that kept nothing
+        writes the format's columns, empty)."""
         import datasets
 
         from .tabular import write_parquet
 
-        dataset = datasets.Dataset.from_list(rows) if rows else datasets.Dataset.from_dict({"id": [], "text": []})
+        empty = {name: [] for name in empty_columns}
+        dataset = datasets.Dataset.from_list(rows) if rows else datasets.Dataset.from_dict(empty)
         tmp = self.path / ".dataset.tmp"
         if tmp.exists():
             shutil.rmtree(tmp)
         with _quiet_datasets():  # num_shards=1: datasets 5.2 cannot reload an empty dataset saved without it
             dataset.save_to_disk(str(tmp), num_shards=1 if not rows else None)
-        replace_folder(tmp, self.path / "dataset")
-        write_parquet(rows, self.path / "data.parquet", schema=None if rows else dataset.data.schema)
+        replace_folder(tmp, self.dataset_dir)
+        write_parquet(rows, self.data_path, schema=None if rows else dataset.data.schema)
 
     def write_rejected(self, rows: list[dict[str, Any]]) -> None:
         from .tabular import write_parquet
 
-        write_parquet(rows, self.path / "rejected.parquet", schema=None if rows else _rejected_schema())
+        write_parquet(rows, self.rejected_path, schema=None if rows else _rejected_schema())
 
     def write_text(self, name: str, text: str) -> None:
         tmp = self.path / f".{name}.tmp"

@@ -1,4 +1,4 @@
-"""The generate loop: plan a batch, generate, pass it through the stages, checkpoint, repeat.
+"""The generate loop: plan a batch, run it through the steps and stages, checkpoint, repeat.
 
 The loop stops when ``target`` records passed every stage, when the candidate budget is spent, or when a
 finite backend (replay) runs dry. Each batch is checkpointed atomically, so a killed run resumes from the
@@ -9,15 +9,14 @@ the same dataset an uninterrupted run would have produced.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .gating import GATE_FAILED_REASON, GATE_STAGE, GateController
-from .pipeline import Stage, StageStats, run_stages
-from .prompts import RequestPlan
-from .provenance import RunContext, now_iso, record_as_reject, record_row, rejection_row
-from .records import Candidate, Rejection
+from .gating import GATE_FAILED_REASON, GATE_STAGE
+from .pipeline import StageStats, run_stages
+from .plan import Limits, RunPlan
+from .provenance import now_iso, record_as_reject, record_row, rejection_row
+from .records import Candidate, Rejection, as_text
 from .rundir import RunDir
 
 TARGET_REACHED = "target_reached"
@@ -44,14 +43,6 @@ class RunState:
                                                "completion_tokens", "generate_seconds")}
 
 
-@dataclass(frozen=True)
-class Limits:
-    target: int
-    budget: int
-    batch_size: int
-    n: int
-
-
 def next_batch_size(state: RunState, limits: Limits, capacity: int | None) -> int:
     """Requests for the next batch: enough to reach the target at the observed acceptance rate (+20%),
     never more than ``batch_size``, the remaining budget, or what the backend can still produce."""
@@ -66,17 +57,20 @@ def next_batch_size(state: RunState, limits: Limits, capacity: int | None) -> in
 
 
 class Runner:
-    def __init__(self, plan: RequestPlan, backend: Any, stages: list[Stage], run_dir: RunDir,
-                 ctx: RunContext, limits: Limits, sampling: Any, progress: bool = True, strip: bool = True,
-                 gate: GateController | None = None):
-        self.plan, self.backend, self.stages, self.run_dir = plan, backend, stages, run_dir
-        self.ctx, self.limits, self.sampling, self.progress = ctx, limits, sampling, progress
-        self.strip, self.gate = strip, gate
+    """Runs a :class:`RunPlan`: each batch's requests become records that go through the pipeline (steps
+    and the stages placed after them); kept records and every reject are checkpointed per batch."""
+
+    def __init__(self, plan: RunPlan, run_dir: RunDir, progress: bool = True):
+        self.run_plan, self.run_dir, self.progress = plan, run_dir, progress
+        self.plan, self.backend, self.stages = plan.seeds.requests, plan.backend, plan.pipeline
+        self.ctx, self.limits, self.gate = plan.run_context, plan.limits, plan.gate
+        self.per_request = records_per_request(plan)
+        self.step_columns = None if plan.output.shorthand else plan.output.columns
         self.gate_stats = StageStats(GATE_STAGE)
         self.gate_failed = False
         self.state = RunState()
         self._pending: list[Rejection] = []
-        for stage in stages:
+        for stage in self.stages:
             stage.bind(self._pending.append)
 
     def resume(self) -> int:
@@ -91,14 +85,14 @@ class Runner:
         if shards:
             self._restore_counters(shards[-1])
             for stage in self.stages:
-                stage.observe_kept(self.state.kept_rows)
+                stage.observe(self.state.kept_rows)
         return len(shards)
 
     def _restore_counters(self, last: dict[str, Any]) -> None:
         for key, value in last["counters"].items():
             setattr(self.state, key, value)
         stats = {entry["stage"]: entry for entry in last["stages"]}
-        for stage_stats in self.all_stats():
+        for stage_stats in self.checkpoint_stats():
             if stage_stats.name in stats:
                 stage_stats.restore(stats[stage_stats.name])
         if self.gate is not None and last.get("gate"):
@@ -107,7 +101,13 @@ class Runner:
             self._apply_adjustments()
 
     def all_stats(self) -> list[StageStats]:
-        """Every stage's stats, with the diversity gate's last when the run has one."""
+        """Every step's and stage's stats, with the diversity gate's last when the run has one. A [prompt]
+        recipe's one generate step is the funnel's ``generated`` row, so it is not listed again."""
+        stages = self.stages[1:] if self.step_columns is None else self.stages
+        return [s.stats for s in stages] + ([self.gate_stats] if self.gate is not None else [])
+
+    def checkpoint_stats(self) -> list[StageStats]:
+        """What a checkpoint keeps: every stage's stats, steps included (they hold the token counts)."""
         return [s.stats for s in self.stages] + ([self.gate_stats] if self.gate is not None else [])
 
     def stop_reason(self) -> str | None:
@@ -140,21 +140,22 @@ class Runner:
                 bar.set_postfix(self._rates(), refresh=False)
         return reason
 
+    @property
+    def sampling(self) -> Any:
+        return self.run_plan.sampling
+
     def _run_batch(self, size: int) -> None:
         requests = self.plan.batch(self.state.next_request, size)
-        start = time.perf_counter()
-        results = self.backend.generate(requests, self.sampling)
-        self.state.generate_seconds += time.perf_counter() - start
-        self._count_tokens(results)
-        candidates = [Candidate(r, j, c.text.strip() if self.strip else c.text, c.n_tokens, c.finish_reason)
-                      for r, completions in zip(requests, results, strict=True) for j, c in enumerate(completions)]
-        kept = run_stages(self.stages, candidates)
+        records = [Candidate(r, 0, "", 0, index=r.index * self.per_request) for r in requests]
+        kept = run_stages(self.stages, records)
         created = now_iso()
-        kept_rows = [record_row(c, self.ctx, created) for c in kept]
+        main = self.run_plan.output.main_field
+        kept_rows = [record_row(c, self.ctx, created, main, self.step_columns) for c in kept]
         rejected_rows = [rejection_row(r, self.ctx, created) for r in self._pending]
         self._pending.clear()
         self.state.next_request += size
-        self.state.candidates += len(candidates)
+        self.state.candidates += size * self.limits.n
+        self._count_tokens()
         self.state.batches += 1
         self.state.kept_rows.extend(kept_rows)
         self.state.rejected_rows.extend(rejected_rows)
@@ -162,7 +163,8 @@ class Runner:
 
     def _checkpoint(self, kept_rows: list, rejected_rows: list, revoked: list[int] | None = None) -> None:
         shard: dict[str, Any] = {"batch": self.state.batches - 1, "kept": kept_rows, "rejected": rejected_rows,
-                                 "counters": self.state.counters(), "stages": [s.to_dict() for s in self.all_stats()]}
+                                 "counters": self.state.counters(),
+                                 "stages": [s.to_dict() for s in self.checkpoint_stats()]}
         if self.gate is not None:
             shard.update(revoked=revoked or [], gate=self.gate.state.to_dict(), gate_failed=self.gate_failed)
         self.run_dir.write_checkpoint(self.state.batches - 1, shard)
@@ -178,7 +180,8 @@ class Runner:
             return
         kept = self.state.kept_rows
         committed = self.gate.state.committed
-        outcome = self.gate.check([row["text"] for row in kept], self.sampling)
+        field = self.run_plan.diversity_field
+        outcome = self.gate.check([as_text(row.get(field, row["text"])) for row in kept], self.sampling)
         pending = len(kept) - committed
         self.gate_stats.seen += pending
         revoked_rows: list[dict[str, Any]] = []
@@ -191,24 +194,35 @@ class Runner:
             self.gate_failed = not outcome.retry
             self._apply_adjustments()
             for stage in self.stages:
-                stage.observe_kept(kept)
+                stage.observe(kept)
         rejects = [gate_reject(row, outcome.check) for row in revoked_rows]
         self.state.rejected_rows.extend(rejects)
         self.state.batches += 1
         self._checkpoint([], rejects, [row["candidate_index"] for row in revoked_rows])
 
     def _apply_adjustments(self) -> None:
-        """Re-apply the gate's remediation (sampling, seed widening, few-shot rotation) to this run."""
+        """Re-apply the gate's remediation (sampling, seed widening, few-shot rotation) to this run: the
+        sampling of the step that writes the gated column changes, and so does its provenance."""
         update = self.gate.sampling_update()
         if update:
-            self.sampling = self.sampling.model_copy(update=update)
-            self.ctx = replace(self.ctx, sampling={**self.ctx.sampling, **update})
+            plan = self.run_plan
+            sampling = plan.sampling.model_copy(update=update)
+            plan.samplings[plan.gated_step] = sampling
+            for stage in self.stages:
+                if stage.name == plan.gated_step and hasattr(stage, "runtime"):
+                    stage.runtime = replace(stage.runtime, sampling=sampling)
+            recorded = self.ctx.sampling
+            recorded = {**recorded, **update} if self.step_columns is None else \
+                {**recorded, plan.gated_step: {**recorded[plan.gated_step], **update}}
+            self.ctx = replace(self.ctx, sampling=recorded)
         self.plan.adjust(self.gate.state.seed_factor, self.gate.state.rotation)
 
-    def _count_tokens(self, results: list) -> None:
-        usage = getattr(self.backend, "last_usage", None) or {}
-        self.state.prompt_tokens += int(usage.get("prompt_tokens", 0))
-        self.state.completion_tokens += sum(c.n_tokens for completions in results for c in completions)
+    def _count_tokens(self) -> None:
+        """Totals over the LLM steps (their stats are checkpointed, so the totals survive a resume)."""
+        stats = [stage.stats for stage in self.stages]
+        self.state.prompt_tokens = sum(s.prompt_tokens for s in stats)
+        self.state.completion_tokens = sum(s.completion_tokens for s in stats)
+        self.state.generate_seconds = sum(s.llm_seconds for s in stats)
 
     def _rates(self) -> dict[str, str]:
         seconds = max(self.state.generate_seconds, 1e-9)
@@ -229,3 +243,8 @@ def _progress_bar(total: int, initial: int, enabled: bool):
 
     return tqdm(total=total, initial=min(initial, total), unit="rec", desc="generate", disable=not enabled,
                 dynamic_ncols=True)
+
+
+def records_per_request(plan: RunPlan) -> int:
+    """How many record indices one request spans: the product of every fan-out step's ``n``."""
+    return plan.records_per_request

@@ -3,9 +3,14 @@
 It implements what ``HfApi.create_repo`` and ``HfApi.upload_folder`` (huggingface_hub 2.x) call:
 
 - ``POST /api/repos/create`` → ``{"url": ...}`` (409 when the repo exists, which ``exist_ok`` accepts)
-- ``POST /api/validate-yaml`` (README.md metadata check) → ``{"errors": [], "warnings": []}``
+- ``POST /api/validate-yaml`` (README.md metadata check): 400 with ``errors`` for the mistakes the Hub
+  rejects (no front matter, ``license: other`` without ``license_name``, an unknown size category or
+  annotations creator, a language that is not a list of codes), else ``{"errors": [], "warnings": []}``
+- ``GET /api/{type}s/{owner}/{name}/tree/{rev}`` → the repo's files now (``upload_folder`` lists them to
+  apply ``delete_patterns``)
 - ``POST /api/{type}s/{owner}/{name}/preupload/{rev}`` → every file ``"regular"`` (so no LFS or xet upload)
-- ``POST /api/{type}s/{owner}/{name}/commit/{rev}`` (ndjson: a header line, then base64 ``file`` lines)
+- ``POST /api/{type}s/{owner}/{name}/commit/{rev}`` (ndjson: a header line, base64 ``file``
+  lines, ``deletedFile`` / ``deletedFolder`` lines, applied like the Hub: a deleted file is gone)
 
 Every request is recorded with its headers; requests without the expected bearer token get 401, and any
 other route gets 404 and is listed in ``unhandled``.
@@ -22,8 +27,11 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-_REPO_ROUTE = re.compile(r"^/api/(?P<type>models|datasets|spaces)/(?P<repo>[^/]+/[^/]+)/(?P<op>preupload|commit)/"
+_REPO_ROUTE = re.compile(r"^/api/(?P<type>models|datasets|spaces)/(?P<repo>[^/]+/[^/]+)/(?P<op>preupload|commit|tree)/"
                          r"(?P<rev>[^/?]+)")
+SIZE_LABELS = {"n<1K", "1K<n<10K", "10K<n<100K", "100K<n<1M", "1M<n<10M", "10M<n<100M", "100M<n<1B", "1B<n<10B",
+               "10B<n<100B", "100B<n<1T", "n>1T"}
+CREATORS = {"crowdsourced", "expert-generated", "found", "machine-generated", "no-annotation", "other"}
 
 
 @dataclass
@@ -42,6 +50,7 @@ class Commit:
     header: dict[str, Any]
     files: dict[str, bytes]
     other_operations: list[dict[str, Any]] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
 
 
 class FakeHub:
@@ -72,10 +81,12 @@ class FakeHub:
         self._thread.join(timeout=5)
 
     def files(self, repo_id: str) -> dict[str, bytes]:
-        """The repo's files after every commit so far."""
+        """The repo's files after every commit so far: additions, then the commit's deletions applied."""
         out: dict[str, bytes] = {}
         for commit in self.commits:
             if commit.repo_id == repo_id:
+                for path in commit.deleted:
+                    out = {p: b for p, b in out.items() if p != path and not p.startswith(path.rstrip("/") + "/")}
                 out.update(commit.files)
         return out
 
@@ -88,8 +99,13 @@ class FakeHub:
         if request.method == "POST" and request.path == "/api/repos/create":
             return self._create_repo(json.loads(request.body))
         if request.method == "POST" and request.path == "/api/validate-yaml":
-            return 200, {"errors": [], "warnings": []}
+            errors = card_errors(json.loads(request.body).get("content", ""))
+            return (400, {"error": "Invalid metadata", "errors": errors}) if errors else \
+                (200, {"errors": [], "warnings": []})
         match = _REPO_ROUTE.match(request.path)
+        if request.method == "GET" and match and match["op"] == "tree" and match["repo"] in self.repos:
+            return 200, [{"type": "file", "path": p, "size": len(b), "oid": hashlib.sha1(b).hexdigest()}
+                         for p, b in sorted(self.files(match["repo"]).items())]
         if request.method == "POST" and match and match["repo"] in self.repos:
             handler = self._preupload if match["op"] == "preupload" else self._commit
             return handler(match["repo"], match["type"][:-1], match["rev"], request.body)
@@ -116,11 +132,32 @@ class FakeHub:
         header = next(line["value"] for line in lines if line["key"] == "header")
         files = {line["value"]["path"]: base64.b64decode(line["value"]["content"])
                  for line in lines if line["key"] == "file"}
-        others = [line for line in lines if line["key"] not in ("header", "file")]
-        self.commits.append(Commit(repo_id, repo_type, rev, header, files, others))
+        deleted = [line["value"]["path"] for line in lines if line["key"] in ("deletedFile", "deletedFolder")]
+        others = [line for line in lines if line["key"] not in ("header", "file", "deletedFile", "deletedFolder")]
+        self.commits.append(Commit(repo_id, repo_type, rev, header, files, others, deleted))
         oid = hashlib.sha1(body).hexdigest()
         return 200, {"commitUrl": f"{self.endpoint}/{repo_type}s/{repo_id}/commit/{oid}", "commitOid": oid,
                      "pullRequestUrl": None}
+
+
+def card_errors(content: str) -> list[dict[str, str]]:
+    """The metadata mistakes the Hub's validate-yaml rejects, as ``[{"message": ...}]``."""
+    import yaml
+
+    if not content.startswith("---\n") or "\n---\n" not in content:
+        return [{"message": "README.md has no YAML front matter"}]
+    meta = yaml.safe_load(content.split("\n---\n", 1)[0][4:]) or {}
+    problems = []
+    if meta.get("license") == "other" and not meta.get("license_name"):
+        problems.append('"license_name" is required when "license" is "other"')
+    problems += [f'"size_categories" {v!r} is not allowed' for v in meta.get("size_categories") or []
+                 if v not in SIZE_LABELS]
+    problems += [f'"annotations_creators" {v!r} is not allowed' for v in meta.get("annotations_creators") or []
+                 if v not in CREATORS]
+    language = meta.get("language")
+    if language is not None and not (isinstance(language, list) and all(isinstance(v, str) for v in language)):
+        problems.append('"language" must be a list of language codes')
+    return [{"message": p} for p in problems]
 
 
 def _handler_for(hub: FakeHub) -> type[BaseHTTPRequestHandler]:

@@ -35,11 +35,11 @@ def tiny_run(tmp_path_factory):
 
 def test_every_module_writes_rows_with_the_schema(tiny_run):
     _, _, rows = tiny_run
-    assert {r["module"] for r in rows} == {"A", "B", "C"}
+    assert {r["module"] for r in rows} == {"A", "B", "C", "R"}
     for row in rows:
         missing = set(KEYS + ROW_SCHEMA[row["module"]]) - set(row)
         assert not missing, f"{row['module']} row lacks {missing}"
-        assert 0 <= row["generation"] <= 2 and 0.0 <= row["synthetic_share"] <= 1.0
+        assert 0 <= row["generation"] <= (2 if row["module"] != "R" else 19) and 0.0 <= row["synthetic_share"] <= 1.0
     c = [r for r in rows if r["module"] == "C"]
     assert {r["regime"] for r in c} == {"replace", "capped_0.5", "gated"}
     assert sorted({r["generation"] for r in c}) == [0, 1, 2]
@@ -55,6 +55,17 @@ def test_gated_rows_carry_the_gate_evidence(tiny_run):
         assert first["candidates"] == 2 * 160 and "decisions" in first and "distinct_2@real" in first["decisions"]
     assert all(r["gate"] is None for r in rows if r["module"] == "C" and r["regime"] != "gated")
     assert all(r["mix"]["cap"] == 0.5 for r in gated if r["generation"] > 0)
+    assert all("perplexity_shift@fidelity" in a["decisions"] for r in gated for a in r["gate"]["attempts"])
+
+
+def test_the_fidelity_gate_judges_replace_batches_and_real_batches(tiny_run):
+    _, summary, rows = tiny_run
+    replace = [r for r in rows if r["module"] == "C" and r["regime"] == "replace"]
+    assert all(r["fidelity"] is not None and "perplexity_ratio" in r["fidelity"] for r in replace)
+    real = [r for r in rows if r["module"] == "R"]
+    assert len(real) == 20 and all(r["perplexity_ratio"] > 0 for r in real)
+    ids = {c["id"] for c in summary["checks"]}
+    assert {"C-fidelity-replace-T1", "C-fidelity-real-vs-real"} <= ids
 
 
 def test_summary_and_report_files(tiny_run):

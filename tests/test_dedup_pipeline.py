@@ -77,7 +77,7 @@ def test_duplicates_are_dropped_with_evidence(tmp_path):
     for row in dedup_rows:
         assert row["evidence"]["scope"] == "run" and row["evidence"]["matched_id"] in kept_ids
         assert row["score"] == pytest.approx(row["evidence"]["jaccard"], abs=1e-4) and row["score"] >= 0.8
-    stage = next(s for s in result.report["stages"] if s["stage"] == "dedup")
+    stage = next(s for s in result.report.to_dict()["stages"] if s["stage"] == "dedup")
     assert stage["dropped"] == len(dedup_rows) and stage["seen"] == stage["kept"] + stage["dropped"]
 
 
@@ -110,18 +110,18 @@ def test_real_data_and_eval_sets(tmp_path):
     assert real["reason"] == "exact_duplicate" and real["evidence"]["matched_id"] == "real-7"
     leak = next(row for row in rows if row["reason"] == "eval_contamination")
     assert leak["stage"] == "decontam" and leak["evidence"]["source"] == "eval.jsonl"
-    assert [s["stage"] for s in result.report["stages"]] == ["decontam", "dedup"]
+    assert [s["stage"] for s in result.report.to_dict()["stages"]] == ["decontam", "dedup"]
 
 
 def test_resume_rebuilds_the_run_index(tmp_path):
     recipe = write(tmp_path, target=5)
     reference = run_recipe(recipe, out=tmp_path / "ref", progress=False)
-    assert reference.report["throughput"]["batches"] >= 3
+    assert reference.report.to_dict()["throughput"]["batches"] >= 3
     shutil.copytree(tmp_path / "ref", tmp_path / "cut")
     for shard in sorted((tmp_path / "cut" / "checkpoints").glob("batch-*.json"))[1:]:
         shard.unlink()
     resumed = run_recipe(recipe, out=tmp_path / "cut", progress=False)
-    assert resumed.report["resumed_batches"] == 1
+    assert resumed.report.to_dict()["resumed_batches"] == 1
     assert resumed.dataset["text"] == reference.dataset["text"]
     assert [r["reason"] for r in resumed.rejected.to_list()] == [r["reason"] for r in reference.rejected.to_list()]
     history = set(HistoryIndex(tmp_path / "hist").load(128).ids)

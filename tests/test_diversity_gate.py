@@ -52,7 +52,32 @@ def test_every_decision_has_value_threshold_reference_and_is_json(embedder):
     assert {d["against"] for d in result.decisions} == {"real", "previous"}
     restored = json.loads(json.dumps(result.to_dict()))
     assert restored["passed"] is False and restored["failed"]
-    assert any(m["metric"] == "self_bleu" for m in restored["metrics"])  # the full table travels too
+    gated = {(d["metric"], d["against"]) for d in result.decisions}
+    assert {(m["metric"], m["against"]) for m in restored["metrics"]} == gated  # only what it gates on
+
+
+def test_the_gate_computes_only_the_metrics_it_gates_on(embedder):
+    gate = DiversityGate(vendi_ratio_min=None, coverage_ratio_min=None, mean_cosine_margin=None,
+                         previous_tolerance=None)
+    result = gate.evaluate(corpus(200, 3000, seed=3), REAL, embedder=embedder)
+    assert {m["metric"] for m in result.metrics} == {"distinct_2", "compression_ratio"}
+
+
+def test_a_tfidf_embedder_is_fitted_once_and_compared_on_reference_texts_it_never_saw(monkeypatch):
+    from synthgen.diversity.embed import held_out, prepare
+
+    fits = []
+    original = TfidfSvdEmbedder.fit
+    monkeypatch.setattr(TfidfSvdEmbedder, "fit", lambda self, texts: fits.append(len(texts)) or original(self, texts))
+    fitted = prepare(TfidfSvdEmbedder(n_components=32), REAL)
+    unseen = held_out(fitted, REAL)
+    assert len(fits) == 1 and fits[0] + len(unseen) == len(set(REAL)) and len(unseen) >= len(REAL) // 2 - 1
+    gate = DiversityGate()
+    for seed in (3, 4, 5):
+        assert gate.evaluate(corpus(200, 3000, seed=seed), REAL, corpus(200, 3000, seed=9), embedder=fitted).passed
+    assert len(fits) == 1  # three gate calls, no refit
+    gate.evaluate(corpus(200, 3000, seed=3), REAL, embedder=TfidfSvdEmbedder(n_components=32))
+    assert len(fits) == 2  # an unfitted embedder is fitted for the comparison (on everything)
 
 
 def test_mean_cosine_threshold_is_real_plus_margin_capped(embedder):

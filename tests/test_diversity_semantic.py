@@ -121,19 +121,3 @@ def test_embedding_table_too_few_samples_is_not_computed():
     rows = embedding_table(unit(50, 8), unit(5, 8, seed=1), MetricSettings(min_samples=20))
     assert all(r.value is None for r in rows)
     assert "5 samples at equal n (batch 50, reference 5)" in rows[0].reason
-
-
-def test_cluster_means_by_hand_and_empty_clusters_keep_their_centre():
-    x = np.array([[0, 0], [2, 0], [0, 4]], dtype=np.float32)
-    previous = np.array([[9, 9], [8, 8], [7, 7]], dtype=np.float32)
-    from synthgen.diversity.clusters import cluster_means
-
-    assert cluster_means(x, np.array([0, 0, 2]), previous).tolist() == [[1, 0], [8, 8], [0, 4]]
-
-
-def test_kmeans_plus_plus_spreads_over_separated_clusters():
-    from synthgen.diversity.clusters import kmeans_plus_plus
-
-    x, labels = blobs([300, 5, 5], dim=8, spread=0.01)
-    centres = kmeans_plus_plus(x, 3, np.random.default_rng(0))
-    assert len(set(assign_clusters(centres, x[[0, 300, 305]]))) == 3  # one centre per blob

@@ -11,7 +11,8 @@ from synthgen.api import run_recipe
 
 QUICKSTART = Path(__file__).resolve().parents[1] / "recipes" / "quickstart.toml"
 SMALL = ["generation.target=6", "generation.max_candidates=18", "generation.batch_size=6",
-         "generation.sampling.max_tokens=24"]
+         "generation.sampling.max_tokens=24", "diversity.gate.min_samples=6", "diversity.gate.min_tokens=30",
+         "diversity.gate.clusters=3"]
 
 
 @pytest.mark.slow
@@ -38,3 +39,26 @@ def test_quickstart_on_real_vllm(tmp_path):
     manifest = result.manifest
     assert manifest["backend"]["engine"] == "vllm" and manifest["backend"]["model_fingerprint"]
     assert manifest["overrides"] == SMALL and manifest["status"] in ("complete", "incomplete")
+
+
+INSTRUCTIONS = Path(__file__).resolve().parents[1] / "recipes" / "instructions.toml"
+
+
+@pytest.mark.slow
+def test_instructions_recipe_on_real_vllm_gives_a_messages_dataset(tmp_path):
+    """persona x topic -> instruction -> verify -> response -> judge on the embedded model, loaded back
+    as a `datasets` dataset in TRL's conversational format; every reject carries its reason."""
+    import datasets
+
+    small = ["generation.target=4", "generation.max_candidates=16", "generation.batch_size=8"]
+    result = run_recipe(INSTRUCTIONS, overrides=small, out=tmp_path / "run", progress=False)
+    dataset = datasets.load_from_disk(str(tmp_path / "run" / "dataset"))
+    assert "messages" in dataset.column_names and "instruction" not in dataset.column_names
+    for row in dataset:
+        assert [m["role"] for m in row["messages"]] == ["user", "assistant"]
+        assert all(m["content"].strip() for m in row["messages"]) and 1 <= row["score"] <= 10
+    stages = [s["stage"] for s in result.report.to_dict()["stages"]]
+    assert stages.index("length") == stages.index("instruction") + 1 < stages.index("response")
+    for row in result.rejected.to_list():
+        assert row["stage"] and row["reason"], row
+    assert result.report.to_dict()["throughput"]["completion_tokens"] > 0

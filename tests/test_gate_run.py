@@ -56,7 +56,7 @@ def scripted(outputs: list[str]) -> ScriptedBackend:
 
 def test_healthy_generation_passes_the_gate(gated_recipe):
     result = run_recipe(gated_recipe, backend=scripted(sentences(150, 200)), progress=False)
-    report = result.report
+    report = result.report.to_dict()
     assert report["status"] == "complete" and report["gates_passed"] is True
     check = report["gates"][-1]
     assert check["passed"] and {"metric", "value", "threshold", "reference"} <= set(check["decisions"][0])
@@ -66,7 +66,7 @@ def test_healthy_generation_passes_the_gate(gated_recipe):
 def test_collapsed_generation_is_revoked_remediated_and_fails(gated_recipe):
     narrow = [f"What is the best way to cook rice number {i % 3}?" for i in range(60)]
     result = run_recipe(gated_recipe, backend=scripted(narrow), progress=False)
-    report = result.report
+    report = result.report.to_dict()
     assert report["status"] == "failed_gate" and report["stop_reason"] == "gate_failed"
     first, last = report["gates"][0], report["gates"][-1]
     assert not first["passed"] and first["remediation"]["retry"] is True
@@ -97,7 +97,7 @@ def test_remediated_sampling_is_recorded_on_records(gated_recipe, tmp_path):
     varied text, which passes; records carry the raised temperature."""
     narrow = [f"What is the best way to cook rice number {i % 3}?" for i in range(30)]
     result = run_recipe(gated_recipe, backend=scripted(narrow + sentences(30, 300)), progress=False)
-    assert result.report["gates_passed"] is True and len(result.report["gates"]) == 2
+    assert result.report.to_dict()["gates_passed"] is True and len(result.report.to_dict()["gates"]) == 2
     sampling = json.loads(result.dataset[0]["sampling"])
     assert sampling["temperature"] > 1.0
 
@@ -111,7 +111,7 @@ def test_diverse_selection_keeps_the_records_that_cover_the_space(write_recipe, 
     outputs = [text for i in range(6) for text in (same[2 * i], same[2 * i + 1], distinct[i])]
     result = run_recipe(path, backend=scripted(outputs), overrides=["generation.sampling.max_tokens=64"],
                         progress=False)
-    assert result.report["throughput"]["candidates"] == 12, "selection draws from 1.5x the target"
+    assert result.report.to_dict()["throughput"]["candidates"] == 12, "selection draws from 1.5x the target"
     kept = result.dataset["text"]
     assert len(kept) == 8 and set(distinct[:4]) <= set(kept), "first-8 would keep only 2 distinct texts"
     over = [r for r in result.rejected.to_list() if r["reason"] == "over_target"]
@@ -128,9 +128,38 @@ def test_revoked_records_no_longer_block_their_duplicates(write_recipe, tmp_path
     rng = random.Random(0)
     narrow = [" ".join(rng.sample(vocab, 10)) + "?" for _ in range(30)]  # distinct texts, tiny vocabulary
     second = narrow[:5] + sentences(25, 600)
-    path = write_recipe(target=30, budget=60, batch_size=30, extra=GATE + "\n[dedup]\nngram = 3\n")
+    # the five cooking texts share no word with the reference, so the tfidf embedder (fitted once on the
+    # reference) maps them to one zero vector: Vendi of the second window is 0.76x real, hence the 0.7 here
+    extra = GATE.replace("clusters = 3", "clusters = 3\nvendi_ratio_min = 0.7") + "\n[dedup]\nngram = 3\n"
+    path = write_recipe(target=30, budget=60, batch_size=30, extra=extra)
     result = run_recipe(path, backend=scripted(narrow + second), progress=False)
-    assert not result.report["gates"][0]["passed"], "the narrow first window is revoked"
+    assert not result.report.to_dict()["gates"][0]["passed"], "the narrow first window is revoked"
     assert set(narrow[:5]) <= set(result.dataset["text"])
     dropped = [r for r in result.rejected.to_list() if r["reason"] in ("exact_duplicate", "near_duplicate")]
     assert not dropped
+
+
+
+
+def test_reports_show_the_fidelity_gate(gated_recipe):
+    """The fidelity rules run with the diversity gate by default; report.md and report.html show them."""
+    result = run_recipe(gated_recipe, backend=scripted(sentences(150, 200)), progress=False)
+    decisions = result.report.to_dict()["gates"][-1]["decisions"]
+    fidelity = {d["metric"]: d for d in decisions if d.get("gate") == "fidelity"}
+    assert fidelity["perplexity_shift"]["status"] == "pass" and fidelity["perplexity_shift"]["reference"] > 1
+    markdown = (result.run_dir / "report.md").read_text()
+    assert "## Fidelity gate" in markdown and "per-record perplexity p50" in markdown
+    assert "Fidelity gate" in (result.run_dir / "report.html").read_text()
+
+
+def test_fidelity_fragments_name_the_failing_side():
+    from synthgen.fidelity.report import fidelity_html, fidelity_markdown
+
+    failing = {"metric": "perplexity_shift", "gate": "fidelity", "against": "real", "status": "fail", "passed": False,
+               "side": "too_far", "value": 900.0, "reference": 300.0, "threshold": 375.0, "reason": "too far <x>",
+               "details": {"low": 240.0, "high": 375.0, "false_alarm_rate": 0.0,
+                           "quantiles": {"p50": {"value": 900.0, "reference": 300.0}}}}
+    report = {"gates": [{"decisions": [failing], "remediation": {"message": "temperature 1 -> 0.9"}}]}
+    text = "\n".join(fidelity_markdown(report))
+    assert "FAIL (too far)" in text and "240 – 375" in text and "temperature 1 -> 0.9" in text
+    assert "&lt;x&gt;" in fidelity_html(report) and fidelity_markdown({"gates": []}) == []

@@ -36,6 +36,7 @@ class FakeServer:
 
     def __init__(self, models=("tiny",), owned_by="test"):
         self.models, self.owned_by = list(models), owned_by
+        self.version: str | None = None  # what GET /version answers (None: 404)
         self.script: list[Reply] = []
         self.delay_for = lambda body: 0.0
         self.reply_for = lambda body: None  # a Reply for this body, or None for the default
@@ -52,6 +53,9 @@ class FakeServer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
+                if self.path == "/version":  # vLLM serves it at the root, outside /v1
+                    reply = Reply(body={"version": server.version}) if server.version else Reply(404, {})
+                    return server.send(self, reply)
                 cards = [{"id": m, "object": "model", "owned_by": server.owned_by} for m in server.models]
                 server.send(self, Reply(body={"object": "list", "data": cards}))
 

@@ -46,6 +46,14 @@ def run_dir(finished_run, tmp_path) -> Path:
     return Path(shutil.copytree(finished_run, tmp_path / "run"))
 
 
+@pytest.fixture(autouse=True)
+def no_stored_login(monkeypatch, tmp_path):
+    """huggingface_hub's get_token() also reads a stored login: point it at an empty place."""
+    import huggingface_hub.constants as constants
+
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "hf-home" / "token"))
+
+
 @pytest.fixture
 def hub(monkeypatch):
     """A fake Hub at HF_ENDPOINT, HF_TOKEN set, and huggingface_hub's telemetry off (it would call out)."""
@@ -81,8 +89,8 @@ def test_dry_run_builds_the_hub_layout(run_dir, monkeypatch):
     monkeypatch.delenv("HF_TOKEN", raising=False)
     result = publish_run(run_dir, "me/tiny", dry_run=True)
     assert not result.uploaded and result.folder == run_dir / "hub"
-    assert set(local_files(result.folder)) == {"README.md", "data/train-00000-of-00001.parquet",
-                                               "data/mix/train-00000-of-00001.parquet"}
+    assert set(local_files(result.folder)) == {"README.md", "data/train-00000.parquet",
+                                               "data/mix/train-00000.parquet"}
     assert result.url == "https://huggingface.co/datasets/me/tiny"
 
 
@@ -155,6 +163,16 @@ def test_gate_decisions_and_lineage_from_the_report_appear_in_the_card(run_dir):
     assert "parents: [gen-0]" in card
 
 
+def test_fidelity_gate_appears_in_the_card(run_dir):
+    fidelity = {"metric": "perplexity_shift", "gate": "fidelity", "against": "real", "value": 120.0, "reference": 100.0,
+                "threshold": 125.0, "passed": True, "status": "pass", "side": None,
+                "details": {"low": 80.0, "high": 125.0, "false_alarm_rate": 0.0,
+                            "quantiles": {"p50": {"value": 120.0, "reference": 100.0}}}}
+    edit_report(run_dir, gates=[{"window": [0, 10], "attempt": 0, "passed": True, "decisions": [fidelity]}])
+    card = (build_hub_folder(run_dir, run_dir / "out", "me/tiny") / "README.md").read_text()
+    assert "## Fidelity gate" in card and "| per-record perplexity p50 | 120 | 100 |" in card
+
+
 def test_card_escapes_run_text(run_dir):
     edit_report(run_dir, name="x <img src=x> | y")
     card = (build_hub_folder(run_dir, run_dir / "out", "me/tiny") / "README.md").read_text()
@@ -204,8 +222,11 @@ def test_good_repo_ids():
         assert validate_repo_id(repo_id) == repo_id
 
 
-def test_missing_token_is_a_clear_error_before_any_request(run_dir, hub, monkeypatch):
+def test_missing_token_is_a_clear_error_before_any_request(run_dir, hub, monkeypatch, tmp_path):
+    import huggingface_hub.constants as constants
+
     monkeypatch.delenv("HF_TOKEN")
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "no-login" / "token"))
     with pytest.raises(PublishError, match="HF_TOKEN") as info:
         publish_run(run_dir, "me/tiny")
     assert "--dry-run" in info.value.hint
@@ -346,3 +367,106 @@ def test_offline_mode_is_a_clear_error_before_any_request(run_dir, hub, monkeypa
     with pytest.raises(PublishError, match="HF_HUB_OFFLINE is set") as info:
         publish_run(run_dir, "me/tiny")
     assert "HF_HUB_OFFLINE=0" in info.value.hint and hub.requests == []
+
+
+# --- republishing, the card's metadata, the token ---------------------------------------------------
+
+
+def set_manifest(run_dir: Path, **changes) -> None:
+    path = run_dir / "manifest.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
+
+
+def hub_rows(files: dict[str, bytes], prefix: str = "data/train-") -> int:
+    import io
+
+    import pyarrow.parquet as pq
+
+    return sum(pq.read_metadata(io.BytesIO(b)).num_rows for p, b in files.items() if p.startswith(prefix))
+
+
+def test_republish_with_fewer_shards_leaves_no_stale_file(run_dir, hub, monkeypatch):
+    from synthgen.publish import folder
+
+    monkeypatch.setattr(folder, "SHARD_BYTES", 64)  # one row per shard: many shards
+    publish_run(run_dir, "me/tiny")
+    many = {p for p in hub.files("me/tiny") if p.startswith("data/")}
+    monkeypatch.setattr(folder, "SHARD_BYTES", 256 * 2**20)
+    result = publish_run(run_dir, "me/tiny")
+    remote = hub.files("me/tiny")
+    assert len(many) > 2 and set(remote) == set(local_files(result.folder))  # nothing stale left
+    assert hub_rows(remote) == hub_rows(local_files(result.folder)) == 10  # no duplicated rows
+    assert hub.commits[-1].deleted and set(hub.commits[-1].deleted) <= many
+    assert hub.unhandled == []
+
+
+def test_card_is_a_valid_dataset_card_with_gemma_terms(run_dir, hub):
+    from huggingface_hub import DatasetCard
+
+    from fake_hub import card_errors
+
+    set_manifest(run_dir, backend={"backend": "vllm", "model": "embedded", "model_path": "/m/gemma3-270m"})
+    card_text = (build_hub_folder(run_dir, run_dir / "out", "me/tiny") / "README.md").read_text()
+    data = DatasetCard(card_text).data.to_dict()
+    assert (data["license"], data["license_name"], data["license_link"]) == (
+        "other", "gemma", "https://ai.google.dev/gemma/terms")
+    assert data["annotations_creators"] == ["machine-generated"] and data["language"] == ["en"]
+    assert data["source_datasets"] == ["original"] and card_errors(card_text) == []
+    assert "`other` (gemma): the generating model's terms: https://ai.google.dev/gemma/terms" in card_text
+    publish_run(run_dir, "me/tiny")  # the (fake) Hub validates the card on upload
+
+
+def test_fake_hub_rejects_a_card_the_hub_would_reject(run_dir, hub):
+    from fake_hub import card_errors
+
+    assert card_errors("---\nlicense: other\n---\nbody") == [
+        {"message": '"license_name" is required when "license" is "other"'}]
+    assert card_errors("no front matter") and card_errors("---\nsize_categories: [huge]\n---\n")
+
+
+def test_explicit_license_wins_and_names_the_model_terms(run_dir):
+    set_manifest(run_dir, backend={"backend": "vllm", "model": "gemma3-270m"})
+    card = (build_hub_folder(run_dir, run_dir / "out", "me/tiny", license="cc-by-4.0",
+                             language=("en", "fr")) / "README.md").read_text()
+    meta = front_matter(card)
+    assert meta["license"] == "cc-by-4.0" and "license_name" not in meta and meta["language"] == ["en", "fr"]
+    assert "https://ai.google.dev/gemma/terms" in card
+
+
+def test_bad_language_is_refused_before_writing(run_dir):
+    with pytest.raises(PublishError, match="ISO 639"):
+        build_hub_folder(run_dir, run_dir / "out", "me/tiny", language=("English!",))
+
+
+def test_source_datasets_and_their_license_from_saved_seed_data(run_dir, tmp_path):
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "dataset_info.json").write_text(json.dumps({"dataset_name": "squad", "license": "cc-by-sa-4.0"}))
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    manifest["recipe"]["seeds"] = {"type": "dataset", "path": str(seeds)}
+    set_manifest(run_dir, recipe=manifest["recipe"])
+    card = (build_hub_folder(run_dir, run_dir / "out", "me/tiny") / "README.md").read_text()
+    assert front_matter(card)["source_datasets"] == ["extended|squad"]
+    assert "source data squad: license cc-by-sa-4.0" in card
+
+
+def test_card_names_the_dataset_format(run_dir):
+    card = (build_hub_folder(run_dir, run_dir / "out", "me/tiny") / "README.md").read_text()
+    assert "dataset format: `raw`" in card  # a manifest without output.format
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    manifest["recipe"]["output"] = {"format": "chatml"}
+    set_manifest(run_dir, recipe=manifest["recipe"])
+    card = (build_hub_folder(run_dir, run_dir / "out2", "me/tiny") / "README.md").read_text()
+    assert "dataset format: `chatml`" in card
+
+
+def test_token_from_a_stored_login(run_dir, hub, monkeypatch, tmp_path):
+    import huggingface_hub.constants as constants
+
+    monkeypatch.delenv("HF_TOKEN")
+    token_file = tmp_path / "login" / "token"
+    token_file.parent.mkdir()
+    token_file.write_text(TOKEN)
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(token_file))
+    assert publish_run(run_dir, "me/tiny").uploaded
+    assert all(r.headers["authorization"] == f"Bearer {TOKEN}" for r in hub.requests)

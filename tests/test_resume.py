@@ -42,13 +42,13 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted(write_recipe, tmp_path
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     written = len(list((out / "checkpoints").glob("batch-*.json")))
-    assert not (out / "report.json").exists() and written < reference.report["throughput"]["batches"]
+    assert not (out / "report.json").exists() and written < reference.report.to_dict()["throughput"]["batches"]
 
     resumed = start_generate(recipe, out)
     stdout, stderr = resumed.communicate(timeout=120)
     assert resumed.returncode == 0, stderr.decode()
     result = run_recipe(recipe, out=out, progress=False)
-    assert result.report["resumed_batches"] == reference.report["throughput"]["batches"]
+    assert result.report.to_dict()["resumed_batches"] == reference.report.to_dict()["throughput"]["batches"]
     assert stable(result.dataset.to_list()) == stable(reference.dataset.to_list())
     assert stable(result.rejected.to_list()) == stable(reference.rejected.to_list())
     ids = result.dataset["candidate_index"]
@@ -66,3 +66,69 @@ def test_kill_during_checkpoint_write_leaves_no_partial_shard(write_recipe, tmp_
     result = run_recipe(recipe, out=out, progress=False)
     reference = run_recipe(recipe, out=tmp_path / "ref", progress=False)
     assert stable(result.dataset.to_list()) == stable(reference.dataset.to_list())
+
+
+STEPS_RECIPE = """
+[recipe]
+name = "steps-resume"
+seed = 11
+
+[seeds]
+type = "grid"
+axes = { topic = ["rivers", "bread", "chess", "tides", "owls"] }
+
+[[steps]]
+type = "generate"
+name = "instruction"
+template = "Ask about {topic}:"
+
+[[steps]]
+type = "sample"
+name = "tone"
+values = ["plain", "playful"]
+
+[[steps]]
+type = "generate"
+name = "response"
+template = "Answer in a {tone} tone: {instruction}"
+[steps.sampling]
+n = 2
+
+[[steps]]
+type = "template"
+name = "pair"
+template = "{instruction} => {response}"
+
+[[verify]]
+type = "length"
+field = "response"
+unit = "words"
+min = 4
+
+[generation]
+target = 40
+max_candidates = 80
+batch_size = 2
+[generation.backend]
+type = "scripted"
+delay_s = 0.15
+"""
+
+
+def test_sigkill_between_and_inside_steps_then_resume_equals_uninterrupted(tmp_path):
+    recipe = tmp_path / "steps.toml"
+    recipe.write_text(STEPS_RECIPE)
+    reference = run_recipe(recipe, out=tmp_path / "reference", progress=False)
+    assert len(reference.dataset) == 40
+    out = tmp_path / "killed"
+    for shards, pause in ((1, 0.0), (3, 0.1), (5, 0.2), (7, 0.35)):  # at a checkpoint, inside step 1, between, inside step 2
+        proc = start_generate(recipe, out)
+        wait_for_checkpoints(out, shards, proc)
+        time.sleep(pause)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    result = run_recipe(recipe, out=out, progress=False)
+    assert stable(result.dataset.to_list()) == stable(reference.dataset.to_list())
+    assert stable(result.rejected.to_list()) == stable(reference.rejected.to_list())
+    assert result.report.to_dict()["stages"] == reference.report.to_dict()["stages"] or \
+        [s["kept"] for s in result.report.to_dict()["stages"]] == [s["kept"] for s in reference.report.to_dict()["stages"]]

@@ -35,7 +35,7 @@ def test_report_funnel_accounts_for_every_candidate(write_recipe):
     outputs = ["ok this is a fine question?", "", "too short", "another fine question here?"]
     backend = ScriptedBackend(ScriptedBackendConfig(type="scripted", outputs=outputs))
     result = run_recipe(write_recipe(target=6, budget=30), backend=backend, progress=False)
-    report = result.report
+    report = result.report.to_dict()
     assert report["stop_reason"] == "target_reached" and report["kept"] == 6
     by_stage = {s["stage"]: s for s in report["stages"]}
     assert by_stage["non_empty"]["reasons"] == {"empty_output": by_stage["non_empty"]["dropped"]}
@@ -51,10 +51,10 @@ def test_report_funnel_accounts_for_every_candidate(write_recipe):
 def test_budget_exhausted_is_reported(write_recipe):
     backend = ScriptedBackend(ScriptedBackendConfig(type="scripted", outputs=["short", "a good long question here?"]))
     result = run_recipe(write_recipe(target=10, budget=12), backend=backend, progress=False)
-    assert result.report["stop_reason"] == "budget_exhausted"
-    assert result.report["status"] == "incomplete"
-    assert result.report["throughput"]["candidates"] <= 12
-    assert len(result.dataset) == result.report["kept"] < 10
+    assert result.report.to_dict()["stop_reason"] == "budget_exhausted"
+    assert result.report.to_dict()["status"] == "incomplete"
+    assert result.report.to_dict()["throughput"]["candidates"] <= 12
+    assert len(result.dataset) == result.report.to_dict()["kept"] < 10
 
 
 def test_batches_respect_batch_size_and_budget(write_recipe):
@@ -71,7 +71,7 @@ def test_rerun_of_a_finished_run_does_not_generate(write_recipe):
     first = run_recipe(path, progress=False)
     backend = ScriptedBackend()
     second = run_recipe(path, backend=backend, progress=False)
-    assert backend.calls == [] and second.report["resumed_batches"] == first.report["throughput"]["batches"]
+    assert backend.calls == [] and second.report.to_dict()["resumed_batches"] == first.report.to_dict()["throughput"]["batches"]
     assert second.dataset.to_list() == first.dataset.to_list()
 
 
@@ -111,7 +111,7 @@ def test_replay_backend_regates_saved_generations(tmp_path, write_recipe):
     text = path.read_text().replace('type = "scripted"\ndelay_s = 0.0', 'type = "replay"\npath = "saved.jsonl"')
     path.write_text(text)
     result = run_recipe(path, progress=False)
-    assert result.report["stop_reason"] == "source_exhausted"
+    assert result.report.to_dict()["stop_reason"] == "source_exhausted"
     assert result.dataset["text"] == [lines[0], lines[2]]
     assert result.dataset[0]["model"] == "replay:saved.jsonl"
 
@@ -127,13 +127,13 @@ def test_sampling_n_gives_n_candidates_per_request(write_recipe):
 def test_a_run_that_keeps_nothing_still_loads(write_recipe):
     backend = ScriptedBackend(ScriptedBackendConfig(type="scripted", outputs=["no"]))
     result = run_recipe(write_recipe(target=3, budget=6), backend=backend, progress=False)
-    assert result.report["kept"] == 0 and len(result.dataset) == 0 and len(result.rejected) == 6
+    assert result.report.to_dict()["kept"] == 0 and len(result.dataset) == 0 and len(result.rejected) == 6
 
 
 def test_mix_caps_the_synthetic_share_and_keeps_all_real(write_recipe, tmp_path):
     extra = '\n[mix]\nreal = "real.jsonl"\nmax_synthetic_share = 0.5\n'
     result = run_recipe(write_recipe(target=10, extra=extra), progress=False)
-    mix = result.report["mix"]
+    mix = result.report.to_dict()["mix"]
     assert mix["n_real"] == 4 and mix["n_synthetic"] == 4 and mix["synthetic_share"] == 0.5
     assert result.manifest["mix"] == mix
     import datasets

@@ -13,6 +13,7 @@ from synthgen.errors import RecipeError
 from synthgen.prompts import FewShotPool, RequestPlan, check_template, template_fields
 from synthgen.recipe import recipe_from_dict
 from synthgen.records import Seed
+from synthgen.plan import RecipeContext
 from synthgen.seeds import load_seeds
 from synthgen.seeds.grid import grid_row, grid_rows, grid_size
 
@@ -21,7 +22,8 @@ BASE = {"recipe": {"name": "s", "seed": 1}, "prompt": {"template": "{topic}"},
 
 
 def seeds_for(tmp_path: Path, seeds: dict) -> list[Seed]:
-    return load_seeds(recipe_from_dict({**BASE, "seeds": seeds}, source="r.toml", base_dir=tmp_path))
+    loaded = recipe_from_dict({**BASE, "seeds": seeds}, source="r.toml", base_dir=tmp_path)
+    return load_seeds(loaded.recipe.seeds, RecipeContext.from_loaded(loaded))
 
 
 def test_grid_full_product_in_row_major_order():

@@ -88,7 +88,7 @@ def test_built_in_order_with_n_from_the_recipe():
     raw = {**MINIMAL, "verify": [{"type": "non_empty"}, {"type": "self_consistency", "min_agreement": 0.8},
                                  {"type": "length", "max": 100}]}
     loaded = recipe_from_dict(raw)
-    stages = build_verify_stages(loaded.recipe.verify, VerifyContext(loaded))
+    stages = build_verify_stages(loaded.recipe.verify, VerifyContext.of(loaded))
     assert [s.name for s in stages] == ["non_empty", "self_consistency", "length"]
     assert isinstance(stages[1], SelfConsistencyStage) and stages[1].n == 5 and stages[1].stats.name == "self_consistency"
     assert isinstance(stages[0], VerifierStage)
@@ -99,7 +99,7 @@ def test_needs_several_samples():
            "verify": [{"type": "self_consistency"}]}
     loaded = recipe_from_dict(raw, source="r.toml")
     with pytest.raises(RecipeError, match=r"r.toml:verify.0: .*generation.sampling.n is 1"):
-        build_verify_stages(loaded.recipe.verify, VerifyContext(loaded))
+        build_verify_stages(loaded.recipe.verify, VerifyContext.of(loaded))
 
 
 @pytest.mark.parametrize("table, expected", [
@@ -122,4 +122,4 @@ def test_run_keeps_majority_answers(tmp_path):
            "verify": [{"type": "self_consistency", "min_agreement": 0.6}]}
     result = run_recipe(recipe_from_dict(raw, base_dir=tmp_path), out=tmp_path / "run", progress=False)
     assert sorted(row["answer"] for row in result.dataset.to_list()) == ["4", "4", "4"]
-    assert result.report["stages"][0]["reasons"] == {"minority_answer": 1, "no_answer": 1}
+    assert result.report.to_dict()["stages"][0]["reasons"] == {"minority_answer": 1, "no_answer": 1}

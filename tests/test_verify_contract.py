@@ -50,7 +50,7 @@ def candidates() -> list[Candidate]:
 def test_contract(kind):
     loaded = recipe_from_dict({**MINIMAL, "verify": [{"type": kind, **TABLES[kind]}]})
     judge_backend = ScriptedBackend(loaded.recipe.generation.backend.model_copy(update={"outputs": ["7", "x"]}))
-    [stage] = build_verify_stages(loaded.recipe.verify, VerifyContext(loaded, judge_backend))
+    [stage] = build_verify_stages(loaded.recipe.verify, VerifyContext.of(loaded, judge_backend))
     assert isinstance(stage, Stage) and stage.name == kind
     rejected = []
     stage.bind(rejected.append)

@@ -172,7 +172,7 @@ def test_code_solutions_recipe_runs_end_to_end(tmp_path):
 
     result = run_recipe(RECIPE, out=tmp_path / "run", limit=4, backend=OracleBackend(), progress=False,
                         overrides=["generation.batch_size=2"])
-    assert result.report["kept"] == 4
+    assert result.report.to_dict()["kept"] == 4
     rows = result.dataset.to_list()
     assert all(row["solution"].strip() and row["seed_task_id"].startswith("HumanEval/") for row in rows)
     rejected = result.rejected.to_list()
@@ -180,5 +180,5 @@ def test_code_solutions_recipe_runs_end_to_end(tmp_path):
     assert ("code_execution", "tests_failed") in reasons
     evidence = json.loads(next(r["evidence"] for r in rejected if r["reason"] == "tests_failed"))
     assert evidence["status"] == "fail" and "AssertionError" in evidence["error"]
-    stages = {s["stage"]: s for s in result.report["stages"]}
+    stages = {s["stage"]: s for s in result.report.to_dict()["stages"]}
     assert stages["code_execution"]["reasons"]["tests_failed"] >= 4

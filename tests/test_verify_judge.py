@@ -93,7 +93,7 @@ def test_judge_reuses_the_generator_backend_or_its_own():
                                   "backend": {"type": "scripted", "outputs": ["Score: 2"]}}]}
     loaded = recipe_from_dict(raw)
     generator = scripted("Score: 9")
-    shared, own = build_verify_stages(loaded.recipe.verify, VerifyContext(loaded, generator))
+    shared, own = build_verify_stages(loaded.recipe.verify, VerifyContext.of(loaded, generator))
     assert (shared.name, own.name) == ("judge", "judge_2")
     assert shared.verifier.backend is generator and own.verifier.backend is not generator
     assert shared.verifier.check(cand("x")).keep and not own.verifier.check(cand("x")).keep
@@ -101,7 +101,7 @@ def test_judge_reuses_the_generator_backend_or_its_own():
 
 def test_judge_without_any_backend_fails_clearly_on_use():
     loaded = recipe_from_dict({**MINIMAL, "verify": [{"type": "judge"}]})
-    [stage] = build_verify_stages(loaded.recipe.verify, VerifyContext(loaded, None))
+    [stage] = build_verify_stages(loaded.recipe.verify, VerifyContext.of(loaded, None))
     with pytest.raises(SynthgenError, match="no model"):
         stage.verifier.check(cand("x"))
 
@@ -114,8 +114,8 @@ def test_run_with_a_judge_records_scores_and_rejections(tmp_path):
            "verify": [{"type": "judge", "threshold": 6,
                        "backend": {"type": "scripted", "outputs": ["Score: 8", "Score: 2", "garbled", "Score: 7"]}}]}
     result = run_recipe(recipe_from_dict(raw, base_dir=tmp_path), out=tmp_path / "run", progress=False)
-    assert result.report["kept"] == 2
-    assert result.report["stages"][0]["reasons"] == {"judge_below_threshold": 1, "judge_unparseable": 1}
+    assert result.report.to_dict()["kept"] == 2
+    assert result.report.to_dict()["stages"][0]["reasons"] == {"judge_below_threshold": 1, "judge_unparseable": 1}
     assert [json.loads(r["scores"])["judge"] for r in result.dataset.to_list()] == [8.0, 7.0]
 
 
@@ -215,7 +215,7 @@ def test_close_releases_only_the_judges_own_backend():
     loaded = recipe_from_dict(raw)
     generator = scripted("9")
     generator.load()
-    shared, own = build_verify_stages(loaded.recipe.verify, VerifyContext(loaded, generator))
+    shared, own = build_verify_stages(loaded.recipe.verify, VerifyContext.of(loaded, generator))
     own.verifier.check(cand("x"))
     shared.verifier.close()
     own.verifier.close()

@@ -113,7 +113,7 @@ def test_rule_stages_build_in_order_with_unique_names():
               {"type": "blocklist"}, {"type": "repetition"}, {"type": "script"},
               {"type": "required_fields", "fields": ["a"]}]
     loaded = recipe_from_dict({**MINIMAL, "verify": verify})
-    names = [s.name for s in build_verify_stages(loaded.recipe.verify, VerifyContext(loaded))]
+    names = [s.name for s in build_verify_stages(loaded.recipe.verify, VerifyContext.of(loaded))]
     assert names == ["non_empty", "regex", "regex_2", "blocklist", "repetition", "script", "required_fields"]
 
 

@@ -210,7 +210,7 @@ def test_required_namespaces_that_are_missing_fail_at_build(monkeypatch):
            "verify": [{"type": "code_execution", "program": "{code}", "isolation": "namespaces"}]}
     loaded = recipe_from_dict(raw, source="r.toml")
     with pytest.raises(RecipeError, match=r"r.toml:verify.0.isolation: 'namespaces' is not available"):
-        build_verify_stages(loaded.recipe.verify, VerifyContext(loaded))
+        build_verify_stages(loaded.recipe.verify, VerifyContext.of(loaded))
     assert isolation.wrapper("auto") == [] and isolation.wrapper_name("auto") == "none"
 
 

@@ -84,15 +84,15 @@ def test_schema_path_resolves_against_the_recipe(tmp_path):
                       '[prompt]\ntemplate = "{topic}"\n[generation]\ntarget = 1\n[generation.backend]\n'
                       'type = "scripted"\n[[verify]]\ntype = "json"\nschema_path = "schema.json"\nconstrain = true\n')
     loaded = load_recipe(recipe)
-    [stage] = build_verify_stages(loaded.recipe.verify, VerifyContext(loaded))
+    [stage] = build_verify_stages(loaded.recipe.verify, VerifyContext.of(loaded))
     assert stage.verifier.schema == SCHEMA
-    assert decoding_schema(loaded.recipe.verify, VerifyContext(loaded)) == SCHEMA
+    assert decoding_schema(loaded.recipe.verify, VerifyContext.of(loaded)) == SCHEMA
     (tmp_path / "schema.json").write_text('{"type": 12}')
     with pytest.raises(RecipeError, match=r"r.toml:verify.0.schema_path: .*not a valid JSON Schema"):
-        build_verify_stages(loaded.recipe.verify, VerifyContext(loaded))
+        build_verify_stages(loaded.recipe.verify, VerifyContext.of(loaded))
     (tmp_path / "schema.json").unlink()
     with pytest.raises(RecipeError, match=r"r.toml:verify.0.schema_path: .*file not found"):
-        build_verify_stages(loaded.recipe.verify, VerifyContext(loaded))
+        build_verify_stages(loaded.recipe.verify, VerifyContext.of(loaded))
 
 
 def test_no_constrained_schema_means_no_decoding_schema():
@@ -128,7 +128,7 @@ def test_run_writes_json_fields_as_dataset_columns(tmp_path):
     rows = result.dataset.to_list()
     assert {r["question"] for r in rows} == {"Why is ice slippery?", "Why do cats purr?"}
     assert all(isinstance(r["difficulty"], int) for r in rows)
-    reasons = result.report["stages"][0]["reasons"]
+    reasons = result.report.to_dict()["stages"][0]["reasons"]
     assert reasons == {"invalid_json": 2, "schema_mismatch": 2}
 
 

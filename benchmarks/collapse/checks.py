@@ -263,4 +263,6 @@ def c_gated_alarms(c, last):
 
 
 def all_checks(rows: list[dict]) -> list[dict]:
-    return checks_a(rows) + checks_b(rows) + checks_c(rows)
+    from .fidelity_checks import fidelity_checks
+
+    return checks_a(rows) + checks_b(rows) + checks_c(rows) + fidelity_checks(rows)

@@ -10,14 +10,21 @@ Per generation t (the batch of the generation-t model, which trains generation t
    word 3-grams, LSH candidates at 0.7, drop at estimated Jaccard ≥ 0.8), run through ``DedupStage``;
 4. the diversity batch gate (``DiversityGate`` with synthgen's default rules) on a seeded sample of 1,000
    kept texts against 1,000 real texts and 1,000 of the previous accepted batch; TF-IDF + SVD embeddings
-   (128 components) and a 100-text self-BLEU sample to fit the 2-core budget;
-5. on failure, ``remediation_step`` sets the next attempt's temperature (within ``RemediationBounds``)
-   and the batch is sampled again; when the budget is spent the generation contributes nothing
-   (starved) and the evidence says why;
-6. an accepted batch is written to the history index and joins the pool; the next training set is the
+   (128 components, fitted once per run on the half of the real training texts the gate's 1,000 are not
+   drawn from), and only the gated metrics computed, as synthgen's gate does;
+5. the fidelity gate (``FidelityGate``, synthgen's defaults: per-record perplexity under a Kneser-Ney
+   trigram model of half the real training texts, two-sided against the other half, and rare-type
+   recall ≥ 0.8× real) on the same sample;
+6. on failure, ``remediation_step`` sets the next attempt's temperature (within ``RemediationBounds``; up
+   when too typical, down when too far) and the batch is sampled again; when the budget is spent the
+   generation contributes nothing (starved) and the evidence says why;
+7. an accepted batch is written to the history index and joins the pool; the next training set is the
    ``Mixer``'s capped mix of all real rows and the pool (cap 0.5, random strategy).
 
-Every generation starts again at the recipe temperature: each generation is a new run of one recipe.
+Like ``synthgen evolve``, a generation starts at the sampling its parent was accepted at (the recipe's at
+generation 0), and the previous-generation rules compare like with like: they apply only while an attempt
+samples as the previous batch was accepted; after remediation moved the temperature, the rules relative
+to real data decide alone (issue 16: no ratchet).
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ import numpy as np
 from synthgen.dedup import DedupParams, Deduplicator, HistoryIndex
 from synthgen.dedup.index import HistoryWriter
 from synthgen.dedup.stage import DedupStage
-from synthgen.diversity.embed import TfidfSvdEmbedder
+from synthgen.diversity.embed import TfidfSvdEmbedder, fit_split
 from synthgen.diversity.gate import DiversityGate, describe_decision
 from synthgen.diversity.metrics import MetricSettings
 from synthgen.diversity.remediate import RemediationBounds, remediation_step
@@ -45,8 +52,7 @@ from .regimes import Regime
 
 DEDUP = DedupParams(num_perm=128, ngram=3, lsh_threshold=0.7, threshold=0.8)
 OVERRIDE = "collapse benchmark: the gated regime keeps the 0.5 cap of capped_0.5 to isolate the other stages"
-SVD_COMPONENTS = 128    # the gate's TF-IDF embedder (synthgen's default is 256; halves the refit time)
-SELF_BLEU_SAMPLE = 100  # self-BLEU is reported by the gate, never gated on; O(m²) in its sample
+SVD_COMPONENTS = 128    # the gate's TF-IDF embedder (synthgen's default is 256)
 _REQUEST = GenerationRequest(index=0, prompt="", seed=Seed(0, {}), sampling_seed=0)
 
 
@@ -66,41 +72,49 @@ class Gated(Regime):
 
     def __init__(self, corpus: Corpus, temperature: float, seed: int, workdir: Path | None,
                  cap: float = 0.5, candidates: int = 2, gate_sample: int = 1000,
-                 bounds: RemediationBounds | None = None):
+                 bounds: RemediationBounds | None = None, fidelity: Any = None):
         super().__init__(corpus, temperature, seed)
         if workdir is None:
             raise ValueError("the gated regime needs a workdir for its dedup history index")
         self.corpus, self.cap, self.gate_sample = corpus, cap, gate_sample
         self.n_candidates = candidates * len(self.real)
         self.bounds = bounds or RemediationBounds()
-        self.gate = DiversityGate(settings=MetricSettings(seed=seed, self_bleu_sample=SELF_BLEU_SAMPLE))
+        self.gate = DiversityGate(settings=MetricSettings(seed=seed))
         self.index = HistoryIndex(Path(workdir) / f"history-T{temperature:g}-s{seed}")
         ids = [f"real-{i}" for i in range(len(self.real))]
         self.real_sketches = Deduplicator(DEDUP).prepare(ids, corpus.train_texts).sketches
         self.real_rows = [{"id": i, "text": text} for i, text in zip(ids, corpus.train_texts)]
-        self.reference = seeded_sample(corpus.train_texts, gate_sample, np.random.default_rng([seed, 1]))
+        fitted = fit_split(corpus.train_texts, seed, min_held_out=1)
+        self.embedder = TfidfSvdEmbedder(n_components=SVD_COMPONENTS, seed=seed).fit(fitted)
+        unseen = sorted(set(corpus.train_texts) - set(fitted))
+        self.reference = seeded_sample(unseen, gate_sample, np.random.default_rng([seed, 1]))
+        self.fidelity = fidelity
+        self.sampling = {"temperature": temperature, "top_p": 1.0}   # where the next generation starts
         self.pool_texts: list[str] = []
         self.previous: list[str] | None = None
+        self.previous_sampling: dict[str, float] | None = None
         self.mix_info: dict[str, Any] | None = None
 
     # --- one generation ------------------------------------------------------------------------
 
     def produce(self, model: BigramLM, t: int, rng: np.random.Generator):
-        sampling = {"temperature": self.temperature, "top_p": 1.0}
+        sampling = dict(self.sampling)
         attempts: list[dict[str, Any]] = []
+        move = 0.0  # the last retry's temperature change (remediation bisects when the direction flips)
         while True:
             if sampling["top_p"] != 1.0:
                 raise NotImplementedError("the bigram sampler has no top_p; bounds must keep max_top_p = 1")
             docs = model.sample(self.n_candidates, sampling["temperature"], rng)
             kept, engine, funnel = self.screen(docs)
-            result = self.evaluate([c.text for c in kept], rng)
-            step = remediation_step(result, sampling, len(attempts), self.bounds)
-            attempts.append(attempt_record(sampling, funnel, result, step))
+            result, skipped = self.evaluate([c.text for c in kept], sampling, rng)
+            step = remediation_step(result, sampling, len(attempts), self.bounds, move)
+            attempts.append(attempt_record(sampling, funnel, result, step) | {"previous_skipped": skipped})
             if result.passed:
-                self.commit(kept, engine, t)
+                self.commit(kept, engine, t, sampling)
                 return [docs[c.columns["doc"]] for c in kept], evidence(attempts, len(kept), sampling)
             if not step.retry:
                 return [], evidence(attempts, 0, sampling)
+            move = step.temperature - sampling["temperature"]
             sampling = {"temperature": step.temperature, "top_p": step.top_p}
 
     def screen(self, docs: list[np.ndarray]) -> tuple[list[Candidate], Deduplicator, dict[str, Any]]:
@@ -127,15 +141,20 @@ class Gated(Regime):
                 engine.add_reference("history", history)
         return engine
 
-    def evaluate(self, texts: list[str], rng: np.random.Generator):
+    def evaluate(self, texts: list[str], sampling: dict, rng: np.random.Generator) -> tuple[Any, bool]:
+        """Diversity (+ fidelity) gate on a sample; previous-generation rules only like with like."""
         batch = seeded_sample(texts, self.gate_sample, rng)
-        previous = seeded_sample(self.previous, self.gate_sample, rng) if self.previous else None
-        embedder = TfidfSvdEmbedder(n_components=SVD_COMPONENTS, seed=self.seed)
-        return self.gate.evaluate(batch, self.reference, previous, embedder=embedder)
+        like = self.previous is not None and sampling == self.previous_sampling
+        previous = seeded_sample(self.previous, self.gate_sample, rng) if like else None
+        result = self.gate.evaluate(batch, self.reference, previous, embedder=self.embedder)
+        if self.fidelity is not None:
+            result = result.merged(self.fidelity.evaluate(batch))
+        return result, self.previous is not None and not like
 
-    def commit(self, kept: list[Candidate], engine: Deduplicator, t: int) -> None:
+    def commit(self, kept: list[Candidate], engine: Deduplicator, t: int, sampling: dict) -> None:
         HistoryWriter(self.index, f"gen{t:03d}", DEDUP.seed).write(engine.run_, 0, engine.ngram_)
         self.previous = [c.text for c in kept]
+        self.previous_sampling, self.sampling = dict(sampling), dict(sampling)
 
     # --- the next training set -----------------------------------------------------------------
 
@@ -156,16 +175,22 @@ class Gated(Regime):
 
 def attempt_record(sampling: dict, funnel: dict, result: Any, step: Any) -> dict[str, Any]:
     """One attempt's evidence: sampling, funnel, each gate decision (value, threshold) and the remedy."""
-    decisions = {f"{d['metric']}@{d['against']}": {"value": d["value"], "threshold": d["threshold"],
-                                                   "ratio": d["ratio"], "status": d["status"]}
-                 for d in result.decisions}
+    decisions = {f"{d['metric']}@{d.get('gate') or d['against']}": {
+        "value": d["value"], "threshold": d["threshold"], "ratio": d["ratio"], "status": d["status"],
+        "side": d.get("side")} for d in result.decisions}
     unused = [what for what, on in (("seed_widening", step.seed_widening > 1),
                                     ("rotate_few_shot", step.rotate_few_shot)) if on]
     return {"temperature": sampling["temperature"], "top_p": sampling["top_p"], **funnel,
-            "passed": result.passed, "failed": [f"{d['metric']}@{d['against']}" for d in result.failures],
-            "reasons": [describe_decision(d) for d in result.failures], "decisions": decisions,
+            "passed": result.passed, "failed": [f"{d['metric']}@{d.get('gate') or d['against']}"
+                                                for d in result.failures if _blocking(d)],
+            "reasons": [describe_decision(d) for d in result.failures if _blocking(d)], "decisions": decisions,
             "remediation": None if result.passed else step.message, "retry": step.retry,
             "not_applicable": unused}
+
+
+def _blocking(decision: dict) -> bool:
+    """A failing decision; a fidelity rule that could not be computed only warns (synthgen's default)."""
+    return decision["status"] == "fail" or decision.get("gate") != "fidelity"
 
 
 def evidence(attempts: list[dict[str, Any]], accepted: int, sampling: dict) -> dict[str, Any]:

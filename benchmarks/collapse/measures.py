@@ -9,7 +9,10 @@ model (median, p95). Rare types are the real training types seen at most twice; 
 also given as a ratio to the generation-0 model's own T = 1 sample of the same token budget (a slice of
 the training data would be a biased baseline: it holds those types by construction).
 
-The lexical and embedding formulas are synthgen's (``synthgen.diversity.lexical`` / ``.semantic``).
+The lexical and embedding formulas are synthgen's (``synthgen.diversity.lexical`` / ``.semantic``), the
+rare-type ones ``synthgen.fidelity.rare``. Each seed's context also holds synthgen's fidelity gate
+(``synthgen.fidelity.gate.FidelityGate``: a Kneser-Ney trigram model fitted on half the real training texts,
+calibrated on the other half), fitted once and shared by the gated regime and the fidelity checks.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import numpy as np
 from synthgen.diversity.embed import TfidfSvdEmbedder
 from synthgen.diversity.lexical import compression_ratio, distinct_n
 from synthgen.diversity.semantic import mean_pairwise_cosine, vendi_score
+from synthgen.fidelity.rare import rare_mask as _rare_mask
+from synthgen.fidelity.rare import rare_share
 
 from .bigram import BigramLM
 from .corpus import BOS, EOS, Corpus
@@ -38,19 +43,22 @@ class MeasureContext:
     gen0: BigramLM                # the model fitted on the real training data
     embedder: TfidfSvdEmbedder    # fitted once on the real training texts
     ref_recall: float = float("nan")  # rare-type recall of gen0's T = 1 sample at the same budget
+    fidelity: Any = None          # synthgen's FidelityGate, fitted on the real training texts
 
 
 def rare_mask(corpus: Corpus, max_count: int = 2) -> np.ndarray:
     counts = np.bincount(np.concatenate(corpus.train), minlength=corpus.size)
-    mask = (counts > 0) & (counts <= max_count)
-    mask[[EOS, BOS]] = False
-    return mask
+    return _rare_mask(counts, max_count, exclude=(EOS, BOS))
 
 
 def build_context(corpus: Corpus, gen0: BigramLM, embedder: TfidfSvdEmbedder, seed: int) -> MeasureContext:
     """The context of one seed; ``ref_recall`` from a dedicated T = 1 sample of the generation-0 model."""
+    from synthgen.fidelity.gate import FidelityGate
+    from synthgen.fidelity.scorers import NgramScorer
+
     floor_vocab = int(gen0.support.sum()) + 1
-    ctx = MeasureContext(corpus, floor_vocab, rare_mask(corpus), gen0, embedder)
+    fidelity = FidelityGate(NgramScorer(3), seed=seed).fit(corpus.train_texts)
+    ctx = MeasureContext(corpus, floor_vocab, rare_mask(corpus), gen0, embedder, fidelity=fidelity)
     sample = gen0.sample(len(corpus.train), 1.0, np.random.default_rng([seed, REF_SEED]))
     ctx.ref_recall = rare_recall(budget_docs(sample, corpus.budget), ctx.rare)
     return ctx
@@ -63,7 +71,7 @@ def fit_embedder(corpus: Corpus, seed: int = 0) -> TfidfSvdEmbedder:
 def model_measures(model: BigramLM, ctx: MeasureContext) -> dict[str, Any]:
     support = model.support
     return {"heldout_ppl": model.perplexity(ctx.corpus.test, ctx.floor_vocab), "vocab_size": int(support.sum()),
-            "rare_support": float(support[ctx.rare].sum() / ctx.rare.sum())}
+            "rare_support": rare_share(support, ctx.rare)}
 
 
 def budget_docs(docs: list[np.ndarray], budget: int) -> list[np.ndarray]:
@@ -82,8 +90,7 @@ def rare_recall(docs: list[np.ndarray], rare: np.ndarray) -> float:
     """|rare types present in ``docs``| / |rare types|."""
     if not docs:
         return 0.0
-    present = np.unique(np.concatenate(docs))
-    return float(rare[present].sum() / rare.sum())
+    return rare_share(np.concatenate(docs), rare)
 
 
 def batch_measures(docs: list[np.ndarray], ctx: MeasureContext) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from .bigram import BigramLM
 from .corpus import Corpus
 
 REGIMES = ("replace", "accumulate", "accumulate_subsample", "capped_0.5", "capped_0.2", "gated")
+FIDELITY_CHECKED = ("replace",)  # batches the fidelity gate judges outside the gated regime (a check needs them)
 
 
 class Regime:
@@ -102,15 +103,19 @@ def make_regime(name: str, corpus: Corpus, temperature: float, seed: int, workdi
 
 
 def run_bigram(corpus: Corpus, regime_name: str, temperature: float, seed: int, generations: int,
-               ctx: Any, workdir: Path | None = None, **options: Any) -> list[dict[str, Any]]:
+               ctx: Any, workdir: Path | None = None, fidelity_sample: int = 1000, **options: Any
+               ) -> list[dict[str, Any]]:
     """Module C: ``generations`` rounds of one regime; one row per generation (0 = fitted on real data).
 
     Row t holds the generation-t model's fidelity and the batch it produced (which trains t + 1); the
     random stream depends on (seed, temperature) only, so every plain regime shares its generation-0 batch.
     """
     from .bigram import fit
+    from .fidelity import batch_fidelity
     from .measures import batch_measures, model_measures
 
+    if regime_name == "gated":
+        options = {"fidelity": ctx.fidelity, **options}
     regime = make_regime(regime_name, corpus, temperature, seed, workdir, **options)
     rng = np.random.default_rng([seed, round(temperature * 1000)])
     train, share, rows = corpus.train, 0.0, []
@@ -121,7 +126,9 @@ def run_bigram(corpus: Corpus, regime_name: str, temperature: float, seed: int, 
         batch, gate = regime.produce(model, t, rng)
         row = {"module": "C", "corpus": corpus.name, "regime": regime_name, "temperature": temperature,
                "seed": seed, "generation": t, **model_measures(model, ctx), **batch_measures(batch, ctx),
-               "synthetic_share": share, "train_docs": len(train), "gate": gate, "mix": mix}
+               "synthetic_share": share, "train_docs": len(train), "gate": gate, "mix": mix,
+               "fidelity": (batch_fidelity(batch, ctx, fidelity_sample, seed) if regime_name in FIDELITY_CHECKED
+                            else None)}
         row["heldout_ppl_ratio"] = row["heldout_ppl"] / (rows[0]["heldout_ppl"] if rows else row["heldout_ppl"])
         if t < generations:
             train, share = regime.training(batch, t, rng)

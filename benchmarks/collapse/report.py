@@ -29,7 +29,8 @@ ROW_SCHEMA = {
     "C": ("corpus", "heldout_ppl", "heldout_ppl_ratio", "vocab_size", "rare_support", "batch_docs", "mean_length",
           "budget_tokens", "distinct_1", "distinct_2", "gzip_ratio", "rare_recall", "rare_recall_ratio", "vendi",
           "mean_cosine", "gen0_ppl_median", "gen0_ppl_p95", "synthetic_share", "train_docs", "gate", "mix",
-          "seconds"),
+          "fidelity", "seconds"),
+    "R": ("docs", "passed", "failed", "sides", "perplexity_ratio", "rare_ratio"),
 }
 GATE_SCHEMA = ("fired", "first_failed", "attempts", "n_attempts", "accepted", "final_temperature", "starved")
 

@@ -78,6 +78,7 @@ def tasks(plan: Plan) -> list[tuple]:
     if "C" in plan.modules:
         out += [("C", r, t, s) for r in sorted(plan.regimes, key=lambda r: r != "gated")
                 for t in sorted(plan.temperatures) for s in range(plan.seeds)]
+        out += [("R", s) for s in range(plan.seeds)]
     if "B" in plan.modules:
         out += [("B", r, plan.b_generations, plan.b_seeds) for r in mixture.REGIMES]
     if "A" in plan.modules:
@@ -88,7 +89,11 @@ def tasks(plan: Plan) -> list[tuple]:
 def run_task(task: tuple, plan: Plan) -> tuple[tuple, list[dict[str, Any]], float]:
     start = time.perf_counter()
     _limit_threads()
-    if task[0] == "A":
+    if task[0] == "R":
+        from .fidelity import real_vs_real
+
+        rows = real_vs_real(_STATE["contexts"][task[1]], task[1])
+    elif task[0] == "A":
         rows = gaussian.run(task[1], task[2], task[3])
     elif task[0] == "B":
         rows = [row for seed in range(task[3]) for row in mixture.run(task[1], seed, task[2])]
@@ -98,7 +103,7 @@ def run_task(task: tuple, plan: Plan) -> tuple[tuple, list[dict[str, Any]], floa
         _, regime, temperature, seed = task
         options = {"gate_sample": plan.gate_sample} if regime == "gated" else {}
         rows = run_bigram(_STATE["corpus"], regime, temperature, seed, plan.generations,
-                          _STATE["contexts"][seed], _STATE["workdir"], **options)
+                          _STATE["contexts"][seed], _STATE["workdir"], fidelity_sample=plan.gate_sample, **options)
     return task, rows, time.perf_counter() - start
 
 
@@ -137,6 +142,8 @@ def execute(plan: Plan, todo: list[tuple], timings: Timings, log=print) -> list[
 def task_name(task: tuple) -> str:
     if task[0] == "C":
         return f"C {task[1]} T={task[2]:g} seed={task[3]}"
+    if task[0] == "R":
+        return f"R real-vs-real fidelity seed={task[1]}"
     return f"{task[0]} {task[1]}"
 
 

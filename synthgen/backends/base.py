@@ -40,3 +40,27 @@ def check_result_shape(requests: list[GenerationRequest], results: list[list[Com
             raise RuntimeError(
                 f"backend {backend} returned {len(completions)} completions for request {request.index}, expected {n}"
             )
+
+
+def check_sampling(sampling: SamplingConfig) -> None:
+    """Refuse settings every backend would honour uselessly: n > 1 greedy samples are one sample n times."""
+    from ..errors import BackendError
+
+    if sampling.n > 1 and sampling.temperature == 0:
+        raise BackendError(
+            f"n={sampling.n} with temperature=0 would repeat one greedy completion",
+            hint="set [generation.sampling] temperature > 0, or n = 1",
+        )
+
+
+def decoding_constraint(sampling: SamplingConfig) -> tuple[str, Any] | None:
+    """The one structured-output constraint of ``sampling`` as ``(kind, value)``: ``json`` (a JSON Schema),
+    ``choice`` (a list of strings) or ``regex``; None when decoding is free. Two at once is an error."""
+    from ..errors import BackendError
+
+    set_ = [(kind, value) for kind, value in (("json", sampling.json_schema), ("choice", sampling.choice),
+                                               ("regex", sampling.regex)) if value is not None]
+    if len(set_) > 1:
+        raise BackendError(f"sampling sets {' and '.join(k for k, _ in set_)} constraints; decoding takes one",
+                           hint="keep one of json_schema, choice, regex")
+    return set_[0] if set_ else None

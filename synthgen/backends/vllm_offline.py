@@ -19,7 +19,7 @@ from ..errors import BackendError, require
 from ..models import model_manifest, resolve_model
 from ..records import Completion, GenerationRequest
 from ..recipe.schema import SamplingConfig, VllmBackendConfig
-from .base import check_result_shape
+from .base import check_result_shape, check_sampling, decoding_constraint
 
 # On CPU vLLM reserves gpu_memory_utilization (0.92) × *total* RAM for weights + KV cache and refuses
 # to start when less is free. An explicit KV budget skips that check and the warm-up pass; 1 GiB holds
@@ -125,7 +125,7 @@ class VllmBackend:
         """``sampling.n`` completions per request, in request order. Each request samples with its own
         ``sampling_seed``: the same batch gives the same texts again (tested); a different batch
         composition may still shift floating-point results (not guaranteed batch-invariant on CPU)."""
-        _check_sampling(sampling)
+        check_sampling(sampling)
         if not requests:
             return []
         self.load()
@@ -162,12 +162,15 @@ class VllmBackend:
         )
 
     def _structured(self, sampling: SamplingConfig) -> dict[str, Any]:
-        """Decoding constrained to ``sampling.json_schema`` (vLLM structured outputs), when set."""
-        if sampling.json_schema is None:
+        """Decoding constrained to the sampling's JSON Schema, choice list or regex (vLLM structured
+        outputs, ``StructuredOutputsParams(json= | choice= | regex=)``), when one is set."""
+        constraint = decoding_constraint(sampling)
+        if constraint is None:
             return {}
         from vllm.sampling_params import StructuredOutputsParams
 
-        return {"structured_outputs": StructuredOutputsParams(json=sampling.json_schema)}
+        kind, value = constraint
+        return {"structured_outputs": StructuredOutputsParams(**{kind: value})}
 
     def _messages(self, prompt: str) -> list[dict[str, str]]:
         system = [{"role": "system", "content": self.system}] if self.system else []
@@ -204,14 +207,6 @@ class VllmBackend:
             "engine_args": dict(self._engine_args) or self.engine_args(on_cpu=False),
             "env": {k: v for k, v in sorted(os.environ.items()) if k.startswith("VLLM_CPU_")},
         }
-
-
-def _check_sampling(sampling: SamplingConfig) -> None:
-    if sampling.n > 1 and sampling.temperature == 0:
-        raise BackendError(
-            f"n={sampling.n} with temperature=0 would repeat one greedy completion",
-            hint="set [generation.sampling] temperature > 0, or n = 1",
-        )
 
 
 def _rejections() -> tuple[type[Exception], ...]:

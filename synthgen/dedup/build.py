@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import RecipeError, SynthgenError
 from ..tabular import read_rows
@@ -47,7 +46,7 @@ def _load_source(source: Any, config: Any, loaded: Any, where: str) -> tuple[lis
     try:
         ids, texts, _ = load_texts(path, source.field or config.text_field, source.split)
     except SynthgenError as exc:
-        if getattr(loaded, "recipe", None) is None:
+        if getattr(loaded, "source", None) is None:
             raise
         raise RecipeError(f"{loaded.source}:{where}: {exc.message}", hint=exc.hint) from None
     return ids, texts, path
@@ -100,39 +99,14 @@ def build_decontaminator(config: Any, loaded: Any) -> Decontaminator | None:
     return decontaminator
 
 
-def run_label_of(loaded: Any) -> str:
-    """The history key of a recipe's run: ``gen<generation>-<recipe hash>`` (or the context's label)."""
-    if isinstance(loaded, DedupContext):
-        return loaded.run_label
-    return f"gen{loaded.recipe.recipe.generation}-{loaded.hash}"
-
-
-@dataclass(frozen=True)
-class DedupContext:
-    """What the dedup stages need from a run: a path resolver, the recipe file (for error lines), the
-    history key of the run. ``recipe`` is truthy so errors name the recipe key (see ``_load_source``)."""
-
-    resolve: Callable[[Any], Path]
-    source: str = "recipe"
-    run_label: str = "standalone"
-    recipe: bool = True
-
-
-def build_dedup_stages(config: Any, loaded: Any = None, *, resolve: Callable[[Any], Path] | None = None,
-                       source: str | None = None, run_label: str | None = None) -> list:
-    """``[decontam]`` (when eval_sets are given) then ``[dedup]`` (when exact or near is on).
-
-    Called with the loaded recipe (``build_dedup_stages(config, loaded)``), or with only what it needs:
-    ``build_dedup_stages(config, resolve=..., source=..., run_label=...)``."""
-    if loaded is None:
-        if resolve is None:
-            raise TypeError("build_dedup_stages needs the loaded recipe or resolve=")
-        loaded = DedupContext(resolve, source or "recipe", run_label or "standalone")
+def build_dedup_stages(config: Any, context: Any) -> list:
+    """``[decontam]`` (when eval_sets are given) then ``[dedup]`` (when exact or near is on). ``context``
+    (a RecipeContext) resolves paths, names the recipe in errors and gives the run's history label."""
     stages: list = []
-    decontaminator = build_decontaminator(config, loaded)
+    decontaminator = build_decontaminator(config, context)
     if decontaminator is not None:
         stages.append(DecontamStage(decontaminator))
     if config.exact or config.near:
-        engine, history = build_engine(config, loaded, run_label_of(loaded))
+        engine, history = build_engine(config, context, context.run_label)
         stages.append(DedupStage(engine, history))
     return stages

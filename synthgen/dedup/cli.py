@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from ..cli_errors import reports_errors
 from ..errors import SynthgenError
 
 
@@ -111,19 +112,17 @@ def _auto_workers(input_path: Path) -> int:
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="local processes, or a Ray cluster (pip install 'synthgen[ray]').")
 @click.option("--address", help="Ray cluster address for --executor ray (default: RAY_ADDRESS, else a local cluster).")
+@reports_errors
 def dedup_command(input_path: Path, out: Path, against: tuple[Path, ...], eval_sets: tuple[Path, ...],
                   text_field: str, against_field: str | None, eval_field: str | None, threshold: float, ngram: str,
                   num_perm: int, history: str | None, workers: int | None, executor: str, address: str | None) -> None:
     """Drop exact and near duplicates from INPUT (jsonl, csv, parquet or a saved dataset folder)."""
     if ngram != "auto" and not ngram.isdigit():
         raise click.BadParameter("an integer or 'auto'", param_hint="--ngram")
-    try:
-        result = run_dedup(input_path, out, text_field=text_field, against=against, eval_sets=eval_sets,
-                           threshold=threshold, ngram=ngram, history=history, num_perm=num_perm,
-                           against_field=against_field, eval_field=eval_field, workers=workers,
-                           executor=executor, address=address)
-    except SynthgenError as exc:
-        raise click.ClickException(str(exc)) from None
+    result = run_dedup(input_path, out, text_field=text_field, against=against, eval_sets=eval_sets,
+                       threshold=threshold, ngram=ngram, history=history, num_perm=num_perm,
+                       against_field=against_field, eval_field=eval_field, workers=workers,
+                       executor=executor, address=address)
     summary = result.summary()
     reasons = ", ".join(f"{reason} {count}" for reason, count in summary["reasons"].items()) or "none"
     settings = summary["settings"]["dedup"]

@@ -37,18 +37,45 @@ def previous_texts(config: Any, resolve: Any = Path) -> list[str] | None:
     return None if config.previous is None else read_texts(resolve(config.previous), config.previous_field)
 
 
-def build_diversity_stages(config: Any, loaded: Any, embedder: Any = None) -> list:
-    """[SemanticDeduplicator] when ``near_duplicate_threshold`` is set (place it after the other stages)."""
+def build_diversity_stages(config: Any, context: Any, embedder: Any = None) -> list:
+    """[SemanticDeduplicator] when ``near_duplicate_threshold`` is set (place it after the other stages);
+    ``context`` (a RecipeContext) resolves paths and gives the seed."""
     from .embed import prepare
     from .semantic_dedup import SemanticDeduplicator
 
     if config.near_duplicate_threshold is None:
         return []
-    seed = config.seed if config.seed is not None else loaded.recipe.recipe.seed
-    real = reference_texts(config, loaded.resolve)
-    embedder = prepare(embedder or embedder_from_config(config, loaded.resolve, seed), real)
+    real = reference_texts(config, context.resolve)
+    embedder = prepare(embedder or embedder_from_config(config, context.resolve, context.seed_for(config.seed)), real)
     guard = real if config.dedup_against_reference else []
     return [SemanticDeduplicator(embedder, config.near_duplicate_threshold, guard)]
+
+
+def previous_sampling(config: Any, resolve: Any = Path) -> dict[str, float] | None:
+    """The sampling (temperature, top_p) the previous generation's last record was accepted at, from its
+    ``sampling`` provenance column; None when the data has no such column."""
+    import json
+
+    if config.previous is None:
+        return None
+    rows = read_rows(Path(resolve(config.previous)))
+    raw = rows[-1].get("sampling") if rows else None
+    try:
+        values = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        return None
+    if not isinstance(values, dict):
+        return None
+    return {k: float(values[k]) for k in ("temperature", "top_p") if values.get(k) is not None} or None
+
+
+def fidelity_from_config(config: Any, reference: list[str], seed: int = 0) -> Any:
+    """The [diversity.fidelity] gate fitted on the reference texts, or None when it is off."""
+    if not config.fidelity.enabled:
+        return None
+    from ..fidelity.gate import FidelityGate
+
+    return FidelityGate.from_config(config.fidelity, seed=seed).fit(reference)
 
 
 def gate_from_config(config: Any, seed: int = 0) -> Any:

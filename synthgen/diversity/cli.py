@@ -11,13 +11,7 @@ from typing import Any
 
 import click
 
-from ..errors import SynthgenError
-
-
-class MetricsError(click.ClickException):
-    def __init__(self, error: SynthgenError):
-        super().__init__(str(error))
-        self.exit_code = error.exit_code
+from ..cli_errors import reports_errors
 
 
 @click.command("metrics")
@@ -30,14 +24,18 @@ class MetricsError(click.ClickException):
               help="Embeddings for the semantic metrics (none: lexical only).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of every sample drawn.")
 @click.option("--limit", type=click.IntRange(min=1), help="Read at most N rows of each file.")
+@click.option("--fidelity", "fidelity_scorer", type=click.Choice(["ngram", "vllm", "none"]), default="ngram",
+              show_default=True, help="Reference model of the fidelity metrics (with --reference).")
+@reports_errors
 def metrics_command(input_path: Path, reference: Path | None, as_json: bool, text_field: str,
-                    reference_text_field: str | None, embedder: str, seed: int, limit: int | None) -> None:
-    """Diversity metrics of INPUT (jsonl/csv/parquet/saved dataset), with ratios to --reference."""
-    try:
-        report = measure_files(input_path, reference, text_field, reference_text_field or text_field,
-                               embedder, seed, limit)
-    except SynthgenError as exc:
-        raise MetricsError(exc) from None
+                    reference_text_field: str | None, embedder: str, seed: int, limit: int | None,
+                    fidelity_scorer: str) -> None:
+    """Diversity and fidelity metrics of INPUT (jsonl/csv/parquet/saved dataset), with ratios to --reference."""
+    report = measure_files(input_path, reference, text_field, reference_text_field or text_field,
+                           embedder, seed, limit)
+    if reference is not None and fidelity_scorer != "none":
+        report["fidelity"] = measure_fidelity(input_path, reference, text_field,
+                                              reference_text_field or text_field, fidelity_scorer, seed, limit)
     click.echo(json.dumps(report, indent=2) if as_json else format_table(report))
 
 
@@ -59,15 +57,33 @@ def measure_files(input_path: Path, reference: Path | None, field: str, referenc
             "metrics": [row.to_dict() for row in rows]}
 
 
+def measure_fidelity(input_path: Path, reference: Path, field: str, reference_field: str, scorer: str, seed: int,
+                     limit: int | None) -> list[dict[str, Any]]:
+    from ..fidelity.metrics import fidelity_rows
+    from .build import read_texts
+
+    return fidelity_rows(read_texts(input_path, field, limit), read_texts(reference, reference_field, limit),
+                         scorer, seed)
+
+
 def format_table(report: dict[str, Any]) -> str:
     header = f"{report['input']}: {report['n']} texts"
     if report["reference"]:
         header += f" vs {report['reference']}: {report['reference_n']} texts"
     lines = [header, f"{'metric':<30} {'value':>10} {'real':>10} {'ratio':>7}  note"]
     for row in report["metrics"]:
-        lines.append(f"{row['metric']:<30} {_num(row['value']):>10} {_num(row['reference']):>10} "
-                     f"{_num(row['ratio'], 2):>7}  {row['reason'] or ''}".rstrip())
+        lines.append(_line(row))
+    if report.get("fidelity"):
+        lines.append("fidelity (reference model fitted on half of the reference, compared with the other half)")
+        lines += [_line(row, row.get("status") if row.get("status") not in (None, "pass") else "") for row in
+                  report["fidelity"]]
     return "\n".join(lines)
+
+
+def _line(row: dict[str, Any], note: str | None = None) -> str:
+    note = " ".join(x for x in (note, row.get("side"), row["reason"]) if x) if note is not None else row["reason"]
+    return (f"{row['metric']:<30} {_num(row['value']):>10} {_num(row['reference']):>10} "
+            f"{_num(row['ratio'], 2):>7}  {note or ''}").rstrip()
 
 
 def _num(value: float | None, digits: int = 4) -> str:

@@ -112,6 +112,7 @@ class TfidfSvdEmbedder:
         self.n_components, self.max_features, self.seed = n_components, max_features, seed
         self.vectorizer_: Any = None
         self.svd_: Any = None
+        self.fit_keys_: frozenset[str] = frozenset()
 
     @property
     def fitted(self) -> bool:
@@ -132,6 +133,7 @@ class TfidfSvdEmbedder:
         x = self.vectorizer_.fit_transform(texts)
         k = max(1, min(self.n_components, x.shape[1] - 1, len(texts) - 1))
         self.svd_ = TruncatedSVD(n_components=k, random_state=self.seed).fit(x)
+        self.fit_keys_ = frozenset(text_key(t) for t in texts)
         return self
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
@@ -154,14 +156,52 @@ def build_embedder(name: str, **params: Any) -> Embedder:
     return EMBEDDERS[name](**params)
 
 
+MIN_HELD_OUT = 50  # fewer reference texts than 2× this: a data-fitted embedder is fitted on all of them
+
+
 def prepare(embedder: Embedder, reference_texts: Sequence[str] | None) -> Embedder:
-    """Fit an embedder that needs fitting (tfidf) on the reference texts; others pass through."""
+    """Fit an embedder that needs fitting (tfidf) once, on a seeded half of the reference texts (see
+    :func:`fit_split`); others pass through. The other half is what comparisons measure the reference on."""
     if hasattr(embedder, "fit") and not getattr(embedder, "fitted", True):
         if not reference_texts:
             raise SynthgenError(f"the {embedder.name} embedder is fitted on real texts, and none were given",
                                 hint="set a reference, or use embedder = 'minilm'")
-        embedder.fit(reference_texts)
+        embedder.fit(fit_split(reference_texts, getattr(embedder, "seed", 0)))
     return embedder
+
+
+def fit_split(texts: Sequence[str], seed: int = 0, min_held_out: int = MIN_HELD_OUT) -> list[str]:
+    """The texts a data-fitted embedder is fitted on: a seeded half of the distinct non-empty ones, or all
+    of them when fewer than ``2 × min_held_out`` (then comparisons fall back to :func:`for_comparison`)."""
+    distinct = list(dict.fromkeys(t for t in texts if t and t.strip()))
+    if len(distinct) < 2 * min_held_out:
+        return distinct
+    order = np.random.default_rng(seed).permutation(len(distinct))
+    return [distinct[i] for i in np.sort(order[: len(distinct) // 2])]
+
+
+def held_out(embedder: Embedder, texts: Sequence[str] | None) -> list[str] | None:
+    """The non-empty ``texts`` a fitted data-fitted embedder never saw, or None when it is not one."""
+    keys = getattr(embedder, "fit_keys_", None)
+    if not keys or texts is None:
+        return None
+    return [t for t in texts if t and t.strip() and text_key(t) not in keys]
+
+
+def comparison_embedder(embedder: Embedder, reference_texts: Sequence[str] | None, *others: Sequence[str] | None,
+                        min_samples: int = 20) -> tuple[Embedder, Sequence[str] | None]:
+    """(embedder, the reference texts to embed) for comparing ``others`` with the reference, like with like.
+
+    A model embedder compares with the whole reference. A data-fitted one (tfidf) that was fitted once on
+    part of the reference (:func:`prepare`) is used as it is, against the reference texts it never saw, so
+    both sides are out of sample and nothing is refitted per call. Otherwise (unfitted, or too few unseen
+    reference texts) it is refitted on everything by :func:`for_comparison`."""
+    if not hasattr(embedder, "fit"):
+        return embedder, reference_texts
+    unseen = held_out(embedder, reference_texts)
+    if unseen is not None and len(unseen) >= max(min_samples, 2):
+        return embedder, unseen
+    return for_comparison(embedder, *others, reference_texts), reference_texts
 
 
 def for_comparison(embedder: Embedder, *text_sets: Sequence[str] | None) -> Embedder:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
-from .embed import for_comparison
+from .embed import comparison_embedder
 from .metrics import Comparison, MetricSettings, compute_metrics
 from .remediate import Remediation, RemediationBounds, remediation_step
 from .results import jsonable
@@ -49,6 +49,7 @@ class GateResult:
     passed: bool
     decisions: list[dict[str, Any]]
     metrics: list[dict[str, Any]] = field(default_factory=list)
+    label: str = "diversity gate"
 
     @property
     def failures(self) -> list[dict[str, Any]]:
@@ -60,8 +61,14 @@ class GateResult:
 
     def summary(self) -> str:
         if self.passed:
-            return f"diversity gate passed ({len(self.decisions)} decisions)"
-        return "diversity gate failed: " + "; ".join(describe_decision(d) for d in self.failures)
+            return f"{self.label} passed ({len(self.decisions)} decisions)"
+        return f"{self.label} failed: " + "; ".join(describe_decision(d) for d in self.failures)
+
+    def merged(self, other: "GateResult") -> "GateResult":
+        """Both results' decisions in one (the run's gate: diversity, then fidelity)."""
+        label = self.label if not other.decisions else f"{self.label} + {other.label}"
+        return GateResult(self.passed and other.passed, self.decisions + other.decisions,
+                          self.metrics + other.metrics, label)
 
 
 class DiversityGate:
@@ -89,13 +96,18 @@ class DiversityGate:
 
     def evaluate(self, texts: Sequence[str], reference_texts: Sequence[str] | None,
                  previous_texts: Sequence[str] | None = None, *, embedder: Any = None) -> GateResult:
+        """Only the metrics the rules name are computed (``compute_metrics`` gives the whole table)."""
+        embed_reference = reference_texts
         if embedder is not None:
-            embedder = for_comparison(embedder, texts, reference_texts, previous_texts)
-        table = compute_metrics(texts, reference_texts, embedder, self.settings)
+            embedder, embed_reference = comparison_embedder(embedder, reference_texts, texts, previous_texts,
+                                                            min_samples=self.settings.min_samples)
+        table = compute_metrics(texts, reference_texts, embedder, self.settings, only=_names(self.rules),
+                                embed_reference=embed_reference)
         decisions = [decide(rule, _row(table, rule.metric), "real") for rule in self.rules]
         metrics = [dict(row.to_dict(), against="real") for row in table]
         if previous_texts and self.previous_rules:
-            prev = compute_metrics(texts, previous_texts, embedder, replace(self.settings, tail=False))
+            prev = compute_metrics(texts, previous_texts, embedder, replace(self.settings, tail=False),
+                                   only=_names(self.previous_rules))
             decisions += [decide(rule, _row(prev, rule.metric), "previous") for rule in self.previous_rules]
             metrics += [dict(row.to_dict(), against="previous") for row in prev]
         return GateResult(self._passed(decisions), jsonable(decisions), jsonable(metrics))
@@ -120,6 +132,10 @@ def _previous_rules(tolerance: float | None, margin: float | None) -> list[Rule]
     rules = [Rule("distinct_2", ">=", 1 - tolerance), Rule("compression_ratio", "<=", 1 + tolerance),
              Rule("vendi", ">=", 1 - tolerance)]
     return rules + ([Rule("mean_pairwise_cosine", "<=", margin, margin=True)] if margin is not None else [])
+
+
+def _names(rules: list[Rule]) -> set[str]:
+    return {rule.metric for rule in rules}
 
 
 def _row(table: list[Comparison], metric: str) -> Comparison:

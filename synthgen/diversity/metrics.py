@@ -9,7 +9,7 @@ against itself. A metric that cannot be computed carries its reason instead of a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Collection, Sequence
 
 import numpy as np
 
@@ -73,20 +73,33 @@ def compare(mine: MetricResult, real: MetricResult | None, details: dict | None 
     return Comparison(mine.name, mine.value, real.value if real else None, reason, merged)
 
 
-def missing(names: Sequence[str], reason: str) -> list[Comparison]:
-    return [Comparison(name, None, None, reason) for name in names]
+def missing(names: Sequence[str], reason: str, only: Collection[str] | None = None) -> list[Comparison]:
+    return [Comparison(name, None, None, reason) for name in wanted(names, only)]
+
+
+def wanted(names: Sequence[str], only: Collection[str] | None) -> list[str]:
+    """``names`` restricted to ``only`` (None = every one)."""
+    return list(names) if only is None else [name for name in names if name in only]
 
 
 def compute_metrics(texts: Sequence[str], reference_texts: Sequence[str] | None = None, embedder: Any = None,
-                    settings: MetricSettings | None = None) -> list[Comparison]:
-    """Every metric of ``texts`` next to the reference's (lexical, embedding, tail)."""
+                    settings: MetricSettings | None = None, only: Collection[str] | None = None,
+                    embed_reference: Sequence[str] | None = None) -> list[Comparison]:
+    """Every metric of ``texts`` next to the reference's (lexical, embedding, tail), or only the metrics
+    named in ``only`` (the gate computes what it gates on). ``embed_reference`` replaces the reference on
+    the embedding side: the real texts a data-fitted embedder (tfidf) was *not* fitted on."""
     s = settings or MetricSettings()
-    rows = lexical_table(texts, reference_texts, s)
-    return rows + semantic_table(texts, reference_texts, embedder, s)
+    rows = lexical_table(texts, reference_texts, s, only)
+    embed_side = embed_reference if embed_reference is not None else reference_texts
+    return rows + semantic_table(texts, embed_side, embedder, s, only)
 
 
-def lexical_table(texts: Sequence[str], reference: Sequence[str] | None, s: MetricSettings) -> list[Comparison]:
+def lexical_table(texts: Sequence[str], reference: Sequence[str] | None, s: MetricSettings,
+                  only: Collection[str] | None = None) -> list[Comparison]:
     """Lexical metrics on ≤ ``max_samples`` texts per side (seeded), cut to one word budget."""
+    names = wanted(LEXICAL + (("rare_type_recall",) if s.tail else ()), only)
+    if not names:
+        return []
     texts = take(list(texts), sample_indices(len(texts), s.max_samples, s.seed))
     reference = take(list(reference), sample_indices(len(reference), s.max_samples, s.seed + 1)) if reference else None
     mine, real = (list(texts), None) if not reference else equal_tokens(texts, reference, s.seed)
@@ -95,10 +108,10 @@ def lexical_table(texts: Sequence[str], reference: Sequence[str] | None, s: Metr
     if budget < s.min_tokens:
         why = f"only {budget} words to compare (batch {word_count(texts)}, reference " \
               f"{word_count(reference or [])}); lexical metrics need at least {s.min_tokens}"
-        return missing(LEXICAL + (("rare_type_recall",) if s.tail else ()), why)
+        return missing(names, why)
     rows = [compare(measure(name, fn, mine), measure(name, fn, real) if real is not None else None, details)
-            for name, fn in _lexical_metrics(s)]
-    return rows + ([rare_type_row(texts, reference, s)] if s.tail else [])
+            for name, fn in _lexical_metrics(s) if name in names]
+    return rows + ([rare_type_row(texts, reference, s)] if "rare_type_recall" in names else [])
 
 
 def _lexical_metrics(s: MetricSettings) -> list[tuple[str, Callable]]:
@@ -123,10 +136,12 @@ def rare_type_row(texts: Sequence[str], reference: Sequence[str] | None, s: Metr
 
 
 def semantic_table(texts: Sequence[str], reference: Sequence[str] | None, embedder: Any,
-                   s: MetricSettings) -> list[Comparison]:
+                   s: MetricSettings, only: Collection[str] | None = None) -> list[Comparison]:
     """Embed seeded samples of the non-empty texts (≤ ``max_samples`` of the batch, ≤ 2× that of the
     reference) and compare. Empty texts are left out: their embeddings would look diverse."""
-    names = SEMANTIC + (TAIL[1:] if s.tail else ())
+    names = wanted(SEMANTIC + (TAIL[1:] if s.tail else ()), only)
+    if not names:
+        return []
     if embedder is None:
         return missing(names, "no embedder configured")
     mine, real = _nonempty(texts), _nonempty(reference) if reference else None
@@ -141,25 +156,27 @@ def semantic_table(texts: Sequence[str], reference: Sequence[str] | None, embedd
         r = embedder.encode(real) if real else None
     except NotComputed as exc:
         return missing(names, str(exc))
-    return embedding_table(e, r, s)
+    return embedding_table(e, r, s, only)
 
 
 def _nonempty(texts: Sequence[str]) -> list[str]:
     return [t for t in texts if t and t.strip()]
 
 
-def embedding_table(e: np.ndarray, r: np.ndarray | None, s: MetricSettings) -> list[Comparison]:
+def embedding_table(e: np.ndarray, r: np.ndarray | None, s: MetricSettings,
+                    only: Collection[str] | None = None) -> list[Comparison]:
     """The embedding metrics of ``e`` next to ``r``'s at equal n (pure; the benchmark calls this)."""
     m = min(len(e), len(r)) if r is not None else len(e)
     if m < s.min_samples:
         why = f"{m} samples at equal n (batch {len(e)}, reference {len(r) if r is not None else 0}); " \
               f"embedding metrics need at least {s.min_samples}"
-        return missing(SEMANTIC + (TAIL[1:] if s.tail else ()), why)
+        return missing(SEMANTIC + (TAIL[1:] if s.tail else ()), why, only)
     mine = e[sample_indices(len(e), m, s.seed)]
     real = r[sample_indices(len(r), m, s.seed + 1)] if r is not None else None
     details = {"n": m, "batch": len(e), "reference_n": len(r) if r is not None else None}
-    rows = [_pair(name, fn, mine, real, details) for name, fn in _embedding_metrics(s)]
-    return rows + (cluster_rows(e, r, s) if s.tail else [])
+    rows = [_pair(name, fn, mine, real, details) for name, fn in _embedding_metrics(s) if only is None or name in only]
+    tail = wanted(TAIL[1:], only) if s.tail else []
+    return rows + ([row for row in cluster_rows(e, r, s) if row.metric in tail] if tail else [])
 
 
 def _embedding_metrics(s: MetricSettings) -> list[tuple[str, Callable]]:

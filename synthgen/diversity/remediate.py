@@ -1,9 +1,16 @@
-"""What to change when a batch fails the diversity gate: a pure function of the gate result.
+"""What to change when a batch fails the gate: a pure function of the gate result.
 
 Lexical failures (repetitive wording) raise temperature and top_p; semantic failures (samples bunched in
 embedding space) also widen seed sampling and rotate few-shot examples; tail failures (real clusters left
-uncovered) widen seeds and rotate examples. Within ``bounds``; once ``attempt`` reaches the budget, or
-nothing can change, ``retry`` is False and the message names the failing metrics (the run exits 3).
+uncovered) widen seeds and rotate examples. Fidelity decisions carry a ``side``: *too typical* (per-record
+perplexity below real's, rare types missing) is treated like a lexical and a tail failure at once (more
+temperature, wider seeds); *too far* (perplexity above real's: noise) lowers the temperature and asks for
+more real few-shot examples. When the directions conflict, measured repetition (a lexical failure) still
+raises the temperature (cooling cannot fix repetition; real few-shot examples and wider seeds address the
+drift), while a batch that is only bunched in embedding space but too far from real text is cooled (the
+fidelity side decides) and its seeds widened. A step that reverses the previous one is half of it
+(bisection). Within ``bounds``; once ``attempt`` reaches the budget, or nothing can change, ``retry`` is
+False and the message names the failing metrics (the run exits 3).
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from typing import Any
 LEXICAL = {"distinct_2", "compression_ratio", "self_repetition", "rare_type_recall"}
 SEMANTIC = {"mean_pairwise_cosine", "vendi"}
 TAIL = {"cluster_coverage", "cluster_js_divergence"}
+TOO_TYPICAL, TOO_FAR = "too_typical", "too_far"
 
 
 @dataclass(frozen=True)
@@ -21,6 +29,7 @@ class RemediationBounds:
     budget: int = 3
     temperature_step: float = 0.1
     max_temperature: float = 1.3
+    min_temperature: float = 0.1
     top_p_step: float = 0.05
     max_top_p: float = 1.0
     seed_widening: int = 2          # factor per attempt: distinct seeds per batch × this
@@ -39,13 +48,19 @@ class Remediation:
     rotate_few_shot: bool
     message: str
     failing: tuple[str, ...] = ()
+    more_few_shot: bool = False     # a "too far" batch: show more real examples per prompt
+    sides: tuple[str, ...] = ()     # the fidelity sides that failed (too_typical / too_far)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "failing": list(self.failing)}
+        return {**asdict(self), "failing": list(self.failing), "sides": list(self.sides)}
 
 
-def remediation_step(gate_result: Any, sampling: Any, attempt: int, bounds: Any = None) -> Remediation:
-    """The adjustment after failed attempt ``attempt`` (0 = the first try) of a batch."""
+def remediation_step(gate_result: Any, sampling: Any, attempt: int, bounds: Any = None,
+                     previous_move: float = 0.0) -> Remediation:
+    """The adjustment after failed attempt ``attempt`` (0 = the first try) of a batch. ``previous_move`` is the
+    signed temperature change of the retry before this one: when the new move goes the other way (the last
+    step overshot), the step is half of that move, so the temperature settles between the two sides
+    (bisection) instead of bouncing between them."""
     bounds = bounds or RemediationBounds()
     temp, top_p = float(_get(sampling, "temperature")), float(_get(sampling, "top_p"))
     failures = [d for d in gate_result.decisions if d["status"] != "pass"]
@@ -60,24 +75,37 @@ def remediation_step(gate_result: Any, sampling: Any, attempt: int, bounds: Any 
     budget = _get(bounds, "budget")
     if attempt >= budget:
         return Remediation(False, message=f"remediation budget spent ({budget} retries); still failing: {what}", **keep)
-    return _adjust(set(names), temp, top_p, attempt, bounds, what)
+    sides = tuple(dict.fromkeys(d["side"] for d in failures if d.get("side")))
+    plain = {d["metric"] for d in failures if not d.get("side")}
+    return _adjust(plain, sides, temp, top_p, attempt, bounds, what, names, previous_move)
 
 
-def _adjust(failed: set[str], temp: float, top_p: float, attempt: int, bounds: Any, what: str) -> Remediation:
+def _adjust(failed: set[str], sides: tuple[str, ...], temp: float, top_p: float, attempt: int, bounds: Any,
+            what: str, names: tuple[str, ...], previous_move: float = 0.0) -> Remediation:
     lexical, semantic, tail = failed & LEXICAL, failed & SEMANTIC, failed & TAIL
+    cooler = TOO_FAR in sides
+    hotter = bool(lexical or TOO_TYPICAL in sides or (semantic and not cooler))
     new_temp, new_top_p = temp, top_p
-    if lexical or semantic:
-        new_temp = min(round(temp + _get(bounds, "temperature_step"), 4), _get(bounds, "max_temperature"))
+    step = _get(bounds, "temperature_step")
+    if previous_move and (previous_move > 0) != hotter and (hotter or cooler):
+        step = abs(previous_move) / 2  # the direction flipped: bisect
+    if hotter:
+        new_temp = min(round(temp + step, 4), _get(bounds, "max_temperature"))
         new_top_p = min(round(top_p + _get(bounds, "top_p_step"), 4), _get(bounds, "max_top_p"))
-    broaden = bool(semantic or tail)
+    elif cooler:
+        new_temp = max(round(temp - step, 4), _get(bounds, "min_temperature"))
+    broaden = bool(semantic or tail or TOO_TYPICAL in sides or (hotter and cooler))
     factor = _get(bounds, "seed_widening") if broaden else 1
-    rotate = broaden and bool(_get(bounds, "rotate_few_shot"))
-    changes = _changes(temp, new_temp, top_p, new_top_p, factor, rotate)
-    names = tuple(sorted(failed))
+    rotate = (broaden or cooler) and bool(_get(bounds, "rotate_few_shot"))
+    changes = _changes(temp, new_temp, top_p, new_top_p, factor, rotate) + (["more real few-shot examples"]
+                                                                           if cooler else [])
+    names = tuple(sorted(set(names)))
     if not changes:
-        return Remediation(False, temp, top_p, 1, False, f"bounds reached, nothing left to adjust; {what}", names)
-    message = f"attempt {attempt + 1}/{_get(bounds, 'budget')}: {what} -> {', '.join(changes)}"
-    return Remediation(True, new_temp, new_top_p, factor, rotate, message, names)
+        return Remediation(False, temp, top_p, 1, False, f"bounds reached, nothing left to adjust; {what}", names,
+                           sides=sides)
+    conflict = "; conflicting directions: repetition decides the temperature" if hotter and cooler else ""
+    message = f"attempt {attempt + 1}/{_get(bounds, 'budget')}: {what} -> {', '.join(changes)}{conflict}"
+    return Remediation(True, new_temp, new_top_p, factor, rotate, message, names, cooler, sides)
 
 
 def _changes(temp: float, new_temp: float, top_p: float, new_top_p: float, factor: int, rotate: bool) -> list[str]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..errors import SynthgenError
+from ..cli_errors import reports_errors
 
 
 @click.command("evolve")
@@ -15,17 +15,32 @@ from ..errors import SynthgenError
 @click.option("--project", type=click.Path(file_okay=False, path_type=Path), help="Project directory.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a recipe value.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("--verbose", is_flag=True, help="Show library logs (vLLM, torch, ...) here, not in PROJECT/logs/.")
+@reports_errors
 def evolve_command(recipe: Path, generations: int | None, project: Path | None, overrides: tuple[str, ...],
-                   quiet: bool) -> None:
+                   quiet: bool, verbose: bool) -> None:
     """Run RECIPE generation after generation; stop when held-out real measures degrade."""
+    from ..console import quiet_console
+    from ..lineage import LEDGER_FILE
     from .loop import evolve
 
-    try:
+    with quiet_console(project_dir(recipe, overrides, project), verbose=verbose, marker=LEDGER_FILE):
         result = evolve(recipe, generations=generations, project=project, overrides=overrides, progress=not quiet)
-    except SynthgenError as exc:
-        raise click.ClickException(str(exc)) from None
     for g in result.generations:
         measures = ", ".join(f"{k}={v:.3f}" if v is not None else f"{k}=-" for k, v in g["measures"].items())
         click.echo(f"{g['id']}: {g['kept']} records, {measures}")
     click.echo(f"stopped: {result.stop_reason}" if result.stop_reason else "all generations ran")
     click.echo(f"best generation: {result.best}; report: {result.project / 'report.md'}")
+
+
+def project_dir(recipe: Path, overrides: tuple[str, ...], project: Path | None) -> Path:
+    """The project folder ``evolve`` will use (``Evolution._default_project``'s rule), for its logs."""
+    from ..recipe import load_recipe
+
+    if project is not None:
+        return Path(project).resolve()
+    loaded = load_recipe(recipe, list(overrides))
+    configured = loaded.recipe.evolve.project_dir if loaded.recipe.evolve else None
+    if configured:
+        return loaded.resolve(configured)
+    return loaded.base_dir / "runs" / f"{loaded.recipe.recipe.name}-evolve"

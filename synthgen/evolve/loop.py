@@ -64,9 +64,9 @@ class Evolution:
         if self.backend_factory is not None:
             return self.backend_factory(k)
         if self.backend is None:
-            from ..backends import build_backend
+            from ..plan import RecipeContext, build_main_backend
 
-            self.backend = build_backend(loaded)
+            self.backend = build_main_backend(loaded.recipe, RecipeContext.from_loaded(loaded))
         return self.backend
 
     def close(self) -> None:

@@ -9,6 +9,7 @@ from ..lineage import Ledger, LineageEntry
 from .loop import DUPLICATE_REASONS, EvolveResult, Evolution
 from .measure import health, noise_floor
 from .stoprule import best_generation, should_stop
+from ..rundir import RunDir
 
 
 def run_generations(ev: Evolution) -> EvolveResult:
@@ -35,8 +36,8 @@ def run_generations(ev: Evolution) -> EvolveResult:
         if result.stop_reason:
             break
         feed_file = _feed(ev, run, k)
-        previous, parent = run.run_dir / "data.parquet", f"gen-{k}"
-        sampling = run.report.get("final_sampling")
+        previous, parent = RunDir(run.run_dir).data_path, f"gen-{k}"
+        sampling = run.report.final_sampling
     best = best_generation(history)
     if best is not None:
         result.best = f"gen-{best + 1}"
@@ -60,33 +61,33 @@ def _run_one(ev: Evolution, k: int, feed_file: Path | None, previous: Path | Non
 def generation_row(k: int, run: Any, measured: dict[str, Any]) -> dict[str, Any]:
     """One line of the collapse report: counts, rates, the mix share, gate result and health measures."""
     report = run.report
-    candidates = report["throughput"]["candidates"] or 0
-    duplicates = sum(s["reasons"].get(r, 0) for s in report["stages"] for r in DUPLICATE_REASONS)
+    candidates = report.throughput.candidates or 0
+    duplicates = sum(s.reasons.get(r, 0) for s in report.stages for r in DUPLICATE_REASONS)
     return {
-        "generation": k, "id": f"gen-{k}", "run_dir": str(run.run_dir), "status": report["status"],
-        "kept": report["kept"], "candidates": candidates,
-        "acceptance_rate": report.get("acceptance_rate"),
+        "generation": k, "id": f"gen-{k}", "run_dir": str(run.run_dir), "status": report.status,
+        "kept": report.kept, "candidates": candidates,
+        "acceptance_rate": report.acceptance_rate,
         "duplicate_rate": round(duplicates / candidates, 4) if candidates else None,
-        "synthetic_share": (report.get("mix") or {}).get("synthetic_share"),
-        "gates_passed": report.get("gates_passed"), "gate_failure": report.get("gate_failure"),
+        "synthetic_share": (report.mix or {}).get("synthetic_share"),
+        "gates_passed": report.gates_passed, "gate_failure": report.gate_failure,
         "measures": measured["measures"], "metrics": measured["table"],
     }
 
 
 def _entry(k: int, parent: str, run: Any, row: dict[str, Any]) -> LineageEntry:
     manifest = run.manifest
-    counts = {"kept": row["kept"], "candidates": row["candidates"], "rejected": run.report["rejected"]}
+    counts = {"kept": row["kept"], "candidates": row["candidates"], "rejected": run.report.rejected}
     return LineageEntry(f"gen-{k}", (parent,), model=(manifest.get("backend") or {}).get("model"),
                         recipe_hash=manifest["recipe_hash"], counts=counts, metrics=row["measures"],
-                        run_dir=row["run_dir"], extra={"status": row["status"], "mix": run.report.get("mix")})
+                        run_dir=row["run_dir"], extra={"status": row["status"], "mix": run.report.mix})
 
 
 def _why_stop(k: int, run: Any, decision: Any) -> str | None:
-    if run.report["status"] == "failed_gate":
-        return f"generation {k} failed its quality gate: {run.report.get('gate_failure')}"
+    if run.report.failed_gate:
+        return f"generation {k} failed its quality gate: {run.report.gate_failure}"
     if decision.stop:
         return f"generation {k}: {decision.reason}"
-    if run.report["kept"] == 0:
+    if run.report.kept == 0:
         return f"generation {k} kept no records: nothing to feed forward"
     return None
 

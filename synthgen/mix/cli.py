@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from ..errors import SynthgenError
+from ..cli_errors import reports_errors
 from .mixer import MixResult
 from .strategies import STRATEGIES
 
@@ -62,16 +62,14 @@ def _echo_result(result: MixResult, out: Path) -> None:
               help="Generations between the synthetic data and human data (2+: a model trained on synthetic data).")
 @click.option("--loop-temperature", type=float, help="Sampling temperature of that recursive generator.")
 @click.option("--loop-top-p", type=float, help="Sampling top-p of that recursive generator.")
+@reports_errors
 def mix_command(real: Path, synthetic: Path, out: Path, max_synthetic_share: float | None, strategy: str,
                 text_field: str, real_text_field: str | None, stratify_by: str | None, score_field: str | None,
                 override_reason: str | None, seed: int, depth: int, loop_temperature: float | None,
                 loop_top_p: float | None) -> None:
     """Keep every REAL row and add synthetic rows up to a capped share (accumulate, never replace)."""
-    try:
-        result = run_mix(real, synthetic, out, max_synthetic_share=max_synthetic_share, strategy=strategy,
-                         text_field=text_field, real_text_field=real_text_field, stratify_by=stratify_by,
-                         score_field=score_field, override_reason=override_reason, seed=seed, depth=depth,
-                         loop_temperature=loop_temperature, loop_top_p=loop_top_p)
-    except SynthgenError as exc:
-        raise click.ClickException(str(exc)) from None
+    result = run_mix(real, synthetic, out, max_synthetic_share=max_synthetic_share, strategy=strategy,
+                     text_field=text_field, real_text_field=real_text_field, stratify_by=stratify_by,
+                     score_field=score_field, override_reason=override_reason, seed=seed, depth=depth,
+                     loop_temperature=loop_temperature, loop_top_p=loop_top_p)
     _echo_result(result, out)

@@ -7,6 +7,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from ..report.facts import format_value, gate_checks_summary, gate_decisions, lineage_lines, verdict
+from ..fidelity.report import fidelity_markdown
 from .toml_text import to_toml
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ def forced_notice(inputs: "CardInputs") -> str:
 
 
 def share_phrase(inputs: "CardInputs") -> str:
-    mix = inputs.files.report.get("mix")
+    mix = inputs.files.report.mix
     if inputs.n_mix is None or not isinstance(mix, dict):
         return "100% synthetic (the default config holds only generated records; no real data is mixed in)"
     return (f"the default config is 100% synthetic; the `mix` config holds {mix.get('n_real')} real + "
@@ -53,7 +54,7 @@ def recipe_section(inputs: "CardInputs") -> str:
     manifest, report = inputs.files.manifest, inputs.files.report
     overrides = ", ".join(manifest.get("overrides") or []) or "none"
     seeds = manifest.get("seeds") or {}
-    lines = ["## Recipe", "", f"- name: {md(report.get('name'))}", f"- recipe hash: {md(report.get('recipe_hash'))}",
+    lines = ["## Recipe", "", f"- name: {md(report.name)}", f"- recipe hash: {md(report.recipe_hash)}",
              f"- recipe file: {md(manifest.get('recipe_source', 'unknown'))}", f"- overrides: {md(overrides)}",
              f"- seeds: {seeds.get('count', 'n/a')} (hash {md(seeds.get('hash', 'n/a'))})"]
     if isinstance(manifest.get("recipe"), dict):
@@ -82,21 +83,23 @@ def model_section(inputs: "CardInputs") -> str:
 
 def gates_section(inputs: "CardInputs") -> str:
     report = inputs.files.report
+    document = report.to_dict()
     lines = ["## Quality gates and measured values", "", "Every candidate passes these steps in order; each drop "
              "is kept with its reason in the run's `rejected.parquet`.", ""]
-    reasons = report.get("top_reasons") or {}
+    reasons = report.top_reasons
     lines.append(_table(["step", "kept", "dropped", "top reasons"],
                         [[s.get("step"), s.get("count"), s.get("dropped", ""), _reasons(reasons.get(s.get("step")))]
-                         for s in report.get("funnel") or []]))
-    if report.get("stages"):
+                         for s in report.funnel]))
+    if report.stages:
         lines += ["", _table(["stage", "seen", "kept", "dropped", "reasons", "seconds"],
-                             [[s.get("stage"), s.get("seen"), s.get("kept"), s.get("dropped"),
-                               _reasons(s.get("reasons")), s.get("seconds")] for s in report["stages"]])]
-    steps = {s.get("step") for s in report.get("funnel") or []}
+                             [[s.stage, s.seen, s.kept, s.dropped, _reasons(s.reasons), s.seconds]
+                              for s in report.stages])]
+    steps = {s.get("step") for s in report.funnel}
     lines += [f"\nDropped after the stages ({md(stage)}, kept in `rejected.parquet`): {md(_reasons(counts))}"
               for stage, counts in reasons.items() if stage not in steps]
-    lines += ["", _decisions_text(gate_decisions(report, latest_only=True))]
-    lines += [f"\n{md(line)}." for line in gate_checks_summary(report)]
+    lines += ["", _decisions_text(gate_decisions(document, latest_only=True))]
+    lines += [f"\n{md(line)}." for line in gate_checks_summary(document)]
+    lines += fidelity_markdown(document)
     return "\n".join(lines)
 
 
@@ -117,7 +120,7 @@ def _decisions_text(decisions: list[dict[str, Any]]) -> str:
 
 
 def share_section(inputs: "CardInputs") -> str:
-    mix = inputs.files.report.get("mix")
+    mix = inputs.files.report.mix
     phrase = share_phrase(inputs)
     lines = ["## Synthetic share", "", phrase[0].upper() + phrase[1:] + "."]
     if inputs.n_mix is not None and isinstance(mix, dict):
@@ -133,7 +136,7 @@ def share_section(inputs: "CardInputs") -> str:
 
 
 def lineage_section(inputs: "CardInputs") -> str:
-    lines = lineage_lines(inputs.files.report, inputs.files.manifest, inputs.lineage_rows)
+    lines = lineage_lines(inputs.files.report.to_dict(), inputs.files.manifest, inputs.lineage_rows)
     return "\n".join(["## Lineage", "", *(f"- {md(line)}" for line in lines)])
 
 
@@ -154,9 +157,9 @@ def limitations_section(inputs: "CardInputs") -> str:
 def generated_notes(inputs: "CardInputs") -> list[str]:
     """Limitations specific to this run, as plain sentences (escaped)."""
     report, notes = inputs.files.report, []
-    if report.get("stop_reason") != "target_reached":
-        notes.append(f"Target not reached: {report.get('kept')} of {report.get('target')} records "
-                     f"(stop reason {report.get('stop_reason')}).")
+    if report.stop_reason != "target_reached":
+        notes.append(f"Target not reached: {report.kept} of {report.target} records "
+                     f"(stop reason {report.stop_reason}).")
     model = str((inputs.files.manifest.get("backend") or {}).get("model", ""))
     if model == "scripted":
         notes.append("Written by synthgen's scripted test backend, not a model: test data only.")
@@ -165,16 +168,25 @@ def generated_notes(inputs: "CardInputs") -> list[str]:
     if inputs.n_rows < 1000:
         notes.append(f"Small dataset ({inputs.n_rows} records): metrics measured on it are noisy.")
     notes += [f"Gate {d['metric']} ({d['gate']}) was not computed: {d.get('reason') or 'no reason given'}."
-              for d in gate_decisions(report, latest_only=True) if d["passed"] is None]
+              for d in gate_decisions(report.to_dict(), latest_only=True) if d["passed"] is None]
     notes += [f"Published with --force despite: {p}" for p in inputs.files.problems if inputs.forced]
     return [md(note) for note in notes]
 
 
 def license_section(inputs: "CardInputs") -> str:
-    if inputs.license and inputs.license != "other":
-        return f"## License\n\n{md(inputs.license)}; the generating model's terms and the seed data's licenses also apply."
-    return ("## License\n\n`other`: no license was chosen when publishing (pass `--license`, e.g. `cc-by-4.0`). "
-            "The generating model's terms of use and the licenses of the seed and few-shot data apply.")
+    info = inputs.license_info
+    if info.license == "other" and info.link:
+        head = f"`other` ({md(info.name)}): {md(info.why)}."
+    elif info.license == "other":
+        head = ("`other`: no license was chosen when publishing (pass `--license`, e.g. `cc-by-4.0`). "
+                "The generating model's terms of use and the licenses of the seed and few-shot data apply.")
+    else:
+        head = f"{md(info.license)}: {md(info.why)}."
+    lines = ["## License", "", head]
+    for source in inputs.sources:
+        lines.append(f"- source data {md(source.get('name') or source.get('path'))}: license "
+                     f"{md(source.get('license') or 'not stated')}")
+    return "\n".join(lines)
 
 
 def columns_section(inputs: "CardInputs") -> str:

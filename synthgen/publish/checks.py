@@ -7,7 +7,6 @@ are then stated at the top of the dataset card.
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +14,8 @@ from typing import Any
 
 from ..errors import SynthgenError
 from ..report.facts import gate_failures
+from ..report.model import RunReport
+from ..rundir import RunDir
 
 
 class PublishError(SynthgenError):
@@ -36,12 +37,16 @@ def validate_repo_id(repo_id: str) -> str:
 
 
 def resolve_token(token: str | None) -> str:
-    """The token passed in, else ``HF_TOKEN``; a clear error when there is neither."""
-    token = token or os.environ.get("HF_TOKEN")
+    """The token passed in, else huggingface_hub's ``get_token()`` (``HF_TOKEN``, then a stored login);
+    a clear error when there is none."""
+    if not token:
+        from huggingface_hub import get_token
+
+        token = get_token()
     if not token or not token.strip():
-        raise PublishError("no Hugging Face token: HF_TOKEN is not set",
-                           hint="export HF_TOKEN=hf_... (a token with write access), or pass --dry-run to only "
-                                "build the folder")
+        raise PublishError("no Hugging Face token: HF_TOKEN is not set and no login is stored",
+                           hint="export HF_TOKEN=hf_... (a token with write access) or run `hf auth login`; "
+                                "or pass --dry-run to only build the folder")
     return token.strip()
 
 
@@ -50,14 +55,14 @@ class RunFiles:
     """A finished run's report and manifest, and the problems that stop it being published without force."""
 
     run_dir: Path
-    report: dict[str, Any]
+    report: RunReport
     manifest: dict[str, Any]
     problems: list[str] = field(default_factory=list)
 
     @property
     def mix_path(self) -> Path | None:
         """The mix's rows, when there are any (the Hub cannot load an empty split)."""
-        path = self.run_dir / "mix" / "data.parquet"
+        path = RunDir(self.run_dir).mix_data_path
         return path if path.is_file() and parquet_rows(path) > 0 else None
 
 
@@ -69,20 +74,19 @@ def parquet_rows(path: Path) -> int:
 
 def read_run(run_dir: str | Path) -> RunFiles:
     """Read ``report.json`` and ``manifest.json``; without them or ``data.parquet`` there is nothing to publish."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise PublishError(f"{run_dir}: no such run directory", hint="pass the folder `synthgen generate` wrote")
-    for name in ("report.json", "data.parquet"):
-        if not (run_dir / name).is_file():
-            raise PublishError(f"{run_dir}: {name} is missing, so this is not a finished run",
+    run = RunDir(Path(run_dir))
+    if not run.path.is_dir():
+        raise PublishError(f"{run.path}: no such run directory", hint="pass the folder `synthgen generate` wrote")
+    for path in (run.report_path, run.data_path):
+        if not path.is_file():
+            raise PublishError(f"{run.path}: {path.name} is missing, so this is not a finished run",
                                hint="run `synthgen generate` on the recipe again to finish it")
-    if parquet_rows(run_dir / "data.parquet") == 0:
-        raise PublishError(f"{run_dir}: the run kept no records, so there is nothing to publish",
+    if parquet_rows(run.data_path) == 0:
+        raise PublishError(f"{run.path}: the run kept no records, so there is nothing to publish",
                            hint="see report.md for why every candidate was rejected")
-    report = _read_json(run_dir / "report.json")
-    manifest_path = run_dir / "manifest.json"
-    manifest = _read_json(manifest_path) if manifest_path.is_file() else {}
-    files = RunFiles(run_dir, report, manifest)
+    report = RunReport.from_dict(_read_json(run.report_path))
+    manifest = _read_json(run.manifest_path) if run.manifest_path.is_file() else {}
+    files = RunFiles(run.path, report, manifest)
     files.problems = run_problems(files)
     return files
 
@@ -100,13 +104,13 @@ def _read_json(path: Path) -> dict[str, Any]:
 def run_problems(files: RunFiles) -> list[str]:
     """Every reason this run should not be published as is (empty for a complete run that passed its gates)."""
     report, problems = files.report, []
-    if report.get("status") not in ("complete", "failed_gate"):
-        problems.append(f"the run is incomplete (status {report.get('status')!r}, stop reason "
-                        f"{report.get('stop_reason')!r}): {report.get('kept')} of {report.get('target')} records")
-    problems += [f"it failed a quality gate: {failure}" for failure in gate_failures(report)]
+    if report.status not in ("complete", "failed_gate"):
+        problems.append(f"the run is incomplete (status {report.status!r}, stop reason "
+                        f"{report.stop_reason!r}): {report.kept} of {report.target} records")
+    problems += [f"it failed a quality gate: {failure}" for failure in gate_failures(report.to_dict())]
     if not files.manifest:
         problems.append("manifest.json is missing: the recipe and model cannot be stated")
-    if "mix" in report and files.mix_path is None:
+    if report.mix is not None and files.mix_path is None:
         problems.append("the report describes a mix but mix/data.parquet is missing")
     return problems
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from ..errors import SynthgenError
+from ..cli_errors import reports_errors
 
 
 @click.command("publish")
@@ -21,18 +21,18 @@ from ..errors import SynthgenError
               help="Publish a run that is incomplete or failed a quality gate; the dataset card says so.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Folder for the Hub layout [default: RUN_DIR/hub].")
-@click.option("--license", "license_id", default="other", show_default=True,
-              help="License id for the card, e.g. cc-by-4.0 ('other': none chosen, the card says so).")
+@click.option("--license", "license_id", default="other",
+              help="License id for the card, e.g. cc-by-4.0 [default: the model's terms, e.g. Gemma's; else other].")
+@click.option("--language", "languages", multiple=True, default=("en",), show_default=True, metavar="CODE",
+              help="ISO 639 code of the data's language; repeat for several.")
+@reports_errors
 def publish_command(run_dir: Path, repo_id: str, private: bool, dry_run: bool, force: bool, out: Path | None,
-                    license_id: str) -> None:
-    """Publish RUN_DIR to the Hugging Face Hub as a dataset (token from HF_TOKEN)."""
+                    license_id: str, languages: tuple[str, ...]) -> None:
+    """Publish RUN_DIR to the Hugging Face Hub as a dataset (token from HF_TOKEN or `hf auth login`)."""
     from .upload import publish_run
 
-    try:
-        result = publish_run(run_dir, repo_id, private=private, dry_run=dry_run, force=force, out_dir=out,
-                             license=license_id)
-    except SynthgenError as exc:
-        raise click.ClickException(str(exc)) from None
+    result = publish_run(run_dir, repo_id, private=private, dry_run=dry_run, force=force, out_dir=out,
+                         license=license_id, language=languages)
     for problem in result.forced_problems:
         click.echo(f"Warning: published with --force although {problem}", err=True)
     click.echo(f"folder: {result.folder}")

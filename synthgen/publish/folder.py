@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .card import DEFAULT_LICENSE, DEFAULT_TASKS, CardInputs, render_card
+from .card import DEFAULT_LANGUAGE, DEFAULT_LICENSE, DEFAULT_TASKS, CardInputs, render_card
 from .checks import PublishError, RunFiles, read_run, require_publishable, validate_repo_id
 from ..atomic import replace_folder
 
@@ -21,7 +21,8 @@ LINEAGE_COLUMNS = ("generation", "depth")
 
 
 def build_hub_folder(run_dir: str | Path, out_dir: str | Path, repo_id: str, force: bool = False,
-                     license: str = DEFAULT_LICENSE, task_categories: tuple[str, ...] = DEFAULT_TASKS) -> Path:
+                     license: str = DEFAULT_LICENSE, task_categories: tuple[str, ...] = DEFAULT_TASKS,
+                     language: tuple[str, ...] = DEFAULT_LANGUAGE) -> Path:
     """Write the Hub layout of ``run_dir`` into ``out_dir`` and check that it loads; returns ``out_dir``.
 
     An incomplete run, or one that failed a gate, needs ``force``; the card then says so at the top.
@@ -29,11 +30,12 @@ def build_hub_folder(run_dir: str | Path, out_dir: str | Path, repo_id: str, for
     validate_repo_id(repo_id)
     files = read_run(run_dir)
     require_publishable(files, force)
-    return write_folder(files, Path(out_dir), repo_id, force=force, license=license, task_categories=task_categories)
+    return write_folder(files, Path(out_dir), repo_id, force=force, license=license, task_categories=task_categories,
+                        language=language)
 
 
 def write_folder(files: RunFiles, out: Path, repo_id: str, *, force: bool, license: str,
-                 task_categories: tuple[str, ...]) -> Path:
+                 task_categories: tuple[str, ...], language: tuple[str, ...] = DEFAULT_LANGUAGE) -> Path:
     _check_replaceable(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
@@ -42,7 +44,8 @@ def write_folder(files: RunFiles, out: Path, repo_id: str, *, force: bool, licen
         n_rows = write_shards(files.run_dir / "data.parquet", tmp / "data")
         n_mix = write_shards(files.mix_path, tmp / "data" / "mix") if files.mix_path else None
         inputs = CardInputs(files, repo_id, n_rows, n_mix, _lineage_rows(files.run_dir / "data.parquet"),
-                            license or DEFAULT_LICENSE, tuple(task_categories), forced=force and bool(files.problems))
+                            license or DEFAULT_LICENSE, tuple(task_categories), forced=force and bool(files.problems),
+                            language=tuple(language))
         (tmp / "README.md").write_text(render_card(inputs), encoding="utf-8")
         replace_folder(tmp, out)
     finally:
@@ -51,16 +54,20 @@ def write_folder(files: RunFiles, out: Path, repo_id: str, *, force: bool, licen
     return out
 
 
-def write_shards(source: Path, dest: Path, split: str = "train", shard_bytes: int = SHARD_BYTES) -> int:
-    """Copy ``source`` into ``dest/{split}-0000i-of-0000n.parquet`` shards of about ``shard_bytes``; returns rows."""
+def write_shards(source: Path, dest: Path, split: str = "train", shard_bytes: int | None = None) -> int:
+    """Copy ``source`` into ``dest/{split}-0000i.parquet`` shards of about ``shard_bytes``; returns rows.
+
+    Names carry no shard count (``-of-0000n``): the upload deletes every remote ``data/`` file it does not
+    send again (``delete_patterns``), so a republish with fewer shards leaves nothing behind either way."""
+    shard_bytes = shard_bytes or SHARD_BYTES
     import pyarrow.parquet as pq
 
     table = pq.read_table(source)
-    n_shards = max(1, math.ceil(table.nbytes / shard_bytes))
+    n_shards = max(1, min(table.num_rows, math.ceil(table.nbytes / shard_bytes)))  # never an empty shard
     per_shard = max(1, math.ceil(table.num_rows / n_shards))
     dest.mkdir(parents=True, exist_ok=True)
     for i in range(n_shards):
-        pq.write_table(table.slice(i * per_shard, per_shard), dest / f"{split}-{i:05d}-of-{n_shards:05d}.parquet")
+        pq.write_table(table.slice(i * per_shard, per_shard), dest / f"{split}-{i:05d}.parquet")
     return table.num_rows
 
 

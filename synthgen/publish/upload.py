@@ -1,6 +1,7 @@
 """``publish_run``: check, build the Hub folder, and upload it with huggingface_hub.
 
-The token comes from the argument or ``HF_TOKEN`` and only ever goes to ``HfApi``: it is never written to
+The token comes from the argument or huggingface_hub's ``get_token()`` (``HF_TOKEN``, else the token a
+``hf auth login`` stored) and only ever goes to ``HfApi``: it is never written to
 the folder, logged, or left in an error message. ``HF_ENDPOINT`` selects another Hub (tests use a local one).
 """
 
@@ -11,12 +12,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .card import DEFAULT_LICENSE, DEFAULT_TASKS
+from .card import DEFAULT_LANGUAGE, DEFAULT_LICENSE, DEFAULT_TASKS
 from .checks import PublishError, read_run, require_publishable, resolve_token, validate_repo_id
 from .folder import write_folder
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 HUB_DIR = "hub"
+# Remote files the upload may delete: every data file, so rows of an earlier publish never linger
+# beside the new shards (fnmatch's * crosses "/", so this covers data/mix/ too).
+DELETE_PATTERNS = ["data/*"]
 
 
 @dataclass
@@ -38,7 +42,8 @@ def dataset_url(repo_id: str) -> str:
 
 def publish_run(run_dir: str | Path, repo_id: str, private: bool = False, dry_run: bool = False,
                 force: bool = False, token: str | None = None, out_dir: str | Path | None = None,
-                license: str = DEFAULT_LICENSE, task_categories: tuple[str, ...] = DEFAULT_TASKS) -> PublishResult:
+                license: str = DEFAULT_LICENSE, task_categories: tuple[str, ...] = DEFAULT_TASKS,
+                language: tuple[str, ...] = DEFAULT_LANGUAGE) -> PublishResult:
     """Publish a finished run as a Hub dataset; ``dry_run`` stops after building and checking the folder.
 
     Errors (bad repo id, no token, an incomplete or failed run without ``force``) come before any upload."""
@@ -49,7 +54,8 @@ def publish_run(run_dir: str | Path, repo_id: str, private: bool = False, dry_ru
     files = read_run(run_dir)
     require_publishable(files, force)
     folder = Path(out_dir) if out_dir is not None else Path(run_dir) / HUB_DIR
-    write_folder(files, folder, repo_id, force=force, license=license, task_categories=task_categories)
+    write_folder(files, folder, repo_id, force=force, license=license, task_categories=task_categories,
+                 language=language)
     forced = list(files.problems) if force else []
     if dry_run:
         return PublishResult(repo_id, folder, dataset_url(repo_id), False, forced_problems=forced)
@@ -66,13 +72,14 @@ def require_online() -> None:
 
 
 def upload_folder(folder: Path, repo_id: str, *, private: bool, token: str) -> tuple[str, str | None]:
-    """Create the dataset repo (if needed) and upload ``folder`` in one commit; returns (url, commit url)."""
+    """Create the dataset repo (if needed) and upload ``folder`` in one commit that also deletes every remote
+    data file it does not send again; returns (url, commit url)."""
     hub = _huggingface_hub()
     api = hub.HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None, token=token)
     try:
         repo_url = api.create_repo(repo_id, repo_type="dataset", exist_ok=True, private=private)
         commit = api.upload_folder(repo_id=repo_id, folder_path=str(folder), repo_type="dataset",
-                                   commit_message="Publish synthgen run")
+                                   commit_message="Publish synthgen run", delete_patterns=DELETE_PATTERNS)
     except Exception as exc:  # noqa: BLE001 - every client/HTTP failure becomes one clear line
         raise PublishError(f"upload of {folder} to {repo_id} failed: {redact(_describe(exc), token)}",
                            hint="check that HF_TOKEN has write access to the namespace and that the Hub is "

@@ -6,7 +6,7 @@ TOML has no null, so an optional setting (a threshold that may be off) is turned
 from types import NoneType, UnionType
 from typing import Any, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 def _optional_non_bool(annotation: Any) -> bool:
@@ -28,3 +28,10 @@ class Strict(BaseModel):
         fields = cls.model_fields
         return {key: None if value is False and key in fields and _optional_non_bool(fields[key].annotation)
                 else value for key, value in data.items()}
+
+
+class Placed(Strict):
+    """A stage that checks one column of the record and runs right after the step that writes it."""
+
+    field: str | None = Field(None, description="Column to check; default: the record's main text (last LLM step).")
+    after: str | None = Field(None, description="Run after this step instead (a later one than the field's).")

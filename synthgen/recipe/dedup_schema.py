@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BeforeValidator, Field, model_validator
 
-from .base import Strict
+from .base import Placed, Strict
 
 
 class TextSource(Strict):
@@ -41,7 +41,7 @@ HistoryLocation = Annotated[Union[Path, str], BeforeValidator(_history_location)
 NGram = Union[Literal["auto"], Annotated[int, Field(ge=1, le=64)]]
 
 
-class DedupConfig(Strict):
+class DedupConfig(Placed):
     exact: bool = Field(True, description="Drop exact duplicates of normalized text (NFKC, casefold, whitespace).")
     near: bool = Field(True, description="Drop MinHash near-duplicates.")
     num_perm: int = Field(128, ge=16, le=1024, description="MinHash permutations.")

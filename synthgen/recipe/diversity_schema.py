@@ -35,12 +35,37 @@ class DiversityGateConfig(Strict):
     clusters: int = Field(100, ge=2, description="k of the k-means fitted on real embeddings.")
 
 
+class FidelityConfig(Strict):
+    """[diversity.fidelity]: the batch against the real data under a frozen reference model (issue 16).
+    The perplexity rule is two-sided; its noise bound is calibrated on real-vs-real splits (docs/collapse.md)."""
+
+    enabled: bool = Field(True, description="Gate on fidelity as well as diversity (needs the reference).")
+    scorer: Literal["ngram", "vllm"] = Field("ngram", description="Reference model: an n-gram LM fitted on half "
+                                             "the reference (CPU, seconds), or a vLLM model's prompt logprobs.")
+    order: int = Field(3, ge=1, le=6, description="n of the n-gram model (interpolated Kneser-Ney).")
+    model: str = Field("embedded", description="The vLLM scorer's model (a name or a local folder).")
+    perplexity_tolerance: float | None = Field(
+        1.25, gt=1, description="The batch's median per-record perplexity may differ from real's by this factor "
+                                "either way (or the calibrated noise bound, when wider); null turns the rule off.")
+    false_alarm_rate: float = Field(0.05, gt=0, lt=0.5, description="α of the calibrated noise bound.")
+    calibration_draws: int = Field(200, ge=20, description="Real-vs-real splits the noise bound is measured on.")
+    rare_type_recall_ratio_min: float | None = Field(
+        0.8, gt=0, description="Rare-type recall ≥ this × real's at an equal word budget; null turns it off.")
+    rare_max_count: int = Field(2, ge=1, description="A type seen at most this often in the reference is rare.")
+    min_records: int = Field(20, ge=2, description="Fewest scored records for the perplexity rule.")
+    rare_min_words: int = Field(2000, ge=1, description="Fewest words at an equal budget for the rare-type rule "
+                                "(below it recall is too noisy to gate on).")
+    on_not_computed: Literal["fail", "warn"] = Field(
+        "warn", description="A fidelity rule that cannot be computed (too few records or words): warn or fail.")
+
+
 class RemediationConfig(Strict):
     """[diversity.remediation]: how a failing batch is retried, within these bounds."""
 
     budget: int = Field(3, ge=0, description="Retries before the run stops with exit code 3.")
     temperature_step: float = Field(0.1, ge=0)
     max_temperature: float = Field(1.3, gt=0, le=5)
+    min_temperature: float = Field(0.1, gt=0, le=5, description="Lowest temperature a 'too far' batch goes to.")
     top_p_step: float = Field(0.05, ge=0)
     max_top_p: float = Field(1.0, gt=0, le=1)
     seed_widening: int = Field(2, ge=1, description="Distinct seeds per batch multiply by this per retry.")
@@ -50,6 +75,7 @@ class RemediationConfig(Strict):
 class DiversityConfig(Strict):
     """[diversity]: measured diversity against real data."""
 
+    field: str | None = Field(None, description="Column measured and gated; default: the record's main text.")
     embedder: Literal["minilm", "tfidf"] = Field("minilm", description="tfidf needs no torch.")
     batch_size: int = Field(64, ge=1, description="Texts per embedding batch (minilm).")
     tfidf_components: int = Field(256, ge=2, description="SVD dimensions of the tfidf embedder.")
@@ -65,6 +91,7 @@ class DiversityConfig(Strict):
         "first", description="Which passing records to keep when more pass than the target needs.")
     seed: int | None = Field(None, description="Sampling seed of the metrics; defaults to recipe.seed.")
     gate: DiversityGateConfig = Field(default_factory=DiversityGateConfig)
+    fidelity: FidelityConfig = Field(default_factory=FidelityConfig)
     remediation: RemediationConfig = Field(default_factory=RemediationConfig)
 
     @model_validator(mode="after")

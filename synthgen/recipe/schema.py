@@ -16,6 +16,7 @@ from .dedup_schema import DedupConfig
 from .diversity_schema import DiversityConfig
 from .evolve_schema import EvolveConfig
 from .mix_schema import MixConfig
+from .steps_schema import FewShotConfig, GenerateStep, StepConfig
 from .verify_schema import VerifierConfig
 
 
@@ -76,14 +77,6 @@ SeedsConfig = Annotated[Union[InlineSeeds, FileSeeds, DatasetSeeds, GridSeeds], 
 # --- [prompt] ---------------------------------------------------------------------------------------
 
 
-class FewShotConfig(Strict):
-    path: Path = Field(description="Real examples (jsonl/csv/parquet/saved dataset), relative to the recipe.")
-    k: int = Field(3, ge=1, description="Examples per prompt, rotated across requests.")
-    field: str = Field("text", description="Column holding the example text.")
-    format: str = Field("{text}", description="How one example is rendered; {text} and other columns.")
-    separator: str = "\n"
-
-
 class PromptConfig(Strict):
     template: str = Field(min_length=1, description="Prompt with {field} placeholders; {examples} for few-shot.")
     mode: Literal["auto", "completion", "chat"] = Field(
@@ -107,6 +100,9 @@ class SamplingConfig(Strict):
     seed: int | None = Field(None, description="Base sampling seed; defaults to recipe.seed.")
     json_schema: dict[str, Any] | None = Field(
         None, description="Constrain decoding to this JSON Schema (set from a json verifier with constrain = true).")
+    choice: list[str] | None = Field(
+        None, description="Constrain each completion to exactly one of these strings (the LLM judge sets it).")
+    regex: str | None = Field(None, description="Constrain each completion to match this regular expression.")
 
 
 class VllmBackendConfig(Strict):
@@ -142,8 +138,16 @@ class ScriptedBackendConfig(Strict):
     delay_s: float = Field(0.0, ge=0.0, description="Sleep per batch (for interruption tests).")
 
 
+class PluginBackendConfig(Strict):
+    """A third-party backend registered under the ``synthgen.backends`` entry point group."""
+
+    type: Literal["plugin"]
+    name: str = Field(min_length=1, description="The entry point's name, e.g. 'echo'.")
+    options: dict[str, Any] = Field(default_factory=dict, description="Passed to the plugin's factory as is.")
+
+
 BackendConfig = Annotated[
-    Union[VllmBackendConfig, OpenAIBackendConfig, ReplayBackendConfig, ScriptedBackendConfig],
+    Union[VllmBackendConfig, OpenAIBackendConfig, ReplayBackendConfig, ScriptedBackendConfig, PluginBackendConfig],
     Field(discriminator="type"),
 ]
 
@@ -173,14 +177,25 @@ class GenerationConfig(Strict):
 # --- [output] ---------------------------------------------------------------------------------------
 
 
+OUTPUT_FORMATS = ("raw", "messages", "prompt_completion", "preference")
+
+
 class OutputConfig(Strict):
+    """Where the run goes and the dataset's shape: ``raw`` (every column), or one of TRL's formats:
+    ``messages`` (conversational), ``prompt_completion`` or ``preference`` (prompt / chosen / rejected)."""
+
     dir: Path | None = Field(None, description="Run directory; default runs/<recipe.name> beside the recipe.")
+    format: Literal["raw", "messages", "prompt_completion", "preference"] = "raw"
+    prompt: str | None = Field(None, description="Column holding the prompt (messages / prompt_completion).")
+    completion: str | None = Field(None, description="Column holding the completion; default: the last LLM step.")
+    messages: str | None = Field(None, description="Column holding a conversation; default: the chat step's.")
 
 
 class Recipe(Strict):
     recipe: RecipeMeta
     seeds: SeedsConfig
-    prompt: PromptConfig
+    prompt: PromptConfig | None = Field(None, description="Shorthand for one generate step named 'text'.")
+    steps: list[StepConfig] | None = Field(None, description="Ordered steps; each adds a column to the record.")
     generation: GenerationConfig
     verify: list[VerifierConfig] = Field(default_factory=list, description="Verifiers, applied in order.")
     dedup: DedupConfig | None = Field(None, description="Exact and near-duplicate removal.")
@@ -188,3 +203,39 @@ class Recipe(Strict):
     mix: MixConfig | None = Field(None, description="Cap the synthetic share of a real + synthetic training mix.")
     evolve: EvolveConfig | None = Field(None, description="Multi-generation loop settings (synthgen evolve).")
     output: OutputConfig = Field(default_factory=OutputConfig)
+
+    @model_validator(mode="after")
+    def _prompt_or_steps(self) -> "Recipe":
+        if (self.prompt is None) == (self.steps is None):
+            raise ValueError("give either [prompt] (one generate step) or [[steps]], not both and not neither")
+        if self.steps is not None:
+            _check_step_names(self.steps)
+        return self
+
+    def step_configs(self) -> list[Any]:
+        """The record's steps; ``[prompt]`` is one generate step named ``text`` with the run's sampling."""
+        if self.steps is not None:
+            return list(self.steps)
+        prompt = self.prompt
+        return [GenerateStep(type="generate", name="text", template=prompt.template, few_shot=prompt.few_shot)]
+
+    @property
+    def is_shorthand(self) -> bool:
+        return self.steps is None
+
+
+RESERVED_COLUMNS = ("id", "generation", "depth", "recipe_hash", "model", "backend", "sampling", "sampling_hash",
+                    "seed_index", "prompt_hash", "parent_ids", "parent_id", "candidate_index", "n_tokens",
+                    "finish_reason", "scores", "created_at", "text")
+
+
+def _check_step_names(steps: list[Any]) -> None:
+    if not steps:
+        raise ValueError("[[steps]] is empty: add at least one step, e.g. type = 'generate'")
+    seen: set[str] = set()
+    for step in steps:
+        if step.name in seen:
+            raise ValueError(f"two steps write the column {step.name!r}: give each step its own name")
+        if step.name in RESERVED_COLUMNS or step.name.startswith("seed_"):
+            raise ValueError(f"step name {step.name!r} is a provenance column: choose another name")
+        seen.add(step.name)

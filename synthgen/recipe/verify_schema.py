@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from .base import Strict
+from .base import Placed, Strict
 
 RegexFlag = Literal["ignorecase", "multiline", "dotall"]
 
@@ -28,12 +28,12 @@ def _check_bounds(low: float | None, high: float | None, low_name: str, high_nam
         raise ValueError(f"{low_name} ({low}) is greater than {high_name} ({high})")
 
 
-class NonEmptyVerifierConfig(Strict):
+class NonEmptyVerifierConfig(Placed):
     type: Literal["non_empty"]
     strip: bool = True
 
 
-class LengthVerifierConfig(Strict):
+class LengthVerifierConfig(Placed):
     type: Literal["length"]
     unit: Literal["chars", "words", "tokens"] = Field("chars", description="tokens: the backend's token count.")
     min: int | None = Field(None, ge=0)
@@ -47,7 +47,7 @@ class LengthVerifierConfig(Strict):
         return self
 
 
-class RegexVerifierConfig(Strict):
+class RegexVerifierConfig(Placed):
     type: Literal["regex"]
     must_match: list[str] = Field(default_factory=list, description="Patterns that must each be found (re.search).")
     must_not_match: list[str] = Field(default_factory=list, description="Patterns that must not be found.")
@@ -65,7 +65,7 @@ class RegexVerifierConfig(Strict):
         return self
 
 
-class BlocklistVerifierConfig(Strict):
+class BlocklistVerifierConfig(Placed):
     type: Literal["blocklist"]
     phrases: list[str] | None = Field(None, description="Blocked phrases; default: refusal boilerplate.")
     case_sensitive: bool = False
@@ -81,13 +81,13 @@ class BlocklistVerifierConfig(Strict):
         return phrases
 
 
-class RepetitionVerifierConfig(Strict):
+class RepetitionVerifierConfig(Placed):
     type: Literal["repetition"]
     n: int = Field(3, ge=1, le=20, description="Word n-gram size.")
     max_fraction: float = Field(0.3, ge=0.0, le=1.0, description="Largest repeated n-gram fraction kept.")
 
 
-class ScriptVerifierConfig(Strict):
+class ScriptVerifierConfig(Placed):
     type: Literal["script"]
     scripts: list[str] = Field(default_factory=lambda: ["latin"], min_length=1, description="Allowed scripts.")
     min_share: float = Field(0.9, ge=0.0, le=1.0, description="Smallest share of letters in those scripts.")
@@ -103,7 +103,7 @@ class ScriptVerifierConfig(Strict):
         return scripts
 
 
-class RequiredFieldsVerifierConfig(Strict):
+class RequiredFieldsVerifierConfig(Placed):
     type: Literal["required_fields"]
     fields: list[str] = Field(min_length=1, description="Fields that must be present and non-empty.")
     source: Literal["auto", "columns", "json", "labels"] = Field(
@@ -112,7 +112,7 @@ class RequiredFieldsVerifierConfig(Strict):
     to_columns: bool = Field(True, description="Fields read from the text become dataset columns.")
 
 
-class JsonSchemaVerifierConfig(Strict):
+class JsonSchemaVerifierConfig(Placed):
     type: Literal["json"]
     json_schema: dict[str, Any] | None = Field(None, description="Inline JSON Schema.")
     schema_path: Path | None = Field(None, description="JSON Schema file, relative to the recipe.")
@@ -152,7 +152,7 @@ def check_json_schema(schema: dict[str, Any]) -> None:
         raise ValueError(f"not a valid JSON Schema at {where}: {message}") from None
 
 
-class CodeExecutionVerifierConfig(Strict):
+class CodeExecutionVerifierConfig(Placed):
     type: Literal["code_execution"]
     program: str = Field("{prompt}{code}\n{test}\ncheck({entry_point})\n",
                          description="Program template: {code} plus seed fields/columns; {{ }} for braces.")
@@ -190,7 +190,7 @@ def _placeholders(template: str) -> list[str]:
         raise ValueError(f"{exc} (write literal braces as {{{{ and }}}})") from None
 
 
-class JudgeVerifierConfig(Strict):
+class JudgeVerifierConfig(Placed):
     type: Literal["judge"]
     mode: Literal["score", "pairwise"] = "score"
     template: str | None = Field(None, description="Rubric prompt; default per mode. {text}, {prompt}, seeds; "
@@ -263,7 +263,7 @@ def validate_backend_table(value: Any) -> Any:
         raise ValueError(f"invalid backend table: {where or 'type'}: {first['msg']}") from None
 
 
-class SelfConsistencyConfig(Strict):
+class SelfConsistencyConfig(Placed):
     type: Literal["self_consistency"]
     answer_pattern: str | None = Field(None, description="Regex whose first non-empty group is the final answer; "
                                                          "default: '#### x', '\\boxed{x}' or 'answer: x'.")

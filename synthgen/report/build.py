@@ -5,40 +5,32 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from ..formats import record_text
+from .model import RunReport, StageReport, Throughput, Timings
+from ..fidelity.report import fidelity_markdown
 from .sections import gate_section, mix_section, structured_section
 
 
 def build_report(*, name: str, recipe_hash: str, target: int, budget: int, stop_reason: str,
                  counters: dict[str, Any], stages: list[dict[str, Any]], n_kept: int, n_rejected: int,
-                 rejected_rows: list[dict[str, Any]], wall_seconds: float, resumed_batches: int) -> dict[str, Any]:
-    """The machine-readable report. ``funnel`` starts at generated candidates and ends at the dataset."""
+                 rejected_rows: list[dict[str, Any]], wall_seconds: float, resumed_batches: int) -> RunReport:
+    """The run's report. ``funnel`` starts at generated candidates and ends at the dataset."""
     gen_s = counters.get("generate_seconds", 0.0) or 0.0
     candidates = counters.get("candidates", 0)
-    return {
-        "name": name,
-        "recipe_hash": recipe_hash,
-        "status": "complete" if stop_reason == "target_reached" else "incomplete",
-        "stop_reason": stop_reason,
-        "target": target,
-        "max_candidates": budget,
-        "kept": n_kept,
-        "rejected": n_rejected,
-        "funnel": _funnel(candidates, stages, n_kept),
-        "stages": stages,
-        "top_reasons": _top_reasons(rejected_rows),
-        "acceptance_rate": round(n_kept / candidates, 4) if candidates else None,
-        "timings": {"wall_seconds": round(wall_seconds, 3), "generate_seconds": round(gen_s, 3)},
-        "throughput": {
-            "requests": counters.get("next_request", 0),
-            "candidates": candidates,
-            "batches": counters.get("batches", 0),
-            "prompt_tokens": counters.get("prompt_tokens", 0),
-            "completion_tokens": counters.get("completion_tokens", 0),
-            "samples_per_s": round(candidates / gen_s, 3) if gen_s else None,
-            "tokens_per_s": round(counters.get("completion_tokens", 0) / gen_s, 3) if gen_s else None,
-        },
-        "resumed_batches": resumed_batches,
-    }
+    tokens = counters.get("completion_tokens", 0)
+    throughput = Throughput(
+        requests=counters.get("next_request", 0), candidates=candidates, batches=counters.get("batches", 0),
+        prompt_tokens=counters.get("prompt_tokens", 0), completion_tokens=tokens,
+        samples_per_s=round(candidates / gen_s, 3) if gen_s else None,
+        tokens_per_s=round(tokens / gen_s, 3) if gen_s else None)
+    return RunReport(
+        name=name, recipe_hash=recipe_hash, status="complete" if stop_reason == "target_reached" else "incomplete",
+        stop_reason=stop_reason, target=target, max_candidates=budget, kept=n_kept, rejected=n_rejected,
+        funnel=_funnel(candidates, stages, n_kept), stages=[StageReport.from_dict(s) for s in stages],
+        top_reasons=_top_reasons(rejected_rows),
+        acceptance_rate=round(n_kept / candidates, 4) if candidates else None,
+        timings=Timings(round(wall_seconds, 3), round(gen_s, 3)), throughput=throughput,
+        resumed_batches=resumed_batches)
 
 
 def _funnel(candidates: int, stages: list[dict[str, Any]], n_kept: int) -> list[dict[str, Any]]:
@@ -55,33 +47,30 @@ def _top_reasons(rejected_rows: list[dict[str, Any]], k: int = 5) -> dict[str, d
     return {stage: dict(counts.most_common(k)) for stage, counts in by_stage.items()}
 
 
-def render_markdown(report: dict[str, Any], samples: list[dict[str, Any]] | None = None,
+def render_markdown(report: RunReport, samples: list[dict[str, Any]] | None = None,
                     rejects: list[dict[str, Any]] | None = None) -> str:
     """``report.md``: the same facts as report.json, laid out for people."""
-    t = report["throughput"]
+    t = report.throughput
     lines = [
-        f"# synthgen run: {report['name']}",
+        f"# synthgen run: {report.name}",
         "",
-        f"- status: **{report['status']}** ({report['stop_reason']}): {report['kept']} / {report['target']} records"
-        f", {t['candidates']} candidates of a budget of {report['max_candidates']}",
-        f"- recipe hash: `{report['recipe_hash']}`",
-        f"- acceptance rate: {_pct(report['acceptance_rate'])}",
-        f"- generation: {t['completion_tokens']} tokens in {report['timings']['generate_seconds']} s"
-        f" ({t['tokens_per_s']} tokens/s, {t['samples_per_s']} samples/s)",
-        "",
-        "## Funnel",
-        "",
-        "| step | kept | dropped | top reasons |",
-        "|---|---:|---:|---|",
+        f"- status: **{report.status}** ({report.stop_reason}): {report.kept} / {report.target} records"
+        f", {t.candidates} candidates of a budget of {report.max_candidates}",
+        f"- recipe hash: `{report.recipe_hash}`",
+        f"- acceptance rate: {_pct(report.acceptance_rate)}",
+        f"- generation: {t.completion_tokens} tokens in {report.timings.generate_seconds} s"
+        f" ({t.tokens_per_s} tokens/s, {t.samples_per_s} samples/s)",
     ]
-    stages = {s["stage"]: s for s in report["stages"]}
-    for step in report["funnel"]:
-        reasons = ", ".join(f"{r} ({n})" for r, n in report["top_reasons"].get(step["step"], {}).items())
+    if report.output:
+        lines.append(f"- dataset format: `{report.output.get('format')}`")
+    lines += ["", "## Funnel", "", "| step | kept | dropped | top reasons |", "|---|---:|---:|---|"]
+    for step in report.funnel:
+        reasons = ", ".join(f"{r} ({n})" for r, n in report.top_reasons.get(step["step"], {}).items())
         lines.append(f"| {step['step']} | {step['count']} | {step.get('dropped', '')} | {reasons} |")
-    if "target" in report["top_reasons"] and "target" not in stages:
-        extra = ", ".join(f"{r} ({n})" for r, n in report["top_reasons"]["target"].items())
+    if "target" in report.top_reasons and report.stage("target") is None:
+        extra = ", ".join(f"{r} ({n})" for r, n in report.top_reasons["target"].items())
         lines.append(f"\nOver the target (kept in rejected.parquet): {extra}")
-    lines += gate_section(report) + mix_section(report) + structured_section(report)
+    lines += gate_section(report) + fidelity_markdown(report.to_dict()) + mix_section(report) + structured_section(report)
     lines += _sample_section("Samples kept", samples, "text")
     lines += _sample_section("Samples rejected", rejects, "reason")
     return "\n".join(lines) + "\n"
@@ -92,7 +81,7 @@ def _sample_section(title: str, rows: list[dict[str, Any]] | None, key: str) -> 
         return []
     out = ["", f"## {title}", ""]
     for row in rows:
-        text = " ".join(str(row["text"]).split())[:200]
+        text = " ".join(record_text(row).split())[:200]
         prefix = f"[{row['stage']}: {row['reason']}] " if key == "reason" else ""
         out.append(f"- {prefix}{text}")
     return out

@@ -9,17 +9,15 @@ from pathlib import Path
 
 import click
 
-from ..errors import SynthgenError
+from ..cli_errors import reports_errors
 
 
 @click.command("report")
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@reports_errors
 def report_command(run_dir: Path) -> None:
     """Rebuild RUN_DIR's report.md and report.html from report.json and the data; print where it is."""
     from .html import rebuild_report
 
-    try:
-        path = rebuild_report(run_dir)
-    except SynthgenError as exc:
-        raise click.ClickException(str(exc)) from None
+    path = rebuild_report(run_dir)
     click.echo(f"report: {path}")

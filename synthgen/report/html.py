@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..formats import record_text
+from ..fidelity.report import fidelity_html
 from . import plots
 from .build import render_markdown
 from .facts import format_value, gate_checks_summary, gate_decisions, gate_failures, generation_series, verdict
@@ -29,11 +31,13 @@ def esc(value: Any) -> str:
     return html.escape("" if value is None else str(value))
 
 
-def write_html_report(run_dir: str | Path, report: dict[str, Any]) -> Path:
-    """Write ``<run_dir>/report.html`` for ``report`` (samples read from the run's parquet files)."""
+def write_html_report(run_dir: str | Path, report: Any) -> Path:
+    """Write ``<run_dir>/report.html`` for ``report`` (a RunReport, or an evolve project's report document;
+    samples are read from the run's parquet files)."""
     from ..rundir import RunDir
 
     run_dir = Path(run_dir)
+    report = report.to_dict() if hasattr(report, "to_dict") else report
     kept, rejected = kept_samples(run_dir), rejected_samples(run_dir)
     RunDir(run_dir).write_text("report.html", render_html(report, kept, rejected, _manifest(run_dir)))
     return run_dir / "report.html"
@@ -41,16 +45,12 @@ def write_html_report(run_dir: str | Path, report: dict[str, Any]) -> Path:
 
 def rebuild_report(run_dir: str | Path) -> Path:
     """Rebuild ``report.md`` and ``report.html`` from ``report.json`` and the parquet files; returns the HTML path."""
-    from ..errors import SynthgenError
     from ..rundir import RunDir
 
-    run_dir = Path(run_dir)
-    try:
-        report = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise SynthgenError(f"{run_dir}: cannot read report.json ({exc})",
-                            hint="pass a run directory written by `synthgen generate`") from None
-    RunDir(run_dir).write_text("report.md", render_markdown(report, kept_samples(run_dir, 5),
+    run = RunDir.open(run_dir)
+    report = run.read_report()
+    run_dir = run.path
+    run.write_text("report.md", render_markdown(report, kept_samples(run_dir, 5),
                                                             rejected_samples(run_dir)[:5]))
     return write_html_report(run_dir, report)
 
@@ -95,6 +95,7 @@ def render_html(report: dict[str, Any], kept: list[dict[str, Any]], rejected: li
     """The whole page as a string."""
     parts = [_header(report, manifest or {}), _funnel(report), _gates(report), _mix(report), _generations(report),
              _samples_kept(kept), _samples_rejected(rejected)]
+    parts.insert(3, fidelity_html(report))  # after the gates (synthgen.fidelity.report)
     title = esc(f"synthgen run: {report.get('name')}")
     return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>"
             f"<style>{_CSS}</style></head><body>\n" + "\n".join(p for p in parts if p) + "\n</body></html>\n")
@@ -183,7 +184,7 @@ def _generations(report: dict[str, Any]) -> str:
 def _samples_kept(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "<h2>Samples kept</h2><p class=\"na\">No records were kept.</p>"
-    body = [[esc(r.get("id")), _text(r.get("text"))] for r in rows]
+    body = [[esc(r.get("id")), _text(record_text(r))] for r in rows]
     return "<h2>Samples kept</h2>" + _table(["id", "text"], body)
 
 

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from .model import RunReport
 
-def gate_section(report: dict[str, Any]) -> list[str]:
+
+def gate_section(report: RunReport) -> list[str]:
     """Every gate check: window, outcome, and each metric against its threshold and reference."""
-    checks = report.get("gates") or []
+    checks = report.gates or []
     if not checks:
         return []
     lines = ["", "## Diversity gate", ""]
-    if report.get("gate_failure"):
-        lines += [f"**Failed:** {report['gate_failure']}", ""]
+    if report.gate_failure:
+        lines += [f"**Failed:** {report.gate_failure}", ""]
     for i, check in enumerate(checks, 1):
         start, end = check["window"]
         outcome = "pass" if check["passed"] else "FAIL"
@@ -25,8 +27,8 @@ def gate_section(report: dict[str, Any]) -> list[str]:
     return lines
 
 
-def mix_section(report: dict[str, Any]) -> list[str]:
-    mix = report.get("mix")
+def mix_section(report: RunReport) -> list[str]:
+    mix = report.mix
     if not mix:
         return []
     lines = ["", "## Training mix", "",
@@ -38,8 +40,8 @@ def mix_section(report: dict[str, Any]) -> list[str]:
     return lines
 
 
-def structured_section(report: dict[str, Any]) -> list[str]:
-    rows = report.get("structured") or []
+def structured_section(report: RunReport) -> list[str]:
+    rows = report.structured or []
     if not rows:
         return []
     lines = ["", "## Structured output", "", "| stage | constrained decoding | invalid JSON | schema mismatch |",

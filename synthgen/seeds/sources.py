@@ -2,47 +2,47 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..errors import RecipeError, SynthgenError
-from ..recipe.load import LoadedRecipe
 from ..recipe.schema import DatasetSeeds, FileSeeds, GridSeeds, InlineSeeds
 from ..records import Seed
 from ..tabular import read_rows
 from .grid import grid_rows
 
 
-def load_seeds(loaded: LoadedRecipe) -> list[Seed]:
-    """Read every seed row; a missing or empty source is a RecipeError naming ``seeds.path``."""
-    config = loaded.recipe.seeds
+def load_seeds(config: Any, context: Any) -> list[Seed]:
+    """Read every seed row of the [seeds] table; a missing or empty source is a RecipeError naming
+    ``seeds.path``. ``context`` resolves paths and names the recipe (a RecipeContext)."""
     if isinstance(config, InlineSeeds):
         rows = list(config.records)
     elif isinstance(config, GridSeeds):
-        rows = grid_rows(config.axes, config.sample, loaded.recipe.recipe.seed)
+        rows = grid_rows(config.axes, config.sample, context.seed)
     else:
-        rows = _read_source(loaded, config)
+        rows = _read_source(context, config)
     if not rows:
-        raise RecipeError(f"{loaded.source}:seeds: the seed source has no rows", hint="add seed rows")
+        raise RecipeError(f"{context.source}:seeds: the seed source has no rows", hint="add seed rows")
     return [Seed(index=i, fields=dict(row)) for i, row in enumerate(rows)]
 
 
-def _read_source(loaded: LoadedRecipe, config: FileSeeds | DatasetSeeds) -> list[dict]:
-    path = loaded.resolve(config.path)
+def _read_source(context: Any, config: FileSeeds | DatasetSeeds) -> list[dict]:
+    path = context.resolve(config.path)
     try:
         if isinstance(config, FileSeeds):
             return read_rows(path, config.format, limit=config.limit)
         return read_rows(path, "dataset", split=config.split, limit=config.limit)
     except SynthgenError as exc:
-        raise RecipeError(f"{loaded.source}:seeds.path: {exc.message}", hint=exc.hint) from None
+        raise RecipeError(f"{context.source}:seeds.path: {exc.message}", hint=exc.hint) from None
 
 
-def seed_widener(loaded: LoadedRecipe):
+def seed_widener(config: Any, context: Any):
     """For a sampled grid: a function giving ``factor``× as many seeded combinations (capped at the whole
     grid); None for sources that are already used whole."""
-    config = loaded.recipe.seeds
     if not isinstance(config, GridSeeds) or config.sample is None:
         return None
 
     def widen(factor: int) -> list[Seed]:
-        rows = grid_rows(config.axes, config.sample * factor, loaded.recipe.recipe.seed)
+        rows = grid_rows(config.axes, config.sample * factor, context.seed)
         return [Seed(index=i, fields=dict(row)) for i, row in enumerate(rows)]
 
     return widen

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import RecipeError
@@ -20,22 +21,30 @@ from .text_stats import RepetitionVerifier, ScriptVerifier
 
 @dataclass(frozen=True)
 class VerifyContext:
-    """What a verifier may need beyond its params: the loaded recipe (to resolve paths) and the
-    generator's backend (a judge may reuse it)."""
+    """What a verifier may need beyond its own table: the recipe's name for errors, a resolver for
+    relative paths, the generator's backend (a judge may reuse it) and how many samples each record's
+    prompt got (self-consistency compares them)."""
 
-    loaded: Any = None
+    recipe_source: str = "<recipe>"
+    resolve: Callable[[Any], Path] = Path
     backend: Any = None
+    n: int = 2
+
+    @classmethod
+    def of(cls, loaded: Any, backend: Any = None) -> "VerifyContext":
+        """The context of a loaded recipe's own run (tests and one-off tools)."""
+        return cls(loaded.source, loaded.resolve, backend, loaded.recipe.generation.sampling.n)
 
     def source(self) -> str:
-        return getattr(self.loaded, "source", None) or "<recipe>"
+        return self.recipe_source
 
 
 Factory = Callable[[Any, VerifyContext, str], Any]
 
 
 def _params(config: Any, *drop: str) -> dict[str, Any]:
-    """The config's fields as constructor params (less ``type`` and ``drop``)."""
-    return config.model_dump(exclude={"type", *drop})
+    """The config's fields as constructor params (less ``type``, the placement keys and ``drop``)."""
+    return config.model_dump(exclude={"type", "field", "after", *drop})
 
 
 def _plain(cls: type) -> Factory:
@@ -48,7 +57,7 @@ def load_schema(config: Any, context: VerifyContext, where: str) -> dict[str, An
         return config.json_schema
     from ..recipe.verify_schema import check_json_schema
 
-    path = context.loaded.resolve(config.schema_path) if context.loaded is not None else config.schema_path
+    path = context.resolve(config.schema_path)
     try:
         schema = json.loads(path.read_text(encoding="utf-8"))
         check_json_schema(schema)
@@ -101,7 +110,7 @@ def _judge(config: Any, context: VerifyContext, where: str) -> Verifier:
 def _self_consistency(config: Any, context: VerifyContext, where: str) -> Any:
     from .consistency import SelfConsistencyStage
 
-    n = context.loaded.recipe.generation.sampling.n if context.loaded is not None else 2
+    n = context.n
     if n < 2:
         raise RecipeError(f"{where}: self_consistency compares several samples per prompt, but "
                           f"generation.sampling.n is {n}", hint="set generation.sampling.n to 5 or more")
@@ -124,8 +133,9 @@ def build_verifier(config: Any, context: VerifyContext | None = None, where: str
     return _REGISTRY[config.type](config, context, where or f"{context.source()}:verify")
 
 
-def build_verify_stages(configs: list[Any], context: VerifyContext | None = None) -> list:
-    """One stage per [[verify]] table, in order, with unique names (``length``, ``length_2``…)."""
+def build_verify_stages(configs: list[Any], context: VerifyContext | None = None, index: int = 0) -> list:
+    """One stage per [[verify]] table, in order, with unique names (``length``, ``length_2``…);
+    ``index`` is the first table's position in the recipe (for error messages)."""
     from ..pipeline import Stage, VerifierStage
 
     context = context or VerifyContext()
@@ -134,7 +144,7 @@ def build_verify_stages(configs: list[Any], context: VerifyContext | None = None
     for i, config in enumerate(configs):
         seen[config.type] = seen.get(config.type, 0) + 1
         name = config.type if seen[config.type] == 1 else f"{config.type}_{seen[config.type]}"
-        built = build_verifier(config, context, f"{context.source()}:verify.{i}")
+        built = build_verifier(config, context, f"{context.source()}:verify.{index + i}")
         if isinstance(built, Stage):
             built.name = built.stats.name = name
             stages.append(built)

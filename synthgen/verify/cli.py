@@ -6,29 +6,14 @@ judge against a labelled file.
 
 from __future__ import annotations
 
-import functools
 import json
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ..errors import RecipeError, SynthgenError
-
-
-def _reports_errors(func):
-    """SynthgenError → ``Error: …`` with the error's exit code (the main CLI's convention)."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except SynthgenError as exc:
-            error = click.ClickException(str(exc))
-            error.exit_code = exc.exit_code
-            raise error from None
-
-    return wrapper
+from ..cli_errors import reports_errors
+from ..errors import RecipeError
 
 
 def pick_judge(loaded: Any, index: int | None) -> tuple[int, Any]:
@@ -69,7 +54,7 @@ def _render(result: dict[str, Any], where: str) -> str:
 @click.option("--limit", type=click.IntRange(min=1), help="Judge only the first N rows.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-@_reports_errors
+@reports_errors
 def judge_eval(recipe: Path, labels: Path, index: int | None, overrides: tuple[str, ...], text_field: str,
                label_field: str, limit: int | None, batch_size: int, as_json: bool) -> None:
     """Agreement, precision and recall of RECIPE's LLM judge against LABELS (columns text, label)."""
@@ -97,8 +82,10 @@ def _build_judge(loaded: Any, config: Any, position: int) -> Any:
     if config.backend is None:
         from ..backends import build_backend
 
-        shared = build_backend(loaded)
-    return build_verifier(config, VerifyContext(loaded, shared), f"{loaded.source}:verify.{position}")
+        from ..plan import build_main_backend, RecipeContext
+
+        shared = build_main_backend(loaded.recipe, RecipeContext.from_loaded(loaded))
+    return build_verifier(config, VerifyContext.of(loaded, shared), f"{loaded.source}:verify.{position}")
 
 
 __all__ = ["judge_eval", "pick_judge"]

@@ -34,6 +34,19 @@ PAIRWISE_TEMPLATE = (
 )
 SCORE_PATTERN = r"(?i)\b(?:score|rating)\b[\s:=*_]*(-?\d+(?:\.\d+)?)|^[\s*_]*(-?\d+(?:\.\d+)?)"
 WINNER_PATTERN = r"(?i)\b(?:winner|better)\b\W{0,3}(?:response\s+)?(A|B|tie)\b|^\W*(?:response\s+)?(A|B|tie)\b"
+WINNER_CHOICES = ("A", "B", "tie")
+NUMBER_REGEX = r"-?[0-9]{1,4}(\.[0-9]{1,3})?"
+_BARE_NUMBER = re.compile(NUMBER_REGEX)
+MAX_CHOICES = 101
+
+
+def score_constraint(low: float, high: float, threshold: float) -> dict[str, Any]:
+    """Decoding constraint for a score: the integers of an integer scale (up to 101 of them, and an integer
+    threshold) as a choice; any short decimal number otherwise (:func:`parse_score` checks the range)."""
+    integral = all(float(v).is_integer() for v in (low, high, threshold))
+    if integral and 0 <= high - low < MAX_CHOICES:
+        return {"choice": [str(i) for i in range(int(low), int(high) + 1)]}
+    return {"regex": NUMBER_REGEX}
 
 
 def first_group(pattern: re.Pattern, text: str) -> str | None:
@@ -47,8 +60,9 @@ def first_group(pattern: re.Pattern, text: str) -> str | None:
 
 
 def parse_score(text: str, pattern: re.Pattern, low: float, high: float) -> float | None:
-    """The score in ``text``, or None when absent, not a number, or outside [low, high]."""
-    raw = first_group(pattern, text.strip())
+    """The score in ``text``, or None when absent, not a number, or outside [low, high]. A reply that is
+    just a number (what constrained decoding returns) is read as is; anything else through ``pattern``."""
+    raw = text.strip() if _BARE_NUMBER.fullmatch(text.strip()) else first_group(pattern, text.strip())
     try:
         score = float(raw) if raw is not None else None
     except ValueError:
@@ -57,8 +71,8 @@ def parse_score(text: str, pattern: re.Pattern, low: float, high: float) -> floa
 
 
 def parse_winner(text: str, pattern: re.Pattern) -> str | None:
-    """``A``, ``B`` or ``tie`` from a pairwise reply, or None."""
-    raw = first_group(pattern, text.strip())
+    """``A``, ``B`` or ``tie`` from a pairwise reply (a bare ``A``/``B``/``tie`` as is), or None."""
+    raw = text.strip() if text.strip() in WINNER_CHOICES else first_group(pattern, text.strip())
     if raw is None:
         return None
     raw = raw.strip()
@@ -74,13 +88,15 @@ class JudgeVerifier(Verifier):
     def __init__(self, backend: Any = None, mode: str = "score", template: str | None = None,
                  score_pattern: str = SCORE_PATTERN, min_score: float = 1, max_score: float = 10,
                  threshold: float = 7, reference: str | None = None, winner_pattern: str = WINNER_PATTERN,
-                 allow_ties: bool = False, temperature: float = 0.0, max_tokens: int = 64, seed: int = 0):
+                 allow_ties: bool = False, temperature: float = 0.0, max_tokens: int = 64, seed: int = 0,
+                 constrain: bool = True):
         self.backend, self.mode = backend, mode
         self.template = template or (PAIRWISE_TEMPLATE if mode == "pairwise" else SCORE_TEMPLATE)
         self.min_score, self.max_score, self.threshold = min_score, max_score, threshold
         self.reference, self.allow_ties, self.seed = reference, allow_ties, seed
         self._score_re, self._winner_re = re.compile(score_pattern), re.compile(winner_pattern)
         self.temperature, self.max_tokens = temperature, max_tokens
+        self.constrain = constrain  # decode the verdict under structured outputs where the backend can
         self._requests, self._loaded = 0, False
         self.owns_backend = False  # set by the factory when the judge has its own [verify.backend]
 
@@ -125,12 +141,22 @@ class JudgeVerifier(Verifier):
             self._loaded = True
         from ..recipe.schema import SamplingConfig
 
-        sampling = SamplingConfig(temperature=self.temperature, max_tokens=self.max_tokens, n=1)
+        sampling = SamplingConfig(temperature=self.temperature, max_tokens=self.max_tokens, n=1,
+                                  **self.decoding_constraint())
         keys = keys or [str(i) for i in range(len(prompts))]
         requests = [_request(self._requests + i, prompt, derive_seed(self.seed, "judge", key, i))
                     for i, (prompt, key) in enumerate(zip(prompts, keys))]
         self._requests += len(requests)
         return [completions[0].text for completions in self.backend.generate(requests, sampling)]
+
+    def decoding_constraint(self) -> dict[str, Any]:
+        """``choice``/``regex`` sampling fields that make a reply exactly a verdict (vLLM offline and
+        vLLM servers enforce them; other servers ignore them and the pattern parse reads free text)."""
+        if not self.constrain:
+            return {}
+        if self.mode == "pairwise":
+            return {"choice": list(WINNER_CHOICES)}
+        return score_constraint(self.min_score, self.max_score, self.threshold)
 
     def _decide(self, replies: list[str]) -> Verdict:
         if self.mode == "score":

@@ -8,31 +8,18 @@ from typing import Any
 from ..errors import RecipeError
 
 
-def build_judge_backend(config: Any, loaded: Any = None, mode: str = "auto", system: str | None = None) -> Any:
+def build_judge_backend(config: Any, resolve: Any = Path, mode: str = "auto", system: str | None = None) -> Any:
     """A backend (not yet loaded) for a validated backend table; relative paths resolve like the recipe's."""
-    if config.type == "vllm":
-        from ..backends.vllm_offline import VllmBackend
+    from ..backends import backend_from_config
 
-        return VllmBackend(config, mode=mode, system=system)
-    if config.type == "openai":
-        from ..backends.openai_http import OpenAIBackend
-
-        return OpenAIBackend(config, mode=mode, system=system)
-    if config.type == "replay":
-        from ..backends.replay import ReplayBackend
-
-        path = loaded.resolve(config.path) if loaded is not None else Path(config.path)
-        return ReplayBackend(path, config.field)
-    from ..backends.testing import ScriptedBackend
-
-    return ScriptedBackend(config)
+    return backend_from_config(config, mode=mode, system=system, resolve=resolve)
 
 
 def judge_backend(config: Any, context: Any) -> Any:
     """The judge's own backend, else the generator's from ``context`` (None when building stages only to
     validate a recipe; the judge then fails on first use with :func:`no_backend_error`)."""
     if config.backend is not None:
-        return build_judge_backend(config.backend, getattr(context, "loaded", None), config.prompt_mode, config.system)
+        return build_judge_backend(config.backend, getattr(context, "resolve", Path), config.prompt_mode, config.system)
     return getattr(context, "backend", None)
 
 

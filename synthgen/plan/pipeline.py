@@ -1,0 +1,260 @@
+"""The run's pipeline: steps in order, each followed by the stages that check the column it writes.
+
+A verifier, the dedup table and semantic near-duplicates name a ``field`` (default: the record's main
+text) and run right after the step that writes it, or after the step named by ``after``: a verifier on
+an instruction drops a bad one before a response is paid for. Within one anchor the order is verifiers
+(as listed), then dedup, then semantic near-duplicates (which remember what they keep).
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from typing import Any
+
+from ..errors import RecipeError
+from ..pipeline import Stage
+from .model import RecipeContext, SeedPlan
+from ..prompts import EXAMPLES, template_fields
+
+FANOUT_TYPES = ("generate", "rewrite")
+
+
+def build_pipeline(recipe: Any, context: RecipeContext, seeds: SeedPlan, backend: Any, output: Any,
+                   embedder: Any, diversity_field: str) -> tuple[list[Stage], dict[str, Any], str]:
+    """(pipeline, sampling per LLM step, the step the diversity gate remediates)."""
+    steps = recipe.step_configs()
+    samplings = step_samplings(recipe, context)
+    writers = column_writers(steps, output)
+    placed = _placed_stages(recipe, context, writers, output, backend, samplings, embedder, diversity_field)
+    samplings = _constrain_decoding(recipe, context, writers, samplings, output)
+    pipeline: list[Stage] = []
+    strides = fanout_strides(steps, samplings)
+    for i, step in enumerate(steps):
+        _check_references(step, i, steps, seeds.fields, context, recipe.is_shorthand)
+        if step.type == "preference":
+            _check_preference(step, i, steps, samplings, {v.type for v in recipe.verify}, context)
+        pipeline.append(_build_step(step, i, steps, recipe, context, backend, samplings, strides, seeds))
+        pipeline += [stage for anchor, stage in placed if anchor == i]
+    return pipeline, samplings, gated_step(steps, writers.get(diversity_field, len(steps) - 1), samplings)
+
+
+def gated_step(steps: list[Any], index: int, samplings: dict[str, Any]) -> str:
+    """The LLM step the diversity gate remediates: the one writing the gated column, or the last before it."""
+    for step in reversed(steps[: index + 1]):
+        if step.name in samplings:
+            return step.name
+    return next(iter(samplings), "")
+
+
+# --- sampling and fan-out ------------------------------------------------------------------------
+
+
+def step_samplings(recipe: Any, context: RecipeContext) -> dict[str, Any]:
+    """Each LLM step's sampling: [generation.sampling] updated with the step's own keys. In a steps recipe
+    ``n`` defaults to 1 per step (fan-out is said where it happens); chat turns get their stop strings."""
+    from ..steps.chat import TURN_STOPS
+
+    base = recipe.generation.sampling
+    samplings = {}
+    for i, step in enumerate(recipe.step_configs()):
+        if not hasattr(step, "sampling"):
+            continue
+        update = step.sampling.model_dump(exclude_none=True)
+        if not recipe.is_shorthand:
+            update.setdefault("n", 1)
+        if step.type == "chat":
+            update["stop"] = [*update.get("stop", base.stop), *TURN_STOPS]
+        if step.type in ("judge", "chat") and update.get("n", 1) > 1:
+            raise RecipeError(f"{context.where(f'steps.{i}.sampling.n')}: a {step.type} step writes one value "
+                              "per record", hint="fan out at a generate step instead (n = 4 responses)")
+        samplings[step.name] = base.model_copy(update=update)
+    return samplings
+
+
+def fanout_strides(steps: list[Any], samplings: dict[str, Any]) -> list[int]:
+    """stride[i] = product of the later fan-out steps' n: child j of step i has index parent + j·stride."""
+    ns = [samplings[s.name].n if s.type in FANOUT_TYPES else 1 for s in steps]
+    return [math.prod(ns[i + 1:]) for i in range(len(steps))]
+
+
+def records_per_request(steps: list[Any], samplings: dict[str, Any]) -> int:
+    return math.prod(samplings[s.name].n for s in steps if s.type in FANOUT_TYPES)
+
+
+def column_writers(steps: list[Any], output: Any) -> dict[str, int]:
+    """Which step (by position) writes each column."""
+    from .parts import _step_columns
+
+    return {column: i for i, step in enumerate(steps) for column in _step_columns(step)}
+
+
+# --- references ----------------------------------------------------------------------------------
+
+
+COLUMN_KEYS = {"rewrite": ("source",), "judge": ("target", "prompt_field"), "chat": ("first_user",),
+               "preference": ("prompt", "response")}
+
+
+def _check_references(step: Any, i: int, steps: list[Any], seed_fields: frozenset[str], context: RecipeContext,
+                      shorthand: bool) -> None:
+    """Every placeholder and column a step names must be a seed field or an earlier step's column."""
+    from .parts import _step_columns
+
+    available = set(seed_fields) | {c for s in steps[:i] for c in _step_columns(s)}
+    key = "prompt" if shorthand else f"steps.{i}"
+    for attr in ("template", "user_template", "assistant_template"):
+        template = getattr(step, attr, None)
+        if template:
+            _check_template(template, available | _template_extras(step, attr), later=steps[i:],
+                            where=context.where(f"{key}.{attr}"))
+    for attr in COLUMN_KEYS.get(step.type, ()):
+        value = getattr(step, attr)
+        if value is not None and value not in available:
+            raise _unknown_column(value, available, steps[i:], context.where(f"{key}.{attr}"))
+
+
+def _check_preference(step: Any, i: int, steps: list[Any], samplings: dict[str, Any], verifiers: set[str],
+                      context: RecipeContext) -> None:
+    """A preference step needs several responses per prompt and a score for each."""
+    from .parts import _step_columns
+
+    writer = next(s for s in steps[:i] if step.response in _step_columns(s))
+    if writer.type not in FANOUT_TYPES or samplings[writer.name].n < 2:
+        raise RecipeError(f"{context.where(f'steps.{i}.response')}: {step.response!r} has one response per "
+                          "prompt: nothing to pair", hint=f"set n = 4 in step {writer.name!r}'s sampling")
+    earlier = {c for s in steps[:i] for c in _step_columns(s)}
+    if step.score not in earlier | verifiers:
+        raise _unknown_column(step.score, earlier | verifiers, steps[i:], context.where(f"steps.{i}.score"))
+
+
+def _template_extras(step: Any, attr: str) -> set[str]:
+    extras = {"generate": {EXAMPLES} if getattr(step, "few_shot", None) else set(), "chat": {"history", "turn"},
+              "rewrite": {"source_text", "operator", "operator_instruction"},
+              "judge": {"text", "prompt", "min_score", "max_score"}}
+    return extras.get(step.type, set())
+
+
+def _check_template(template: str, available: set[str], later: set[str], where: str) -> None:
+    try:
+        names = template_fields(template)
+    except ValueError as exc:
+        raise RecipeError(f"{where}: {exc}", hint="escape literal braces as {{ and }}") from None
+    for name in names:
+        if name not in available:
+            raise _unknown_column(name, available, later, where, placeholder=True)
+
+
+def _unknown_column(name: str, available: set[str], later: Any, where: str, placeholder: bool = False) -> RecipeError:
+    later_names = {getattr(s, "name", s) for s in later}
+    shown = f"placeholder {{{name}}}" if placeholder else repr(name)
+    if name == EXAMPLES:
+        return RecipeError(f"{where}: placeholder {{examples}} needs few-shot examples", hint="add a few_shot table")
+    if name in later_names:
+        return RecipeError(f"{where}: {shown} is written by a later step", hint="move that step before this one")
+    guess = difflib.get_close_matches(name, sorted(available), n=1)
+    hint = (f"did you mean {guess[0]!r}? " if guess else "") + f"available: {', '.join(sorted(available)) or 'none'}"
+    return RecipeError(f"{where}: {shown} is not a seed field or an earlier column", hint=hint)
+
+
+# --- steps ---------------------------------------------------------------------------------------
+
+
+def _build_step(step: Any, i: int, steps: list[Any], recipe: Any, context: RecipeContext, backend: Any,
+                samplings: dict[str, Any], strides: list[int], seeds: SeedPlan) -> Stage:
+    from ..steps import build_step
+    from ..steps.base import StepRuntime
+
+    own = getattr(step, "backend", None)
+    step_backend = backend
+    if own is not None:
+        from ..backends import build_backend
+
+        step_backend = build_backend(own, context)
+    llm_steps = [s for s in steps if hasattr(s, "sampling")]
+    runtime = StepRuntime(backend=step_backend, sampling=samplings.get(step.name), stride=strides[i],
+                          first_llm=bool(llm_steps) and llm_steps[0] is step, recipe_seed=context.seed,
+                          sampling_seed=context.seed_for(recipe.generation.sampling.seed),
+                          strip=recipe.generation.strip, owns_backend=own is not None)
+    return build_step(step, runtime, context, steps, samplings, strides, key=_key(recipe, i),
+                      rotation=lambda: seeds.requests.rotation)
+
+
+def _key(recipe: Any, i: int) -> str:
+    return "prompt" if recipe.is_shorthand else f"steps.{i}"
+
+
+# --- stages placed after steps -------------------------------------------------------------------
+
+
+def _anchor(field: str, after: str | None, writers: dict[str, int], steps: list[Any], where: str) -> int:
+    if field not in writers:
+        raise _unknown_column(field, set(writers), [], f"{where}.field")
+    anchor = writers[field]
+    if after is not None:
+        names = [s.name for s in steps]
+        if after not in names:
+            raise _unknown_column(after, set(names), [], f"{where}.after")
+        if names.index(after) < anchor:
+            raise RecipeError(f"{where}.after: step {after!r} runs before {field!r} is written",
+                              hint=f"name a step at or after {steps[anchor].name!r}")
+        anchor = names.index(after)
+    return anchor
+
+
+def _placed_stages(recipe: Any, context: RecipeContext, writers: dict[str, int], output: Any, backend: Any,
+                   samplings: dict[str, Any], embedder: Any, diversity_field: str) -> list[tuple[int, Stage]]:
+    steps = recipe.step_configs()
+    placed = _verify_stages(recipe, context, writers, output, backend, samplings)
+    if recipe.dedup is not None:
+        from ..dedup import build_dedup_stages
+
+        field = recipe.dedup.field or output.main_field
+        anchor = _anchor(field, recipe.dedup.after, writers, steps, context.where("dedup"))
+        placed += [(anchor, _with_field(s, field)) for s in build_dedup_stages(recipe.dedup, context)]
+    if recipe.diversity is not None:
+        from ..diversity.build import build_diversity_stages
+
+        anchor = _anchor(diversity_field, None, writers, steps, context.where("diversity"))
+        placed += [(anchor, _with_field(s, diversity_field))
+                   for s in build_diversity_stages(recipe.diversity, context, embedder)]
+    return placed
+
+
+def _verify_stages(recipe: Any, context: RecipeContext, writers: dict[str, int], output: Any, backend: Any,
+                   samplings: dict[str, Any]) -> list[tuple[int, Stage]]:
+    from ..verify import VerifyContext, build_verify_stages
+
+    steps, placed, seen = recipe.step_configs(), [], {}
+    for i, config in enumerate(recipe.verify):
+        where = context.where(f"verify.{i}")
+        field = config.field or output.main_field
+        anchor = _anchor(field, config.after, writers, steps, where)
+        n = samplings[steps[writers[field]].name].n if steps[writers[field]].name in samplings else 1
+        verify_context = VerifyContext(context.source, context.resolve, backend, n)
+        (stage,) = build_verify_stages([config], verify_context, index=i)
+        seen[config.type] = seen.get(config.type, 0) + 1
+        if seen[config.type] > 1:
+            stage.name = stage.stats.name = f"{config.type}_{seen[config.type]}"
+        placed.append((anchor, _with_field(stage, field)))
+    return placed
+
+
+def _with_field(stage: Stage, field: str) -> Stage:
+    stage.field = None if field == "text" else field
+    return stage
+
+
+def _constrain_decoding(recipe: Any, context: RecipeContext, writers: dict[str, int], samplings: dict[str, Any],
+                        output: Any) -> dict[str, Any]:
+    """A json verifier with ``constrain = true`` constrains the step that writes its field."""
+    from ..verify import VerifyContext, load_schema
+
+    steps = recipe.step_configs()
+    for i, config in enumerate(recipe.verify):
+        if config.type == "json" and config.constrain:
+            step = steps[writers[config.field or output.main_field]].name
+            schema = load_schema(config, VerifyContext(context.source, context.resolve), context.where(f"verify.{i}"))
+            if step in samplings and samplings[step].json_schema is None:
+                samplings = {**samplings, step: samplings[step].model_copy(update={"json_schema": schema})}
+    return samplings

@@ -1,0 +1,86 @@
+"""License and source metadata for the card, from the generating model and the seed data.
+
+Synthetic text carries its generator's terms: a Gemma model's outputs are published under ``license:
+other`` with ``license_name: gemma`` and a link to Gemma's terms, which is how the Hub labels Gemma
+derivatives. A license the user passes explicitly wins; the card body still names the model's terms.
+Seed and few-shot data saved with ``datasets`` carry their ``dataset_info.json``: its license and the
+dataset's name, which becomes a ``source_datasets`` entry.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+GEMMA = ("gemma", "https://ai.google.dev/gemma/terms")
+MODEL_TERMS = {"gemma": GEMMA}  # a substring of the model's name or path → (license_name, license_link)
+NO_LICENSE_NAME = "unspecified"
+
+
+@dataclass(frozen=True)
+class LicenseInfo:
+    """``license`` and, when it is ``other``, ``license_name`` / ``license_link``; ``why`` for the card body."""
+
+    license: str
+    name: str | None = None
+    link: str | None = None
+    why: str = ""
+
+
+def model_terms(manifest: dict[str, Any]) -> tuple[str, str] | None:
+    """(license_name, license_link) of the generating model's terms, when synthgen knows them."""
+    backend = manifest.get("backend") or {}
+    described = " ".join(str(backend.get(k) or "") for k in ("model", "model_path", "model_source", "server_root"))
+    recipe_model = ((manifest.get("recipe") or {}).get("generation") or {}).get("backend") or {}
+    described = f"{described} {recipe_model.get('model') or ''}".lower()
+    if "embedded" in described.split() or "gemma3-270m" in described:
+        return GEMMA
+    return next((terms for key, terms in MODEL_TERMS.items() if key in described), None)
+
+
+def choose_license(chosen: str | None, manifest: dict[str, Any]) -> LicenseInfo:
+    """The card's license: the one chosen when publishing, else the model's terms, else ``other``."""
+    terms = model_terms(manifest)
+    if chosen and chosen != "other":
+        why = f"chosen when publishing; the generating model's terms ({terms[1]}) also apply" if terms else \
+            "chosen when publishing"
+        return LicenseInfo(chosen, why=why)
+    if terms:
+        return LicenseInfo("other", terms[0], terms[1], why=f"the generating model's terms: {terms[1]}")
+    return LicenseInfo("other", NO_LICENSE_NAME, None,
+                       why="no license was chosen when publishing (pass --license, e.g. cc-by-4.0)")
+
+
+def data_sources(manifest: dict[str, Any], recipe_dir: Path | None) -> list[dict[str, str]]:
+    """``{"name", "license", "path"}`` for each seed or few-shot dataset whose ``dataset_info.json`` we can
+    read (a folder written by ``save_to_disk``); relative paths resolve against the recipe's folder."""
+    recipe = manifest.get("recipe") or {}
+    paths = [(recipe.get("seeds") or {}).get("path"), ((recipe.get("prompt") or {}).get("few_shot") or {}).get("path")]
+    found = []
+    for raw in filter(None, paths):
+        path = Path(raw) if Path(raw).is_absolute() or recipe_dir is None else recipe_dir / raw
+        info = _dataset_info(path)
+        if info:
+            found.append({"name": str(info.get("dataset_name") or info.get("builder_name") or ""),
+                          "license": str(info.get("license") or ""), "path": str(raw)})
+    return found
+
+
+def _dataset_info(path: Path) -> dict[str, Any] | None:
+    candidates = [path / "dataset_info.json", *sorted(path.glob("*/dataset_info.json"))] if path.is_dir() else []
+    for candidate in candidates:
+        try:
+            info = json.loads(candidate.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(info, dict):
+            return info
+    return None
+
+
+def source_dataset_ids(sources: list[dict[str, str]]) -> list[str]:
+    """Hub-style ``source_datasets`` values: the named sources, ``original`` when there are none."""
+    names = sorted({s["name"] for s in sources if s.get("name")})
+    return [f"extended|{name}" for name in names] or ["original"]

@@ -1,0 +1,63 @@
+"""Steps: each adds columns to the records of a batch (see :mod:`synthgen.steps.base`).
+
+``build_step`` turns one validated ``[[steps]]`` table into its stage; the run plan
+(:mod:`synthgen.plan.pipeline`) decides the order, the samplings and the fan-out strides.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from ..errors import RecipeError, SynthgenError
+from .base import StepRuntime, StepStage
+
+
+def build_step(step: Any, runtime: StepRuntime, context: Any, steps: list[Any], samplings: dict[str, Any],
+               strides: list[int], key: str, rotation: Callable[[], int] | None = None) -> StepStage:
+    if step.type == "generate":
+        from .generate import GenerateStage
+
+        return GenerateStage(step, runtime, load_few_shot(step.few_shot, context, f"{key}.few_shot"), rotation)
+    if step.type == "chat":
+        from .chat import ChatStage
+
+        user = runtime.sampling.model_copy(update=step.user_sampling.model_dump(exclude_none=True))
+        return ChatStage(step, runtime, user)
+    if step.type == "rewrite":
+        from .rewrite import RewriteStage
+
+        return RewriteStage(step, runtime)
+    if step.type == "judge":
+        from .judge import JudgeStage
+
+        return JudgeStage(step, runtime)
+    if step.type == "preference":
+        from .preference import PreferenceStage
+
+        writer = next(i for i, s in enumerate(steps) if s.name == step.response)
+        return PreferenceStage(step, runtime, samplings[steps[writer].name].n * strides[writer])
+    from .simple import SampleStage, TemplateStage
+
+    return SampleStage(step, runtime) if step.type == "sample" else TemplateStage(step, runtime)
+
+
+def load_few_shot(config: Any, context: Any, where: str) -> Any:
+    """Real examples rotated into ``{examples}``; a missing file or column names the recipe key."""
+    if config is None:
+        return None
+    from ..prompts import FewShotPool
+    from ..tabular import read_rows
+
+    try:
+        rows = read_rows(context.resolve(config.path))
+    except SynthgenError as exc:
+        raise RecipeError(f"{context.where(where)}.path: {exc.message}", hint=exc.hint) from None
+    if not rows:
+        raise RecipeError(f"{context.where(where)}.path: the few-shot file has no rows", hint="add real examples")
+    if any(config.field not in row for row in rows):
+        raise RecipeError(f"{context.where(where)}.field: some rows have no {config.field!r} column",
+                          hint=f"columns are: {', '.join(sorted(rows[0]))}")
+    return FewShotPool(rows, config.k, config.field, config.format, config.separator)
+
+
+__all__ = ["StepRuntime", "StepStage", "build_step", "load_few_shot"]

@@ -1,0 +1,72 @@
+"""``preference``: several scored responses to one prompt become one ``prompt / chosen / rejected`` row.
+
+The responses of one prompt are the records fanned out from the same parent (same index prefix). The
+best-scored becomes ``chosen`` and the worst ``rejected`` when their margin reaches ``min_margin``; the
+pair is one record (the rejected response is merged into it). Nothing is lost silently: a group whose
+margin is too small goes to the rejects as ``preference_tie``, a lone survivor as ``single_survivor``,
+and the responses between the best and the worst as ``preference_unused``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from ..records import Candidate, as_text
+from .base import StepRuntime, StepStage, value_of
+
+TIE = "preference_tie"
+SINGLE = "single_survivor"
+UNUSED = "preference_unused"
+NO_SCORE = "missing_score"
+PAIR_COLUMNS = ("prompt", "chosen", "rejected", "chosen_score", "rejected_score", "margin")
+
+
+class PreferenceStage(StepStage):
+    """``group_size``: how many consecutive record indices descend from one parent (the fan-out step's
+    ``n`` × its stride), so ``index // group_size`` names a record's prompt."""
+
+    def __init__(self, config: Any, runtime: StepRuntime, group_size: int):
+        super().__init__(config, runtime)
+        self.group_size = group_size
+
+    def process(self, records: list[Candidate]) -> Iterator[Candidate]:
+        groups: dict[int, list[Candidate]] = {}
+        for record in records:
+            groups.setdefault(record.index // self.group_size, []).append(record)
+        for members in groups.values():
+            yield from self._pair(members)
+
+    def _score(self, record: Candidate) -> float | None:
+        name = self.config.score
+        value = record.columns.get(name, record.scores.get(name))
+        return None if value is None else float(value)
+
+    def _pair(self, members: list[Candidate]) -> Iterator[Candidate]:
+        scored = [(self._score(m), m) for m in members]
+        for score, member in scored:
+            if score is None:
+                self.drop(member.view(self.config.response), NO_SCORE, evidence={"score": self.config.score})
+        scored = sorted([(s, m) for s, m in scored if s is not None], key=lambda sm: (-sm[0], sm[1].index))
+        if len(scored) == 1:
+            self.drop(scored[0][1].view(self.config.response), SINGLE, scored[0][0])
+            return
+        if not scored:
+            return
+        (best, chosen), (worst, rejected) = scored[0], scored[-1]
+        if best - worst < self.config.min_margin:
+            for score, member in scored:
+                self.drop(member.view(self.config.response), TIE, score,
+                          {"margin": best - worst, "min_margin": self.config.min_margin})
+            return
+        for score, member in scored[1:-1]:
+            self.drop(member.view(self.config.response), UNUSED, score, {"chosen_score": best})
+        self.stats.merged += 1
+        yield self._merge(chosen, rejected, best, worst)
+
+    def _merge(self, chosen: Candidate, rejected: Candidate, best: float, worst: float) -> Candidate:
+        config = self.config
+        chosen.columns.update(prompt=value_of(chosen, config.prompt), chosen=as_text(chosen.columns[config.response]),
+                              rejected=as_text(rejected.columns[config.response]), chosen_score=best,
+                              rejected_score=worst, margin=best - worst)
+        chosen.text = chosen.columns["chosen"]
+        return chosen
