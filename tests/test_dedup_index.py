@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from synthgen.dedup import DedupParams, Deduplicator, HistoryIndex
-from synthgen.dedup.index import HistoryWriter
+from synthgen.dedup.index import HistoryWriter, run_key
 from synthgen.errors import SynthgenError
 
 TEXTS = ["the cat sat on the mat and looked out of the window", "dogs bark at the postman every single morning",
@@ -106,3 +106,19 @@ def test_corrupt_or_missing_index_json_and_a_file_path_are_errors(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(SynthgenError, match="must be a folder"):
         HistoryIndex(tmp_path / "file")
+
+
+def test_build_dedup_stages_with_only_the_recipe_context(tmp_path):
+    """The stages need a resolver, the recipe file (for error lines) and the run's history key, no recipe."""
+    from synthgen.dedup import build_dedup_stages
+    from synthgen.errors import RecipeError
+    from synthgen.plan.model import RecipeContext
+    from synthgen.recipe.dedup_schema import DedupConfig
+
+    (tmp_path / "real.jsonl").write_text(json.dumps({"text": "a b c d e f g"}) + "\n")
+    context = RecipeContext("r.toml", tmp_path, hash="abc", generation=2)
+    stages = build_dedup_stages(DedupConfig(against_real=["real.jsonl"], history="hist"), context)
+    assert [s.name for s in stages] == ["dedup"] and stages[0].history.key == run_key(context.run_label)
+    assert stages[0].engine.describe()["scopes"]["real"] == 1
+    with pytest.raises(RecipeError, match=r"r.toml:dedup.against_real\[0\]"):
+        build_dedup_stages(DedupConfig(against_real=["missing.jsonl"]), context)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from datasketch import MinHash
-from datasketch.lsh import _optimal_param
+from datasketch import MinHash, MinHashLSH
 
 from synthgen.dedup.lsh import BandTable, FrozenBands, band_keys, candidate_probability, optimal_params
 from synthgen.dedup.minhash import MAX_HASH, MinHasher, affine32_permutations, auto_ngram, estimate_jaccard
@@ -91,7 +90,9 @@ def test_auto_ngram_uses_the_median_length():
 @pytest.mark.parametrize("threshold", [0.5, 0.7, 0.8, 0.85, 0.9])
 @pytest.mark.parametrize("num_perm", [64, 128, 256])
 def test_optimal_params_match_datasketch(threshold, num_perm):
-    assert optimal_params(threshold, num_perm) == _optimal_param(threshold, num_perm, 0.5, 0.5)
+    """datasketch's public MinHashLSH picks its (b, r) with the same rule: read them off the index."""
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+    assert optimal_params(threshold, num_perm) == (lsh.b, lsh.r)
 
 
 def test_default_band_geometry_and_s_curve():
@@ -119,3 +120,40 @@ def test_band_table_and_frozen_bands_find_the_same_candidates():
     q, r = frozen.candidate_pairs(keys[:5])
     for i in range(5):
         assert set(r[q == i].tolist()) == table.candidates(keys[i].tolist())
+
+
+def tricky_texts(seed: int = 0) -> list[str]:
+    rng = np.random.default_rng(seed)
+    words = ["a", "b", "Über", "straße", "x,y", "—", "!!", "ｆｕｌｌ", "c.d.e", "z"]
+    texts = [" ".join(rng.choice(words, int(n)).tolist()) for n in rng.integers(0, 40, 300)]
+    return texts + TEXTS + ["word " * 200, "", "   "]
+
+
+@pytest.mark.parametrize("ngram", [1, 2, 3, 5, 13])
+def test_numba_kernel_equals_the_numpy_path(ngram):
+    pytest.importorskip("numba")
+    texts = tricky_texts(ngram)
+    fused = MinHasher(128, ngram, 3, kernel="numba").signatures(texts)
+    assert np.array_equal(fused, MinHasher(128, ngram, 3, kernel="numpy").signatures(texts))
+
+
+def test_flatten_splits_words_like_tokenize():
+    from synthgen.dedup.minhash import SplitWordHashes
+
+    texts = [normalize_text(t) for t in tricky_texts(1)]
+    words, lengths = SplitWordHashes().flatten(texts)
+    expected = [tokenize(t) for t in texts]
+    assert lengths.tolist() == [len(tokens) for tokens in expected]
+    hashes = SplitWordHashes().words
+    assert words.tolist() == [hashes[w] for tokens in expected for w in tokens]
+
+
+def test_update_batch_with_our_hashfunc_gives_the_same_signature():
+    """datasketch's own fast path (update_batch, shared permutations) agrees bit for bit too."""
+    hasher = MinHasher(128, 3, 1)
+    permutations = MinHash(num_perm=128, seed=1).permutations
+    for text, signature in zip(TEXTS, hasher.signatures(TEXTS)):
+        reference = MinHash(num_perm=128, seed=1, hashfunc=hasher.shingle_hash, permutations=permutations,
+                            scheme="affine32")
+        reference.update_batch([s.encode() for s in hasher.shingles(text)])
+        assert np.array_equal(reference.hashvalues, signature), text

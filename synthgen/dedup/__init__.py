@@ -2,10 +2,12 @@
 
 - :class:`Deduplicator` (engine): ``check(ids, texts) → [Match | None]``, first seen wins;
 - :class:`MinHasher`: vectorized signatures, bit-compatible with ``datasketch.MinHash`` (affine32);
-- :class:`HistoryIndex`: the on-disk index of earlier runs' kept records;
+- :class:`HistoryIndex`: the on-disk index of earlier runs' kept records; ``redis_history``: the same
+  shared through Redis (datasketch ``MinHashLSH`` fed ``LeanMinHash``);
 - :class:`Decontaminator`: eval-set 13-gram overlap;
 - :func:`build_dedup_stages`: the pipeline stages of a recipe's ``[dedup]`` table;
-- :func:`dedup_rows`: the standalone ``synthgen dedup`` over any table.
+- :func:`dedup_rows`: dedup of a list of rows in memory; ``streaming`` (``synthgen dedup --workers N``) and
+  ``ray_exec`` (``--executor ray``) give the same decisions on tables of any size.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from ..tabular import read_rows
 from .decontam import Decontaminator
 from .deduplicator import Deduplicator, DedupParams
 from .index import HistoryIndex, HistoryWriter
+from .redis_history import RedisHistory, is_redis_url
 from .stage import DecontamStage, DedupStage
 
 
@@ -51,10 +52,21 @@ def _load_source(source: Any, config: Any, loaded: Any, where: str) -> tuple[lis
     return ids, texts, path
 
 
-def build_engine(config: Any, loaded: Any, run_label: str | None = None) -> tuple[Deduplicator, HistoryWriter | None]:
-    """The engine with its reference scopes (real data, then history) and the history writer."""
+def open_history(config: Any, loaded: Any, bands: int, rows: int) -> Any:
+    """The history index of ``[dedup] history``: a ``redis://`` URL (shared, datasketch MinHashLSH on
+    Redis) or a folder (relative to the recipe); None when unset."""
+    if config.history is None:
+        return None
+    if is_redis_url(config.history):
+        return RedisHistory(str(config.history), config.num_perm, bands, rows)
+    return HistoryIndex(loaded.resolve(config.history))
+
+
+def build_engine(config: Any, loaded: Any, run_label: str | None = None) -> tuple[Deduplicator, Any]:
+    """The engine with its reference scopes (real data, then history) and the history writer
+    (:class:`HistoryWriter`, or :class:`RedisHistoryWriter` for a ``redis://`` history)."""
     engine = Deduplicator(params_from_config(config))
-    index = HistoryIndex(loaded.resolve(config.history)) if config.history is not None else None
+    index = open_history(config, loaded, engine.bands_, engine.rows_)
     if index is not None:
         ngram = index.check(config.num_perm, config.seed, engine.ngram_)
         if ngram is not None and engine.ngram_ is None:
@@ -68,6 +80,9 @@ def build_engine(config: Any, loaded: Any, run_label: str | None = None) -> tupl
         engine.add_reference_texts("real", real_ids, real_texts)
     if index is None:
         return engine, None
+    if isinstance(index, RedisHistory):
+        engine.references_.append(index.scope(exclude=run_label or "standalone"))
+        return engine, index.writer(run_label or "standalone", config.seed)
     history = index.load(config.num_perm, exclude=run_label)
     if len(history):
         engine.add_reference("history", history)

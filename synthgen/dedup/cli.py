@@ -43,24 +43,51 @@ def _config(text_field: str, against: tuple[Path, ...], eval_sets: tuple[Path, .
 
 def run_dedup(input_path: Path, out: Path, *, text_field: str = "text", against: tuple[Path, ...] = (),
               eval_sets: tuple[Path, ...] = (), threshold: float = 0.8, ngram: str = "auto",
-              history: Path | None = None, num_perm: int = 128, against_field: str | None = None,
-              eval_field: str | None = None):
-    """Read ``input_path``, deduplicate it, write ``out``; returns the :class:`DedupResult`."""
-    from ..tabular import read_rows
-    from .build import build_decontaminator, build_engine
-    from .table import dedup_rows, write_result
+              history: Path | str | None = None, num_perm: int = 128, against_field: str | None = None,
+              eval_field: str | None = None, workers: int | None = None, chunk_rows: int = 8192,
+              executor: str = "local", address: str | None = None):
+    """Deduplicate ``input_path`` in chunks on ``workers`` processes (default: all cores), or on a Ray
+    cluster (``executor="ray"``, ``address`` or ``RAY_ADDRESS``, else a local one), and write ``out``
+    (kept.parquet, rejected.parquet, summary.json); returns the :class:`StreamResult`."""
+    from ..atomic import write_json_atomic
+    from .streaming import stream_dedup
 
     config = _config(text_field, against, eval_sets, threshold, ngram, history, num_perm, against_field, eval_field)
-    rows = read_rows(input_path)
-    if rows and not any(text_field in row for row in rows):
-        raise SynthgenError(f"{input_path}: no {text_field!r} column",
-                            hint=f"pass --text-field; columns are: {', '.join(sorted(rows[0]))}")
+    plan = plan_dedup(config, input_path, workers, chunk_rows)
+    if executor == "ray":
+        from .ray_exec import ray_dedup
+
+        result = ray_dedup(plan, out, address)
+    else:
+        result = stream_dedup(plan, out)
+    write_json_atomic(result.paths["summary"], result.summary())
+    return result
+
+
+def plan_dedup(config, input_path: Path, workers: int | None = None, chunk_rows: int = 8192):
+    """The streaming dedup's :class:`Plan`: the engine's settings, references and history, the shingle size."""
+    from dataclasses import replace
+
+    from .build import build_decontaminator, build_engine
+    from .sketch import SketchSettings
+    from .streaming import Plan, detect_ngram
+
     label = f"file-{input_path.stem}-{hashlib.sha256(str(input_path.resolve()).encode()).hexdigest()[:8]}"
     engine, writer = build_engine(config, _Here(), label)
-    result = dedup_rows(rows, engine, text_field=text_field, decontaminator=build_decontaminator(config, _Here()),
-                        history=writer)
-    write_result(result, out)
-    return result
+    settings = SketchSettings(str(input_path), config.text_field, config.num_perm, config.seed, engine.ngram_,
+                              engine.bands_, engine.rows_, build_decontaminator(config, _Here()))
+    if settings.ngram is None:
+        settings = replace(settings, ngram=detect_ngram(input_path, settings))
+    return Plan(input_path, settings, engine.params, engine.references_, writer, workers or _auto_workers(input_path),
+                chunk_rows, engine.describe() | {"ngram": settings.ngram})
+
+
+def _auto_workers(input_path: Path) -> int:
+    """All cores, but one (in process) for an input under ~4 MiB, where starting processes costs more."""
+    from .sketch import default_workers
+
+    size = sum(p.stat().st_size for p in input_path.rglob("*")) if input_path.is_dir() else input_path.stat().st_size
+    return default_workers() if size >= 4 * 2**20 else 1
 
 
 @click.command("dedup")
@@ -78,18 +105,24 @@ def run_dedup(input_path: Path, out: Path, *, text_field: str = "text", against:
               help="Drop at this estimated Jaccard.")
 @click.option("--ngram", default="auto", show_default=True, help="Word shingle size, or auto (5 if ≥ ~50 words, else 3).")
 @click.option("--num-perm", default=128, show_default=True, type=click.IntRange(16, 1024), help="MinHash permutations.")
-@click.option("--history", type=click.Path(file_okay=False, path_type=Path),
-              help="History index folder: read, then extended with the kept rows.")
+@click.option("--history", help="History index: a folder, or redis://host:port/db (shared through Redis); "
+                               "read, then extended with the kept rows.")
+@click.option("--workers", type=click.IntRange(1, 1024), default=None,
+              help="Processes (or Ray workers) that decode and sketch chunks  [default: all cores; 1 under 4 MiB]")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local processes, or a Ray cluster (pip install 'synthgen[ray]').")
+@click.option("--address", help="Ray cluster address for --executor ray (default: RAY_ADDRESS, else a local cluster).")
 @reports_errors
 def dedup_command(input_path: Path, out: Path, against: tuple[Path, ...], eval_sets: tuple[Path, ...],
                   text_field: str, against_field: str | None, eval_field: str | None, threshold: float, ngram: str,
-                  num_perm: int, history: Path | None) -> None:
+                  num_perm: int, history: str | None, workers: int | None, executor: str, address: str | None) -> None:
     """Drop exact and near duplicates from INPUT (jsonl, csv, parquet or a saved dataset folder)."""
     if ngram != "auto" and not ngram.isdigit():
         raise click.BadParameter("an integer or 'auto'", param_hint="--ngram")
     result = run_dedup(input_path, out, text_field=text_field, against=against, eval_sets=eval_sets,
                        threshold=threshold, ngram=ngram, history=history, num_perm=num_perm,
-                       against_field=against_field, eval_field=eval_field)
+                       against_field=against_field, eval_field=eval_field, workers=workers,
+                       executor=executor, address=address)
     summary = result.summary()
     reasons = ", ".join(f"{reason} {count}" for reason, count in summary["reasons"].items()) or "none"
     settings = summary["settings"]["dedup"]

@@ -129,6 +129,15 @@ class HistoryWriter:
             self.parts += 1
 
 
+    def write_sketches(self, parts, ngram: int) -> None:
+        """Replace this run's shards with ``parts`` (SketchSets, one shard each; the streaming dedup)."""
+        self.index.clear(self.key)
+        for number, sketches in enumerate(parts):
+            if len(sketches) or number == 0:
+                self.index.write(self.key, f"{number:06d}", sketches, seed=self.seed, ngram=ngram)
+        self.parts += 1
+
+
 def run_key(label: str) -> str:
     """A folder-safe run key."""
     return _KEY.sub("_", label)

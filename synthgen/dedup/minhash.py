@@ -9,8 +9,9 @@ Hashing, once per token and once per shingle:
   ``π_k(h) = a_k · fmix32(h) + b_k mod 2^32``, ``a_k`` odd;
 - signature ``sig_k = min over shingles of π_k(h)``; an empty text keeps ``2^32 − 1`` everywhere.
 
-All shingles of a batch go through the permutations as one ``(shingles × num_perm)`` uint32 array and a
-segmented ``np.minimum.reduceat``, instead of one ``MinHash.update`` per shingle. Passing
+Signatures come from a fused numba kernel (:mod:`.kernel`: each shingle hashed, permuted and min-reduced
+in one pass) or, without numba, from one ``(shingles × num_perm)`` uint32 numpy block and a segmented
+``np.minimum.reduceat``; both give the same bits. Passing
 :meth:`MinHasher.shingle_hash` as ``hashfunc`` to ``datasketch.MinHash(num_perm, seed)`` and updating it
 with :meth:`MinHasher.shingles` gives bit-identical hash values (tested), so datasketch's LSH and
 ``jaccard`` interoperate with these signatures.
@@ -106,11 +107,26 @@ class SplitWordHashes(dict):
         return value
 
     def flatten(self, normalized: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Word hashes of all texts in one flat uint64 array, and the number of words per text."""
-        parts = [list(map(self.__getitem__, text.split())) for text in normalized]
-        lengths = np.fromiter((sum(map(len, p)) for p in parts), dtype=np.int64, count=len(parts))
-        flat = chain.from_iterable(chain.from_iterable(parts))
-        return np.fromiter(flat, dtype=np.uint64, count=int(lengths.sum())), lengths
+        """Word hashes of all texts in one flat uint64 array, and the number of words per text.
+
+        pyarrow splits the texts and dictionary-encodes the tokens, so Python touches each distinct
+        token of the batch once (not each occurrence); numpy expands tokens to their words."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        lists = pc.split_pattern(pa.array(normalized, pa.large_string()), pattern=" ")
+        encoded = lists.flatten().dictionary_encode()
+        token = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        parts = list(map(self.__getitem__, encoded.dictionary.to_pylist()))
+        per_token = np.fromiter(map(len, parts), np.int64, len(parts))
+        token_words = np.fromiter(chain.from_iterable(parts), np.uint64, int(per_token.sum()))
+        words_of = per_token[token]
+        first = np.cumsum(words_of) - words_of
+        positions = np.repeat((np.cumsum(per_token) - per_token)[token] - first, words_of)
+        positions += np.arange(len(positions))
+        before = np.concatenate([[0], np.cumsum(words_of)])
+        offsets = lists.offsets.to_numpy()
+        return token_words[positions], before[offsets[1:]] - before[offsets[:-1]]
 
 
 def window_layout(lengths: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -145,10 +161,13 @@ def window_hashes64(words: np.ndarray, lengths: np.ndarray, n: int) -> tuple[np.
 class MinHasher:
     """MinHash signatures of texts: ``num_perm`` permutations, word ``ngram`` shingles, ``seed``."""
 
-    def __init__(self, num_perm: int = 128, ngram: int = 5, seed: int = 1, words: SplitWordHashes | None = None):
+    def __init__(self, num_perm: int = 128, ngram: int = 5, seed: int = 1, words: SplitWordHashes | None = None,
+                 kernel: str = "auto"):
         if not 1 <= ngram <= MAX_NGRAM:
             raise ValueError(f"ngram must be between 1 and {MAX_NGRAM}, got {ngram}")
-        self.num_perm, self.ngram, self.seed = num_perm, ngram, seed
+        if kernel not in ("auto", "numba", "numpy"):
+            raise ValueError(f"kernel must be 'auto', 'numba' or 'numpy', got {kernel!r}")
+        self.num_perm, self.ngram, self.seed, self.kernel = num_perm, ngram, seed, kernel
         self.a_, self.b_ = affine32_permutations(num_perm, seed)
         self.words = words or SplitWordHashes()
 
@@ -170,7 +189,20 @@ class MinHasher:
         return (hashes >> np.uint64(32)).astype(np.uint32), counts
 
     def signatures_of_words(self, words: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-        """Signatures from flat word hashes and words per text (see :meth:`SplitWordHashes.flatten`)."""
+        """Signatures from flat word hashes and words per text (see :meth:`SplitWordHashes.flatten`).
+
+        The fused numba kernel (:mod:`.kernel`) when numba is installed, else the numpy formulation."""
+        if self.kernel != "numpy":
+            from . import kernel
+
+            if kernel.available():
+                return kernel.signatures(words, lengths, self.ngram, POSITION_CONSTANTS, self.a_, self.b_)
+            if self.kernel == "numba":
+                raise ImportError("numba is not installed: pip install numba (or use kernel='numpy')")
+        return self.numpy_signatures(words, lengths)
+
+    def numpy_signatures(self, words: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """The numpy path: all shingles × permutations as one block, segmented ``minimum.reduceat``."""
         hashes, counts = self.shingle_hashes(words, lengths)
         out = np.full((len(lengths), self.num_perm), MAX_HASH, dtype=np.uint32)
         mixed = fmix32(hashes)

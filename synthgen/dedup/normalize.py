@@ -17,7 +17,11 @@ _PUNCT = re.compile(r"[^\w\s]+")
 
 
 def normalize_text(text: str) -> str:
-    """NFKC → casefold → collapse whitespace (``" ".join(text.split())``)."""
+    """NFKC → casefold → collapse whitespace (``" ".join(text.split())``).
+
+    ASCII text skips NFKC (the identity on ASCII) and casefolds with ``lower`` (equal on ASCII)."""
+    if text.isascii():
+        return " ".join(text.lower().split())
     return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
 
 

@@ -28,6 +28,16 @@ def _path_or_table(value: Any) -> Any:
 
 
 Source = Annotated[TextSource, BeforeValidator(_path_or_table)]
+
+
+def _history_location(value: Any) -> Any:
+    """A ``redis://`` / ``rediss://`` / ``unix://`` URL stays a string; anything else is a folder path."""
+    if isinstance(value, str) and value.startswith(("redis://", "rediss://", "unix://")):
+        return value
+    return Path(value) if isinstance(value, str) else value
+
+
+HistoryLocation = Annotated[Union[Path, str], BeforeValidator(_history_location)]
 NGram = Union[Literal["auto"], Annotated[int, Field(ge=1, le=64)]]
 
 
@@ -43,7 +53,9 @@ class DedupConfig(Placed):
     rows: int | None = Field(None, ge=1, description="Rows per band; set together with bands.")
     text_field: str = Field("text", description="Default text column of against_real and eval_sets files.")
     against_real: list[Source] = Field(default_factory=list, description="Real data the output must not copy.")
-    history: Path | None = Field(None, description="History index folder (relative to the recipe), read and extended.")
+    history: HistoryLocation | None = Field(
+        None, description="History index, read and extended: a folder (relative to the recipe), or "
+                          "redis://host:port/db for one shared through Redis (datasketch MinHashLSH).")
     eval_sets: list[Source] = Field(default_factory=list, description="Eval sets to decontaminate against.")
     decontam_ngram: int = Field(13, ge=3, le=64, description="Word n-gram size of eval decontamination.")
     decontam_min_tokens: int = Field(8, ge=1, description="Eval texts shorter than this are not matched.")

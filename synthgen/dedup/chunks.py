@@ -1,0 +1,216 @@
+"""Read a table in chunks of rows, and write the kept / rejected rows as parquet parts merged at the end.
+
+The driver reads cheap payloads (raw jsonl lines, parquet record batches) and workers decode them, so
+JSON parsing runs on every core. jsonl and parquet stream; csv streams row by row in the driver; a json
+list and a saved ``datasets`` folder are read whole (their formats do not stream) and then chunked.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import Any, Iterator
+
+from ..errors import SynthgenError
+from ..tabular import detect_format, read_rows
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Rows ``start … start + size − 1`` of the input, as the format's payload (decoded by :func:`decode`)."""
+
+    index: int
+    start: int
+    fmt: str
+    payload: Any
+    first_line: int = 0
+
+
+def iter_chunks(path: Path, size: int) -> Iterator[Chunk]:
+    """Consecutive chunks of ``size`` rows (the last may be shorter); a clear error for unreadable input."""
+    path = Path(path)
+    if not path.exists():
+        raise SynthgenError(f"{path}: file not found", hint="check the path")
+    fmt = detect_format(path)
+    readers = {"jsonl": _jsonl_payloads, "parquet": _parquet_payloads, "csv": _csv_payloads}
+    payloads = readers.get(fmt, _whole_payloads)(path, size)
+    start = 0
+    for index, (payload, count, first_line) in enumerate(payloads):
+        yield Chunk(index, start, fmt, payload, first_line)
+        start += count
+
+
+def _jsonl_payloads(path: Path, size: int):
+    with path.open("rb") as handle:
+        line = 1
+        while True:
+            lines = list(islice(handle, size))
+            if not lines:
+                return
+            kept = [(n, text) for n, text in enumerate(lines, line) if text.strip()]
+            line += len(lines)
+            if kept:
+                yield kept, len(kept), kept[0][0]
+
+
+def _parquet_payloads(path: Path, size: int):
+    import pyarrow.parquet as pq
+
+    try:
+        batches = pq.ParquetFile(path).iter_batches(batch_size=size)
+        for batch in batches:
+            yield batch, batch.num_rows, 0
+    except OSError as exc:
+        raise SynthgenError(f"{path}: cannot read as parquet: {exc}", hint="check the file's format") from None
+
+
+def _csv_payloads(path: Path, size: int):
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        while rows := [dict(row) for row in islice(reader, size)]:
+            yield rows, len(rows), 0
+
+
+def _whole_payloads(path: Path, size: int):
+    rows = read_rows(path)
+    for lo in range(0, len(rows), size):
+        yield rows[lo:lo + size], len(rows[lo:lo + size]), 0
+
+
+def decode(chunk: Chunk, source: str) -> list[dict[str, Any]]:
+    """The chunk's rows as dicts (raises a SynthgenError naming ``source`` and the line for bad JSON)."""
+    if chunk.fmt == "parquet":
+        return chunk.payload.to_pylist()
+    if chunk.fmt != "jsonl":
+        return chunk.payload
+    rows = []
+    for lineno, line in chunk.payload:
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise SynthgenError(f"{source}:{lineno}: invalid JSON: {exc.msg}", hint="one JSON object per line") from None
+        if not isinstance(row, dict):
+            raise SynthgenError(f"{source}:{lineno}: expected a JSON object, got {type(row).__name__}")
+        rows.append(row)
+    return rows
+
+
+def write_part(rows: list[dict[str, Any]], path: Path) -> Path | None:
+    """One Arrow IPC part (cheap to write and read back; None when there are no rows); mixed-type
+    columns are stored as JSON text."""
+    import pyarrow as pa
+
+    from .table import arrow_safe
+
+    if not rows:
+        return None
+    table = pa.Table.from_pylist(arrow_safe(rows))
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    return path
+
+
+def read_part(path: Path) -> Any:
+    import pyarrow as pa
+
+    with pa.memory_map(str(path)) as source:
+        return pa.ipc.open_file(source).read_all()
+
+
+class PartsWriter:
+    """Appends parts to one parquet file as they arrive (so encoding overlaps the workers' work).
+
+    The first part's schema is the file's; a later part is cast to it. When a part cannot be (a column
+    that was all null, then typed; an int column that later holds text), the file is rebuilt at the
+    end from every part with the unified schema, so no value is lost."""
+
+    def __init__(self, out: Path):
+        self.out, self.tmp = out, out.with_name(out.name + ".tmp")
+        self.parts: list[Path] = []
+        self.writer, self.schema, self.rebuild = None, None, False
+
+    def add(self, part: Path | None) -> None:
+        import pyarrow.parquet as pq
+
+        if part is None:
+            return
+        self.parts.append(part)
+        if self.rebuild:
+            return
+        table = read_part(part)
+        if self.writer is None:
+            self.schema = table.schema
+            self.writer = pq.ParquetWriter(self.tmp, self.schema)
+        try:
+            self.writer.write_table(table if table.schema == self.schema else _conform(table, self.schema, strict=True))
+        except (ValueError, TypeError, NotImplementedError):
+            self.rebuild = True
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        if self.rebuild or self.writer is None:
+            merge_parts(self.parts, self.out)
+        else:
+            self.tmp.replace(self.out)
+
+
+def merge_parts(parts: list[Path], out: Path) -> None:
+    """Concatenate parts into one parquet file (atomically), unifying their schemas part by part."""
+    import pyarrow.parquet as pq
+
+    schema = _unified_schema([read_part(p).schema for p in parts])
+    tmp = out.with_name(out.name + ".tmp")
+    with pq.ParquetWriter(tmp, schema) as writer:
+        for part in parts:
+            writer.write_table(_conform(read_part(part), schema))
+        if not parts:
+            writer.write_table(schema.empty_table())
+    tmp.replace(out)
+
+
+def _unified_schema(schemas: list) -> Any:
+    """Permissive union of the parts' schemas; a column whose types cannot be unified becomes text."""
+    import pyarrow as pa
+
+    if not schemas:
+        return pa.schema([])
+    try:
+        return pa.unify_schemas(schemas, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError, NotImplementedError):
+        names = list(dict.fromkeys(name for schema in schemas for name in schema.names))
+        fields = []
+        for name in names:
+            types = {schema.field(name).type for schema in schemas if name in schema.names} - {pa.null()}
+            fields.append(pa.field(name, types.pop() if len(types) == 1 else pa.string()))
+        return pa.schema(fields)
+
+
+def _conform(table: Any, schema: Any, strict: bool = False) -> Any:
+    """``table`` with ``schema``'s columns in order: missing ones null, other types cast or JSON-encoded.
+
+    ``strict``: raise ValueError instead of widening (a column ``schema`` lacks, a value turned to text)."""
+    import pyarrow as pa
+
+    if strict and set(table.column_names) - set(schema.names):
+        raise ValueError("the part has columns the file lacks")
+    columns = []
+    for field in schema:
+        if field.name not in table.column_names:
+            columns.append(pa.nulls(table.num_rows, field.type))
+            continue
+        column = table.column(field.name)
+        if column.type == field.type:
+            columns.append(column)
+        elif strict and column.type != pa.null():
+            raise ValueError(f"column {field.name}: {column.type} is not {field.type}")
+        elif field.type == pa.string() and not pa.types.is_string(column.type):
+            values = [None if v is None else v if isinstance(v, str) else json.dumps(v, default=str)
+                      for v in column.to_pylist()]
+            columns.append(pa.array(values, pa.string()))
+        else:
+            columns.append(column.cast(field.type))
+    return pa.Table.from_arrays(columns, schema=schema)

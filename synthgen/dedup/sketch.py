@@ -1,0 +1,176 @@
+"""Per-chunk work of the streaming dedup, run in worker processes: decode, pre-check, sketch, write.
+
+A worker is set up once (:func:`init_worker`) with :class:`SketchSettings`; then for each chunk
+:func:`sketch_chunk` returns a :class:`ChunkSketch` (ids, early verdicts, exact keys, signatures, LSH band
+keys) and, after the driver decided, :func:`write_chunk` writes the chunk's kept and rejected rows as
+parquet parts. ``--workers 1`` runs the same functions in the driver, so results cannot differ.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+import numpy as np
+
+from .chunks import Chunk, decode, write_part
+from .decontam import Decontaminator
+from .lsh import band_keys
+from .minhash import MAX_HASH, MinHasher, SplitWordHashes
+from .normalize import exact_keys, normalize_text
+from .scopes import EMPTY_TEXT, Match
+
+
+@dataclass(frozen=True)
+class SketchSettings:
+    """What every worker needs: where the text is, the hash settings, the eval sets (if any)."""
+
+    source: str
+    text_field: str
+    num_perm: int
+    seed: int
+    ngram: int | None
+    bands: int
+    rows: int
+    decontaminator: Decontaminator | None = None
+    spill_dir: str | None = None  # workers save signatures here instead of sending them back
+
+
+@dataclass
+class ChunkSketch:
+    """Sketches of one chunk's rows; rows already decided (``early``) keep empty signatures."""
+
+    index: int
+    start: int
+    ids: list[str]
+    early: dict[int, Match]
+    exact: np.ndarray
+    sigs: np.ndarray
+    bands: np.ndarray
+    with_field: int = 0
+    columns: tuple[str, ...] = ()
+    sig_file: str | None = None
+    has_sig: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.has_sig = ~(self.sigs == MAX_HASH).all(axis=1)
+
+    def spill(self, folder: str) -> None:
+        """Save the signatures as ``sig-<chunk>.npy`` in ``folder`` and drop them from this object
+        (so 4·num_perm bytes a row do not travel back to the driver)."""
+        self.sig_file = str(Path(folder) / f"sig-{self.index:08d}.npy")
+        np.save(self.sig_file, self.sigs)
+        self.sigs = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+_STATE: dict[str, Any] = {}
+
+
+def init_worker(settings: SketchSettings) -> None:
+    """Process set-up: settings and one MinHasher (its word-hash cache lives as long as the worker)."""
+    _STATE["settings"] = settings
+    words = SplitWordHashes()
+    _STATE["words"] = words
+    _STATE["hasher"] = (MinHasher(settings.num_perm, settings.ngram, settings.seed, words)
+                        if settings.ngram is not None else None)
+
+
+def row_ids_of(rows: list[dict[str, Any]], start: int) -> list[str]:
+    """The ``id`` column when a row has one, else the row's number in the whole input."""
+    return [str(row["id"]) if row.get("id") is not None else str(start + n) for n, row in enumerate(rows)]
+
+
+def early_verdicts(rows: list[dict[str, Any]], settings: SketchSettings) -> dict[int, Match]:
+    """Rows decided before hashing: missing / invalid / blank text, then eval contamination."""
+    from .table import _precheck
+
+    field_ = settings.text_field
+    early = {i: m for i, row in enumerate(rows) if (m := _precheck(row.get(field_))) is not None}
+    if settings.decontaminator is not None:
+        todo = [i for i in range(len(rows)) if i not in early]
+        for i, match in zip(todo, settings.decontaminator.check([rows[i][field_] for i in todo])):
+            if match is not None:
+                early[i] = match
+    return early
+
+
+def sketch_chunk(chunk: Chunk) -> ChunkSketch:
+    """Decode a chunk and sketch every row that reaches the engine (see the module docstring)."""
+    settings: SketchSettings = _STATE["settings"]
+    rows = decode(chunk, settings.source)
+    early = early_verdicts(rows, settings)
+    todo = [i for i in range(len(rows)) if i not in early]
+    normalized = [normalize_text(rows[i][settings.text_field]) for i in todo]
+    early.update({i: Match(EMPTY_TEXT, "run") for i, text in zip(todo, normalized) if not text})
+    n = len(rows)
+    exact = np.zeros(n, np.uint64)
+    sigs = np.full((n, settings.num_perm), MAX_HASH, np.uint32)
+    exact[todo] = exact_keys(normalized)
+    hasher: MinHasher | None = _STATE["hasher"]
+    if hasher is not None and todo:
+        sigs[todo] = hasher.signatures_of_words(*_STATE["words"].flatten(normalized))
+    sigs[list(early)] = MAX_HASH
+    with_field = sum(settings.text_field in row for row in rows)
+    sketch = ChunkSketch(chunk.index, chunk.start, row_ids_of(rows, chunk.start), early, exact, sigs,
+                         band_keys(sigs, settings.bands, settings.rows), with_field, tuple(rows[0]) if rows else ())
+    if settings.spill_dir is not None:
+        sketch.spill(settings.spill_dir)
+    return sketch
+
+
+def write_chunk(job: tuple[Chunk, dict[int, Match], Path]) -> tuple[Path | None, Path | None]:
+    """Write a chunk's kept rows and rejected rows (with evidence columns) as two parquet parts."""
+    from .table import _rejected_row
+
+    chunk, verdicts, folder = job
+    rows = decode(chunk, _STATE["settings"].source)
+    kept = [row for i, row in enumerate(rows) if i not in verdicts]
+    rejected = [_rejected_row(rows[i], match) for i, match in sorted(verdicts.items())]
+    name = f"{chunk.index:08d}.arrow"
+    return write_part(kept, folder / f"kept-{name}"), write_part(rejected, folder / f"rejected-{name}")
+
+
+def default_workers() -> int:
+    """All cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+class Workers:
+    """``map`` in order over items: in this process for one worker, else in ``n`` spawned processes (one
+    pool for every pass) with at most ``2 × n`` items in flight, so memory stays bounded."""
+
+    def __init__(self, n: int, settings: SketchSettings):
+        self.n, self.settings, self.pool = n, settings, None
+
+    def __enter__(self) -> "Workers":
+        if self.n <= 1:
+            init_worker(self.settings)
+        else:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            self.pool = ProcessPoolExecutor(self.n, mp_context=multiprocessing.get_context("spawn"),
+                                            initializer=init_worker, initargs=(self.settings,))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+
+    def map(self, fn: Callable, items: Iterable) -> Iterator:
+        if self.pool is None:
+            yield from map(fn, items)
+            return
+        pending: deque = deque()
+        for item in items:
+            pending.append(self.pool.submit(fn, item))
+            if len(pending) >= 2 * self.n:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()

@@ -1,0 +1,157 @@
+"""``synthgen dedup`` over a table of any size: parallel sketches, one decision pass, streamed output.
+
+1. **Sketch** (workers): chunks of rows are decoded, pre-checked (missing / invalid / blank text, eval
+   contamination) and sketched (exact key, MinHash signature, LSH band keys) in ``workers`` processes.
+2. **Decide** (driver): :func:`.resolve.resolve` gives every row the engine's verdict (first seen wins).
+3. **Write** (workers): chunks are read again and their kept / rejected rows written as parquet parts,
+   merged into ``kept.parquet`` and ``rejected.parquet``.
+
+Memory holds the band keys, exact keys and ids (~200 bytes a row; workers save signatures to scratch
+files, read back only for rows that share a bucket) and a few chunks of rows, never the table itself.
+The kept ids, reasons and evidence equal those of :func:`.table.dedup_rows` on the whole table (tested), for any number of workers.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .chunks import PartsWriter, iter_chunks
+from .deduplicator import DedupParams
+from .minhash import auto_ngram
+from .resolve import SigStore, Table, add_reference_hits, kept_sketches, resolve
+from .scopes import FrozenScope, Match
+from .sketch import SketchSettings, Workers, early_verdicts, sketch_chunk, write_chunk
+
+CHUNK_ROWS = 8192
+
+
+@dataclass
+class StreamResult:
+    """Counts and settings of a streamed dedup (the rows themselves are in the output files)."""
+
+    rows: int
+    kept: int
+    reasons: Counter
+    settings: dict[str, Any] = field(default_factory=dict)
+    paths: dict[str, Path] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        return {"rows": self.rows, "kept": self.kept, "dropped": self.rows - self.kept,
+                "reasons": dict(self.reasons.most_common()), "settings": self.settings}
+
+
+@dataclass
+class Plan:
+    """Everything the three passes need, fixed before the first worker starts."""
+
+    source: Path
+    settings: SketchSettings
+    params: DedupParams
+    references: list[FrozenScope]
+    history: Any = None  # a HistoryWriter or RedisHistoryWriter
+    workers: int = 1
+    chunk_rows: int = CHUNK_ROWS
+    describe: dict[str, Any] = field(default_factory=dict)
+
+
+def detect_ngram(source: Path, settings: SketchSettings) -> int | None:
+    """The engine's automatic shingle size: from the first batch of 8,192 rows holding any word."""
+    from .chunks import decode
+    from .minhash import SplitWordHashes
+    from .normalize import normalize_text
+
+    words = SplitWordHashes()
+    for chunk in iter_chunks(source, CHUNK_ROWS):
+        rows = decode(chunk, settings.source)
+        early = early_verdicts(rows, settings)
+        texts = [normalize_text(row[settings.text_field]) for i, row in enumerate(rows) if i not in early]
+        lengths = words.flatten(texts)[1] if texts else []
+        if any(lengths):
+            return auto_ngram([int(n) for n in lengths if n])
+    return None
+
+
+def stream_dedup(plan: Plan, out: Path) -> StreamResult:
+    """Run the three passes of the module docstring; outputs are replaced only when all succeeded."""
+    out.mkdir(parents=True, exist_ok=True)
+    plan = replace(plan, settings=replace(plan.settings, spill_dir=str(out / ".signatures")))
+    with Workers(plan.workers, plan.settings) as workers:
+        return _passes(plan, out, workers)
+
+
+def _passes(plan: Plan, out: Path, workers: Workers) -> StreamResult:
+    store = SigStore(Path(plan.settings.spill_dir), plan.settings.num_perm)
+    try:
+        sketches, ref_exact, ref_near = _sketch_all(plan, workers, store)
+        _check_field(plan, sketches)
+        table = Table(sketches, store)
+        verdicts = resolve(table, plan.params, plan.settings.bands, ref_exact, ref_near, plan.workers)
+        if plan.history is not None and plan.settings.ngram is not None:
+            _write_history(plan, sketches, verdicts, store)
+    finally:
+        store.close()
+    n_rows, starts = len(table.ids), table.starts
+    del table, sketches
+    paths = _write_outputs(plan, _by_chunk(verdicts, starts), out, workers)
+    reasons = Counter(verdicts[row].reason for row in sorted(verdicts))
+    kept = n_rows - len(verdicts)  # every kept row went through the engine and joined its run scope
+    settings = {"dedup": {**plan.describe, "scopes": plan.describe["scopes"] | {"run": kept}}}
+    if plan.settings.decontaminator is not None:
+        settings["decontam"] = plan.settings.decontaminator.describe()
+    return StreamResult(n_rows, kept, reasons, settings, paths)
+
+
+def _sketch_all(plan: Plan, workers: Workers, store: SigStore):
+    """Pass 1: sketches of every chunk; reference hits taken and signatures spilled as chunks arrive."""
+    sketches, ref_exact, ref_near = [], {}, {}
+    for chunk in workers.map(sketch_chunk, iter_chunks(plan.source, plan.chunk_rows)):
+        add_reference_hits(chunk, plan.references, plan.params, ref_exact, ref_near)
+        store.add(chunk)
+        sketches.append(chunk)
+    return sketches, ref_exact, ref_near
+
+
+def _check_field(plan: Plan, sketches) -> None:
+    from ..errors import SynthgenError
+
+    field_ = plan.settings.text_field
+    if sketches and not any(chunk.with_field for chunk in sketches):
+        raise SynthgenError(f"{plan.source}: no {field_!r} column",
+                            hint=f"pass --text-field; columns are: {', '.join(sorted(sketches[0].columns))}")
+
+
+def _write_history(plan: Plan, sketches, verdicts: dict[int, Match], store: SigStore) -> None:
+    parts = (kept_sketches(chunk, verdicts, store) for chunk in sketches)
+    plan.history.write_sketches(parts, plan.settings.ngram)
+
+
+def _write_outputs(plan: Plan, verdicts: list[dict[int, Match]], out: Path, workers: Workers) -> dict[str, Path]:
+    parts_dir = out / ".parts"
+    shutil.rmtree(parts_dir, ignore_errors=True)
+    parts_dir.mkdir(parents=True)
+    jobs = ((chunk, verdicts[chunk.index], parts_dir)
+            for chunk in iter_chunks(plan.source, plan.chunk_rows))
+    paths = {"kept": out / "kept.parquet", "rejected": out / "rejected.parquet", "summary": out / "summary.json"}
+    kept, rejected = PartsWriter(paths["kept"]), PartsWriter(paths["rejected"])
+    for kept_part, rejected_part in workers.map(write_chunk, jobs):
+        kept.add(kept_part)
+        rejected.add(rejected_part)
+    kept.close()
+    rejected.close()
+    shutil.rmtree(parts_dir, ignore_errors=True)
+    return paths
+
+
+def _by_chunk(verdicts: dict[int, Match], starts) -> list[dict[int, Match]]:
+    """Verdicts keyed by chunk number, then by row within the chunk."""
+    import numpy as np
+
+    grouped: list[dict[int, Match]] = [{} for _ in range(len(starts))]
+    for row, match in verdicts.items():
+        index = int(np.searchsorted(starts, row, side="right")) - 1
+        grouped[index][row - int(starts[index])] = match
+    return grouped
