@@ -43,7 +43,7 @@ $(REAL)/.stamp: $(STAMP) | system-deps
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[cpu,embed,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[cpu,embed,dev,ray]'
 	$(BIN)/python -m pip uninstall --quiet -y torchvision torchaudio torchcodec
 	touch $(STAMP)
 
