@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import tempfile
 import time
 from pathlib import Path
@@ -143,8 +144,11 @@ def main() -> None:
     parser.add_argument("--delay", type=float, default=0.2, help="Seconds per block round trip.")
     args = parser.parse_args()
     import ray
+    import ray.data
 
     ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
     with tempfile.TemporaryDirectory() as tmp:
         rows = [row_replicas(Path(tmp), args.batches, args.delay), row_overhead(Path(tmp), args.batches),
                 row_pool_vs_ray_data()]

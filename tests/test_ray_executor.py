@@ -199,6 +199,19 @@ def test_execution_table_validates_and_is_not_hashed(write_recipe):
         load_recipe(recipe, ["execution.replicas=0"])
 
 
+def test_tensor_parallel_replicas_shard_vllm_inside_the_replica(write_recipe):
+    from synthgen.executors.ray_engines import engine_config
+    from synthgen.plan import RecipeContext
+    from synthgen.recipe.schema import ScriptedBackendConfig, VllmBackendConfig
+
+    loaded = load_recipe(write_recipe(), ["execution.tensor_parallel_size=2", "execution.num_gpus=2"])
+    execution, context = loaded.recipe.execution, RecipeContext.from_loaded(loaded)
+    config = engine_config(VllmBackendConfig(type="vllm", engine_kwargs={"seed": 1}), execution, context)
+    assert config.engine_kwargs == {"seed": 1, "tensor_parallel_size": 2, "distributed_executor_backend": "mp"}
+    with pytest.raises(SynthgenError, match="execution.tensor_parallel_size: tensor parallelism shards a vLLM"):
+        engine_config(ScriptedBackendConfig(type="scripted"), execution, context)
+
+
 def test_generate_help_names_the_executor_options():
     output = CliRunner().invoke(cli, ["generate", "--help"]).output
     assert "--executor [local|ray]" in output and "--address" in output
