@@ -186,6 +186,16 @@ def test_address_without_the_ray_executor_is_refused_before_anything_runs(tmp_pa
     assert not (tmp_path / "run").exists()
 
 
+def test_cluster_address_is_the_flag_then_ray_address_then_the_recipe(write_recipe, monkeypatch):
+    recipe = load_recipe(write_recipe(), ["execution.address=10.0.0.3:6379"]).recipe
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    assert resolve_execution(recipe, "ray").address == "10.0.0.3:6379"
+    monkeypatch.setenv("RAY_ADDRESS", "10.0.0.2:6379")
+    assert resolve_execution(recipe, "ray").address == "10.0.0.2:6379"
+    assert resolve_execution(recipe, "ray", "10.0.0.1:6379").address == "10.0.0.1:6379"
+    assert resolve_execution(recipe).executor == "local", "RAY_ADDRESS alone does not choose Ray"
+
+
 def test_execution_table_validates_and_is_not_hashed(write_recipe):
     recipe = write_recipe()
     plain = load_recipe(recipe)

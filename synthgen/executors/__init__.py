@@ -7,6 +7,7 @@ Only this light module is imported by :func:`synthgen.api.run_recipe`; Ray is im
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from ..errors import SynthgenError
@@ -15,7 +16,8 @@ EXECUTORS = ("local", "ray")
 
 
 def resolve_execution(recipe: Any, executor: str | None = None, address: str | None = None) -> Any:
-    """The recipe's [execution] table (defaults when absent) with ``--executor`` / ``--address`` applied."""
+    """The recipe's [execution] table (defaults when absent) with ``--executor`` / ``--address`` applied.
+    The cluster address: ``--address``, else ``RAY_ADDRESS``, else the recipe's, else none (a local cluster)."""
     from ..recipe.execution_schema import ExecutionConfig
 
     config = recipe.execution or ExecutionConfig()
@@ -26,6 +28,8 @@ def resolve_execution(recipe: Any, executor: str | None = None, address: str | N
     if address is not None and config.executor != "ray":
         raise SynthgenError(f"--address {address} names a Ray cluster, but the executor is {config.executor!r}",
                             hint="add --executor ray (or set [execution] executor = 'ray')")
+    if address is None and config.executor == "ray" and os.environ.get("RAY_ADDRESS"):
+        config = config.model_copy(update={"address": os.environ["RAY_ADDRESS"]})
     return config
 
 

@@ -1,13 +1,14 @@
-"""Connecting to a Ray cluster: ``--address``, then ``RAY_ADDRESS``, then ``[execution] address``, else a
-local cluster started here. An unreachable address fails in seconds with one line (``ray.init`` itself
-would retry for minutes), and a run that asks for more GPUs than the cluster has fails before any actor
-waits forever for them. Replica and worker logs stay in Ray's session logs
-(``/tmp/ray/session_latest/logs`` on each node), so the console keeps synthgen's own lines.
+"""Connecting to a Ray cluster at the address :func:`synthgen.executors.resolve_execution` chose
+(``--address``, then ``RAY_ADDRESS``, then ``[execution] address``), else starting a local one here.
+
+An unreachable address fails in seconds with one line (``ray.init`` itself would retry for minutes), and a
+run that asks for more GPUs than the cluster has fails before any actor waits forever for them. Replica
+and worker logs stay in Ray's session logs (``/tmp/ray/session_latest/logs`` on each node), so the console
+keeps synthgen's own lines.
 """
 
 from __future__ import annotations
 
-import os
 import socket
 from dataclasses import dataclass
 from typing import Any
@@ -26,11 +27,6 @@ def import_ray() -> Any:
     return ray
 
 
-def cluster_address(configured: str | None) -> str | None:
-    """The address to join: an explicit one (CLI or recipe, already merged), else ``RAY_ADDRESS``."""
-    return configured or os.environ.get("RAY_ADDRESS") or None
-
-
 @dataclass
 class RayConnection:
     """The Ray session a run uses; ``started`` when this run started it (and so shuts it down)."""
@@ -47,13 +43,11 @@ def connect(configured: str | None) -> RayConnection:
     """Join the cluster (or reuse the session this process already has); start a local one without an address.
     An explicit address is probed first, even when this process is already connected."""
     ray = import_ray()
-    if configured not in (None, "auto", "local"):
-        probe(configured)
-    if ray.is_initialized():
-        return RayConnection(configured, started=False)
-    address = cluster_address(configured)
+    address = configured
     if address not in (None, "auto", "local"):
         probe(address)
+    if ray.is_initialized():
+        return RayConnection(address, started=False)
     try:
         ray.init(address=address, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
     except Exception as exc:  # noqa: BLE001 - every way of failing to join is one line for the user
