@@ -114,12 +114,16 @@ class RayEngineBackend:
             outputs = list(pool.map_unordered(lambda actor, b: actor.generate.remote(b[0], b[1], sampling), blocks))
         except ray.exceptions.RayError as exc:
             raise replica_error(exc, "failed while generating") from None
-        return self._reassemble(outputs, len(requests))
+        return self._reassemble(outputs, dict((start, len(block)) for start, block in blocks), len(requests))
 
-    def _reassemble(self, outputs: list[tuple[int, list, dict]], total: int) -> list[list[Completion]]:
+    def _reassemble(self, outputs: list[tuple[int, list, dict]], sizes: dict[int, int], total: int
+                    ) -> list[list[Completion]]:
+        """Put each block's results back at its position; a short or missing block is a bug, not a loss."""
         results: list[Any] = [None] * total
         usage: dict[str, int] = {}
         for start, block, block_usage in outputs:
+            if len(block) != sizes[start]:
+                raise RuntimeError(f"engine replica returned {len(block)} results for {sizes[start]} requests")
             results[start:start + len(block)] = block
             for key, value in block_usage.items():
                 usage[key] = usage.get(key, 0) + int(value)
