@@ -50,11 +50,19 @@ class RunResult:
 
 def run_recipe(recipe: str | Path | LoadedRecipe, *, overrides: list[str] | tuple[str, ...] = (),
                out: str | Path | None = None, limit: int | None = None, overwrite: bool = False,
-               backend: Any = None, progress: bool = True, close_backend: bool = True) -> RunResult:
+               backend: Any = None, progress: bool = True, close_backend: bool = True,
+               executor: str | None = None, address: str | None = None) -> RunResult:
     """Generate a recipe's dataset into its run directory, resuming from checkpoints when they exist.
-    ``close_backend=False`` leaves a passed-in backend's engine running (the evolve loop reuses it)."""
+    ``close_backend=False`` leaves a passed-in backend's engine running (the evolve loop reuses it).
+    ``executor`` ("local" or "ray") and ``address`` (a Ray cluster) override the recipe's [execution]."""
+    from .executors import resolve_execution, run_with_executor
+
     loaded = recipe if isinstance(recipe, LoadedRecipe) else load_recipe(recipe, list(overrides))
     loaded = _apply_limit(loaded, limit)
+    execution = resolve_execution(loaded.recipe, executor, address)
+    if execution.executor != "local":
+        return run_with_executor(loaded, execution, out=out, overwrite=overwrite, progress=progress,
+                                 backend=backend, close_backend=close_backend)
     plan = build_run_plan(loaded, backend)
     run_dir = RunDir(resolve_out_dir(loaded, out))
     run_dir.prepare(loaded.hash, overwrite=overwrite)

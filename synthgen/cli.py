@@ -30,9 +30,11 @@ def cli() -> None:
 @click.option("--overwrite", is_flag=True, help="Replace a run of a different recipe in the run directory.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--verbose", is_flag=True, help="Show library logs (vLLM, torch, ...) here, not in RUN/logs/.")
+@click.option("--executor", type=click.Choice(["local", "ray"]), help="Where to run (default: [execution] or local).")
+@click.option("--address", metavar="HOST:PORT", help="Ray cluster to join (default: RAY_ADDRESS, else a local one).")
 @reports_errors(interrupted=RESUME_HINT)
 def generate(recipe: Path, overrides: tuple[str, ...], out: Path | None, limit: int | None, overwrite: bool,
-             quiet: bool, verbose: bool) -> None:
+             quiet: bool, verbose: bool, executor: str | None, address: str | None) -> None:
     """Generate the dataset RECIPE describes (resumes an interrupted run)."""
     from .api import resolve_out_dir, run_recipe
     from .console import quiet_console
@@ -40,7 +42,8 @@ def generate(recipe: Path, overrides: tuple[str, ...], out: Path | None, limit: 
 
     loaded = load_recipe(recipe, list(overrides))
     with quiet_console(resolve_out_dir(loaded, out), verbose=verbose):
-        result = run_recipe(loaded, out=out, limit=limit, overwrite=overwrite, progress=not quiet)
+        result = run_recipe(loaded, out=out, limit=limit, overwrite=overwrite, progress=not quiet,
+                            executor=executor, address=address)
     report = result.report
     click.echo(f"{report.kept} records ({report.stop_reason}), {report.rejected} rejected "
                f"of {report.throughput.candidates} candidates -> {result.run_dir}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .formats import format_columns, format_rows
+from .formats import format_columns, format_rows, record_text
 from .plan import RunPlan
 from .provenance import normalize_rows, record_as_reject
 from .records import as_text
@@ -86,7 +86,11 @@ def write_report(run_dir: RunDir, report: RunReport, kept: list[dict[str, Any]],
 
 
 def run_mix(plan: RunPlan, run_dir: RunDir) -> dict[str, Any]:
-    """Write ``mix/``: every real row plus synthetic rows up to the cap; returns the mix summary."""
+    """Write ``mix/``: every real row plus synthetic rows up to the cap; returns the mix summary. A record
+    of any format is mixed by its text (a steps record's dataset row gets a ``text`` column in the mix)."""
     from .mix.run import mix_run_dir
+    from .tabular import read_rows
 
-    return mix_run_dir(run_dir.path, plan.mix.mixer, plan.mix.real_rows()).summary()
+    rows = read_rows(run_dir.data_path)
+    synthetic = [row if "text" in row else {**row, "text": record_text(row)} for row in rows]
+    return mix_run_dir(run_dir.path, plan.mix.mixer, plan.mix.real_rows(), synthetic).summary()

@@ -298,3 +298,12 @@ def test_formatted_rows_keep_scores_and_sampled_values_but_not_step_texts(tmp_pa
     columns = run(tmp_path, body).dataset.column_names
     assert {"messages", "score", "level"} <= set(columns)
     assert not {"instruction", "response", "text"} & set(columns)
+
+
+def test_a_steps_recipe_mixes_by_its_text(tmp_path):
+    (tmp_path / "real.jsonl").write_text("".join(json.dumps({"text": f"real saying number {i}"}) + "\n" for i in range(6)))
+    body = INSTRUCTION + RESPONSE + "[output]\nformat = 'messages'\nprompt = 'instruction'\n" + \
+        "[mix]\nreal = 'real.jsonl'\nmax_synthetic_share = 0.5\n"
+    result = run(tmp_path, body)
+    mix = result.report.mix
+    assert mix["n_real"] == 6 and mix["n_synthetic"] == 6 and mix["synthetic_share"] == 0.5

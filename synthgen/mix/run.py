@@ -40,11 +40,14 @@ def read_real_rows(config: "MixConfig", resolve: Callable[[Path], Path], where: 
         raise RecipeError(f"{where}.real: {exc.message}", hint=exc.hint) from None
 
 
-def mix_run_dir(run_dir: str | Path, mixer: Mixer, real_rows: list[dict[str, Any]]) -> MixResult:
-    """Mix a finished run's ``data.parquet`` with ``real_rows`` and write ``<run_dir>/mix``."""
+def mix_run_dir(run_dir: str | Path, mixer: Mixer, real_rows: list[dict[str, Any]],
+                synthetic_rows: list[dict[str, Any]] | None = None) -> MixResult:
+    """Mix a finished run's records (``synthetic_rows``, default its ``data.parquet``) with ``real_rows``
+    and write ``<run_dir>/mix``."""
     from ..tabular import read_rows
 
     run_dir = Path(run_dir)
-    result = mixer.mix(real_rows, read_rows(run_dir / "data.parquet"))
+    synthetic = read_rows(run_dir / "data.parquet") if synthetic_rows is None else synthetic_rows
+    result = mixer.mix(real_rows, synthetic)
     write_mix(result, run_dir / "mix")
     return result

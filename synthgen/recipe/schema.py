@@ -15,6 +15,7 @@ from .base import Strict
 from .dedup_schema import DedupConfig
 from .diversity_schema import DiversityConfig
 from .evolve_schema import EvolveConfig
+from .execution_schema import ExecutionConfig
 from .mix_schema import MixConfig
 from .steps_schema import FewShotConfig, GenerateStep, StepConfig
 from .verify_schema import VerifierConfig
@@ -203,6 +204,7 @@ class Recipe(Strict):
     mix: MixConfig | None = Field(None, description="Cap the synthetic share of a real + synthetic training mix.")
     evolve: EvolveConfig | None = Field(None, description="Multi-generation loop settings (synthgen evolve).")
     output: OutputConfig = Field(default_factory=OutputConfig)
+    execution: ExecutionConfig | None = Field(None, exclude=True, description="Executor (local or ray) and its width; not hashed.")
 
     @model_validator(mode="after")
     def _prompt_or_steps(self) -> "Recipe":

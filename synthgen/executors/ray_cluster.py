@@ -1,0 +1,82 @@
+"""Connecting to a Ray cluster at the address :func:`synthgen.executors.resolve_execution` chose
+(``--address``, then ``RAY_ADDRESS``, then ``[execution] address``), else starting a local one here.
+
+An unreachable address fails in seconds with one line (``ray.init`` itself would retry for minutes), and a
+run that asks for more GPUs than the cluster has fails before any actor waits forever for them. Replica
+and worker logs stay in Ray's session logs (``/tmp/ray/session_latest/logs`` on each node), so the console
+keeps synthgen's own lines.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import MissingDependencyError, SynthgenError
+
+CONNECT_TIMEOUT_S = 5.0
+START_HINT = "start one with `ray start --head` on the head node, or fix --address / RAY_ADDRESS"
+
+
+def import_ray() -> Any:
+    try:
+        import ray
+    except ImportError as exc:
+        raise MissingDependencyError(f"the Ray executor needs ray ({exc})", hint="pip install 'synthgen[ray]'") from None
+    return ray
+
+
+@dataclass
+class RayConnection:
+    """The Ray session a run uses; ``started`` when this run started it (and so shuts it down)."""
+
+    address: str | None
+    started: bool
+
+    def close(self) -> None:
+        if self.started:
+            import_ray().shutdown()
+
+
+def connect(configured: str | None) -> RayConnection:
+    """Join the cluster (or reuse the session this process already has); start a local one without an address.
+    An explicit address is probed first, even when this process is already connected."""
+    ray = import_ray()
+    address = configured
+    if address not in (None, "auto", "local"):
+        probe(address)
+    if ray.is_initialized():
+        return RayConnection(address, started=False)
+    try:
+        ray.init(address=address, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    except Exception as exc:  # noqa: BLE001 - every way of failing to join is one line for the user
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SynthgenError(f"cannot join the Ray cluster at {address or 'a new local cluster'}: {first}",
+                            hint=START_HINT) from None
+    return RayConnection(address, started=True)
+
+
+def probe(address: str) -> None:
+    """Fail fast when nothing listens at ``host:port`` (``ray://host:port`` too)."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise SynthgenError(f"Ray address {address!r} is not host:port", hint="e.g. --address 10.0.0.5:6379 or 'auto'")
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        raise SynthgenError(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}", hint=START_HINT) from None
+
+
+def check_resources(execution: Any, where: str) -> None:
+    """The replicas must fit the cluster: GPUs and CPUs reserved per replica × replicas."""
+    available = import_ray().cluster_resources()
+    for resource, per_replica, key in (("GPU", execution.num_gpus, "num_gpus"), ("CPU", execution.num_cpus, "num_cpus")):
+        need = per_replica * execution.replicas
+        have = available.get(resource, 0.0)
+        if need > have:
+            raise SynthgenError(
+                f"{where}.{key}: {execution.replicas} replica(s) × {per_replica:g} {resource} need {need:g} "
+                f"{resource}s, but the Ray cluster has {have:g}",
+                hint=f"lower execution.{key} or execution.replicas, or add nodes with {resource}s "
+                     f"(ray start --num-{resource.lower()}s N)")
