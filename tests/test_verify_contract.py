@@ -14,7 +14,8 @@ from synthgen.pipeline import Stage, VerifierStage
 from synthgen.recipe.load import recipe_from_dict
 from synthgen.recipe.verify_schema import VerifierConfig
 from synthgen.records import Candidate, GenerationRequest, Seed, Verdict
-from synthgen.verify import _REGISTRY, VerifyContext, build_verify_stages
+from synthgen.verify import VerifyContext, build_verify_stages
+from synthgen.verify.registry import BUILTIN
 
 MINIMAL = {"recipe": {"name": "r"}, "seeds": {"type": "inline", "records": [{"topic": "a"}]},
            "prompt": {"template": "About {topic}"},
@@ -34,8 +35,10 @@ def config_types() -> list[str]:
     return [typing.get_args(model.model_fields["type"].annotation)[0] for model in union]
 
 
-def test_every_type_has_a_factory_and_a_contract_table():
-    assert sorted(config_types()) == sorted(_REGISTRY) == sorted(TABLES)
+def test_every_type_is_one_class_with_its_config_and_a_contract_table():
+    assert sorted(config_types()) == sorted(BUILTIN) == sorted(TABLES)
+    for name, cls in BUILTIN.items():
+        assert cls.Config.__module__ == cls.__module__, f"{name}: the config lives beside its class"
 
 
 def candidates() -> list[Candidate]:

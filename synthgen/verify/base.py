@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..records import Candidate, Verdict
+
+PLACEMENT_KEYS = ("type", "field", "after")
+
+
+def config_params(config: Any, *drop: str) -> dict[str, Any]:
+    """A verifier table's fields as constructor params (less ``type``, the placement keys and ``drop``)."""
+    return config.model_dump(exclude={*PLACEMENT_KEYS, *drop})
 
 
 class Verifier:
-    """Subclasses set ``name`` and implement :meth:`check`; batch-capable ones override :meth:`check_batch`."""
+    """Subclasses set ``name`` and ``Config`` (the pydantic model of their ``[[verify]]`` table, in the same
+    file) and implement :meth:`check`; batch-capable ones override :meth:`check_batch`. ``from_config``
+    builds one from its validated table; verifiers that need files or a model override it."""
 
     name = "verifier"
+    Config: Any = None
+
+    @classmethod
+    def from_config(cls, config: Any, context: Any, where: str) -> "Verifier":
+        return cls(**config_params(config))
 
     def check(self, candidate: Candidate) -> Verdict:
         raise NotImplementedError

@@ -80,9 +80,7 @@ def _build_judge(loaded: Any, config: Any, position: int) -> Any:
 
     shared = None
     if config.backend is None:
-        from ..backends import build_backend
-
-        from ..plan import build_main_backend, RecipeContext
+        from ..plan import RecipeContext, build_main_backend
 
         shared = build_main_backend(loaded.recipe, RecipeContext.from_loaded(loaded))
     return build_verifier(config, VerifyContext.of(loaded, shared), f"{loaded.source}:verify.{position}")

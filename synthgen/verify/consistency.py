@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Iterator
+from typing import Any, Iterator, Literal
 
 from ..pipeline import Stage
 from ..records import Candidate
+from pydantic import Field, field_validator
+
+from ..recipe.base import Placed
+from .checks import compiles
 
 NO_ANSWER = "no_answer"
 LOW_AGREEMENT = "low_agreement"
@@ -49,6 +53,21 @@ def normalize_answer(answer: str, mode: str) -> str:
     return answer
 
 
+class SelfConsistencyConfig(Placed):
+    type: Literal["self_consistency"]
+    answer_pattern: str | None = Field(None, description="Regex whose first non-empty group is the final answer; "
+                                                         "default: '#### x', '\\boxed{x}' or 'answer: x'.")
+    normalize: Literal["exact", "text", "number"] = "number"
+    min_agreement: float = Field(0.5, gt=0.0, le=1.0, description="Majority share of the n samples required.")
+    keep: Literal["all", "first"] = Field("all", description="Keep every majority sample or only the first.")
+    answer_column: str | None = "answer"
+
+    @field_validator("answer_pattern")
+    @classmethod
+    def _pattern(cls, pattern: str | None) -> str | None:
+        return None if pattern is None else compiles(pattern)
+
+
 class SelfConsistencyStage(Stage):
     """Keeps the samples that give the request's majority answer when agreement ≥ ``min_agreement``.
 
@@ -57,6 +76,19 @@ class SelfConsistencyStage(Stage):
     """
 
     name = "self_consistency"
+    Config = SelfConsistencyConfig
+
+    @classmethod
+    def from_config(cls, config: Any, context: Any, where: str) -> "SelfConsistencyStage":
+        """Compares the ``context.n`` samples of each prompt, so it needs n ≥ 2."""
+        from ..errors import RecipeError
+        from .base import config_params
+
+        if context.n < 2:
+            raise RecipeError(f"{where}: self_consistency compares several samples per prompt, but "
+                              f"generation.sampling.n is {context.n}", hint="set generation.sampling.n to 5 or more")
+        params = {k: v for k, v in config_params(config).items() if v is not None or k == "answer_column"}
+        return cls(n=context.n, **params)
 
     def __init__(self, answer_pattern: str = ANSWER_PATTERN, normalize: str = "number", min_agreement: float = 0.5,
                  keep: str = "all", answer_column: str | None = "answer", n: int = 1, name: str | None = None):

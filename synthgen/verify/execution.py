@@ -14,13 +14,17 @@ from __future__ import annotations
 import os
 import string
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Literal
 
 from ..records import Candidate, Verdict
-from .base import Verifier
+from .base import Verifier, config_params
 from .extract import extract_code
 from .sandbox import EARLY_EXIT, GUARDS, Sandbox, SandboxLimits, SandboxResult
 from .templating import MISSING_FIELD, MissingField, candidate_fields
+from pydantic import Field, field_validator
+
+from ..recipe.base import Placed
+from .checks import placeholders
 
 Program = tuple[str, "tuple[int, int] | None"]
 
@@ -95,6 +99,47 @@ class _Fields(dict):
         raise MissingField(key)
 
 
+class CodeExecutionVerifierConfig(Placed):
+    type: Literal["code_execution"]
+    program: str = Field("{prompt}{code}\n{test}\ncheck({entry_point})\n",
+                         description="Program template: {code} plus seed fields/columns; {{ }} for braces.")
+    extract: Literal["auto", "fenced", "raw"] = Field("auto", description="How {code} is taken from the text.")
+    language: Literal["python"] = "python"
+    timeout_s: float = Field(5.0, gt=0, le=600, description="Wall-clock limit per program.")
+    cpu_s: int | None = Field(None, ge=1, le=600, description="CPU-time limit; default: timeout rounded up.")
+    memory_mb: int = Field(1024, ge=64, description="Address-space limit.")
+    file_size_mb: int = Field(16, ge=1, description="Largest file the program may write.")
+    disk_mb: int = Field(64, ge=1, description="Total bytes the program may leave in its directory.")
+    max_processes: int = Field(64, ge=1, description="RLIMIT_NPROC (ignored by the kernel for root).")
+    workers: int | None = Field(None, ge=1, le=256, description="Parallel sandboxes; default: one per core.")
+    isolation: Literal["auto", "strict", "namespaces", "none"] = Field(
+        "auto", description="auto: bubblewrap when it runs here, else namespaces, else none (one warning); "
+                            "strict: bubblewrap or fail the run; namespaces: unshare or fail; none.")
+    python: str | None = Field(None, description="Interpreter; default: the one running synthgen.")
+    site_packages: bool = Field(False, description="Let programs import installed packages (slower start-up).")
+    exit_zero_passes: bool = Field(False, description="Count sys.exit(0) as a pass (unittest.main()).")
+    code_column: str | None = Field("code", description="Column that receives the extracted code.")
+    guards_off: dict[Literal["non_plain_return", "tampered_builtins", "early_exit"], str] = Field(
+        default_factory=dict, description="Reward-hack guards to turn off, each with the reason (recorded in "
+                                          "the manifest), e.g. {non_plain_return = \"tests compare Counters\"}.")
+
+    @field_validator("guards_off")
+    @classmethod
+    def _reasons(cls, guards_off: dict[str, str]) -> dict[str, str]:
+        blank = [name for name, reason in guards_off.items() if not reason.strip()]
+        if blank:
+            raise ValueError(f"guards_off.{blank[0]} needs a reason (it goes into the manifest)")
+        return guards_off
+
+    @field_validator("program")
+    @classmethod
+    def _has_code(cls, program: str) -> str:
+        fields = placeholders(program)
+        if "code" not in fields and "text" not in fields:
+            raise ValueError("the program template must contain {code} (or {text})")
+        return program
+
+
 class CodeExecutionVerifier(Verifier):
     """Keeps candidates whose program exits cleanly with its tests passing. Rejection reasons come from
     the sandbox (``tests_failed``, ``timeout``, ``syntax_error``, ``memory_limit``, ``forbidden_network``,
@@ -103,6 +148,23 @@ class CodeExecutionVerifier(Verifier):
     the reason it is off (recorded in the manifest)."""
 
     name = "code_execution"
+    Config = CodeExecutionVerifierConfig
+
+    @classmethod
+    def from_config(cls, config: Any, context: Any, where: str) -> "CodeExecutionVerifier":
+        """``isolation = "strict"`` (bubblewrap) and ``"namespaces"`` (unshare) are checked here with one
+        probe run each, so a run that cannot have them fails before generating."""
+        from ..errors import RecipeError
+        from . import isolation
+
+        if config.isolation == "namespaces" and isolation.available() is None:
+            raise RecipeError(f"{where}.isolation: 'namespaces' is not available here (unshare failed)",
+                              hint="use isolation = 'auto' (falls back to limits and the audit hook) or allow namespaces")
+        if config.isolation == "strict" and not isolation.bwrap_available():
+            raise RecipeError(f"{where}.isolation: 'strict' needs bubblewrap (bwrap), which does not run here",
+                              hint="install bubblewrap (apt-get install bubblewrap) and allow user namespaces, "
+                                   "or use isolation = 'auto'")
+        return cls(**config_params(config))
 
     def __init__(self, program: str = HUMAN_EVAL_PROGRAM, extract: str = "auto", language: str = "python",
                  timeout_s: float = 5.0, cpu_s: int | None = None, memory_mb: int = 1024, file_size_mb: int = 16,

@@ -3,12 +3,16 @@ set, from a JSON object in the text, or from ``Label: value`` lines."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from ..records import Candidate, Verdict
 from .base import Verifier
 from .extract import extract_json, labeled_fields
 from .structured import column_value
+from pydantic import Field
+
+from ..recipe.base import Placed
+
 
 MISSING_FIELD = "missing_field"
 
@@ -23,12 +27,22 @@ def _present(value: Any, allow_empty: bool) -> bool:
     return bool(value) if isinstance(value, (list, dict)) else True
 
 
+class RequiredFieldsVerifierConfig(Placed):
+    type: Literal["required_fields"]
+    fields: list[str] = Field(min_length=1, description="Fields that must be present and non-empty.")
+    source: Literal["auto", "columns", "json", "labels"] = Field(
+        "auto", description="columns (from an earlier verifier), json (object in the text), labels (Name: value).")
+    allow_empty: bool = False
+    to_columns: bool = Field(True, description="Fields read from the text become dataset columns.")
+
+
 class RequiredFieldsVerifier(Verifier):
     """``source``: ``columns`` (set by e.g. the json verifier), ``json`` (an object in the text), ``labels``
     (``Question: … Answer: …``) or ``auto`` (columns, then JSON, then labels). With ``to_columns``, fields
     found in the text become dataset columns."""
 
     name = "required_fields"
+    Config = RequiredFieldsVerifierConfig
 
     def __init__(self, fields: list[str], source: str = "auto", allow_empty: bool = False, to_columns: bool = True):
         self.fields, self.source = list(fields), source

@@ -9,13 +9,17 @@ reason, never a crash.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
 from ..prompts import derive_seed
 from ..records import Candidate, GenerationRequest, Verdict
-from .base import Verifier
+from .base import Verifier, config_params
 from .judge_backend import no_backend_error
 from .templating import MISSING_FIELD, MissingField, candidate_fields, render
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from ..recipe.base import Placed
+from .checks import check_bounds, compiles, placeholders, validate_backend_table
 
 BELOW_THRESHOLD = "judge_below_threshold"
 UNPARSEABLE = "judge_unparseable"
@@ -79,11 +83,79 @@ def parse_winner(text: str, pattern: re.Pattern) -> str | None:
     return "tie" if raw.casefold() == "tie" else raw.upper() if raw.upper() in ("A", "B") else None
 
 
+class JudgeVerifierConfig(Placed):
+    type: Literal["judge"]
+    mode: Literal["score", "pairwise"] = "score"
+    template: str | None = Field(None, description="Rubric prompt; default per mode. {text}, {prompt}, seeds; "
+                                                   "pairwise: {a}, {b}.")
+    score_pattern: str | None = Field(None, description="Regex whose first group is the score.")
+    min_score: float = 1
+    max_score: float = 10
+    threshold: float = Field(7, description="Keep candidates scoring at least this (score mode).")
+    reference: str | None = Field(None, description="Pairwise: seed field or column holding the reference text.")
+    winner_pattern: str | None = Field(None, description="Pairwise: regex whose first group is A, B or tie.")
+    allow_ties: bool = False
+    temperature: float = Field(0.0, ge=0.0, le=5.0)
+    max_tokens: int = Field(64, ge=1)
+    seed: int = 0
+    backend: Any = Field(None, description="The judge's own [verify.backend] table; default: the generator's.")
+    prompt_mode: Literal["auto", "completion", "chat"] = Field("auto", description="For the judge's own backend.")
+    system: str | None = Field(None, description="System message for the judge's own backend in chat mode.")
+
+    @field_validator("score_pattern", "winner_pattern")
+    @classmethod
+    def _pattern(cls, pattern: str | None) -> str | None:
+        return None if pattern is None else compiles(pattern)
+
+    @field_validator("threshold")
+    @classmethod
+    def _threshold(cls, threshold: float, info: ValidationInfo) -> float:
+        low, high = info.data.get("min_score"), info.data.get("max_score")
+        if info.data.get("mode") == "score" and low is not None and high is not None and not low <= threshold <= high:
+            raise ValueError(f"threshold lies outside [min_score, max_score] = [{low:g}, {high:g}]")
+        return threshold
+
+    @field_validator("template")
+    @classmethod
+    def _template(cls, template: str | None) -> str | None:
+        if template is not None:
+            placeholders(template)
+        return template
+
+    @field_validator("backend", mode="before")
+    @classmethod
+    def _backend(cls, value: Any) -> Any:
+        return None if value is None else validate_backend_table(value)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "JudgeVerifierConfig":
+        check_bounds(self.min_score, self.max_score, "min_score", "max_score")
+        if self.mode == "pairwise" and not self.reference:
+            raise ValueError("pairwise mode needs reference: the seed field or column to compare against")
+        if self.template is not None:
+            needed = {"a", "b"} if self.mode == "pairwise" else {"text"}
+            missing = sorted(needed - set(placeholders(self.template)))
+            if missing:
+                raise ValueError(f"the {self.mode} template must contain {{{missing[0]}}}")
+        return self
+
+
 class JudgeVerifier(Verifier):
     """Scores candidates with an LLM. ``mode``: ``score`` (keep when score ≥ ``threshold``) or ``pairwise``
     (keep when the candidate beats ``reference`` in both orders; ties kept with ``allow_ties``)."""
 
     name = "judge"
+    Config = JudgeVerifierConfig
+
+    @classmethod
+    def from_config(cls, config: Any, context: Any, where: str) -> "JudgeVerifier":
+        """On its own ``[verify.backend]`` (which it then closes), else on the generator's backend."""
+        from .judge_backend import judge_backend
+
+        params = {k: v for k, v in config_params(config, "backend", "prompt_mode", "system").items() if v is not None}
+        verifier = cls(backend=judge_backend(config, context), **params)
+        verifier.owns_backend = config.backend is not None
+        return verifier
 
     def __init__(self, backend: Any = None, mode: str = "score", template: str | None = None,
                  score_pattern: str = SCORE_PATTERN, min_score: float = 1, max_score: float = 10,

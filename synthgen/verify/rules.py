@@ -6,11 +6,17 @@ detection. Repetition and script share live in ``text_stats``; required fields i
 
 from __future__ import annotations
 
+from typing import Literal
+
 import re
 from functools import lru_cache
 
 from ..records import Candidate, Verdict
 from .base import Verifier
+from pydantic import Field, field_validator, model_validator
+
+from ..recipe.base import Placed
+from .checks import RegexFlag, check_bounds, compiles
 
 EMPTY = "empty_output"
 TOO_SHORT = "too_short"
@@ -31,10 +37,16 @@ REFUSALS = (
 _FLAGS = {"ignorecase": re.IGNORECASE, "multiline": re.MULTILINE, "dotall": re.DOTALL}
 
 
+class NonEmptyVerifierConfig(Placed):
+    type: Literal["non_empty"]
+    strip: bool = True
+
+
 class NonEmptyVerifier(Verifier):
     """Drops completions that are empty (or only whitespace when ``strip``)."""
 
     name = "non_empty"
+    Config = NonEmptyVerifierConfig
 
     def __init__(self, strip: bool = True):
         self.strip = strip
@@ -51,10 +63,25 @@ def measure_length(text: str, unit: str, n_tokens: int | None = None) -> int:
     return len(text.split()) if unit == "words" else len(text)
 
 
+class LengthVerifierConfig(Placed):
+    type: Literal["length"]
+    unit: Literal["chars", "words", "tokens"] = Field("chars", description="tokens: the backend's token count.")
+    min: int | None = Field(None, ge=0)
+    max: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "LengthVerifierConfig":
+        if self.min is None and self.max is None:
+            raise ValueError("give min, max or both")
+        check_bounds(self.min, self.max, "min", "max")
+        return self
+
+
 class LengthVerifier(Verifier):
     """Keeps completions whose length in ``unit`` (chars, words or tokens) lies within [min, max]."""
 
     name = "length"
+    Config = LengthVerifierConfig
 
     def __init__(self, unit: str = "chars", min: int | None = None, max: int | None = None):  # noqa: A002
         self.unit, self.min, self.max = unit, min, max
@@ -75,10 +102,29 @@ def compile_flags(flags: list[str] | tuple[str, ...]) -> int:
     return value
 
 
+class RegexVerifierConfig(Placed):
+    type: Literal["regex"]
+    must_match: list[str] = Field(default_factory=list, description="Patterns that must each be found (re.search).")
+    must_not_match: list[str] = Field(default_factory=list, description="Patterns that must not be found.")
+    flags: list[RegexFlag] = Field(default_factory=list)
+
+    @field_validator("must_match", "must_not_match")
+    @classmethod
+    def _patterns(cls, patterns: list[str]) -> list[str]:
+        return [compiles(p) for p in patterns]
+
+    @model_validator(mode="after")
+    def _some(self) -> "RegexVerifierConfig":
+        if not self.must_match and not self.must_not_match:
+            raise ValueError("give must_match, must_not_match or both")
+        return self
+
+
 class RegexVerifier(Verifier):
     """Every ``must_match`` pattern must be found (``re.search``) and no ``must_not_match`` pattern may be."""
 
     name = "regex"
+    Config = RegexVerifierConfig
 
     def __init__(self, must_match: list[str] = (), must_not_match: list[str] = (), flags: list[str] = ()):
         self.must_match, self.must_not_match, self.flags = list(must_match), list(must_not_match), list(flags)
@@ -122,11 +168,28 @@ def echo_share(text: str, prompt: str, min_chars: int) -> tuple[float, str | Non
     return sum(len(line) for line in copied) / total, copied[0]
 
 
+class BlocklistVerifierConfig(Placed):
+    type: Literal["blocklist"]
+    phrases: list[str] | None = Field(None, description="Blocked phrases; default: refusal boilerplate.")
+    case_sensitive: bool = False
+    prompt_echo: bool = Field(True, description="Also reject texts that mostly copy the prompt's lines.")
+    echo_min_chars: int = Field(20, ge=1, description="Shorter lines never count as copied.")
+    echo_max_share: float = Field(0.5, ge=0.0, le=1.0, description="Largest share of copied characters kept.")
+
+    @field_validator("phrases")
+    @classmethod
+    def _non_blank(cls, phrases: list[str] | None) -> list[str] | None:
+        if phrases is not None and any(not p.strip() for p in phrases):
+            raise ValueError("a blank phrase would block every text")
+        return phrases
+
+
 class BlocklistVerifier(Verifier):
     """Rejects texts containing a blocked phrase (by default, refusals and 'As an AI language model'
     boilerplate) and, with ``prompt_echo``, texts that mostly copy the prompt back."""
 
     name = "blocklist"
+    Config = BlocklistVerifierConfig
 
     def __init__(self, phrases: list[str] | None = None, case_sensitive: bool = False, prompt_echo: bool = True,
                  echo_min_chars: int = 20, echo_max_share: float = 0.5):

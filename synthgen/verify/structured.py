@@ -6,12 +6,18 @@ stage's ``invalid_json`` count over ``seen`` is the invalid-JSON rate, reported 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import json
-from typing import Any
+from typing import Any, Literal
 
 from ..records import Candidate, Verdict, canonical_json
-from .base import Verifier
+from .base import Verifier, config_params
 from .extract import extract_json
+from pydantic import Field, field_validator, model_validator
+
+from ..recipe.base import Placed
+from .checks import check_json_schema
 
 INVALID_JSON = "invalid_json"
 SCHEMA_MISMATCH = "schema_mismatch"
@@ -56,6 +62,32 @@ def column_value(value: Any, pinned: type | None) -> Any:
     return canonical_json(value)
 
 
+class JsonSchemaVerifierConfig(Placed):
+    type: Literal["json"]
+    json_schema: dict[str, Any] | None = Field(None, description="Inline JSON Schema.")
+    schema_path: Path | None = Field(None, description="JSON Schema file, relative to the recipe.")
+    extract: Literal["auto", "strict"] = Field("auto", description="auto: tolerate fences and surrounding prose.")
+    columns: Literal["all", "none"] | list[str] = Field("all", description="Top-level keys that become columns.")
+    column_prefix: str = ""
+    text: Literal["raw", "json"] = Field("raw", description="json: replace the text with the extracted JSON.")
+    constrain: bool = Field(False, description="Also constrain decoding to the schema (vLLM structured outputs).")
+
+    @field_validator("json_schema")
+    @classmethod
+    def _valid_schema(cls, schema: dict[str, Any] | None) -> dict[str, Any] | None:
+        if schema is not None:
+            check_json_schema(schema)
+        return schema
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "JsonSchemaVerifierConfig":
+        if self.json_schema is not None and self.schema_path is not None:
+            raise ValueError("give json_schema or schema_path, not both")
+        if self.constrain and self.json_schema is None and self.schema_path is None:
+            raise ValueError("constrain needs a schema: set json_schema or schema_path")
+        return self
+
+
 class JsonSchemaVerifier(Verifier):
     """Keeps texts holding JSON that validates against ``schema`` (any JSON object or array when None).
 
@@ -65,6 +97,12 @@ class JsonSchemaVerifier(Verifier):
     """
 
     name = "json"
+    Config = JsonSchemaVerifierConfig
+
+    @classmethod
+    def from_config(cls, config: Any, context: Any, where: str) -> "JsonSchemaVerifier":
+        schema = load_schema(config, context, where)
+        return cls(schema=schema, **config_params(config, "json_schema", "schema_path", "constrain"))
 
     def __init__(self, schema: dict[str, Any] | None = None, extract: str = "auto", columns: Any = "all",
                  column_prefix: str = "", text: str = "raw"):
@@ -113,3 +151,22 @@ def json_stage_summary(stages: list[dict[str, Any]], constrained: bool) -> list[
         out.append({"stage": stage["stage"], "seen": seen, "constrained": constrained,
                     "invalid_json_rate": rate[INVALID_JSON], "schema_mismatch_rate": rate[SCHEMA_MISMATCH]})
     return out
+
+
+def load_schema(config: Any, context: Any, where: str) -> dict[str, Any] | None:
+    """The json verifier's schema: inline, or read (and checked) from ``schema_path``."""
+    import json
+
+    from ..errors import RecipeError
+
+    if config.schema_path is None:
+        return config.json_schema
+    path = context.resolve(config.schema_path)
+    try:
+        schema = json.loads(path.read_text(encoding="utf-8"))
+        check_json_schema(schema)
+    except FileNotFoundError:
+        raise RecipeError(f"{where}.schema_path: {path}: file not found", hint="paths start at the recipe's folder") from None
+    except ValueError as exc:
+        raise RecipeError(f"{where}.schema_path: {path}: {exc}", hint="fix the JSON Schema file") from None
+    return schema

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import re
 import unicodedata
 from collections import Counter
@@ -9,6 +11,10 @@ from functools import lru_cache
 
 from ..records import Candidate, Verdict
 from .base import Verifier
+from pydantic import Field, field_validator
+
+from ..recipe.base import Placed
+
 
 REPETITIVE = "repetitive"
 WRONG_SCRIPT = "wrong_script"
@@ -36,10 +42,17 @@ def repeated_ngram_fraction(text: str, n: int) -> float:
     return 1.0 - len(grams) / total
 
 
+class RepetitionVerifierConfig(Placed):
+    type: Literal["repetition"]
+    n: int = Field(3, ge=1, le=20, description="Word n-gram size.")
+    max_fraction: float = Field(0.3, ge=0.0, le=1.0, description="Largest repeated n-gram fraction kept.")
+
+
 class RepetitionVerifier(Verifier):
     """Rejects samples whose repeated word n-gram fraction exceeds ``max_fraction`` (degenerate loops)."""
 
     name = "repetition"
+    Config = RepetitionVerifierConfig
 
     def __init__(self, n: int = 3, max_fraction: float = 0.3):
         self.n, self.max_fraction = n, max_fraction
@@ -78,11 +91,26 @@ def canonical_script(name: str) -> str:
     return _ALIASES.get(name, name)
 
 
+class ScriptVerifierConfig(Placed):
+    type: Literal["script"]
+    scripts: list[str] = Field(default_factory=lambda: ["latin"], min_length=1, description="Allowed scripts.")
+    min_share: float = Field(0.9, ge=0.0, le=1.0, description="Smallest share of letters in those scripts.")
+
+    @field_validator("scripts")
+    @classmethod
+    def _known(cls, scripts: list[str]) -> list[str]:
+        unknown = [s for s in scripts if canonical_script(s) not in SCRIPTS]
+        if unknown:
+            raise ValueError(f"unknown script {unknown[0]!r}; known: {', '.join(SCRIPTS)}")
+        return scripts
+
+
 class ScriptVerifier(Verifier):
     """Keeps texts whose letters are at least ``min_share`` in the allowed ``scripts``; a cheap proxy for
     language (Latin vs Cyrillic vs CJK...). Texts with no letters get share 0."""
 
     name = "script"
+    Config = ScriptVerifierConfig
 
     def __init__(self, scripts: list[str] = ("latin",), min_share: float = 0.9):
         self.scripts = [canonical_script(s) for s in scripts]
