@@ -69,7 +69,7 @@ def synthgen_path(loaded, backend, out: Path) -> tuple[int, float]:
 
     start = time.perf_counter()
     result = run_recipe(loaded, out=out, backend=backend, progress=False, overwrite=True, close_backend=False)
-    return result.report["throughput"]["completion_tokens"], time.perf_counter() - start
+    return result.report.throughput.completion_tokens, time.perf_counter() - start
 
 
 def main() -> None:
