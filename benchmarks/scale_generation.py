@@ -67,7 +67,7 @@ def timed_run(folder: Path, name: str, text: str, executor: str) -> tuple[float,
     start = time.perf_counter()
     result = run_recipe(path, out=folder / name, overwrite=True, progress=False, executor=executor)
     wall = time.perf_counter() - start
-    return wall, result.report["timings"]["generate_seconds"], list(result.dataset["id"])
+    return wall, result.report.timings.generate_seconds, list(result.dataset["id"])
 
 
 def row_replicas(folder: Path, batches: int, delay: float) -> str:
