@@ -35,8 +35,11 @@ def ray_cluster():
 
 
 def assert_same_run(local: Path, remote: Path) -> None:
-    assert run_rows(local, "data.parquet") == run_rows(remote, "data.parquet")
-    assert run_rows(local, "rejected.parquet") == run_rows(remote, "rejected.parquet")
+    for name in ("data.parquet", "rejected.parquet"):
+        mine, theirs = run_rows(local, name), run_rows(remote, name)
+        differing = [(i, {k: (a.get(k), b.get(k)) for k in a if a.get(k) != b.get(k)})
+                     for i, (a, b) in enumerate(zip(mine, theirs)) if a != b]
+        assert len(mine) == len(theirs) and not differing, (name, differing[:2])
 
 
 def funnel(run: Path) -> list[tuple]:
