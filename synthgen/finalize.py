@@ -54,6 +54,7 @@ def finalize_run(runner: Any, plan: RunPlan, run_dir: RunDir, *, wall_start: flo
         stages=[s.to_dict() for s in runner.all_stats()], n_kept=len(kept), n_rejected=len(rejected),
         rejected_rows=rejected, wall_seconds=time.perf_counter() - wall_start, resumed_batches=resumed)
     report["output"] = {"format": plan.output.format, "main_field": plan.output.main_field}
+    add_pipeline_facts(report, runner, run_dir)
     if mix is not None:
         report["mix"] = mix
     structured = json_stage_summary(report["stages"], constrained=runner.sampling.json_schema is not None)
@@ -63,6 +64,20 @@ def finalize_run(runner: Any, plan: RunPlan, run_dir: RunDir, *, wall_start: flo
         add_gate_results(report, runner)
     write_report(run_dir, report, kept, rejected)
     return report
+
+
+def add_pipeline_facts(report: dict[str, Any], runner: Any, run_dir: RunDir) -> None:
+    """Read-ahead facts, wall-clock rates, and the pilot's forecast against this outcome (when one was saved)."""
+    from .pilot import compare_forecast, run_outcome
+
+    report["throughput"].update(runner.pipelining.summary())
+    wall = report["timings"]["wall_seconds"]
+    if wall and not report["resumed_batches"]:
+        report["throughput"]["records_per_s"] = round(report["kept"] / wall, 3)
+        report["throughput"]["candidates_per_s"] = round(report["throughput"]["candidates"] / wall, 3)
+    forecast = compare_forecast(run_dir.path, report, run_outcome(runner))
+    if forecast is not None:
+        report["forecast"] = forecast
 
 
 def add_gate_results(report: dict[str, Any], runner: Any) -> None:

@@ -6,6 +6,7 @@ from collections import Counter
 from typing import Any
 
 from .sections import gate_section, mix_section, structured_section
+from .timing import forecast_section, timing_section
 
 
 def build_report(*, name: str, recipe_hash: str, target: int, budget: int, stop_reason: str,
@@ -82,6 +83,7 @@ def render_markdown(report: dict[str, Any], samples: list[dict[str, Any]] | None
         extra = ", ".join(f"{r} ({n})" for r, n in report["top_reasons"]["target"].items())
         lines.append(f"\nOver the target (kept in rejected.parquet): {extra}")
     lines += gate_section(report) + mix_section(report) + structured_section(report)
+    lines += timing_section(report) + forecast_section(report)
     lines += _sample_section("Samples kept", samples, "text")
     lines += _sample_section("Samples rejected", rejects, "reason")
     return "\n".join(lines) + "\n"
