@@ -69,7 +69,8 @@ def execute(loaded: LoadedRecipe, plan: RunPlan, run_dir: RunDir, progress: bool
     from .manifest import build_manifest
 
     started, wall = now_iso(), time.perf_counter()
-    runner = Runner(plan, run_dir, progress=progress, prefetch=prefetch_depth(loaded, sequential))
+    runner = Runner(plan, run_dir, progress=progress, prefetch=prefetch_depth(loaded, sequential),
+                    force_pipelined=loaded.recipe.generation.pipelined is True)
     resumed = runner.resume()
     described = run_dir.previous_backend()
     if runner.stop_reason() is None:

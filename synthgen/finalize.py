@@ -71,6 +71,7 @@ def add_pipeline_facts(report: dict[str, Any], runner: Any, run_dir: RunDir) -> 
     from .pilot import compare_forecast, run_outcome
 
     report["throughput"].update(runner.pipelining.summary())
+    report["timings"]["backend_seconds"] = round(runner.state.backend_seconds, 3)
     wall = report["timings"]["wall_seconds"]
     if wall and not report["resumed_batches"]:
         report["throughput"]["records_per_s"] = round(report["kept"] / wall, 3)

@@ -2,9 +2,9 @@
 
 The pilot takes the run's first ``sample`` requests (the same ones the run starts with), passes them
 through the whole pipeline in the recipe's batch size, and measures: backend tokens/s, each stage's
-acceptance, the duplicate rate and each part's time per candidate. Nothing is written: no run directory,
-no checkpoint, and no stage's ``finish`` (which is where the dedup history index is persisted). The
-diversity gate is not piloted (it needs a full window).
+acceptance, the duplicate rate and each part's time per candidate; the diversity gate checks the kept
+records as it will check the run's first window. Nothing is written: no run directory, no checkpoint,
+and no stage's ``finish`` (which is where the dedup history index is persisted).
 
 The forecast: with ``k`` of ``c`` pilot candidates kept, the acceptance ``p`` has a 95% Wilson interval
 ``[lo, hi]``; the run needs about ``target / p`` candidates (interval ``target/hi .. target/lo``). Time is
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .pipeline import run_stages
-from .records import Candidate
+from .records import Candidate, as_text
 
 FORECAST_FILE = "forecast.json"
 DUPLICATE_REASONS = ("exact_duplicate", "near_duplicate", "semantic_near_duplicate")
@@ -55,14 +55,30 @@ def run_pilot(plan: Any, sample: int) -> dict[str, Any]:
     for stage in plan.pipeline:
         stage.bind(rejections.append)
     batch, done, start = plan.limits.batch_size, 0, time.perf_counter()
-    kept = 0
+    kept: list[Candidate] = []
     while done < sample:
         size = min(batch, sample - done)
         records = [Candidate(r, 0, "", 0, index=r.index * plan.records_per_request)
                    for r in plan.seeds.requests.batch(done, size)]
-        kept += len(run_stages(plan.pipeline, records))
+        kept += run_stages(plan.pipeline, records)
         done += size
-    return measurements(plan, sample, kept, time.perf_counter() - start)
+    result = measurements(plan, sample, len(kept), time.perf_counter() - start)
+    result["gate"] = preview_gate(plan, kept)
+    return result
+
+
+def preview_gate(plan: Any, kept: list[Candidate]) -> dict[str, Any] | None:
+    """The diversity gate on the pilot's kept records (the run's first window is made of the same
+    requests), when there are enough of them; None when the run has no gate."""
+    gate = plan.gate
+    if gate is None:
+        return None
+    field = plan.diversity_field
+    texts = [as_text(c.columns[field]) if field in c.columns else c.text for c in kept]
+    if len(texts) < 2:
+        return {"checked": False, "why": f"{len(texts)} kept records are too few for a window"}
+    result = gate.gate.evaluate(texts, gate.reference, gate.previous, embedder=gate.embedder)
+    return {"checked": True, "passed": bool(result.passed), "summary": result.summary(), "window": gate.window}
 
 
 def measurements(plan: Any, requests: int, kept: int, wall: float) -> dict[str, Any]:
@@ -86,7 +102,12 @@ def measurements(plan: Any, requests: int, kept: int, wall: float) -> dict[str, 
 
 
 def forecast(pilot: dict[str, Any], target: int, budget: int) -> dict[str, Any]:
-    """Candidates needed for ``target`` (with a 95% interval), time, and whether the budget is enough."""
+    """Candidates needed for ``target`` (with a 95% interval), time, and whether the budget is enough. When
+    the gate fails the pilot's window, the run will revoke its first window: one window more is needed
+    (later failures, after remediation, cannot be foreseen)."""
+    gate = pilot.get("gate") or {}
+    if gate.get("checked") and not gate["passed"]:
+        target += gate["window"]
     kept, total = pilot["kept"], pilot["candidates"]
     lo, hi = wilson_interval(kept, total)
     need = math.ceil(target / pilot["acceptance_rate"]) if kept else None
@@ -117,8 +138,7 @@ def plan_recipe(loaded: Any, sample: int, backend: Any = None) -> dict[str, Any]
         plan.backend.close()
         plan.close()
     return {"recipe_hash": loaded.hash, "sample": sample, "pilot": pilot,
-            "forecast": forecast(pilot, plan.limits.target, plan.budget),
-            "gate": "not piloted (it measures full windows)" if plan.gate is not None else None}
+            "forecast": forecast(pilot, plan.limits.target, plan.budget)}
 
 
 def save_forecast(result: dict[str, Any], run_dir: Path, recipe_hash: str) -> Path:

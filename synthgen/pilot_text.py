@@ -18,8 +18,11 @@ def render_plan(result: dict[str, Any]) -> str:
         share = "-" if stage["acceptance"] is None else f"{stage['acceptance']:.1%}"
         reasons = ", ".join(f"{k} {v}" for k, v in stage["reasons"].items())
         lines.append(f"    {stage['stage']:<22} {stage['kept']:>5}/{stage['seen']:<5} kept {share:>6}  {reasons}")
-    if result.get("gate"):
-        lines.append(f"  diversity gate: {result['gate']}")
+    gate = pilot.get("gate")
+    if gate:
+        verdict = ("passes" if gate["passed"] else "FAILS (the run revokes its first window: +1 window)")\
+            if gate["checked"] else f"not checked: {gate['why']}"
+        lines.append(f"  diversity gate on the pilot's records: {verdict}")
     lines += _forecast_lines(fc)
     if result.get("saved"):
         lines.append(f"saved: {result['saved']} (the run's report compares it with the outcome)")

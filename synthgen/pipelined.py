@@ -2,12 +2,12 @@
 
 When batch ``k`` (requests ``[a, a + s)``) enters the stages, :meth:`Pipelining.before_batch` asks the
 read-ahead thread for the first LLM step's requests of the next ``prefetch`` batches: indices from
-``a + s`` on, ``batch_size`` at a time, never past the candidate budget or a finite backend's capacity.
-Batch sizes are still chosen by :func:`synthgen.runner.next_batch_size` from the state after batch ``k``,
-exactly as the sequential runner chooses them: the read-ahead only guesses the *upper bound* (a full
-batch), and since request ``i`` is a pure function of ``i``, the requests the next batch really makes
-are a prefix of what was generated ahead. The sizes, hence the batches, checkpoints, gate windows, stop
-point and over-target rows, are the sequential runner's; unused read-ahead is dropped uncounted.
+``a + s`` on, each batch's size *guessed* with the sequential rule from the state batch ``k`` will
+probably leave. Batch sizes themselves are still chosen by :func:`synthgen.runner.next_batch_size` from
+the state after batch ``k``, exactly as the sequential runner chooses them, and since request ``i`` is a
+pure function of ``i``, a guess only decides what is ready early: the sizes, hence the batches,
+checkpoints, gate windows, stop point and over-target rows, are the sequential runner's; read-ahead that
+turns out unneeded is dropped uncounted (and a resumed run never sees it: it is not checkpointed).
 
 Only a first LLM step of type ``generate`` on the run's backend is read ahead (its prompt is a pure
 function of the record); steps before it that add columns without a model (sample, template) are
@@ -27,8 +27,8 @@ from .records import Candidate
 class Pipelining:
     """Read-ahead for one run; :meth:`start` installs it, :meth:`stop` removes it."""
 
-    def __init__(self, runner: Any, depth: int):
-        self.runner, self.depth = runner, depth
+    def __init__(self, runner: Any, depth: int, forced: bool = False):
+        self.runner, self.depth, self.forced = runner, depth, forced
         self.first, self.prefix, self.reason = read_ahead_step(runner.stages, runner.backend)
         self.readahead: ReadAhead | None = None
         self.ahead_until = 0
@@ -39,6 +39,11 @@ class Pipelining:
         return self.depth > 0 and self.first is not None
 
     def start(self) -> None:
+        """Install read-ahead. Unless the recipe says ``pipelined = true``, a backend that computes on this
+        machine's CPU (vLLM on CPU) runs sequentially: overlap would only make it share its cores (measured
+        0.48x on the quickstart on 2 cores)."""
+        if self.enabled and not self.forced and getattr(self.runner.backend, "shares_host_cpu", False):
+            self.first, self.reason = None, "the backend computes on this CPU (set pipelined = true to overlap)"
         if not self.enabled:
             return
         self._stack.enter_context(serialized(self.runner.backend))
@@ -60,20 +65,32 @@ class Pipelining:
         (the first batch, or after the gate changed prompts), then the next ``depth`` batches."""
         if self.readahead is None:
             return
-        limits = self.runner.limits
-        last = min(start + size + self.depth * limits.batch_size, self._max_requests())
-        begin = max(self.ahead_until, start)
-        while begin < last:
-            stop = min(begin + limits.batch_size, last) if begin >= start + size else start + size
-            self.readahead.submit(self.requests(begin, stop), self.first.runtime.sampling)
-            self.ahead_until = begin = stop
+        bounds = [start, start + size, *self._guessed_ends(start + size, size)]
+        for begin, stop in zip(bounds, bounds[1:]):
+            begin = max(begin, self.ahead_until)
+            if begin < stop:
+                self.readahead.submit(self.requests(begin, stop), self.first.runtime.sampling)
+                self.ahead_until = stop
 
-    def _max_requests(self) -> int:
-        """Requests the budget (and a finite backend) allow in the whole run."""
-        n = self.runner.limits.n
+    def _guessed_ends(self, end: int, size: int) -> list[int]:
+        """Where the next ``depth`` batches probably end: sized by the sequential rule from the state this
+        batch will probably leave (the acceptance so far applied to it). A wrong guess costs time only:
+        a batch that is really smaller leaves unused read-ahead, a larger one generates the rest then."""
+        from .runner import batch_size_for
+
+        state, limits = self.runner.state, self.runner.limits
         capacity = getattr(self.runner.backend, "capacity", None)
-        budget = self.runner.limits.budget if capacity is None else min(self.runner.limits.budget, capacity)
-        return budget // n
+        kept, candidates = len(state.kept_rows), state.candidates
+        ends = []
+        for _ in range(self.depth):
+            rate = kept / candidates if candidates else 1.0
+            kept, candidates = kept + round(size * limits.n * rate), candidates + size * limits.n
+            size = batch_size_for(kept, candidates, limits, capacity) if kept < limits.target else 0
+            if size == 0:
+                break
+            end += size
+            ends.append(end)
+        return ends
 
     def requests(self, begin: int, stop: int) -> list[Any]:
         """The first LLM step's requests for request indices ``[begin, stop)``, as it will make them."""

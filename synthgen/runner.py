@@ -49,14 +49,20 @@ class RunState:
 
 def next_batch_size(state: RunState, limits: Limits, capacity: int | None) -> int:
     """Requests for the next batch: enough to reach the target at the observed acceptance rate (+20%),
-    never more than ``batch_size``, the remaining budget, or what the backend can still produce."""
-    room = limits.budget - state.candidates
+    never more than ``batch_size``, the remaining budget, or what the backend can still produce.
+    It reads only the checkpointed state after the previous batch, so the pipelined runner, a resumed
+    run and the sequential runner all choose the same sizes."""
+    return batch_size_for(len(state.kept_rows), state.candidates, limits, capacity)
+
+
+def batch_size_for(kept: int, candidates: int, limits: Limits, capacity: int | None) -> int:
+    room = limits.budget - candidates
     if capacity is not None:
-        room = min(room, capacity - state.candidates)
+        room = min(room, capacity - candidates)
     max_requests = room // limits.n
-    need = limits.target - len(state.kept_rows)
-    rate = max(len(state.kept_rows) / state.candidates, 0.05) if state.candidates else 1.0
-    wanted = math.ceil(need * (1.2 if state.candidates else 1.0) / rate / limits.n)
+    need = limits.target - kept
+    rate = max(kept / candidates, 0.05) if candidates else 1.0
+    wanted = math.ceil(need * (1.2 if candidates else 1.0) / rate / limits.n)
     return max(0, min(limits.batch_size, max_requests, max(wanted, 1)))
 
 
@@ -64,7 +70,8 @@ class Runner:
     """Runs a :class:`RunPlan`: each batch's requests become records that go through the pipeline (steps
     and the stages placed after them); kept records and every reject are checkpointed per batch."""
 
-    def __init__(self, plan: RunPlan, run_dir: RunDir, progress: bool = True, prefetch: int = 0):
+    def __init__(self, plan: RunPlan, run_dir: RunDir, progress: bool = True, prefetch: int = 0,
+                 force_pipelined: bool = False):
         self.run_plan, self.run_dir, self.progress = plan, run_dir, progress
         self.plan, self.backend, self.stages = plan.seeds.requests, plan.backend, plan.pipeline
         self.ctx, self.limits, self.gate = plan.run_context, plan.limits, plan.gate
@@ -76,7 +83,7 @@ class Runner:
         self._pending: list[Rejection] = []
         for stage in self.stages:
             stage.bind(self._pending.append)
-        self.pipelining = Pipelining(self, prefetch)
+        self.pipelining = Pipelining(self, prefetch, forced=force_pipelined)
 
     def resume(self) -> int:
         """Restore state from checkpoints; returns the number of batches restored."""

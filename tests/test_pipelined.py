@@ -164,3 +164,19 @@ def test_recipe_key_turns_pipelining_off(write_recipe, tmp_path):
     recipe.write_text(recipe.read_text().replace("batch_size = 4", "batch_size = 4\npipelined = false"))
     result = run_recipe(recipe, out=tmp_path / "off", progress=False)
     assert result.report["throughput"]["pipelined"] is False
+
+
+class HostCpuBackend(ScriptedBackend):
+    shares_host_cpu = True
+
+
+def test_a_backend_on_this_cpu_runs_sequentially_unless_the_recipe_forces_pipelining(write_recipe, tmp_path):
+    recipe = write_recipe(target=6)
+    auto = run_recipe(recipe, out=tmp_path / "auto", backend=HostCpuBackend(), progress=False)
+    assert auto.report["throughput"]["pipelined"] is False
+    assert "CPU" in auto.report["throughput"]["sequential_because"]
+    forced = run_recipe(recipe, out=tmp_path / "forced", backend=HostCpuBackend(), progress=False,
+                        overrides=["generation.pipelined=true"])
+    assert forced.report["throughput"]["pipelined"] is True
+    texts = lambda result: [(r["candidate_index"], r["text"]) for r in result.dataset.to_list()]  # noqa: E731
+    assert texts(forced) == texts(auto)  # (the override changes the recipe hash, so compare the records)

@@ -162,7 +162,7 @@ class GenerationConfig(Strict):
     batch_size: int = Field(64, ge=1, description="Prompts per backend call and per checkpoint.")
     strip: bool = Field(True, description="Strip surrounding whitespace from completions (false for code).")
     pipelined: bool | None = Field(None, description="Generate the next batch while the stages take this one "
-                                   "(default true; the dataset is the same either way).")
+                                   "(default: on, except for vLLM on CPU; the dataset is the same either way).")
     prefetch: int | None = Field(None, ge=1, le=8, description="Batches generated ahead when pipelined (default 1).")
 
     @model_validator(mode="after")

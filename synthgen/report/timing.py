@@ -19,6 +19,10 @@ def timing_section(report: dict[str, Any]) -> list[str]:
              + (f", backend busy {t['backend_busy_seconds']} s" if "backend_busy_seconds" in t else "")
              + (f", {t['records_per_s']} records/s, {t['candidates_per_s']} candidates/s" if "records_per_s" in t else ""),
              "", "| stage | seconds | waiting on backend | backend working | own |", "|---|---:|---:|---:|---:|"]
+    timings = report["timings"]
+    if "backend_seconds" in timings:
+        lines.append(f"| backend (every LLM call) | | {timings['generate_seconds']:.2f} "
+                     f"| {timings['backend_seconds']:.2f} | |")
     for s in stages:
         wait, work = s.get("llm_seconds", 0.0), s.get("backend_seconds", 0.0)
         own = max(s.get("seconds", 0.0) - wait, 0.0)
