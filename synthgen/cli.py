@@ -81,17 +81,23 @@ def validate(recipe: Path, overrides: tuple[str, ...]) -> None:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Save the forecast as RUN_DIR/forecast.json; that run's report compares it with the outcome.")
 @click.option("--json", "as_json", is_flag=True, help="Print the pilot and forecast as JSON.")
+@click.option("--verbose", is_flag=True, help="Show library logs (vLLM, torch, ...) here.")
 @reports_errors
-def plan_command(recipe: Path, sample: int, overrides: tuple[str, ...], out: Path | None, as_json: bool) -> None:
+def plan_command(recipe: Path, sample: int, overrides: tuple[str, ...], out: Path | None, as_json: bool,
+                 verbose: bool) -> None:
     """Pilot RECIPE on a few prompts (nothing written) and forecast the run's candidates and time."""
+    import tempfile
+
+    from .console import quiet_console
     from .pilot import plan_recipe, save_forecast
     from .pilot_text import render_plan
     from .recipe import load_recipe
 
     loaded = load_recipe(recipe, list(overrides))
-    result = plan_recipe(loaded, sample)
-    if out is not None:
-        result["saved"] = str(save_forecast(result, out, loaded.hash))
+    with quiet_console(out or Path(tempfile.mkdtemp(prefix="synthgen-plan-")), verbose=verbose):
+        result = plan_recipe(loaded, sample)
+        if out is not None:
+            result["saved"] = str(save_forecast(result, out, loaded.hash))
     click.echo(json.dumps(result, indent=2) if as_json else render_plan(result))
 
 

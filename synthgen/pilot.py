@@ -49,34 +49,36 @@ def budget_enough_probability(kept: int, total: int, target: int, budget: int) -
 
 
 def run_pilot(plan: Any, sample: int) -> dict[str, Any]:
-    """Pass the run's first ``sample`` requests through ``plan``'s pipeline (backend already loaded);
-    returns the measurements (no file is written)."""
+    """Pass the run's first ``sample`` requests through ``plan``'s pipeline (backend already loaded), in the
+    batch sizes the run will choose; the gate checks the kept records when the run would first check them
+    (a full window). Returns the measurements (no file is written)."""
+    from .runner import batch_size_for
+
     rejections: list[Any] = []
     for stage in plan.pipeline:
         stage.bind(rejections.append)
-    batch, done, start = plan.limits.batch_size, 0, time.perf_counter()
+    limits, done, start = plan.limits, 0, time.perf_counter()
     kept: list[Candidate] = []
+    gate: dict[str, Any] | None = None
     while done < sample:
-        size = min(batch, sample - done)
+        size = min(max(batch_size_for(len(kept), done * limits.n, limits, None), 1), sample - done)
         records = [Candidate(r, 0, "", 0, index=r.index * plan.records_per_request)
                    for r in plan.seeds.requests.batch(done, size)]
         kept += run_stages(plan.pipeline, records)
         done += size
+        if gate is None and plan.gate is not None and plan.gate.due(len(kept), final=len(kept) >= limits.target):
+            gate = preview_gate(plan, kept)
     result = measurements(plan, sample, len(kept), time.perf_counter() - start)
-    result["gate"] = preview_gate(plan, kept)
+    if plan.gate is not None:
+        result["gate"] = gate or {"checked": False, "why": f"{len(kept)} kept records; the gate's first window "
+                                  f"needs {plan.gate.window}: raise --sample"}
     return result
 
 
-def preview_gate(plan: Any, kept: list[Candidate]) -> dict[str, Any] | None:
-    """The diversity gate on the pilot's kept records (the run's first window is made of the same
-    requests), when there are enough of them; None when the run has no gate."""
-    gate = plan.gate
-    if gate is None:
-        return None
-    field = plan.diversity_field
+def preview_gate(plan: Any, kept: list[Candidate]) -> dict[str, Any]:
+    """The diversity gate on the records the run's first check will see (the same requests)."""
+    gate, field = plan.gate, plan.diversity_field
     texts = [as_text(c.columns[field]) if field in c.columns else c.text for c in kept]
-    if len(texts) < 2:
-        return {"checked": False, "why": f"{len(texts)} kept records are too few for a window"}
     result = gate.gate.evaluate(texts, gate.reference, gate.previous, embedder=gate.embedder)
     return {"checked": True, "passed": bool(result.passed), "summary": result.summary(), "window": gate.window}
 
