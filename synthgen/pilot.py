@@ -108,8 +108,8 @@ def forecast(pilot: dict[str, Any], target: int, budget: int) -> dict[str, Any]:
     the gate fails the pilot's window, the run will revoke its first window: one window more is needed
     (later failures, after remediation, cannot be foreseen)."""
     gate = pilot.get("gate") or {}
-    if gate.get("checked") and not gate["passed"]:
-        target += gate["window"]
+    revoked = gate["window"] if gate.get("checked") and not gate["passed"] else 0
+    shown, target = target, target + revoked
     kept, total = pilot["kept"], pilot["candidates"]
     lo, hi = wilson_interval(kept, total)
     need = math.ceil(target / pilot["acceptance_rate"]) if kept else None
@@ -118,7 +118,7 @@ def forecast(pilot: dict[str, Any], target: int, budget: int) -> dict[str, Any]:
     probability = budget_enough_probability(kept, total, target, budget)
     verdict = "likely" if probability >= 0.9 else "unlikely" if probability < 0.5 else "uncertain"
     return {
-        "target": target, "max_candidates": budget, "acceptance_interval": [round(lo, 4), round(hi, 4)],
+        "target": shown, "revoked_window": revoked, "max_candidates": budget, "acceptance_interval": [round(lo, 4), round(hi, 4)],
         "candidates_needed": need, "candidates_interval": interval,
         "generation_seconds": round(need * per_gen, 1) if need else None,
         "sequential_seconds": round(need * (per_gen + per_stage), 1) if need else None,

@@ -35,7 +35,8 @@ def _forecast_lines(fc: dict[str, Any]) -> list[str]:
     if fc["candidates_needed"] is None:
         return [f"forecast: nothing was kept in the pilot: target {fc['target']} looks unreachable "
                 f"(acceptance below {acc_hi:.1%} at 95%)"]
-    return [f"forecast for target {fc['target']}:",
+    extra = f" (+{fc['revoked_window']} for the window the gate revokes)" if fc.get("revoked_window") else ""
+    return [f"forecast for target {fc['target']}{extra}:",
             f"  candidates needed: {fc['candidates_needed']} (95%: {low}-{high if high else 'inf'}; "
             f"acceptance {acc_lo:.1%}-{acc_hi:.1%})",
             f"  time: generation {fc['generation_seconds']} s; whole run ~{fc['sequential_seconds']} s sequential, "
