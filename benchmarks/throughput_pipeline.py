@@ -4,17 +4,18 @@
     real sandboxed ``code_execution`` verifier running each problem's tests) on a deterministic backend that
     behaves like a GPU server: a fixed latency per prompt of a batch and completions that are a pure
     function of the request (the problem's canonical solution for even samples, a wrong body for odd ones).
-    Default latency 0.1 s per prompt (16 prompts × 4 samples × ~200 tokens = 12.8k tokens in 1.6 s, about
-    a 7B model on one GPU), which on this 2-core machine is about what the sandbox needs for the batch:
-    the regime pipelining is for; 256 records (8 batches, so filling and draining the pipeline is a
-    small part). Target: pipelined ≥ 1.6× sequential. Row (a') repeats it at 1 s per 64
+    By default the server's latency per prompt is set to what the stages (mostly the sandbox) cost per
+    prompt on this machine, measured by a pilot just before: a balanced pipeline, the regime pipelining is
+    for (on this 2-core machine ~0.1-0.2 s per prompt, i.e. 16 prompts × 4 samples × ~200 tokens in
+    1.6-3 s: about a 7B model on one GPU); 256 records (8 batches, so filling and draining the pipeline is
+    a small part). The sandbox's speed varies with the machine's load, hence the calibration. Target: pipelined ≥ 1.6× sequential. Row (a') repeats it at 1 s per 64
     prompts, where the sandbox takes ~15× longer than generation, so overlap can hide at most ~7%.
 (b) the quickstart recipe on the real embedded model (vLLM on CPU): reported, no target on 2 cores.
 
 Each row also checks that both runs wrote the same dataset. One function per row (``row_code_solutions``,
 ``row_quickstart``) so benchmarks/throughput.py can import them.
 
-    python benchmarks/throughput_pipeline.py [--latency 0.1] [--target 256] [--also-fast] [--skip-model]
+    python benchmarks/throughput_pipeline.py [--latency S] [--target 256] [--also-fast] [--skip-model]
 """
 
 from __future__ import annotations
@@ -81,9 +82,21 @@ def compare(name: str, sequential: dict[str, Any], pipelined: dict[str, Any], no
             "same_dataset": sequential["rows"] == pipelined["rows"], "note": note}
 
 
-def row_code_solutions(latency_per_prompt_s: float = 0.1, target: int = 256) -> dict[str, Any]:
-    """(a) code solutions, sandbox verifier, scripted server latency: sequential vs pipelined."""
+def sandbox_seconds_per_prompt(recipe: Path, prompts: int = 32) -> float:
+    """The stages' cost per prompt on this machine now (a pilot with an instant server)."""
+    from synthgen.pilot import plan_recipe
+    from synthgen.recipe import load_recipe
+
+    pilot = plan_recipe(load_recipe(recipe), prompts, backend=scripted_code_backend(0.0))["pilot"]
+    return pilot["stage_seconds_per_candidate"] * pilot["candidates"] / pilot["requests"]
+
+
+def row_code_solutions(latency_per_prompt_s: float | None = None, target: int = 256) -> dict[str, Any]:
+    """(a) code solutions, sandbox verifier, scripted server latency: sequential vs pipelined. Without a
+    latency, the server is made as fast as the stages measured on this machine just before (balanced)."""
     recipe = code_recipe(target)
+    if latency_per_prompt_s is None:
+        latency_per_prompt_s = sandbox_seconds_per_prompt(recipe)
     runs = {}
     for sequential in (True, False):
         out = recipe.parent / ("sequential" if sequential else "pipelined")
@@ -157,7 +170,8 @@ def print_table(rows: list[dict[str, Any]]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--latency", type=float, default=0.1, help="Seconds per prompt of a batch (server).")
+    parser.add_argument("--latency", type=float, default=None,
+                        help="Server seconds per prompt (default: the stages' measured cost per prompt).")
     parser.add_argument("--also-fast", action="store_true", help="Add row (a') at 1 s per 64 prompts.")
     parser.add_argument("--target", type=int, default=256, help="Records for row (a).")
     parser.add_argument("--skip-model", action="store_true", help="Only row (a) (no embedded model).")
