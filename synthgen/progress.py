@@ -44,7 +44,8 @@ class RunProgress:
         state = runner.state
         total = runner.limits.target
         self.bar = tqdm(total=total, initial=min(len(state.kept_rows), total), unit="rec", desc="generate",
-                        disable=not enabled, dynamic_ncols=True)
+                        disable=not enabled, dynamic_ncols=True,
+                        bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]")
         self.start = time.perf_counter()
         self.base = (len(state.kept_rows), state.candidates, state.completion_tokens)
 
