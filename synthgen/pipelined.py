@@ -46,7 +46,11 @@ class Pipelining:
             self.first, self.reason = None, "the backend computes on this CPU (set pipelined = true to overlap)"
         if not self.enabled:
             return
-        self._stack.enter_context(serialized(self.runner.backend))
+        try:
+            self._stack.enter_context(serialized(self.runner.backend))
+        except (AttributeError, TypeError):  # a backend object that cannot be wrapped (__slots__, frozen)
+            self.first, self.reason = None, "the backend's generate cannot be serialized"
+            return
         self.readahead = ReadAhead(self.first.runtime.backend)
         self.first.runtime = replace(self.first.runtime, backend=self.readahead)
 
