@@ -115,7 +115,7 @@ def row_quickstart(sample: int = 24) -> dict[str, Any]:
     from synthgen.pilot import plan_recipe, save_forecast
     from synthgen.recipe import load_recipe
 
-    loaded = load_recipe(quickstart_copy())
+    loaded = load_recipe(quickstart_copy(), ["generation.pipelined=true"])  # vLLM on CPU would stay sequential
     folder = Path(tempfile.mkdtemp(prefix="bench-quickstart-"))
     planned = plan_recipe(loaded, sample)
     save_forecast(planned, folder / "pipelined", loaded.hash)
