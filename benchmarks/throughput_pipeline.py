@@ -108,7 +108,7 @@ def row_code_solutions(latency_per_prompt_s: float | None = None, target: int = 
     return compare("(a) code solutions, scripted server + sandbox", runs[True], runs[False], note)
 
 
-def row_quickstart(sample: int = 24) -> dict[str, Any]:
+def row_quickstart(sample: int = 32) -> dict[str, Any]:
     """(b) the quickstart recipe on the embedded model (vLLM on CPU), sequential vs pipelined; the pipelined
     run directory first gets ``synthgen plan``'s forecast (a pilot of ``sample`` prompts), so its report
     compares forecast and outcome."""
