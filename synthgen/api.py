@@ -51,10 +51,11 @@ class RunResult:
 def run_recipe(recipe: str | Path | LoadedRecipe, *, overrides: list[str] | tuple[str, ...] = (),
                out: str | Path | None = None, limit: int | None = None, overwrite: bool = False,
                backend: Any = None, progress: bool = True, close_backend: bool = True,
-               executor: str | None = None, address: str | None = None) -> RunResult:
+               executor: str | None = None, address: str | None = None, sequential: bool = False) -> RunResult:
     """Generate a recipe's dataset into its run directory, resuming from checkpoints when they exist.
     ``close_backend=False`` leaves a passed-in backend's engine running (the evolve loop reuses it).
-    ``executor`` ("local" or "ray") and ``address`` (a Ray cluster) override the recipe's [execution]."""
+    ``executor`` ("local" or "ray") and ``address`` (a Ray cluster) override the recipe's [execution];
+    ``sequential=True`` turns off read-ahead generation (same dataset, for debugging)."""
     from .executors import resolve_execution, run_with_executor
 
     loaded = recipe if isinstance(recipe, LoadedRecipe) else load_recipe(recipe, list(overrides))
@@ -66,17 +67,18 @@ def run_recipe(recipe: str | Path | LoadedRecipe, *, overrides: list[str] | tupl
     plan = build_run_plan(loaded, backend)
     run_dir = RunDir(resolve_out_dir(loaded, out))
     run_dir.prepare(loaded.hash, overwrite=overwrite)
-    return execute(loaded, plan, run_dir, progress, close_backend)
+    return execute(loaded, plan, run_dir, progress, close_backend, sequential)
 
 
 def execute(loaded: LoadedRecipe, plan: RunPlan, run_dir: RunDir, progress: bool = True,
-            close_backend: bool = True) -> RunResult:
+            close_backend: bool = True, sequential: bool = False) -> RunResult:
     """Run (or resume) ``plan`` in ``run_dir``, then write the dataset, rejects, report and manifest."""
     from .finalize import finalize_run
     from .manifest import build_manifest
 
     started, wall = now_iso(), time.perf_counter()
-    runner = Runner(plan, run_dir, progress=progress)
+    runner = Runner(plan, run_dir, progress=progress, prefetch=prefetch_depth(loaded, sequential),
+                    force_pipelined=loaded.recipe.generation.pipelined is True)
     resumed = runner.resume()
     described = run_dir.previous_backend()
     if runner.stop_reason() is None:
@@ -95,6 +97,14 @@ def execute(loaded: LoadedRecipe, plan: RunPlan, run_dir: RunDir, progress: bool
         manifest["mix"] = report.mix
     run_dir.write_manifest(manifest)
     return RunResult(run_dir.path, report, manifest)
+
+
+def prefetch_depth(loaded: LoadedRecipe, sequential: bool = False) -> int:
+    """Batches the backend generates ahead: [generation] prefetch (default 1), 0 when sequential."""
+    gen = loaded.recipe.generation
+    if sequential or gen.pipelined is False:
+        return 0
+    return gen.prefetch or 1
 
 
 def load_backend(backend: Any, context: RecipeContext) -> None:

@@ -32,9 +32,10 @@ def cli() -> None:
 @click.option("--verbose", is_flag=True, help="Show library logs (vLLM, torch, ...) here, not in RUN/logs/.")
 @click.option("--executor", type=click.Choice(["local", "ray"]), help="Where to run (default: [execution] or local).")
 @click.option("--address", metavar="HOST:PORT", help="Ray cluster to join (default: RAY_ADDRESS, else a local one).")
+@click.option("--sequential", is_flag=True, help="Generate and check one batch at a time (no read-ahead; same dataset).")
 @reports_errors(interrupted=RESUME_HINT)
 def generate(recipe: Path, overrides: tuple[str, ...], out: Path | None, limit: int | None, overwrite: bool,
-             quiet: bool, verbose: bool, executor: str | None, address: str | None) -> None:
+             quiet: bool, verbose: bool, executor: str | None, address: str | None, sequential: bool) -> None:
     """Generate the dataset RECIPE describes (resumes an interrupted run)."""
     from .api import resolve_out_dir, run_recipe
     from .console import quiet_console
@@ -43,7 +44,7 @@ def generate(recipe: Path, overrides: tuple[str, ...], out: Path | None, limit: 
     loaded = load_recipe(recipe, list(overrides))
     with quiet_console(resolve_out_dir(loaded, out), verbose=verbose):
         result = run_recipe(loaded, out=out, limit=limit, overwrite=overwrite, progress=not quiet,
-                            executor=executor, address=address)
+                            executor=executor, address=address, sequential=sequential)
     report = result.report
     click.echo(f"{report.kept} records ({report.stop_reason}), {report.rejected} rejected "
                f"of {report.throughput.candidates} candidates -> {result.run_dir}")
@@ -73,6 +74,33 @@ def validate(recipe: Path, overrides: tuple[str, ...]) -> None:
     loaded = load_recipe(recipe, list(overrides))
     validate_recipe(loaded)
     click.echo(f"{recipe}: ok (hash {loaded.hash})")
+
+
+@cli.command("plan")
+@click.argument("recipe", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--sample", type=click.IntRange(min=1), default=32, show_default=True, help="Prompts in the pilot.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a recipe value.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Save the forecast as RUN_DIR/forecast.json; that run's report compares it with the outcome.")
+@click.option("--json", "as_json", is_flag=True, help="Print the pilot and forecast as JSON.")
+@click.option("--verbose", is_flag=True, help="Show library logs (vLLM, torch, ...) here.")
+@reports_errors
+def plan_command(recipe: Path, sample: int, overrides: tuple[str, ...], out: Path | None, as_json: bool,
+                 verbose: bool) -> None:
+    """Pilot RECIPE on a few prompts (nothing written) and forecast the run's candidates and time."""
+    import tempfile
+
+    from .console import quiet_console
+    from .pilot import plan_recipe, save_forecast
+    from .pilot_text import render_plan
+    from .recipe import load_recipe
+
+    loaded = load_recipe(recipe, list(overrides))
+    with quiet_console(out or Path(tempfile.mkdtemp(prefix="synthgen-plan-")), verbose=verbose):
+        result = plan_recipe(loaded, sample)
+        if out is not None:
+            result["saved"] = str(save_forecast(result, out, loaded.hash))
+    click.echo(json.dumps(result, indent=2) if as_json else render_plan(result))
 
 
 @cli.command()

@@ -57,12 +57,27 @@ def finalize_run(runner: Any, plan: RunPlan, run_dir: RunDir, *, wall_start: flo
     report.output = {"format": plan.output.format, "main_field": plan.output.main_field}
     report.mix = mix
     report.verification = plan.verification or None
+    add_pipeline_facts(report, runner, run_dir)
     stages = [s.to_dict() for s in report.stages]
     report.structured = json_stage_summary(stages, constrained=runner.sampling.json_schema is not None) or None
     if runner.gate is not None:
         add_gate_results(report, runner)
     write_report(run_dir, report, kept, rejected)
     return report
+
+
+def add_pipeline_facts(report: RunReport, runner: Any, run_dir: RunDir) -> None:
+    """Read-ahead facts, wall-clock rates, and the pilot's forecast against this outcome (when one was saved)."""
+    from .pilot import compare_forecast, run_outcome
+
+    for key, value in runner.pipelining.summary().items():
+        setattr(report.throughput, key, value)
+    report.timings.backend_seconds = round(runner.state.backend_seconds, 3)
+    wall = report.timings.wall_seconds
+    if wall and not report.resumed_batches:
+        report.throughput.records_per_s = round(report.kept / wall, 3)
+        report.throughput.candidates_per_s = round(report.throughput.candidates / wall, 3)
+    report.forecast = compare_forecast(run_dir.path, report.to_dict(), run_outcome(runner))
 
 
 def add_gate_results(report: RunReport, runner: Any) -> None:

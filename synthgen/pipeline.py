@@ -18,7 +18,9 @@ from .records import Candidate, Rejection, Verdict, as_text
 class StageStats:
     """What one stage saw, kept and dropped (by reason). A step may also create records (``n > 1`` fans a
     record out) or merge them (preference pairs), so ``seen + created == kept + dropped + merged``.
-    LLM steps count their backend's tokens and seconds."""
+    LLM steps count their backend's tokens and seconds: ``llm_seconds`` is how long the step waited on the
+    backend (part of ``seconds``), ``backend_seconds`` how long the backend worked on the step's requests
+    (the same when sequential; with read-ahead the work overlapped other stages and the wait is shorter)."""
 
     name: str
     seen: int = 0
@@ -30,6 +32,7 @@ class StageStats:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     llm_seconds: float = 0.0
+    backend_seconds: float = 0.0
 
     @property
     def n_dropped(self) -> int:
@@ -58,7 +61,7 @@ class StageStats:
         return self.seen + self.created == self.kept + self.n_dropped + self.merged
 
 
-_STEP_COUNTERS = ("created", "merged", "prompt_tokens", "completion_tokens", "llm_seconds")
+_STEP_COUNTERS = ("created", "merged", "prompt_tokens", "completion_tokens", "llm_seconds", "backend_seconds")
 
 
 VERIFIER_ERROR = "verifier_error"

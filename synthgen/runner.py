@@ -9,14 +9,17 @@ the same dataset an uninterrupted run would have produced.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .gating import GATE_FAILED_REASON, GATE_STAGE
 from .pipeline import StageStats, run_stages
+from .pipelined import Pipelining
 from .plan import Limits, RunPlan
 from .provenance import now_iso, record_as_reject, record_row, rejection_row
 from .records import Candidate, Rejection, as_text
+from .progress import RunProgress
 from .rundir import RunDir
 
 TARGET_REACHED = "target_reached"
@@ -35,24 +38,31 @@ class RunState:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     generate_seconds: float = 0.0
+    backend_seconds: float = 0.0
     kept_rows: list[dict[str, Any]] = field(default_factory=list)
     rejected_rows: list[dict[str, Any]] = field(default_factory=list)
 
     def counters(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in ("next_request", "candidates", "batches", "prompt_tokens",
-                                               "completion_tokens", "generate_seconds")}
+                                               "completion_tokens", "generate_seconds", "backend_seconds")}
 
 
 def next_batch_size(state: RunState, limits: Limits, capacity: int | None) -> int:
     """Requests for the next batch: enough to reach the target at the observed acceptance rate (+20%),
-    never more than ``batch_size``, the remaining budget, or what the backend can still produce."""
-    room = limits.budget - state.candidates
+    never more than ``batch_size``, the remaining budget, or what the backend can still produce.
+    It reads only the checkpointed state after the previous batch, so the pipelined runner, a resumed
+    run and the sequential runner all choose the same sizes."""
+    return batch_size_for(len(state.kept_rows), state.candidates, limits, capacity)
+
+
+def batch_size_for(kept: int, candidates: int, limits: Limits, capacity: int | None) -> int:
+    room = limits.budget - candidates
     if capacity is not None:
-        room = min(room, capacity - state.candidates)
+        room = min(room, capacity - candidates)
     max_requests = room // limits.n
-    need = limits.target - len(state.kept_rows)
-    rate = max(len(state.kept_rows) / state.candidates, 0.05) if state.candidates else 1.0
-    wanted = math.ceil(need * (1.2 if state.candidates else 1.0) / rate / limits.n)
+    need = limits.target - kept
+    rate = max(kept / candidates, 0.05) if candidates else 1.0
+    wanted = math.ceil(need * (1.2 if candidates else 1.0) / rate / limits.n)
     return max(0, min(limits.batch_size, max_requests, max(wanted, 1)))
 
 
@@ -60,7 +70,8 @@ class Runner:
     """Runs a :class:`RunPlan`: each batch's requests become records that go through the pipeline (steps
     and the stages placed after them); kept records and every reject are checkpointed per batch."""
 
-    def __init__(self, plan: RunPlan, run_dir: RunDir, progress: bool = True):
+    def __init__(self, plan: RunPlan, run_dir: RunDir, progress: bool = True, prefetch: int = 0,
+                 force_pipelined: bool = False):
         self.run_plan, self.run_dir, self.progress = plan, run_dir, progress
         self.plan, self.backend, self.stages = plan.seeds.requests, plan.backend, plan.pipeline
         self.ctx, self.limits, self.gate = plan.run_context, plan.limits, plan.gate
@@ -72,6 +83,7 @@ class Runner:
         self._pending: list[Rejection] = []
         for stage in self.stages:
             stage.bind(self._pending.append)
+        self.pipelining = Pipelining(self, prefetch, forced=force_pipelined)
 
     def resume(self) -> int:
         """Restore state from checkpoints; returns the number of batches restored."""
@@ -128,16 +140,21 @@ class Runner:
         return None
 
     def run(self) -> str:
-        """Generate (and gate) until a stop reason holds; returns it."""
-        with _progress_bar(self.limits.target, len(self.state.kept_rows), self.progress) as bar:
+        """Generate (and gate) until a stop reason holds; returns it. With ``prefetch > 0`` the backend
+        generates the next batches' first step while the stages take this one (see synthgen.pipelined)."""
+        progress = RunProgress(self, self.progress)
+        self.pipelining.start()
+        try:
             while (reason := self.stop_reason()) is None:
                 final = self._limit_reason() is not None
                 if not final and not self._gate_pending(final=False):
                     self._run_batch(next_batch_size(self.state, self.limits, getattr(self.backend, "capacity", None)))
                     final = self._limit_reason() is not None
                 self._gate_if_due(final)
-                bar.update(min(len(self.state.kept_rows), self.limits.target) - bar.n)
-                bar.set_postfix(self._rates(), refresh=False)
+                progress.update()
+        finally:
+            self.pipelining.stop()
+            progress.close()
         return reason
 
     @property
@@ -146,6 +163,7 @@ class Runner:
 
     def _run_batch(self, size: int) -> None:
         requests = self.plan.batch(self.state.next_request, size)
+        self.pipelining.before_batch(self.state.next_request, size)
         records = [Candidate(r, 0, "", 0, index=r.index * self.per_request) for r in requests]
         kept = run_stages(self.stages, records)
         created = now_iso()
@@ -178,6 +196,7 @@ class Runner:
         """Gate the pending window; a failing window is revoked into the rejects (one checkpoint shard)."""
         if not self._gate_pending(final):
             return
+        started = time.perf_counter()
         kept = self.state.kept_rows
         committed = self.gate.state.committed
         field = self.run_plan.diversity_field
@@ -195,6 +214,7 @@ class Runner:
             self._apply_adjustments()
             for stage in self.stages:
                 stage.observe(kept)
+        self.gate_stats.seconds += time.perf_counter() - started
         rejects = [gate_reject(row, outcome.check) for row in revoked_rows]
         self.state.rejected_rows.extend(rejects)
         self.state.batches += 1
@@ -216,6 +236,7 @@ class Runner:
                 {**recorded, plan.gated_step: {**recorded[plan.gated_step], **update}}
             self.ctx = replace(self.ctx, sampling=recorded)
         self.plan.adjust(self.gate.state.seed_factor, self.gate.state.rotation)
+        self.pipelining.reset()
 
     def _count_tokens(self) -> None:
         """Totals over the LLM steps (their stats are checkpointed, so the totals survive a resume)."""
@@ -223,26 +244,13 @@ class Runner:
         self.state.prompt_tokens = sum(s.prompt_tokens for s in stats)
         self.state.completion_tokens = sum(s.completion_tokens for s in stats)
         self.state.generate_seconds = sum(s.llm_seconds for s in stats)
-
-    def _rates(self) -> dict[str, str]:
-        seconds = max(self.state.generate_seconds, 1e-9)
-        accepted = len(self.state.kept_rows) / self.state.candidates if self.state.candidates else 0.0
-        return {"cand": str(self.state.candidates), "acc": f"{accepted:.0%}",
-                "samples/s": f"{self.state.candidates / seconds:.2f}",
-                "tok/s": f"{self.state.completion_tokens / seconds:.1f}"}
+        self.state.backend_seconds = sum(s.backend_seconds for s in stats)
 
 
 def gate_reject(row: dict[str, Any], check: dict[str, Any]) -> dict[str, Any]:
     """A revoked record as a reject row, with the failing metrics as evidence."""
     evidence = {"failed": check.get("failed"), "attempt": check.get("attempt"), "window": check.get("window")}
     return record_as_reject(row, GATE_STAGE, GATE_FAILED_REASON, evidence)
-
-
-def _progress_bar(total: int, initial: int, enabled: bool):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, initial=min(initial, total), unit="rec", desc="generate", disable=not enabled,
-                dynamic_ncols=True)
 
 
 def records_per_request(plan: RunPlan) -> int:

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from synthgen.cli import cli
 
-COMMANDS = [[], ["generate"], ["validate"], ["schema"], ["models"], ["models", "pull"], ["models", "list"],
+COMMANDS = [[], ["generate"], ["plan"], ["validate"], ["schema"], ["models"], ["models", "pull"], ["models", "list"],
             ["dedup"], ["metrics"], ["mix"], ["lineage"], ["judge-eval"], ["evolve"], ["report"], ["publish"]]
 
 

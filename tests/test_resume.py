@@ -132,3 +132,23 @@ def test_sigkill_between_and_inside_steps_then_resume_equals_uninterrupted(tmp_p
     assert stable(result.rejected.to_list()) == stable(reference.rejected.to_list())
     assert result.report.to_dict()["stages"] == reference.report.to_dict()["stages"] or \
         [s["kept"] for s in result.report.to_dict()["stages"]] == [s["kept"] for s in reference.report.to_dict()["stages"]]
+
+
+def test_sigkill_of_a_pipelined_run_resumed_either_way_equals_uninterrupted(write_recipe, tmp_path):
+    """A pipelined run killed while the next batch is being generated ahead loses only that read-ahead:
+    resumed pipelined or with --sequential, it ends with the uninterrupted (sequential) dataset."""
+    recipe = write_recipe(target=20, budget=80, batch_size=3, delay=0.25)
+    reference = run_recipe(recipe, out=tmp_path / "reference", progress=False, sequential=True)
+    for resume_flags in ((), ("--sequential",)):
+        out = tmp_path / f"killed{len(resume_flags)}"
+        proc = start_generate(recipe, out)
+        wait_for_checkpoints(out, 2, proc)
+        time.sleep(0.1)  # inside the next batch, with the one after it generating ahead
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        cmd = [sys.executable, "-m", "synthgen", "generate", str(recipe), "--out", str(out), "--quiet", *resume_flags]
+        done = subprocess.run(cmd, capture_output=True, timeout=120)
+        assert done.returncode == 0, done.stderr.decode()
+        result = run_recipe(recipe, out=out, progress=False)
+        assert stable(result.dataset.to_list()) == stable(reference.dataset.to_list())
+        assert stable(result.rejected.to_list()) == stable(reference.rejected.to_list())

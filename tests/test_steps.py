@@ -26,7 +26,9 @@ template = "Question: {instruction}\\nAnswer:"
 
 
 def run(tmp_path, body, backend=None, **kw):
-    return run_recipe(write_steps_recipe(tmp_path, body, **kw), backend=backend or PromptBackend(), progress=False)
+    """Sequential, so the backend's calls are exactly one per step per batch (read-ahead would add one)."""
+    return run_recipe(write_steps_recipe(tmp_path, body, **kw), backend=backend or PromptBackend(), progress=False,
+                      sequential=True)
 
 
 def test_two_generate_steps_chain_columns_with_one_call_per_step_per_batch(tmp_path):

@@ -140,7 +140,7 @@ def test_judge_config_round_trips_through_the_recipe_hash():
     raw = {**MINIMAL, "verify": [{"type": "judge", "backend": {"type": "scripted", "outputs": ["9"]}}]}
     loaded = recipe_from_dict(raw)
     dumped = loaded.recipe.model_dump(mode="json")["verify"][0]["backend"]
-    assert dumped == {"type": "scripted", "outputs": ["9"], "delay_s": 0.0}
+    assert dumped == {"type": "scripted", "outputs": ["9"], "delay_s": 0.0, "latency_per_prompt_s": None}
     assert recipe_from_dict(raw).hash == loaded.hash
 
 

@@ -34,8 +34,9 @@ class ScriptedBackend:
 
     def generate(self, requests: list[GenerationRequest], sampling: SamplingConfig) -> list[list[Completion]]:
         self.calls.append(list(requests))
-        if self.config.delay_s:
-            time.sleep(self.config.delay_s)
+        delay = self.config.delay_s + (self.config.latency_per_prompt_s or 0.0) * len(requests)
+        if delay:
+            time.sleep(delay)
         return [[self._complete(r, j, sampling) for j in range(sampling.n)] for r in requests]
 
     def _complete(self, request: GenerationRequest, j: int, sampling: SamplingConfig) -> Completion:

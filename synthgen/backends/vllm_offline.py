@@ -190,6 +190,11 @@ class VllmBackend:
 
     # --- provenance ------------------------------------------------------------------------------
 
+    @property
+    def shares_host_cpu(self) -> bool:
+        """The engine computes on this machine's CPU: generating ahead would only compete for its cores."""
+        return self._vllm is not None and _on_cpu()
+
     def describe(self) -> dict[str, Any]:
         """Model (name, path, fingerprint and source of an embedded model), engine version, the
         decided prompt mode and the engine arguments synthgen chose."""

@@ -137,6 +137,8 @@ class ScriptedBackendConfig(Strict):
     type: Literal["scripted"]
     outputs: list[str] = Field(default_factory=list, description="Cycled outputs; empty = derived from prompts.")
     delay_s: float = Field(0.0, ge=0.0, description="Sleep per batch (for interruption tests).")
+    latency_per_prompt_s: float | None = Field(None, ge=0.0, description="Extra sleep per prompt of a batch "
+                                               "(a GPU server's cost, for throughput benchmarks).")
 
 
 class PluginBackendConfig(Strict):
@@ -160,6 +162,9 @@ class GenerationConfig(Strict):
     max_candidates: int | None = Field(None, ge=1, description="Candidate budget; default 4x target.")
     batch_size: int = Field(64, ge=1, description="Prompts per backend call and per checkpoint.")
     strip: bool = Field(True, description="Strip surrounding whitespace from completions (false for code).")
+    pipelined: bool | None = Field(None, description="Generate the next batch while the stages take this one "
+                                   "(default: on, except for vLLM on CPU; the dataset is the same either way).")
+    prefetch: int | None = Field(None, ge=1, le=8, description="Batches generated ahead when pipelined (default 1).")
 
     @model_validator(mode="after")
     def _budget_covers_target(self) -> "GenerationConfig":

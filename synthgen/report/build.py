@@ -9,6 +9,7 @@ from ..formats import record_text
 from .model import RunReport, StageReport, Throughput, Timings
 from ..fidelity.report import fidelity_markdown
 from .sections import gate_section, mix_section, sandbox_section, structured_section
+from .timing import forecast_section, timing_section
 
 
 def build_report(*, name: str, recipe_hash: str, target: int, budget: int, stop_reason: str,
@@ -72,6 +73,7 @@ def render_markdown(report: RunReport, samples: list[dict[str, Any]] | None = No
         lines.append(f"\nOver the target (kept in rejected.parquet): {extra}")
     lines += gate_section(report) + fidelity_markdown(report.to_dict()) + mix_section(report)
     lines += structured_section(report) + sandbox_section(report)
+    lines += timing_section(report.to_dict()) + forecast_section(report.to_dict())
     lines += _sample_section("Samples kept", samples, "text")
     lines += _sample_section("Samples rejected", rejects, "reason")
     return "\n".join(lines) + "\n"

@@ -31,6 +31,7 @@ class StageReport:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     llm_seconds: float = 0.0
+    backend_seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -46,6 +47,8 @@ class StageReport:
 
 @dataclass
 class Throughput:
+    """Counts and rates; the pipelining facts say whether the backend generated ahead, and if not why."""
+
     requests: int = 0
     candidates: int = 0
     batches: int = 0
@@ -53,12 +56,26 @@ class Throughput:
     completion_tokens: int = 0
     samples_per_s: float | None = None
     tokens_per_s: float | None = None
+    records_per_s: float | None = None
+    candidates_per_s: float | None = None
+    pipelined: bool | None = None
+    prefetch: int | None = None
+    backend_busy_seconds: float | None = None
+    read_ahead_discarded: int | None = None
+    sequential_because: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None or k in ("samples_per_s", "tokens_per_s")}
 
 
 @dataclass
 class Timings:
     wall_seconds: float = 0.0
     generate_seconds: float = 0.0
+    backend_seconds: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
 
 
 @dataclass
@@ -88,6 +105,7 @@ class RunReport:
     gates_passed: bool | None = None
     gate_failure: str | None = None
     verification: dict[str, Any] | None = None
+    forecast: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -105,9 +123,9 @@ class RunReport:
         """The JSON document (optional sections only when the run has them)."""
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
         data["stages"] = [s.to_dict() for s in self.stages]
-        data["timings"], data["throughput"] = asdict(self.timings), asdict(self.throughput)
+        data["timings"], data["throughput"] = self.timings.to_dict(), self.throughput.to_dict()
         optional = ("output", "mix", "structured", "final_sampling", "gates", "gates_passed", "gate_failure",
-                    "verification")
+                    "verification", "forecast")
         data = {k: v for k, v in data.items() if k not in optional or v is not None}
         return {**data, **self.extra}
 
@@ -115,6 +133,6 @@ class RunReport:
     def from_dict(cls, data: dict[str, Any]) -> "RunReport":
         known, extra = _known(cls, data)
         known["stages"] = [StageReport.from_dict(s) for s in known.get("stages", [])]
-        known["timings"] = Timings(**known.get("timings", {}))
-        known["throughput"] = Throughput(**known.get("throughput", {}))
+        known["timings"] = Timings(**_known(Timings, known.get("timings", {}))[0])
+        known["throughput"] = Throughput(**_known(Throughput, known.get("throughput", {}))[0])
         return cls(**known, extra=extra)

@@ -100,8 +100,10 @@ class LLMStepStage(StepStage):
         sampling = sampling or self.runtime.sampling
         start = time.perf_counter()
         results = self.runtime.backend.generate(requests, sampling)
-        self.stats.llm_seconds += time.perf_counter() - start
+        waited = time.perf_counter() - start
+        self.stats.llm_seconds += waited
         usage = getattr(self.runtime.backend, "last_usage", None) or {}
+        self.stats.backend_seconds += float(usage.get("seconds", waited))
         self.stats.prompt_tokens += int(usage.get("prompt_tokens", 0))
         self.stats.completion_tokens += sum(c.n_tokens for completions in results for c in completions)
         return results

@@ -1,0 +1,169 @@
+"""Read-ahead generation: the backend works on the next batch while the stages take this one.
+
+The pipelined runner asks :class:`ReadAhead` to generate the first LLM step's requests of the *next*
+batch in one background thread. When that batch's step later calls ``generate``, every request that was
+generated ahead with exactly the same content (index, prompt, sampling seed, few-shot parents) and the same
+sampling is served from the cache; anything else (a batch the runner sized smaller, a prompt the diversity
+gate changed by rotating few-shot examples, a temperature it raised) is generated then and there. Because
+a request's completions are a pure function of the request and its sampling (the premise that makes resume
+exact), the records are the ones the sequential runner makes: read-ahead changes when a completion is
+computed, never what it is. Unused read-ahead results are dropped and never counted.
+
+Backends are not thread-safe (vLLM's ``LLM`` must be used by one thread at a time), so every call to the
+backend, from the read-ahead thread or from any step or verifier on the main thread, goes through one lock
+(:func:`serialized`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+from .records import Completion, GenerationRequest
+
+
+@contextmanager
+def serialized(backend: Any) -> Iterator[threading.Lock]:
+    """Route every ``backend.generate`` call through one lock for the duration (instance-level wrap,
+    undone on exit), so the read-ahead thread and the steps never call the engine at the same time."""
+    lock = threading.Lock()
+    original = backend.generate
+
+    def generate(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return original(*args, **kwargs)
+
+    backend.generate = generate
+    try:
+        yield lock
+    finally:
+        del backend.generate
+
+
+def request_key(request: GenerationRequest, sampling: Any) -> tuple:
+    """Everything a completion depends on."""
+    return (request.index, request.prompt, request.sampling_seed, tuple(request.parent_ids),
+            sampling.model_dump_json())
+
+
+class _Job:
+    """One background backend call over ``requests``; ``done`` is set when it finished or failed."""
+
+    def __init__(self, requests: list[GenerationRequest], sampling: Any):
+        self.requests, self.sampling = requests, sampling
+        self.results: list[list[Completion]] | None = None
+        self.usage: dict[str, Any] = {}
+        self.seconds = 0.0
+        self.done = threading.Event()
+
+
+class ReadAhead:
+    """Stands in for the first LLM step's backend: ``submit`` queues requests to generate in the background
+    (one call at a time, in order), ``generate`` serves cached completions and generates the rest.
+
+    ``busy_seconds`` is the time the backend spent on every call (read-ahead included); ``discarded`` counts
+    requests generated ahead and never used."""
+
+    def __init__(self, backend: Any):
+        self.backend = backend
+        self.last_usage: dict[str, Any] = {}
+        self.busy_seconds = 0.0
+        self.discarded = 0
+        self._jobs: list[_Job] = []  # submitted, not yet collected (in order)
+        self._queue: list[_Job] = []  # submitted, not yet started by the thread
+        self._cache: dict[tuple, tuple[list[Completion], dict[str, float]]] = {}
+        self._wake = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._work, name="synthgen-readahead", daemon=True)
+        self._thread.start()
+
+    def __getattr__(self, name: str) -> Any:  # describe(), capacity, load() ... of the real backend
+        return getattr(self.backend, name)
+
+    def submit(self, requests: list[GenerationRequest], sampling: Any) -> None:
+        """Queue a background call (the caller bounds how far ahead it reads)."""
+        if not requests:
+            return
+        with self._wake:
+            job = _Job(list(requests), sampling)
+            self._jobs.append(job)
+            self._queue.append(job)
+            self._wake.notify()
+
+    def generate(self, requests: list[GenerationRequest], sampling: Any) -> list[list[Completion]]:
+        """Completions for ``requests`` (same order): read-ahead results where they match, the rest now."""
+        self._collect({r.index for r in requests})
+        keys = [request_key(r, sampling) for r in requests]
+        missing = [r for r, k in zip(requests, keys) if k not in self._cache]
+        if missing:
+            self._store(missing, sampling, *self._call(missing, sampling))
+        served = [self._cache.pop(k) for k in keys]
+        self._drop_stale(min(r.index for r in requests) if requests else 0)
+        self.last_usage = {"prompt_tokens": round(sum(usage["prompt_tokens"] for _, usage in served)),
+                           "seconds": sum(usage["seconds"] for _, usage in served)}
+        return [completions for completions, _ in served]
+
+    def close(self) -> None:
+        """Stop the thread (a call in flight finishes in the background) and drop what was never used."""
+        with self._wake:
+            self._closed = True
+            self._wake.notify()
+            self.discarded += len(self._cache) + sum(len(job.requests) for job in self._jobs)
+            self._cache.clear()
+            self._jobs.clear()
+            self._queue.clear()
+
+    # --- internals -------------------------------------------------------------------------------
+
+    def _work(self) -> None:
+        while True:
+            with self._wake:
+                while not self._closed and not self._queue:
+                    self._wake.wait()
+                if self._closed:
+                    return
+                job = self._queue.pop(0)
+            try:
+                job.results, job.usage, job.seconds = self._call(job.requests, job.sampling)
+            except BaseException:  # noqa: BLE001 - a failed read-ahead is simply regenerated when needed
+                job.results = None
+            finally:
+                job.done.set()
+
+    def _call(self, requests: list[GenerationRequest], sampling: Any) -> tuple[list, dict, float]:
+        start = time.perf_counter()
+        results = self.backend.generate(requests, sampling)
+        seconds = time.perf_counter() - start
+        self.busy_seconds += seconds
+        usage = dict(getattr(self.backend, "last_usage", None) or {})
+        return results, usage, float(usage.get("seconds", seconds))
+
+    def _collect(self, indices: set[int]) -> None:
+        """Wait for the queued calls up to the last one holding any of ``indices`` (calls run in order)
+        and move their results into the cache; later calls stay in flight."""
+        with self._wake:
+            overlapping = [i for i, job in enumerate(self._jobs) if any(r.index in indices for r in job.requests)]
+            cut = overlapping[-1] + 1 if overlapping else 0
+            jobs, self._jobs = self._jobs[:cut], self._jobs[cut:]
+        for job in jobs:
+            job.done.wait()
+            if job.results is not None:
+                self._store(job.requests, job.sampling, job.results, job.usage, job.seconds)
+
+    def _store(self, requests: list[GenerationRequest], sampling: Any, results: list, usage: dict,
+               seconds: float) -> None:
+        """Cache each request's completions with its share of the call's prompt tokens and seconds."""
+        share = 1 / max(len(requests), 1)
+        prompt_tokens = float(usage.get("prompt_tokens", 0))
+        for request, completions in zip(requests, results, strict=True):
+            self._cache[request_key(request, sampling)] = (
+                completions, {"prompt_tokens": prompt_tokens * share, "seconds": seconds * share})
+
+    def _drop_stale(self, lowest: int) -> None:
+        """Requests below the lowest index just asked for can no longer be used (batches move forward)."""
+        stale = [key for key in self._cache if key[0] < lowest]
+        for key in stale:
+            del self._cache[key]
+        self.discarded += len(stale)
