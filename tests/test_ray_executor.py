@@ -29,9 +29,21 @@ def ray_cluster():
     started = not ray.is_initialized()
     if started:
         ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+        settle(ray)
     yield ray
     if started:
         ray.shutdown()
+
+
+def settle(ray) -> None:
+    """Wait until the new cluster's worker processes are up: while Ray is still spawning them, a sandboxed
+    program started at that moment was seen to die before reporting (a false `killed` in one run only)."""
+    @ray.remote
+    def ready() -> int:
+        return 1
+
+    ray.get([ready.remote() for _ in range(4)])
+    time.sleep(2)
 
 
 def assert_same_run(local: Path, remote: Path) -> None:
