@@ -72,4 +72,4 @@ bench-collapse-full: install
 	$(BIN)/python -m benchmarks.collapse --full
 
 clean:
-	rm -rf $(VENV) runs recipes/runs .pytest_cache
+	rm -rf $(VENV) runs recipes/runs .pytest_cache $(REAL)
