@@ -183,11 +183,11 @@ def test_429_honours_retry_after(server):
 
 
 def test_timeout_then_retry(server):
-    server.script = [Reply(delay_s=1.5)]
-    backend = make_backend(server, concurrency=1, timeout_s=0.3)
-    started = time.monotonic()
+    """The first reply comes after the timeout: the request is retried (two posts) and the retry's reply is
+    used. (The timeout leaves room for the server probe on a loaded machine; nothing here is timed.)"""
+    server.script = [Reply(delay_s=4.0)]
+    backend = make_backend(server, concurrency=1, timeout_s=1.0)
     assert texts(backend.generate(requests_for("x"), SamplingConfig())) == [["x#0"]]
-    assert time.monotonic() - started < 1.4
     assert len(server.posts) == 2
 
 
