@@ -20,17 +20,17 @@ from __future__ import annotations
 import socket
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 
 from ..errors import SynthgenError
-from .chunks import PartsWriter, iter_chunks
+from .chunks import iter_chunks
 from .components import EXACT_BAND, bucket_pairs, components, merge_pairs, partition_of, resolve_component
 from .minhash import estimate_jaccard
 from .scopes import EXACT_DUPLICATE, NEAR_DUPLICATE, Match
 from .sketch import init_worker, sketch_chunk, write_chunk
-from .streaming import Plan, StreamResult, _by_chunk
+from .streaming import Plan, StreamResult, _by_chunk, collect_parts
 
 
 def connect(address: str | None, workers: int) -> Any:
@@ -245,21 +245,9 @@ def _write_task(settings, job):
 
 
 def _write(ray: Any, plan: Plan, chunks: list, verdicts: list[dict[int, Match]], out: Path) -> dict[str, Path]:
-    import shutil
+    def produce(parts_dir: Path) -> Iterable[tuple[Any, Any]]:
+        task, settings = ray.remote(_write_task), ray.put(plan.settings)
+        refs = [task.remote(settings, (chunk, verdicts[chunk.index], parts_dir)) for chunk in chunks]
+        return (ray.get(ref) for ref in refs)
 
-    parts_dir = out / ".parts"
-    shutil.rmtree(parts_dir, ignore_errors=True)
-    parts_dir.mkdir(parents=True)
-    task = ray.remote(_write_task)
-    settings = ray.put(plan.settings)
-    refs = [task.remote(settings, (chunk, verdicts[chunk.index], parts_dir)) for chunk in chunks]
-    paths = {"kept": out / "kept.parquet", "rejected": out / "rejected.parquet", "summary": out / "summary.json"}
-    kept, rejected = PartsWriter(paths["kept"]), PartsWriter(paths["rejected"])
-    for ref in refs:
-        kept_part, rejected_part = ray.get(ref)
-        kept.add(kept_part)
-        rejected.add(rejected_part)
-    kept.close()
-    rejected.close()
-    shutil.rmtree(parts_dir, ignore_errors=True)
-    return paths
+    return collect_parts(out, produce)

@@ -17,7 +17,7 @@ import shutil
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable
 
 from .chunks import PartsWriter, iter_chunks
 from .deduplicator import DedupParams
@@ -130,14 +130,22 @@ def _write_history(plan: Plan, sketches, verdicts: dict[int, Match], store: SigS
 
 
 def _write_outputs(plan: Plan, verdicts: list[dict[int, Match]], out: Path, workers: Workers) -> dict[str, Path]:
+    def produce(parts_dir: Path) -> Iterable[tuple[Any, Any]]:
+        jobs = ((chunk, verdicts[chunk.index], parts_dir) for chunk in iter_chunks(plan.source, plan.chunk_rows))
+        return workers.map(write_chunk, jobs)
+
+    return collect_parts(out, produce)
+
+
+def collect_parts(out: Path, produce: Callable[[Path], Iterable[tuple[Any, Any]]]) -> dict[str, Path]:
+    """Append the (kept, rejected) part files that ``produce(parts_dir)`` yields, in order, to
+    ``kept.parquet`` and ``rejected.parquet`` under ``out`` (the local and the Ray executor share this)."""
     parts_dir = out / ".parts"
     shutil.rmtree(parts_dir, ignore_errors=True)
     parts_dir.mkdir(parents=True)
-    jobs = ((chunk, verdicts[chunk.index], parts_dir)
-            for chunk in iter_chunks(plan.source, plan.chunk_rows))
     paths = {"kept": out / "kept.parquet", "rejected": out / "rejected.parquet", "summary": out / "summary.json"}
     kept, rejected = PartsWriter(paths["kept"]), PartsWriter(paths["rejected"])
-    for kept_part, rejected_part in workers.map(write_chunk, jobs):
+    for kept_part, rejected_part in produce(parts_dir):
         kept.add(kept_part)
         rejected.add(rejected_part)
     kept.close()
