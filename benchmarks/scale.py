@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from throughput import Row, run_child, write_corpus  # noqa: E402
+from throughput import Row, print_table, run_child, run_rows, write_corpus  # noqa: E402
 
 
 def dedup_run(source: Path, out: Path, *options: str):
@@ -54,14 +53,7 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=1_000_000)
     parser.add_argument("--rows", default=",".join(ROWS), help="comma-separated rows to run")
     args = parser.parse_args()
-    table: list[Row] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in args.rows.split(","):
-            table += ROWS[name](args, Path(tmp))
-    width = max(len(m) for _, m, _ in table)
-    print(f"row   | {'measure':<{width}} | value\n------+-{'-' * width}-+-{'-' * 50}")
-    for row, measure, value in table:
-        print(f"{row:<5} | {measure:<{width}} | {value}")
+    print_table(run_rows(args, ROWS), row_width=5)
 
 
 if __name__ == "__main__":

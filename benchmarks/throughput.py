@@ -172,14 +172,23 @@ def main() -> None:
     parser.add_argument("--naive", type=int, default=3000, help="datasketch sample for row (d)")
     parser.add_argument("--rows", default=",".join(ROWS), help="comma-separated rows to run")
     args = parser.parse_args()
+    print_table(run_rows(args, ROWS), row_width=3)
+
+
+def run_rows(args, rows: dict) -> list[Row]:
+    """The rows named by ``args.rows``, each measured in a shared temporary folder."""
     table: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.rows.split(","):
-            table += ROWS[name](args, Path(tmp))
+            table += rows[name](args, Path(tmp))
+    return table
+
+
+def print_table(table: list[Row], row_width: int) -> None:
     width = max(len(m) for _, m, _ in table)
-    print(f"row | {'measure':<{width}} | value\n----+-{'-' * width}-+-{'-' * 50}")
+    print(f"{'row':<{row_width}} | {'measure':<{width}} | value\n{'-' * (row_width + 1)}+-{'-' * width}-+-{'-' * 50}")
     for row, measure, value in table:
-        print(f"{row:<3} | {measure:<{width}} | {value}")
+        print(f"{row:<{row_width}} | {measure:<{width}} | {value}")
 
 
 if __name__ == "__main__":
