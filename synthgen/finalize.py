@@ -46,9 +46,10 @@ def finalize_run(runner: Any, plan: RunPlan, run_dir: RunDir, *, wall_start: flo
     for stage in runner.stages:
         stage.finish_run(kept)
     rejected = normalize_rows(state.rejected_rows + extra)
-    run_dir.write_dataset(normalize_rows(format_rows(kept, plan.output)), format_columns(plan.output))
+    rows = normalize_rows(format_rows(kept, plan.output))
+    run_dir.write_dataset(rows, format_columns(plan.output))
     run_dir.write_rejected(rejected)
-    mix = run_mix(plan, run_dir) if plan.mix is not None else None
+    mix = run_mix(plan, run_dir, rows) if plan.mix is not None else None
     report = build_report(
         name=plan.context.name, recipe_hash=plan.context.hash, target=plan.target, budget=plan.budget,
         stop_reason=runner.stop_reason() or "interrupted", counters=state.counters(),
@@ -100,12 +101,11 @@ def write_report(run_dir: RunDir, report: RunReport, kept: list[dict[str, Any]],
     write_html_report(run_dir.path, report)
 
 
-def run_mix(plan: RunPlan, run_dir: RunDir) -> dict[str, Any]:
-    """Write ``mix/``: every real row plus synthetic rows up to the cap; returns the mix summary. A record
-    of any format is mixed by its text (a steps record's dataset row gets a ``text`` column in the mix)."""
+def run_mix(plan: RunPlan, run_dir: RunDir, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Write ``mix/``: every real row plus synthetic rows (the dataset's ``rows``, already in memory) up to
+    the cap; returns the mix summary. A record of any format is mixed by its text (a steps record's dataset
+    row gets a ``text`` column in the mix)."""
     from .mix.run import mix_run_dir
-    from .tabular import read_rows
 
-    rows = read_rows(run_dir.data_path)
     synthetic = [row if "text" in row else {**row, "text": record_text(row)} for row in rows]
     return mix_run_dir(run_dir.path, plan.mix.mixer, plan.mix.real_rows(), synthetic).summary()
