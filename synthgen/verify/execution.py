@@ -20,6 +20,7 @@ from ..records import Candidate, Verdict
 from .base import Verifier, config_params
 from .extract import extract_code
 from .sandbox import EARLY_EXIT, GUARDS, Sandbox, SandboxLimits, SandboxResult
+from .sandbox_outcome import KILLED
 from .templating import MISSING_FIELD, MissingField, candidate_fields
 from pydantic import Field, field_validator
 
@@ -217,9 +218,16 @@ class CodeExecutionVerifier(Verifier):
         sandboxed child; results in order."""
         jobs = [p if isinstance(p, tuple) else (p, None) for p in programs]
         if len(jobs) <= 1 or self.workers == 1:
-            return [self.sandbox.run(*job) for job in jobs]
+            return [self._run(job) for job in jobs]
         with ThreadPoolExecutor(max_workers=min(self.workers, len(jobs)), thread_name_prefix="sandbox") as pool:
-            return list(pool.map(lambda job: self.sandbox.run(*job), jobs))
+            return list(pool.map(self._run, jobs))
+
+    def _run(self, job: tuple[str, Any]) -> SandboxResult:
+        """One program; a child that died without reporting anything (``killed``) runs once more, since a
+        burst of process start-ups on the host was seen to kill a sandbox before the program ran. A program
+        that kills itself is killed again and keeps the verdict."""
+        result = self.sandbox.run(*job)
+        return self.sandbox.run(*job) if result.reason == KILLED else result
 
     def isolation_facts(self) -> dict[str, Any]:
         """What the manifest and report record: see :func:`isolation_facts`."""
