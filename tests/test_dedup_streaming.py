@@ -133,3 +133,32 @@ def test_columns_whose_type_changes_between_chunks_match_the_whole_table_output(
     for name in ("kept.parquet", "rejected.parquet"):
         expected = pq.read_table(tmp_path / "expected" / name)
         assert pq.read_table(tmp_path / "out" / name).to_pylist() == expected.to_pylist()
+
+
+@pytest.mark.parametrize("block_bytes", [1, 3, 50, 1 << 22])
+def test_jsonl_chunks_hold_size_rows_and_name_the_right_line(tmp_path, monkeypatch, block_bytes):
+    """Blank and whitespace lines, CRLF, a missing last newline, blocks cut inside lines: every chunk but
+    the last has exactly ``size`` rows, in order, and a broken line is named by its number."""
+    from synthgen.dedup import chunks
+
+    monkeypatch.setattr(chunks, "_BLOCK_BYTES", block_bytes)
+    rng = random.Random(block_bytes)
+    for trial in range(40):
+        lines = [rng.choice(["", "   ", " \r", "\x0c"]) if rng.random() < 0.2 else
+                 ("  " if rng.random() < 0.1 else "") + json.dumps({"i": i, "t": "x" * rng.randint(0, 20)})
+                 for i in range(rng.randint(0, 30))]
+        text = "\n".join(lines) + rng.choice(["\n", "", "\n\n", "\r\n"])
+        path = tmp_path / f"t{trial}.jsonl"
+        path.write_text(text)
+        size = rng.randint(1, 6)
+        got = [(chunk.start, [row["i"] for row in chunks.decode(chunk, "src")]) for chunk in chunks.iter_chunks(path, size)]
+        numbered = [(n, json.loads(line)["i"]) for n, line in enumerate(text.split("\n"), 1) if line.strip()]
+        assert [i for _, ids in got for i in ids] == [i for _, i in numbered]
+        assert [start for start, _ in got] == [k * size for k in range(len(got))]
+        assert all(len(ids) == size for _, ids in got[:-1]) and all(ids for _, ids in got)
+        if numbered:
+            broken, _ = rng.choice(numbered)
+            path.write_text("\n".join("{oops" if n == broken else line for n, line in enumerate(text.split("\n"), 1)))
+            with pytest.raises(Exception, match=f"src:{broken}: invalid JSON"):
+                for chunk in chunks.iter_chunks(path, size):
+                    chunks.decode(chunk, "src")

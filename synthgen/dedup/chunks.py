@@ -25,8 +25,7 @@ class Chunk:
     index: int
     start: int
     fmt: str
-    payload: Any
-    first_line: int = 0
+    payload: Any  # jsonl: (the lines as bytes, the number of the first line)
 
 
 def iter_chunks(path: Path, size: int) -> Iterator[Chunk]:
@@ -38,22 +37,70 @@ def iter_chunks(path: Path, size: int) -> Iterator[Chunk]:
     readers = {"jsonl": _jsonl_payloads, "parquet": _parquet_payloads, "csv": _csv_payloads}
     payloads = readers.get(fmt, _whole_payloads)(path, size)
     start = 0
-    for index, (payload, count, first_line) in enumerate(payloads):
-        yield Chunk(index, start, fmt, payload, first_line)
+    for index, (payload, count) in enumerate(payloads):
+        yield Chunk(index, start, fmt, payload)
         start += count
 
 
+_BLOCK_BYTES = 1 << 22
+_WHITESPACE = b" \t\n\r\x0b\x0c"  # what ``bytes.strip`` removes
+
+
 def _jsonl_payloads(path: Path, size: int):
+    """Chunks of ``size`` non-blank lines, each as one ``(bytes, number of its first line)`` payload: the
+    driver only finds line ends (numpy, in 4 MiB blocks) and sends one bytes object; workers split and
+    parse (:func:`decode`)."""
     with path.open("rb") as handle:
-        line = 1
+        pieces: list[bytes] = []  # the current chunk's lines so far
+        rows, line, first_line, tail = 0, 1, 1, b""
         while True:
-            lines = list(islice(handle, size))
-            if not lines:
-                return
-            kept = [(n, text) for n, text in enumerate(lines, line) if text.strip()]
-            line += len(lines)
-            if kept:
-                yield kept, len(kept), kept[0][0]
+            block = handle.read(_BLOCK_BYTES)
+            data, tail = _complete_lines(tail + block, at_end=not block)
+            ends, nonblank = _line_ends(data)
+            at = 0  # bytes of ``data`` already in a chunk
+            while rows + len(nonblank) >= size:
+                last = nonblank[size - rows - 1]
+                pieces.append(data[at:ends[last]])
+                yield (b"".join(pieces), first_line), size
+                at, line, first_line = ends[last], line + last + 1, line + last + 1
+                ends, nonblank = ends[last + 1:], nonblank[size - rows:] - (last + 1)
+                pieces, rows = [], 0
+            if at < len(data):
+                pieces.append(data[at:])
+                rows += len(nonblank)
+                line += len(ends)
+            if not block:
+                break
+        if rows:
+            yield (b"".join(pieces), first_line), rows
+
+
+def _complete_lines(data: bytes, at_end: bool) -> tuple[bytes, bytes]:
+    """``data`` cut after its last newline: (whole lines, the rest); at the end of the file, all of it."""
+    if at_end:
+        return data, b""
+    cut = data.rfind(b"\n") + 1
+    return data[:cut], data[cut:]
+
+
+def _line_ends(data: bytes):
+    """The end offset of every line of ``data`` (after its newline) and the numbers of the lines that are
+    not blank (a line is blank when ``bytes.strip`` empties it, as the row reader treats it)."""
+    import numpy as np
+
+    if not data:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    view = np.frombuffer(data, np.uint8)
+    ends = np.flatnonzero(view == 10) + 1
+    if not len(ends) or ends[-1] != len(data):
+        ends = np.append(ends, len(data))
+    starts = np.concatenate(([0], ends[:-1]))
+    first_bytes = view[np.minimum(starts, len(data) - 1)]
+    maybe_blank = np.flatnonzero(np.isin(first_bytes, np.frombuffer(_WHITESPACE, np.uint8)))
+    blank = [n for n in maybe_blank.tolist() if not data[starts[n]:ends[n]].strip()]
+    keep = np.ones(len(ends), bool)
+    keep[blank] = False
+    return ends, np.flatnonzero(keep)
 
 
 def _parquet_payloads(path: Path, size: int):
@@ -62,7 +109,7 @@ def _parquet_payloads(path: Path, size: int):
     try:
         batches = pq.ParquetFile(path).iter_batches(batch_size=size)
         for batch in batches:
-            yield batch, batch.num_rows, 0
+            yield batch, batch.num_rows
     except OSError as exc:
         raise SynthgenError(f"{path}: cannot read as parquet: {exc}", hint="check the file's format") from None
 
@@ -71,13 +118,13 @@ def _csv_payloads(path: Path, size: int):
     with path.open(encoding="utf-8", newline="") as handle:
         reader = csv.DictReader(handle)
         while rows := [dict(row) for row in islice(reader, size)]:
-            yield rows, len(rows), 0
+            yield rows, len(rows)
 
 
 def _whole_payloads(path: Path, size: int):
     rows = read_rows(path)
     for lo in range(0, len(rows), size):
-        yield rows[lo:lo + size], len(rows[lo:lo + size]), 0
+        yield rows[lo:lo + size], len(rows[lo:lo + size])
 
 
 def decode(chunk: Chunk, source: str) -> list[dict[str, Any]]:
@@ -86,12 +133,17 @@ def decode(chunk: Chunk, source: str) -> list[dict[str, Any]]:
         return chunk.payload.to_pylist()
     if chunk.fmt != "jsonl":
         return chunk.payload
+    blob, first_line = chunk.payload
     rows = []
-    for lineno, line in chunk.payload:
+    for lineno, line in enumerate(blob.split(b"\n"), first_line):
+        if not line.strip():
+            continue
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
             raise SynthgenError(f"{source}:{lineno}: invalid JSON: {exc.msg}", hint="one JSON object per line") from None
+        except UnicodeDecodeError:
+            raise SynthgenError(f"{source}:{lineno}: not UTF-8 text", hint="save the file as UTF-8") from None
         if not isinstance(row, dict):
             raise SynthgenError(f"{source}:{lineno}: expected a JSON object, got {type(row).__name__}")
         rows.append(row)

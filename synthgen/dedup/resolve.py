@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from .deduplicator import DedupParams
-from .minhash import estimate_jaccard
+from .rule import KEPT, REF_EXACT, REF_NEAR, RUN_EXACT, RuleInput, groups_of, run_rule, shared_rows
 from .scopes import EXACT_DUPLICATE, NEAR_DUPLICATE, FrozenScope, Match, SketchSet
 from .sketch import ChunkSketch
 
@@ -30,7 +31,6 @@ class SigStore:
         self.folder, self.num_perm = folder, num_perm
         folder.mkdir(parents=True, exist_ok=True)
         self.chunks: list[ChunkSketch] = []
-        self.loaded: dict[int, np.ndarray] = {}
 
     def add(self, chunk: ChunkSketch) -> None:
         if chunk.sigs is not None:
@@ -41,14 +41,6 @@ class SigStore:
     def of(chunk: ChunkSketch) -> np.ndarray:
         """One chunk's signatures."""
         return np.load(chunk.sig_file) if chunk.sigs is None else chunk.sigs
-
-    def load(self, rows: np.ndarray) -> None:
-        """Keep the signatures of ``rows`` (sorted) in memory, reading each chunk's file at most once."""
-        for chunk in self.chunks:
-            inside = rows[(rows >= chunk.start) & (rows < chunk.start + len(chunk))]
-            if len(inside):
-                sigs = self.of(chunk)
-                self.loaded.update(zip(inside.tolist(), sigs[inside - chunk.start].copy()))
 
     def close(self) -> None:
         import shutil
@@ -72,11 +64,18 @@ class Table:
         for c in self.chunks:
             self.active[c.start + np.fromiter(c.early, np.int64, len(c.early))] = False
 
-    def sig(self, row: int) -> np.ndarray:
-        return self.store.loaded[row]
+    def gather(self, rows: np.ndarray, values: Callable[[ChunkSketch], np.ndarray]) -> np.ndarray:
+        """``values(chunk)`` (one row per chunk row) at the sorted global ``rows``, reading each chunk once."""
+        parts = []
+        for chunk in self.chunks:
+            lo, hi = np.searchsorted(rows, [chunk.start, chunk.start + len(chunk)])
+            if hi > lo:
+                parts.append(values(chunk)[rows[lo:hi] - chunk.start])
+        return np.concatenate(parts)
 
-    def band_column(self, band: int) -> np.ndarray:
-        return _concat([c.bands[:, band] for c in self.chunks], np.uint64)
+    def band_matrix(self) -> np.ndarray:
+        """Every row's band keys, ``(rows, bands)``."""
+        return np.concatenate([c.bands for c in self.chunks])
 
 
 def _concat(parts: list[np.ndarray], dtype) -> np.ndarray:
@@ -98,80 +97,45 @@ def add_reference_hits(chunk: ChunkSketch, references: list[FrozenScope], params
                 near.setdefault(chunk.start + i, scope.match(int(best[i]), float(jac[i]), NEAR_DUPLICATE))
 
 
-def _shared(column: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """The rows (among ``rows``) whose value in ``column`` occurs at least twice among ``rows``."""
-    values = column[rows]
-    ordered = np.sort(values)
-    repeated = ordered[1:][ordered[1:] == ordered[:-1]]
-    return rows[np.isin(values, repeated)] if len(repeated) else rows[:0]
-
-
 def bucket_sharing_rows(table: Table, params: DedupParams, bands: int, threads: int = 1) -> np.ndarray:
-    """Sorted global rows that share an exact key or a band key with another active row (numpy sorts
-    release the GIL, so the columns are scanned on ``threads`` threads)."""
+    """Sorted global rows that share an exact key or a band key with another active row (the compiled
+    scan releases the GIL, so the columns are scanned on ``threads`` threads)."""
     from concurrent.futures import ThreadPoolExecutor
 
     active = np.flatnonzero(table.active)
     signed = np.flatnonzero(table.active & table.has_sig)
     jobs = [(table.exact, active)] if params.exact else []
-    jobs += [(table.band_column(b), signed) for b in range(bands)] if params.near else []
+    if params.near and len(table.ids):
+        matrix = table.band_matrix()
+        jobs += [(matrix[:, b], signed) for b in range(bands)]
     with ThreadPoolExecutor(max(threads, 1)) as pool:
-        found = list(pool.map(lambda job: _shared(*job), jobs))
+        found = list(pool.map(lambda job: shared_rows(*job), jobs))
     return np.unique(np.concatenate(found)) if found else np.empty(0, np.int64)
 
 
-class SequentialRule:
-    """The engine's rule over the bucket-sharing rows, in input order (see the module docstring)."""
-
-    def __init__(self, table: Table, params: DedupParams, bands: int, ref_exact: dict, ref_near: dict):
-        self.table, self.params, self.bands = table, params, bands
-        self.ref_exact, self.ref_near = ref_exact, ref_near
-        self.kept_exact: dict[int, int] = {}
-        self.buckets: list[dict[int, list[int]]] = [{} for _ in range(bands)]
-
-    def run(self, rows: np.ndarray) -> dict[int, Match]:
-        keys = np.stack([self.table.band_column(b)[rows] for b in range(self.bands)], axis=1) if len(rows) else None
-        verdicts: dict[int, Match] = {}
-        for n, row in enumerate(rows.tolist()):
-            row_keys = keys[n].tolist()
-            match = self.decide(row, row_keys)
-            if match is None:
-                self.keep(row, row_keys)
-            else:
-                verdicts[row] = match
-        return verdicts
-
-    def decide(self, row: int, keys: list[int]) -> Match | None:
-        if self.params.exact:
-            match = self.ref_exact.get(row) or self._run_exact(row)
-            if match is not None:
-                return match
-        if self.params.near and self.table.has_sig[row]:
-            return self.ref_near.get(row) or self._run_near(row, keys)
-        return None
-
-    def _run_exact(self, row: int) -> Match | None:
-        first = self.kept_exact.get(int(self.table.exact[row]))
-        return None if first is None else Match(EXACT_DUPLICATE, "run", self.table.ids[first], 1.0)
-
-    def _run_near(self, row: int, keys: list[int]) -> Match | None:
-        found: set[int] = set()
-        for bucket, key in zip(self.buckets, keys):
-            found.update(bucket.get(key, ()))
-        if not found:
-            return None
-        rows = sorted(found)
-        jac = estimate_jaccard(np.stack([self.table.sig(r) for r in rows]), self.table.sig(row))
-        best = int(np.argmax(jac))
-        if jac[best] < self.params.threshold:
-            return None
-        return Match(NEAR_DUPLICATE, "run", self.table.ids[rows[best]], float(jac[best]))
-
-    def keep(self, row: int, keys: list[int]) -> None:
-        self.kept_exact.setdefault(int(self.table.exact[row]), row)
-        if self.table.has_sig[row]:
-            for bucket, key in zip(self.buckets, keys):
-                bucket.setdefault(key, []).append(row)
+def rule_verdicts(table: Table, rows: np.ndarray, params: DedupParams, ref_exact: dict[int, Match],
+                  ref_near: dict[int, Match]) -> dict[int, Match]:
+    """The engine's rule (:mod:`.rule`) over the bucket-sharing ``rows`` (sorted): global row → Match for
+    each one it drops."""
+    if not len(rows):
+        return {}
+    exact_group, band_group = groups_of(table.exact[rows], table.gather(rows, lambda c: c.bands))
+    listed = rows.tolist()
+    rule = RuleInput(exact_group, band_group, table.has_sig[rows], table.gather(rows, table.store.of),
+                     np.array([r in ref_exact for r in listed], bool), np.array([r in ref_near for r in listed], bool))
+    status, other, jaccard = run_rule(rule, params.exact, params.near, params.threshold)
+    verdicts: dict[int, Match] = {}
+    for n in np.flatnonzero(status != KEPT).tolist():
+        row, kind = listed[n], int(status[n])
+        if kind == REF_EXACT:
+            verdicts[row] = ref_exact[row]
+        elif kind == REF_NEAR:
+            verdicts[row] = ref_near[row]
+        elif kind == RUN_EXACT:
+            verdicts[row] = Match(EXACT_DUPLICATE, "run", table.ids[listed[other[n]]], 1.0)
+        else:
+            verdicts[row] = Match(NEAR_DUPLICATE, "run", table.ids[listed[other[n]]], float(jaccard[n]))
+    return verdicts
 
 
 def resolve(table: Table, params: DedupParams, bands: int, ref_exact: dict[int, Match],
@@ -186,8 +150,7 @@ def resolve(table: Table, params: DedupParams, bands: int, ref_exact: dict[int, 
     sharing = bucket_sharing_rows(table, params, bands, threads)
     for row in sharing.tolist():
         verdicts.pop(row, None)
-    table.store.load(sharing)
-    verdicts.update(SequentialRule(table, params, bands, ref_exact, ref_near).run(sharing))
+    verdicts.update(rule_verdicts(table, sharing, params, ref_exact, ref_near))
     return verdicts
 
 
