@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 
 import pyarrow.parquet as pq
 import pytest
@@ -151,7 +152,8 @@ def test_jsonl_chunks_hold_size_rows_and_name_the_right_line(tmp_path, monkeypat
         path = tmp_path / f"t{trial}.jsonl"
         path.write_text(text)
         size = rng.randint(1, 6)
-        got = [(chunk.start, [row["i"] for row in chunks.decode(chunk, "src")]) for chunk in chunks.iter_chunks(path, size)]
+        got = [(chunk.start, [row["i"] for row in chunks.decode(chunk, str(path))])
+               for chunk in chunks.iter_chunks(path, size)]
         numbered = [(n, json.loads(line)["i"]) for n, line in enumerate(text.split("\n"), 1) if line.strip()]
         assert [i for _, ids in got for i in ids] == [i for _, i in numbered]
         assert [start for start, _ in got] == [k * size for k in range(len(got))]
@@ -159,6 +161,6 @@ def test_jsonl_chunks_hold_size_rows_and_name_the_right_line(tmp_path, monkeypat
         if numbered:
             broken, _ = rng.choice(numbered)
             path.write_text("\n".join("{oops" if n == broken else line for n, line in enumerate(text.split("\n"), 1)))
-            with pytest.raises(Exception, match=f"src:{broken}: invalid JSON"):
+            with pytest.raises(Exception, match=f"{re.escape(str(path))}:{broken}: invalid JSON"):
                 for chunk in chunks.iter_chunks(path, size):
-                    chunks.decode(chunk, "src")
+                    chunks.decode(chunk, str(path))

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, replace
 from itertools import islice
 from pathlib import Path
 from typing import Any, Iterator
@@ -25,7 +26,7 @@ class Chunk:
     index: int
     start: int
     fmt: str
-    payload: Any  # jsonl: (the lines as bytes, the number of the first line)
+    payload: Any  # jsonl: a LineRange
 
 
 def iter_chunks(path: Path, size: int) -> Iterator[Chunk]:
@@ -46,33 +47,56 @@ _BLOCK_BYTES = 1 << 22
 _WHITESPACE = b" \t\n\r\x0b\x0c"  # what ``bytes.strip`` removes
 
 
+@dataclass(frozen=True)
+class LineRange:
+    """A jsonl chunk: ``length`` bytes at ``offset`` of the file, whose first line is number ``first_line``.
+
+    Local workers read the bytes themselves (``os.pread``), so the driver neither copies nor sends them;
+    ``data`` holds them when the chunk must travel to another machine (:meth:`with_data`)."""
+
+    offset: int
+    length: int
+    first_line: int
+    data: bytes | None = None
+
+    def read(self, path: str | Path) -> bytes:
+        if self.data is not None:
+            return self.data
+        with open(path, "rb") as handle:
+            return os.pread(handle.fileno(), self.length, self.offset)
+
+
+def with_data(chunk: Chunk, path: str | Path) -> Chunk:
+    """``chunk`` carrying its own bytes (for workers that cannot read ``path``)."""
+    if not isinstance(chunk.payload, LineRange):
+        return chunk
+    return replace(chunk, payload=replace(chunk.payload, data=chunk.payload.read(path)))
+
+
 def _jsonl_payloads(path: Path, size: int):
-    """Chunks of ``size`` non-blank lines, each as one ``(bytes, number of its first line)`` payload: the
-    driver only finds line ends (numpy, in 4 MiB blocks) and sends one bytes object; workers split and
-    parse (:func:`decode`)."""
+    """Chunks of ``size`` non-blank lines as :class:`LineRange` payloads: the driver only finds line ends
+    (numpy, in 4 MiB blocks); workers read, split and parse (:func:`decode`)."""
     with path.open("rb") as handle:
-        pieces: list[bytes] = []  # the current chunk's lines so far
-        rows, line, first_line, tail = 0, 1, 1, b""
+        rows, offset, line, first_line, tail = 0, 0, 1, 1, b""  # the current chunk: rows, start, first line
+        position = 0  # file offset of ``data``
         while True:
             block = handle.read(_BLOCK_BYTES)
             data, tail = _complete_lines(tail + block, at_end=not block)
             ends, nonblank = _line_ends(data)
-            at = 0  # bytes of ``data`` already in a chunk
             while rows + len(nonblank) >= size:
-                last = nonblank[size - rows - 1]
-                pieces.append(data[at:ends[last]])
-                yield (b"".join(pieces), first_line), size
-                at, line, first_line = ends[last], line + last + 1, line + last + 1
+                last = int(nonblank[size - rows - 1])
+                end = position + int(ends[last])
+                yield LineRange(offset, end - offset, first_line), size
+                offset, line, first_line = end, line + last + 1, line + last + 1
                 ends, nonblank = ends[last + 1:], nonblank[size - rows:] - (last + 1)
-                pieces, rows = [], 0
-            if at < len(data):
-                pieces.append(data[at:])
-                rows += len(nonblank)
-                line += len(ends)
+                rows = 0
+            rows += len(nonblank)
+            line += len(ends)
+            position += len(data)
             if not block:
                 break
         if rows:
-            yield (b"".join(pieces), first_line), rows
+            yield LineRange(offset, position - offset, first_line), rows
 
 
 def _complete_lines(data: bytes, at_end: bool) -> tuple[bytes, bytes]:
@@ -133,9 +157,9 @@ def decode(chunk: Chunk, source: str) -> list[dict[str, Any]]:
         return chunk.payload.to_pylist()
     if chunk.fmt != "jsonl":
         return chunk.payload
-    blob, first_line = chunk.payload
+    lines: LineRange = chunk.payload
     rows = []
-    for lineno, line in enumerate(blob.split(b"\n"), first_line):
+    for lineno, line in enumerate(lines.read(source).split(b"\n"), lines.first_line):
         if not line.strip():
             continue
         try:

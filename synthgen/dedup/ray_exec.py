@@ -25,7 +25,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from ..errors import SynthgenError
-from .chunks import iter_chunks
+from .chunks import iter_chunks, with_data
 from .components import EXACT_BAND, bucket_pairs, components, merge_pairs, partition_of, resolve_component
 from .minhash import estimate_jaccard
 from .scopes import EXACT_DUPLICATE, NEAR_DUPLICATE, Match
@@ -167,7 +167,7 @@ def ray_dedup(plan: Plan, out: Path, address: str | None = None) -> StreamResult
         raise SynthgenError("--against and --history are not supported with --executor ray yet",
                             hint="run them with the local executor (the default)")
     ray = connect(address, plan.workers)
-    chunks = list(iter_chunks(plan.source, plan.chunk_rows))
+    chunks = [with_data(chunk, plan.source) for chunk in iter_chunks(plan.source, plan.chunk_rows)]
     source = ray.data.from_items([{"chunk": c} for c in chunks], override_num_blocks=max(len(chunks), 1))
     sketched = source.map_batches(_Sketcher, fn_constructor_args=(plan.settings,), batch_size=1,
                                   concurrency=plan.workers, batch_format="numpy").materialize()
