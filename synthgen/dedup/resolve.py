@@ -48,12 +48,39 @@ class SigStore:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+class BandColumns:
+    """Every row's LSH band keys, one contiguous column per band, appended as the chunks arrive (the copy
+    overlaps the workers' sketching; the decision pass then scans contiguous columns)."""
+
+    def __init__(self, bands: int):
+        self.values = np.empty((bands, 1 << 14), np.uint64)
+        self.size = 0
+
+    def add(self, chunk: ChunkSketch) -> None:
+        """Take ``chunk.bands`` over (the chunk keeps ``None``, so the keys are held once)."""
+        end = self.size + len(chunk)
+        if end > self.values.shape[1]:
+            grown = np.empty((self.values.shape[0], max(end, 2 * self.values.shape[1])), np.uint64)
+            grown[:, :self.size] = self.values[:, :self.size]
+            self.values = grown
+        self.values[:, self.size:end] = chunk.bands.T
+        self.size, chunk.bands = end, None
+
+    def column(self, band: int) -> np.ndarray:
+        return self.values[band, :self.size]
+
+    def at(self, rows: np.ndarray) -> np.ndarray:
+        """``(len(rows), bands)`` keys of ``rows``."""
+        return self.values[:, rows].T
+
+
 @dataclass
 class Table:
-    """All chunks' sketches (signatures in ``store``), addressable by global row number."""
+    """All chunks' sketches (signatures in ``store``, band keys in ``bands``), addressable by global row."""
 
     chunks: list[ChunkSketch]
     store: SigStore
+    bands: BandColumns
 
     def __post_init__(self) -> None:
         self.starts = np.array([c.start for c in self.chunks], np.int64)
@@ -72,10 +99,6 @@ class Table:
             if hi > lo:
                 parts.append(values(chunk)[rows[lo:hi] - chunk.start])
         return np.concatenate(parts)
-
-    def band_matrix(self) -> np.ndarray:
-        """Every row's band keys, ``(rows, bands)``."""
-        return np.concatenate([c.bands for c in self.chunks])
 
 
 def _concat(parts: list[np.ndarray], dtype) -> np.ndarray:
@@ -105,9 +128,8 @@ def bucket_sharing_rows(table: Table, params: DedupParams, bands: int, threads: 
     active = np.flatnonzero(table.active)
     signed = np.flatnonzero(table.active & table.has_sig)
     jobs = [(table.exact, active)] if params.exact else []
-    if params.near and len(table.ids):
-        matrix = table.band_matrix()
-        jobs += [(matrix[:, b], signed) for b in range(bands)]
+    if params.near:
+        jobs += [(table.bands.column(b), signed) for b in range(bands)]
     with ThreadPoolExecutor(max(threads, 1)) as pool:
         found = list(pool.map(lambda job: shared_rows(*job), jobs))
     return np.unique(np.concatenate(found)) if found else np.empty(0, np.int64)
@@ -119,7 +141,7 @@ def rule_verdicts(table: Table, rows: np.ndarray, params: DedupParams, ref_exact
     each one it drops."""
     if not len(rows):
         return {}
-    exact_group, band_group = groups_of(table.exact[rows], table.gather(rows, lambda c: c.bands))
+    exact_group, band_group = groups_of(table.exact[rows], table.bands.at(rows))
     listed = rows.tolist()
     rule = RuleInput(exact_group, band_group, table.has_sig[rows], table.gather(rows, table.store.of),
                      np.array([r in ref_exact for r in listed], bool), np.array([r in ref_near for r in listed], bool))

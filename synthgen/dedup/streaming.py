@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterable
 from .chunks import PartsWriter, iter_chunks
 from .deduplicator import DedupParams
 from .minhash import auto_ngram
-from .resolve import SigStore, Table, add_reference_hits, kept_sketches, resolve
+from .resolve import BandColumns, SigStore, Table, add_reference_hits, kept_sketches, resolve
 from .scopes import FrozenScope, Match
 from .sketch import SketchSettings, Workers, early_verdicts, sketch_chunk, write_chunk
 
@@ -86,9 +86,9 @@ def stream_dedup(plan: Plan, out: Path) -> StreamResult:
 def _passes(plan: Plan, out: Path, workers: Workers) -> StreamResult:
     store = SigStore(Path(plan.settings.spill_dir), plan.settings.num_perm)
     try:
-        sketches, ref_exact, ref_near = _sketch_all(plan, workers, store)
+        sketches, ref_exact, ref_near, bands = _sketch_all(plan, workers, store)
         _check_field(plan, sketches)
-        table = Table(sketches, store)
+        table = Table(sketches, store, bands)
         verdicts = resolve(table, plan.params, plan.settings.bands, ref_exact, ref_near, plan.workers)
         if plan.history is not None and plan.settings.ngram is not None:
             _write_history(plan, sketches, verdicts, store)
@@ -106,13 +106,15 @@ def _passes(plan: Plan, out: Path, workers: Workers) -> StreamResult:
 
 
 def _sketch_all(plan: Plan, workers: Workers, store: SigStore):
-    """Pass 1: sketches of every chunk; reference hits taken and signatures spilled as chunks arrive."""
-    sketches, ref_exact, ref_near = [], {}, {}
+    """Pass 1: sketches of every chunk; reference hits taken, band keys stored by column and signatures
+    spilled as chunks arrive."""
+    sketches, ref_exact, ref_near, bands = [], {}, {}, BandColumns(plan.settings.bands)
     for chunk in workers.map(sketch_chunk, iter_chunks(plan.source, plan.chunk_rows)):
         add_reference_hits(chunk, plan.references, plan.params, ref_exact, ref_near)
+        bands.add(chunk)
         store.add(chunk)
         sketches.append(chunk)
-    return sketches, ref_exact, ref_near
+    return sketches, ref_exact, ref_near, bands
 
 
 def _check_field(plan: Plan, sketches) -> None:
