@@ -118,6 +118,16 @@ def _rule_loop(exact_group, band_group, has_sig, sigs, ref_exact, ref_near, n_ex
                 last_kept[g] = i
 
 
+def warm_up() -> None:
+    """Load the compiled loops from numba's on-disk cache (~0.4 s in a fresh process), so a driver can do
+    it in a thread while its workers sketch instead of at the start of the serial decision pass."""
+    rows = np.arange(2, dtype=np.int64)
+    shared_rows(np.zeros(2, np.uint64), rows)
+    exact_group, band_group = groups_of(np.zeros(2, np.uint64), np.zeros((2, 1), np.uint64))
+    run_rule(RuleInput(exact_group, band_group, np.ones(2, bool), np.zeros((2, 4), np.uint32), np.zeros(2, bool),
+                       np.zeros(2, bool)), True, True, 0.5)
+
+
 def shared_rows(column: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """The rows (among ``rows``, in their order) whose value in ``column`` occurs at least twice among
     ``rows``: one pass through an open-addressing hash table instead of two sorts of the column."""

@@ -168,6 +168,7 @@ class Workers:
 
             self.pool = ProcessPoolExecutor(self.n, mp_context=multiprocessing.get_context(start_method()),
                                             initializer=init_worker, initargs=(self.settings,))
+            self.pool.submit(os.getpid).result()  # the first task starts every worker: fork before any thread
         return self
 
     def __exit__(self, *exc) -> None:

@@ -84,9 +84,16 @@ def stream_dedup(plan: Plan, out: Path) -> StreamResult:
 
 
 def _passes(plan: Plan, out: Path, workers: Workers) -> StreamResult:
+    import threading
+
+    from .rule import warm_up
+
     store = SigStore(Path(plan.settings.spill_dir), plan.settings.num_perm)
+    warming = threading.Thread(target=warm_up, name="synthgen-dedup-warm-up", daemon=True)
+    warming.start()  # the workers are running already (forked, if they were, before this thread)
     try:
         sketches, ref_exact, ref_near, bands = _sketch_all(plan, workers, store)
+        warming.join()
         _check_field(plan, sketches)
         table = Table(sketches, store, bands)
         verdicts = resolve(table, plan.params, plan.settings.bands, ref_exact, ref_near, plan.workers)
