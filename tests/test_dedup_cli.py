@@ -103,3 +103,13 @@ def test_unreadable_input_and_corrupt_history_are_errors(tmp_path):
     result = invoke(write_jsonl(tmp_path / "in.jsonl", ROWS[:2]), "--out", tmp_path / "o", "--history", tmp_path / "hist")
     assert result.exit_code == 1 and "corrupt dedup history" in result.output
     assert not (tmp_path / "o" / "kept.parquet").exists()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_line_that_is_not_utf8_is_one_line_naming_it(tmp_path, workers):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(json.dumps(ROWS[0]).encode() + b"\n\n" + b'{"id": "x", "text": "caf\xe9"}\n')
+    result = invoke(bad, "--out", tmp_path / "o", "--workers", workers)
+    assert result.exit_code == 1
+    assert f"{bad}:3: not UTF-8 text" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "o" / "kept.parquet").exists()
