@@ -169,6 +169,29 @@ def test_conflicting_sides_follow_the_measured_repetition_and_add_real_examples(
     assert step.temperature == pytest.approx(0.8) and step.more_few_shot and "conflicting" in step.message
 
 
+
+def shifted(side: str, ratio: float) -> dict:
+    return {**failing("perplexity_shift", side), "ratio": ratio, "factor": 1.25}
+
+
+@pytest.mark.parametrize("side,ratio,temperature,expected", [
+    (TOO_TYPICAL, 0.31, 0.7, 1.0),    # 5.2 tolerances below: capped at 3 steps
+    (TOO_TYPICAL, 0.7, 0.7, 0.86),    # 1.6 tolerances: 1.6 steps
+    (TOO_TYPICAL, 0.8, 0.9, 1.0),     # just outside the band: one step
+    (TOO_FAR, 1.8, 1.0, 0.737),       # 2.63 tolerances above: 2.63 steps down
+])
+def test_the_step_grows_with_the_measured_perplexity_shift(side, ratio, temperature, expected):
+    step = remediation_step(Result(shifted(side, ratio)), {"temperature": temperature, "top_p": 1.0}, 0)
+    assert step.temperature == pytest.approx(expected, abs=0.002)
+    one = remediation_step(Result(shifted(side, ratio)), {"temperature": temperature, "top_p": 1.0}, 0,
+                           RemediationBounds(max_step_multiple=1))
+    assert one.temperature == pytest.approx(temperature + (0.1 if side == TOO_TYPICAL else -0.1))
+
+
+def test_a_flipped_direction_still_bisects_the_last_move():
+    step = remediation_step(Result(shifted(TOO_FAR, 1.8)), {"temperature": 1.0, "top_p": 1.0}, 1, previous_move=0.3)
+    assert step.temperature == pytest.approx(0.85)
+
 # --- like with like: the previous generation ------------------------------------------------------------
 
 def test_previous_generation_is_compared_only_at_its_accepted_sampling():

@@ -34,6 +34,7 @@ class RemediationBounds:
     max_top_p: float = 1.0
     seed_widening: int = 2          # factor per attempt: distinct seeds per batch × this
     rotate_few_shot: bool = True
+    max_step_multiple: float = 3.0  # a perplexity shift k tolerances wide moves min(k, this) steps
 
 
 @dataclass(frozen=True)
@@ -77,16 +78,29 @@ def remediation_step(gate_result: Any, sampling: Any, attempt: int, bounds: Any 
         return Remediation(False, message=f"remediation budget spent ({budget} retries); still failing: {what}", **keep)
     sides = tuple(dict.fromkeys(d["side"] for d in failures if d.get("side")))
     plain = {d["metric"] for d in failures if not d.get("side")}
-    return _adjust(plain, sides, temp, top_p, attempt, bounds, what, names, previous_move)
+    return _adjust(plain, sides, temp, top_p, attempt, bounds, what, names, previous_move,
+                   _step_multiple(failures, bounds))
+
+
+def _step_multiple(failures: list[dict[str, Any]], bounds: Any) -> float:
+    """How many temperature steps the move takes: the fidelity perplexity shift measured in tolerances,
+    |log ratio| / log tolerance, between 1 and ``max_step_multiple``. A batch at 0.3× real's perplexity (T =
+    0.7 on a base model) then moves 0.3 at once instead of spending three attempts on 0.1 steps; a batch
+    just outside the band moves one step."""
+    import math
+
+    widths = [abs(math.log(d["ratio"])) / math.log(d["factor"]) for d in failures
+              if d.get("metric") == "perplexity_shift" and d.get("side") and d.get("ratio") and (d.get("factor") or 0) > 1]
+    return min(max([1.0, *widths]), max(float(_get(bounds, "max_step_multiple")), 1.0))
 
 
 def _adjust(failed: set[str], sides: tuple[str, ...], temp: float, top_p: float, attempt: int, bounds: Any,
-            what: str, names: tuple[str, ...], previous_move: float = 0.0) -> Remediation:
+            what: str, names: tuple[str, ...], previous_move: float = 0.0, multiple: float = 1.0) -> Remediation:
     lexical, semantic, tail = failed & LEXICAL, failed & SEMANTIC, failed & TAIL
     cooler = TOO_FAR in sides
     hotter = bool(lexical or TOO_TYPICAL in sides or (semantic and not cooler))
     new_temp, new_top_p = temp, top_p
-    step = _get(bounds, "temperature_step")
+    step = round(_get(bounds, "temperature_step") * multiple, 4)
     if previous_move and (previous_move > 0) != hotter and (hotter or cooler):
         step = abs(previous_move) / 2  # the direction flipped: bisect
     if hotter:

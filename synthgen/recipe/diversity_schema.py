@@ -70,6 +70,8 @@ class RemediationConfig(Strict):
     max_top_p: float = Field(1.0, gt=0, le=1)
     seed_widening: int = Field(2, ge=1, description="Distinct seeds per batch multiply by this per retry.")
     rotate_few_shot: bool = True
+    max_step_multiple: float = Field(3.0, ge=1, description="A fidelity perplexity shift k tolerances wide moves "
+                                     "the temperature min(k, this) steps at once (1: always one step).")
 
 
 class DiversityConfig(Strict):
