@@ -57,8 +57,9 @@ class FewShotPool:
     format: str
     separator: str
 
-    def draw(self, rng: random.Random) -> tuple[str, tuple[str, ...]]:
-        chosen = rng.sample(self.rows, min(self.k, len(self.rows)))
+    def draw(self, rng: random.Random, extra: int = 0) -> tuple[str, tuple[str, ...]]:
+        """``k`` examples, or ``k + extra`` once the gate asked for more real examples (a "too far" batch)."""
+        chosen = rng.sample(self.rows, min(self.k + extra, len(self.rows)))
         block = self.separator.join(self.format.format_map(_Row(row, self.field)) for row in chosen)
         return block, tuple(content_hash(str(row[self.field])) for row in chosen)
 
@@ -86,20 +87,26 @@ class RequestPlan:
         self.base_seeds = seeds
         self.widen = widen
         self.rotation = 0
+        self.few_shot_extra = 0
         self.template = template
         self.recipe_seed = recipe_seed
         self.sampling_seed = recipe_seed if sampling_seed is None else sampling_seed
         self.few_shot = few_shot
         self._orders: dict[int, list[int]] = {}
 
-    def adjust(self, seed_factor: int, rotation: int) -> None:
+    def adjust(self, seed_factor: int, rotation: int, few_shot_extra: int = 0) -> None:
         """Remediation: ``seed_factor``× more distinct seeds (when the source can widen, e.g. a sampled
-        grid) and a new few-shot rotation. Deterministic, so a resumed run re-applies the same plan."""
+        grid), a new few-shot rotation and ``few_shot_extra`` more real examples per prompt.
+        Deterministic, so a resumed run re-applies the same plan."""
         if self.widen is not None and seed_factor > 1:
             widened = self.widen(seed_factor)
             if len(widened) != len(self.seeds):
                 self.seeds, self._orders = widened, {}
-        self.rotation = rotation
+        self.rotation, self.few_shot_extra = rotation, few_shot_extra
+
+    def few_shot_adjustment(self) -> tuple[int, int]:
+        """(rotation, extra examples): what every step that draws few-shot examples applies."""
+        return self.rotation, self.few_shot_extra
 
     def seed_for(self, index: int) -> Seed:
         """Cycle through the seeds, reshuffled (seeded) each pass so long runs do not repeat an order."""
@@ -117,7 +124,7 @@ class RequestPlan:
         if self.few_shot is not None:
             salt = ("few_shot", index) if self.rotation == 0 else ("few_shot", self.rotation, index)
             rng = random.Random(derive_seed(self.recipe_seed, *salt))
-            values[EXAMPLES], parents = self.few_shot.draw(rng)
+            values[EXAMPLES], parents = self.few_shot.draw(rng, self.few_shot_extra)
         prompt = self.template.format_map(values)
         return GenerationRequest(index, prompt, seed, derive_seed(self.sampling_seed, "sample", index), parents)
 

@@ -221,7 +221,7 @@ class Runner:
         self._checkpoint([], rejects, [row["candidate_index"] for row in revoked_rows])
 
     def _apply_adjustments(self) -> None:
-        """Re-apply the gate's remediation (sampling, seed widening, few-shot rotation) to this run: the
+        """Re-apply the gate's remediation (sampling, seed widening, few-shot rotation and count) to this run: the
         sampling of the step that writes the gated column changes, and so does its provenance."""
         update = self.gate.sampling_update()
         if update:
@@ -235,7 +235,7 @@ class Runner:
             recorded = {**recorded, **update} if self.step_columns is None else \
                 {**recorded, plan.gated_step: {**recorded[plan.gated_step], **update}}
             self.ctx = replace(self.ctx, sampling=recorded)
-        self.plan.adjust(self.gate.state.seed_factor, self.gate.state.rotation)
+        self.plan.adjust(self.gate.state.seed_factor, self.gate.state.rotation, self.gate.state.few_shot_extra)
         self.pipelining.reset()
 
     def _count_tokens(self) -> None:

@@ -163,3 +163,29 @@ def test_fidelity_fragments_name_the_failing_side():
     text = "\n".join(fidelity_markdown(report))
     assert "FAIL (too far)" in text and "240 – 375" in text and "temperature 1 -> 0.9" in text
     assert "&lt;x&gt;" in fidelity_html(report) and fidelity_markdown({"gates": []}) == []
+
+
+def test_a_too_far_window_brings_more_real_examples_into_the_next_prompts(gated_recipe):
+    """Word salad fails the fidelity rule as too far; the retry cools the sampling and every prompt it
+    sends holds one more real few-shot example (k = 2 → 3)."""
+    import random
+
+    words = " ".join(sentences(200, 400)).split()
+    rng = random.Random(1)
+    salad = [" ".join(rng.sample(words, 14)) for _ in range(30)]
+
+    class Recording(ScriptedBackend):
+        prompts: list[str] = []
+
+        def generate(self, requests, sampling):
+            self.prompts.extend(r.prompt for r in requests)
+            return super().generate(requests, sampling)
+
+    backend = Recording(ScriptedBackendConfig(type="scripted", outputs=salad + sentences(150, 200)))
+    result = run_recipe(gated_recipe, backend=backend, progress=False)
+    first = result.report.to_dict()["gates"][0]
+    far = [d for d in first["decisions"] if d["metric"] == "perplexity_shift"]
+    assert not first["passed"] and far and far[0]["side"] == "too_far"
+    examples = [prompt.count("Q: ") for prompt in backend.prompts]
+    assert examples[:30] == [2] * 30 and 3 in examples[30:], examples
+    assert result.report.to_dict()["status"] == "complete"

@@ -112,3 +112,19 @@ def test_few_shot_format_can_use_other_columns():
     pool = FewShotPool([{"q": "why?", "a": "because"}], k=1, field="q", format="Q: {text} A: {a}", separator="")
     block, parents = pool.draw(random.Random(0))
     assert block == "Q: why? A: because" and len(parents) == 1
+
+
+def test_more_few_shot_examples_after_a_too_far_remediation():
+    """``adjust(..., few_shot_extra=n)`` draws k + n real examples per prompt (never more than the pool);
+    with no extra the draws are exactly the old ones."""
+    seeds = [Seed(i, {"topic": t}) for i, t in enumerate("abc")]
+    pool = FewShotPool([{"text": f"ex{i}"} for i in range(4)], k=2, field="text", format="- {text}", separator="\n")
+    plan = RequestPlan(seeds, "{examples}\n{topic}:", recipe_seed=5, few_shot=pool)
+    before = [plan.request(i) for i in range(6)]
+    plan.adjust(1, 0, few_shot_extra=0)
+    assert [plan.request(i) for i in range(6)] == before
+    plan.adjust(1, 0, few_shot_extra=1)
+    assert {len(plan.request(i).parent_ids) for i in range(6)} == {3}
+    plan.adjust(1, 0, few_shot_extra=5)
+    assert {len(plan.request(i).parent_ids) for i in range(6)} == {4}
+    assert plan.few_shot_adjustment() == (0, 5)

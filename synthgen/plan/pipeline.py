@@ -177,7 +177,7 @@ def _build_step(step: Any, i: int, steps: list[Any], recipe: Any, context: Recip
                           sampling_seed=context.seed_for(recipe.generation.sampling.seed),
                           strip=recipe.generation.strip, owns_backend=own is not None)
     return build_step(step, runtime, context, steps, samplings, strides, key=_key(recipe, i),
-                      rotation=lambda: seeds.requests.rotation)
+                      few_shot_adjustment=lambda: seeds.requests.few_shot_adjustment())
 
 
 def _key(recipe: Any, i: int) -> str:

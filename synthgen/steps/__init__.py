@@ -13,11 +13,13 @@ from .base import StepRuntime, StepStage
 
 
 def build_step(step: Any, runtime: StepRuntime, context: Any, steps: list[Any], samplings: dict[str, Any],
-               strides: list[int], key: str, rotation: Callable[[], int] | None = None) -> StepStage:
+               strides: list[int], key: str, few_shot_adjustment: Callable[[], tuple[int, int]] | None = None
+               ) -> StepStage:
     if step.type == "generate":
         from .generate import GenerateStage
 
-        return GenerateStage(step, runtime, load_few_shot(step.few_shot, context, f"{key}.few_shot"), rotation)
+        return GenerateStage(step, runtime, load_few_shot(step.few_shot, context, f"{key}.few_shot"),
+                             few_shot_adjustment)
     if step.type == "chat":
         from .chat import ChatStage
 

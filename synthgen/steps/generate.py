@@ -12,13 +12,14 @@ from .base import LLMStepStage, StepRuntime, render
 
 class GenerateStage(LLMStepStage):
     """Renders ``template`` from seed fields and earlier columns (and rotated real few-shot examples),
-    asks the backend once for the batch, and writes each completion; ``n > 1`` fans the record out."""
+    asks the backend once for the batch, and writes each completion; ``n > 1`` fans the record out.
+    ``few_shot_adjustment()`` gives the gate's (rotation, extra examples) at the time of the batch."""
 
     def __init__(self, config: Any, runtime: StepRuntime, few_shot: FewShotPool | None = None,
-                 rotation: Any = None):
+                 few_shot_adjustment: Any = None):
         super().__init__(config, runtime)
         self.few_shot = few_shot
-        self.rotation = rotation or (lambda: 0)
+        self.adjustment = few_shot_adjustment or (lambda: (0, 0))
 
     def process(self, records: list[Candidate]) -> Iterator[Candidate]:
         requests = [self._request(record) for record in records]
@@ -32,12 +33,13 @@ class GenerateStage(LLMStepStage):
         extra: dict[str, Any] = {}
         parents: tuple[str, ...] = ()
         if self.few_shot is not None:
-            extra[EXAMPLES], parents = self.few_shot.draw(random.Random(self._few_shot_seed(record)))
+            more = self.adjustment()[1]
+            extra[EXAMPLES], parents = self.few_shot.draw(random.Random(self._few_shot_seed(record)), more)
         return self.request(record, render(self.config.template, record, **extra), parent_ids=parents)
 
     def _few_shot_seed(self, record: Candidate) -> int:
         """The legacy salt for the run's first step (so a one-step recipe draws what it always drew)."""
-        rotation = self.rotation()
+        rotation = self.adjustment()[0]
         key = record.request.index if self.runtime.first_llm else (self.name, record.index)
         salt = ("few_shot", key) if rotation == 0 else ("few_shot", rotation, key)
         return derive_seed(self.runtime.recipe_seed, *salt)
