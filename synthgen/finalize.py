@@ -63,6 +63,7 @@ def finalize_run(runner: Any, plan: RunPlan, run_dir: RunDir, *, wall_start: flo
     report.structured = json_stage_summary(stages, constrained=runner.sampling.json_schema is not None) or None
     if runner.gate is not None:
         add_gate_results(report, runner)
+        report.diversity = dataset_diversity(runner.gate, kept, plan)
     write_report(run_dir, report, kept, rejected)
     return report
 
@@ -79,6 +80,13 @@ def add_pipeline_facts(report: RunReport, runner: Any, run_dir: RunDir) -> None:
         report.throughput.records_per_s = round(report.kept / wall, 3)
         report.throughput.candidates_per_s = round(report.throughput.candidates / wall, 3)
     report.forecast = compare_forecast(run_dir.path, report.to_dict(), run_outcome(runner))
+
+
+def dataset_diversity(gate: Any, kept: list[dict[str, Any]], plan: RunPlan) -> list[dict[str, Any]] | None:
+    """Every diversity metric of the final dataset against real, once (the gate computes only the metrics
+    it gates on, window by window)."""
+    texts = [as_text(row.get(plan.diversity_field, row["text"])) for row in kept]
+    return gate.final_metrics(texts) if texts else None
 
 
 def add_gate_results(report: RunReport, runner: Any) -> None:

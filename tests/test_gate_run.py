@@ -58,6 +58,12 @@ def test_healthy_generation_passes_the_gate(gated_recipe):
     result = run_recipe(gated_recipe, backend=scripted(sentences(150, 200)), progress=False)
     report = result.report.to_dict()
     assert report["status"] == "complete" and report["gates_passed"] is True
+    # the gate computed only what it gates on; the report measures the whole dataset once, every metric
+    gated = {d["metric"] for d in report["gates"][-1]["decisions"]}
+    final = {row["metric"]: row for row in report["diversity"]}
+    assert {"distinct_2", "vendi", "mean_pairwise_cosine", "cluster_coverage", "self_repetition"} <= set(final)
+    assert set(final) - gated and final["distinct_2"]["reference"] is not None
+    assert "## Diversity of the dataset" in (result.run_dir / "report.md").read_text()
     check = report["gates"][-1]
     assert check["passed"] and {"metric", "value", "threshold", "reference"} <= set(check["decisions"][0])
     assert len(result.dataset) == 30

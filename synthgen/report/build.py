@@ -8,7 +8,7 @@ from typing import Any
 from ..formats import record_text
 from .model import RunReport, StageReport, Throughput, Timings
 from ..fidelity.report import fidelity_markdown
-from .sections import gate_section, mix_section, sandbox_section, structured_section
+from .sections import diversity_section, gate_section, mix_section, sandbox_section, structured_section
 from .timing import forecast_section, timing_section
 
 
@@ -71,7 +71,7 @@ def render_markdown(report: RunReport, samples: list[dict[str, Any]] | None = No
     if "target" in report.top_reasons and report.stage("target") is None:
         extra = ", ".join(f"{r} ({n})" for r, n in report.top_reasons["target"].items())
         lines.append(f"\nOver the target (kept in rejected.parquet): {extra}")
-    lines += gate_section(report) + fidelity_markdown(report.to_dict()) + mix_section(report)
+    lines += gate_section(report) + diversity_section(report) + fidelity_markdown(report.to_dict()) + mix_section(report)
     lines += structured_section(report) + sandbox_section(report)
     lines += timing_section(report.to_dict()) + forecast_section(report.to_dict())
     lines += _sample_section("Samples kept", samples, "text")

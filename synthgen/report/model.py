@@ -104,6 +104,7 @@ class RunReport:
     gates: list[dict[str, Any]] | None = None
     gates_passed: bool | None = None
     gate_failure: str | None = None
+    diversity: list[dict[str, Any]] | None = None  # every metric of the final dataset against real
     verification: dict[str, Any] | None = None
     forecast: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -125,7 +126,7 @@ class RunReport:
         data["stages"] = [s.to_dict() for s in self.stages]
         data["timings"], data["throughput"] = self.timings.to_dict(), self.throughput.to_dict()
         optional = ("output", "mix", "structured", "final_sampling", "gates", "gates_passed", "gate_failure",
-                    "verification", "forecast")
+                    "diversity", "verification", "forecast")
         data = {k: v for k, v in data.items() if k not in optional or v is not None}
         return {**data, **self.extra}
 

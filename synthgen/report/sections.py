@@ -27,6 +27,17 @@ def gate_section(report: RunReport) -> list[str]:
     return lines
 
 
+def diversity_section(report: RunReport) -> list[str]:
+    """Every diversity metric of the final dataset against the real reference (computed once at the end)."""
+    rows = report.diversity or []
+    if not rows:
+        return []
+    lines = ["", "## Diversity of the dataset", "", "| metric | dataset | real | ratio | note |", "|---|---:|---:|---:|---|"]
+    lines += [f"| {r['metric']} | {_num(r.get('value'))} | {_num(r.get('reference'))} | {_num(r.get('ratio'))} | "
+              f"{r.get('reason') or ''} |" for r in rows]
+    return lines
+
+
 def sandbox_section(report: RunReport) -> list[str]:
     """How executed code was isolated, and which reward-hack guards were off and why."""
     facts = report.verification or {}
