@@ -46,8 +46,7 @@ def generate(recipe: Path, overrides: tuple[str, ...], out: Path | None, limit: 
         result = run_recipe(loaded, out=out, limit=limit, overwrite=overwrite, progress=not quiet,
                             executor=executor, address=address, sequential=sequential)
     report = result.report
-    click.echo(f"{report.kept} records ({report.stop_reason}), {report.rejected} rejected "
-               f"of {report.throughput.candidates} candidates -> {result.run_dir}")
+    click.echo(summary_line(report, result.run_dir))
     if report.mix is not None:
         mix = report.mix
         click.echo(f"mix: {mix['n_real']} real + {mix['n_synthetic']} synthetic "
@@ -60,6 +59,15 @@ def generate(recipe: Path, overrides: tuple[str, ...], out: Path | None, limit: 
     if report.stop_reason != "target_reached":
         click.echo(f"Warning: target {report.target} not reached ({report.stop_reason}); "
                    "raise generation.max_candidates or loosen the verifiers.", err=True)
+
+
+def summary_line(report, run_dir: Path) -> str:
+    """Kept, rejected, and what they came from. Every record ends kept or rejected; where steps fan records
+    out (or pair them) records and first-step candidates are different units, so both are named."""
+    made, candidates = report.kept + report.rejected, report.throughput.candidates
+    source = f"of {candidates} candidates" if made == candidates else \
+        f"({made} records made from {candidates} first-step candidates)"
+    return f"{report.kept} records ({report.stop_reason}), {report.rejected} rejected {source} -> {run_dir}"
 
 
 @cli.command()

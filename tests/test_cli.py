@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -125,3 +126,17 @@ def test_server_down_is_one_line_and_loses_nothing(write_recipe, tmp_path):
     assert result.exit_code == 1 and f"{path}:generation.backend: cannot reach" in result.output
     assert len(result.output.strip().splitlines()) == 1
     assert shard.read_bytes() == before
+
+
+def test_summary_line_names_both_units_when_steps_fan_out():
+    from types import SimpleNamespace
+
+    from synthgen.cli import summary_line
+
+    def report(kept, rejected, candidates):
+        return SimpleNamespace(kept=kept, rejected=rejected, stop_reason="target_reached",
+                               throughput=SimpleNamespace(candidates=candidates))
+
+    assert summary_line(report(10, 4, 14), Path("r")) == "10 records (target_reached), 4 rejected of 14 candidates -> r"
+    assert summary_line(report(3, 40, 20), Path("r")) == \
+        "3 records (target_reached), 40 rejected (43 records made from 20 first-step candidates) -> r"
