@@ -84,7 +84,8 @@ class VllmBackend:
 
     @property
     def engine(self) -> Any:
-        """The loaded ``vllm.LLM`` (for benchmarks comparing against raw vLLM); None before load()."""
+        """The loaded ``vllm.LLM`` (for the fidelity scorer's prompt logprobs and for benchmarks comparing
+        against raw vLLM); None before load()."""
         return self._llm
 
     def engine_args(self, on_cpu: bool = True) -> dict[str, Any]:

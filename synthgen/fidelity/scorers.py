@@ -79,7 +79,7 @@ class VllmScorer:
             params = {"max_model_len": self.max_model_len} if self.max_model_len else {}
             self._backend = VllmBackend(VllmBackendConfig(type="vllm", model=self.model, **params), mode="completion")
         self._backend.load()
-        return self._backend._llm  # the backend exposes no public handle yet (see the lead's notes)
+        return self._backend.engine
 
     def score(self, texts: Sequence[str]) -> np.ndarray:
         llm = self._engine()
