@@ -16,7 +16,31 @@ from .cli_errors import CommandError, reports_errors  # noqa: F401 - CommandErro
 RESUME_HINT = "Interrupted: finished batches are checkpointed; run the same command to resume."
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+COMPONENT_COMMANDS = {  # commands that live with their component, imported when first used
+    "dedup": "synthgen.dedup.cli:dedup_command", "metrics": "synthgen.diversity.cli:metrics_command",
+    "mix": "synthgen.mix.cli:mix_command", "lineage": "synthgen.lineage.cli:lineage_command",
+    "evolve": "synthgen.evolve.cli:evolve_command", "judge-eval": "synthgen.verify.cli:judge_eval",
+    "report": "synthgen.report.cli:report_command", "publish": "synthgen.publish.cli:publish_command",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose component commands are imported only when named (``synthgen generate`` no longer
+    imports dedup, evolve and pandas first: about 0.4 s of every start); ``--help`` still lists them all."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMPONENT_COMMANDS})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in COMPONENT_COMMANDS and name not in self.commands:
+            import importlib
+
+            module, attribute = COMPONENT_COMMANDS[name].split(":")
+            self.add_command(getattr(importlib.import_module(module), attribute), name)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="synthgen")
 def cli() -> None:
     """Generate synthetic training data that must earn its way into a training set."""
@@ -170,25 +194,6 @@ def corpus(name: str, out: Path, min_words: int, max_words: int | None, limit: i
 
     rows = corpus_rows(name, min_words, max_words, limit, seed)
     click.echo(f"{name}: {len(rows)} texts -> {write_jsonl(rows, out)}")
-
-
-def _register_component_commands() -> None:
-    """Commands that live with their component (each module imports only light dependencies)."""
-    from .dedup.cli import dedup_command
-    from .diversity.cli import metrics_command
-    from .evolve.cli import evolve_command
-    from .lineage.cli import lineage_command
-    from .mix.cli import mix_command
-    from .publish.cli import publish_command
-    from .report.cli import report_command
-    from .verify.cli import judge_eval
-
-    for command in (dedup_command, metrics_command, mix_command, lineage_command, evolve_command, judge_eval,
-                    report_command, publish_command):
-        cli.add_command(command)
-
-
-_register_component_commands()
 
 
 def main() -> None:
