@@ -3,8 +3,8 @@
 The sequential engine compares each text with the kept texts that share an LSH band (or its exact key)
 with it. A text that shares no band key and no exact key with any other text of the input can only be
 matched by a reference scope (real data, history), so it is decided by vectorized reference look-ups.
-Only the texts that share a bucket (band key or exact key) with another text (found by sorting each
-band column) go through the sequential rule, in input order, with bucket tables that hold only them:
+Only the texts that share a bucket (band key or exact key) with another text (found with a compiled
+hash table per column) go through the sequential rule (:mod:`.rule`), in input order, over only them:
 the same decisions and the same evidence as the engine, at a cost proportional to those texts.
 """
 
