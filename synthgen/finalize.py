@@ -26,6 +26,11 @@ def split_over_target(kept: list[dict[str, Any]], target: int, chosen: list[int]
     return [row for i, row in enumerate(kept) if i in keep], extra
 
 
+def diversity_texts(rows: list[dict[str, Any]], plan: RunPlan) -> list[str]:
+    """The text of each row that diversity is measured on: the gated column, else the record's text."""
+    return [as_text(row.get(plan.diversity_field, row["text"])) for row in rows]
+
+
 def choose_diverse(kept: list[dict[str, Any]], target: int, plan: RunPlan) -> list[int] | None:
     """With [diversity] selection, the ``target`` records that cover the embedding space best."""
     if plan.selection is None or len(kept) <= target:
@@ -34,7 +39,7 @@ def choose_diverse(kept: list[dict[str, Any]], target: int, plan: RunPlan) -> li
     from .diversity.select import select_diverse
 
     method, seed = plan.selection
-    texts = [as_text(row.get(plan.diversity_field, row["text"])) for row in kept]
+    texts = diversity_texts(kept, plan)
     vectors = for_comparison(plan.embedder, texts).encode(texts)
     return sorted(int(i) for i in select_diverse(vectors, target, method, seed))
 
@@ -85,7 +90,7 @@ def add_pipeline_facts(report: RunReport, runner: Any, run_dir: RunDir) -> None:
 def dataset_diversity(gate: Any, kept: list[dict[str, Any]], plan: RunPlan) -> list[dict[str, Any]] | None:
     """Every diversity metric of the final dataset against real, once (the gate computes only the metrics
     it gates on, window by window)."""
-    texts = [as_text(row.get(plan.diversity_field, row["text"])) for row in kept]
+    texts = diversity_texts(kept, plan)
     return gate.final_metrics(texts) if texts else None
 
 

@@ -78,16 +78,16 @@ def _rule_loop(exact_group, band_group, has_sig, sigs, ref_exact, ref_near, n_ex
     for i in range(m):
         if use_exact:
             if ref_exact[i]:
-                status[i] = 1
+                status[i] = REF_EXACT
                 continue
             first = first_kept[exact_group[i]]
             if first >= 0:
-                status[i] = 2
+                status[i] = RUN_EXACT
                 other[i] = first
                 continue
         if use_near and has_sig[i]:
             if ref_near[i]:
-                status[i] = 3
+                status[i] = REF_NEAR
                 continue
             best = -1
             best_jac = -1.0
@@ -105,7 +105,7 @@ def _rule_loop(exact_group, band_group, has_sig, sigs, ref_exact, ref_near, n_ex
                             best, best_jac = j, jac
                     j = prev[j, b]
             if best >= 0 and best_jac >= threshold:
-                status[i] = 4
+                status[i] = RUN_NEAR
                 other[i] = best
                 jaccard[i] = best_jac
                 continue
