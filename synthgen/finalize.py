@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from .formats import format_columns, format_rows, record_text
+from .formats import dataset_text, format_columns, format_rows
 from .plan import RunPlan
 from .provenance import normalize_rows, record_as_reject
 from .records import as_text
@@ -117,8 +117,8 @@ def write_report(run_dir: RunDir, report: RunReport, kept: list[dict[str, Any]],
 def run_mix(plan: RunPlan, run_dir: RunDir, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Write ``mix/``: every real row plus synthetic rows (the dataset's ``rows``, already in memory) up to
     the cap; returns the mix summary. A record of any format is mixed by its text (a steps record's dataset
-    row gets a ``text`` column in the mix)."""
+    row gets a ``text`` column in the mix: its main step column, or its conversation, prompt and answer)."""
     from .mix.run import mix_run_dir
 
-    synthetic = [row if "text" in row else {**row, "text": record_text(row)} for row in rows]
+    synthetic = [row if "text" in row else {**row, "text": dataset_text(row, plan.output)} for row in rows]
     return mix_run_dir(run_dir.path, plan.mix.mixer, plan.mix.real_rows(), synthetic).summary()

@@ -61,6 +61,14 @@ def _without(row: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if k not in keys}
 
 
+def dataset_text(row: dict[str, Any], output: Any) -> str:
+    """A dataset row's text: a raw [[steps]] row has no ``text`` column, so its main step column (the last
+    generate, rewrite or chat step's) is its text; any other row's is :func:`record_text`."""
+    if row.get("text") is None and row.get(output.main_field) is not None:
+        return as_text(row[output.main_field])
+    return record_text(row)
+
+
 def record_text(row: dict[str, Any]) -> str:
     """A record of any format as one text, for reports and cards: its text, its conversation, its
     prompt and completion, or its chosen response."""

@@ -78,6 +78,14 @@ def derive_seed(*parts: Any) -> int:
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
+def few_shot_rng(recipe_seed: int, rotation: int, key: Any) -> random.Random:
+    """The RNG that draws one prompt's few-shot examples. ``key`` names the prompt (the request index for
+    the run's first step); rotation 0 keeps the original salt, so runs without remediation draw what they
+    always drew, and a resumed run draws exactly what the uninterrupted one did."""
+    salt = ("few_shot", key) if rotation == 0 else ("few_shot", rotation, key)
+    return random.Random(derive_seed(recipe_seed, *salt))
+
+
 class RequestPlan:
     """Maps a request index to its seed row, few-shot block and sampling seed."""
 
@@ -122,8 +130,7 @@ class RequestPlan:
         values = dict(seed.fields)
         parents: tuple[str, ...] = ()
         if self.few_shot is not None:
-            salt = ("few_shot", index) if self.rotation == 0 else ("few_shot", self.rotation, index)
-            rng = random.Random(derive_seed(self.recipe_seed, *salt))
+            rng = few_shot_rng(self.recipe_seed, self.rotation, index)
             values[EXAMPLES], parents = self.few_shot.draw(rng, self.few_shot_extra)
         prompt = self.template.format_map(values)
         return GenerationRequest(index, prompt, seed, derive_seed(self.sampling_seed, "sample", index), parents)

@@ -180,3 +180,41 @@ def test_remediated_sampling_carries_into_the_next_generation(project):
     assert first["gates_passed"] and first["final_sampling"]["temperature"] > 1.0
     second = json.loads((result.project / "gen-2" / "manifest.json").read_text())
     assert second["recipe"]["generation"]["sampling"]["temperature"] == first["final_sampling"]["temperature"]
+
+
+def as_steps(recipe) -> None:
+    """The fixture's recipe as [[steps]]: the question step draws the few-shot pool, an answer follows."""
+    text = recipe.read_text().replace('[prompt]\ntemplate = "{examples}\\nTopic {topic}:"\n[prompt.few_shot]',
+                                      '[[steps]]\ntype = "generate"\nname = "question"\n'
+                                      'template = "{examples}\\nTopic {topic}:"\n[steps.few_shot]')
+    text = text.replace("[generation]", '[[steps]]\ntype = "generate"\nname = "answer"\n'
+                                        'template = "Q: {question}\\nA:"\n\n[generation]')
+    assert "[prompt]" not in text
+    recipe.write_text(text)
+
+
+def test_a_steps_recipe_feeds_its_few_shot_step(project):
+    """feed = 'few_shot' on a [[steps]] recipe grows the pool of the step that draws it, with that step's
+    column (it raised AttributeError on ``recipe.prompt``)."""
+    recipe, sentences = project
+    as_steps(recipe)
+    result = evolve(recipe, generations=2, backend_factory=healthy(sentences), progress=False)
+    assert result.stop_reason is None and len(result.generations) == 2
+    first = (result.project / "gen-1" / "data.parquet")
+    from synthgen.tabular import read_rows
+
+    questions = {row["question"] for row in read_rows(first)}
+    fed = [json.loads(line)["text"] for line in (result.project / "gen-1-feed.jsonl").read_text().splitlines()]
+    assert len(fed) == 50 + TARGET and set(fed[50:]) == questions
+    manifest = json.loads((result.project / "gen-2" / "manifest.json").read_text())
+    assert manifest["recipe"]["steps"][0]["few_shot"]["path"] == str(result.project / "gen-1-feed.jsonl")
+
+
+def test_evolve_on_a_steps_recipe_needs_the_raw_format(project):
+    from synthgen.errors import RecipeError
+
+    recipe, _ = project
+    as_steps(recipe)
+    recipe.write_text(recipe.read_text() + "\n[output]\nformat = 'prompt_completion'\nprompt = 'question'\n")
+    with pytest.raises(RecipeError, match=r"output.format: evolve measures and feeds forward the step column 'question'"):
+        evolve(recipe, progress=False)

@@ -309,3 +309,15 @@ def test_a_steps_recipe_mixes_by_its_text(tmp_path):
     result = run(tmp_path, body)
     mix = result.report.mix
     assert mix["n_real"] == 6 and mix["n_synthetic"] == 6 and mix["synthetic_share"] == 0.5
+
+
+def test_a_raw_steps_recipe_mixes_by_its_main_column(tmp_path):
+    """A raw dataset of a [[steps]] recipe has no ``text`` column: its last text step is what is mixed
+    (it was mixed as empty text, and every record dropped as ``missing_text``)."""
+    (tmp_path / "real.jsonl").write_text("".join(json.dumps({"text": f"real saying number {i}"}) + "\n" for i in range(6)))
+    result = run(tmp_path, INSTRUCTION + RESPONSE + "[mix]\nreal = 'real.jsonl'\nmax_synthetic_share = 0.5\n")
+    assert result.report.mix["n_synthetic"] == 6 and result.report.mix["dropped"] == {}
+    from synthgen.tabular import read_rows
+
+    mixed = {row["text"] for row in read_rows(result.run_dir / "mix" / "data.parquet") if row["source"] == "synthetic"}
+    assert mixed <= set(result.dataset["response"]) and len(mixed) == 6

@@ -8,22 +8,52 @@ from __future__ import annotations
 
 import copy
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..tabular import read_rows
 
 
+@dataclass(frozen=True)
+class FewShotSlot:
+    """Where a recipe draws the few-shot examples that ``feed = 'few_shot'`` grows: the ``[prompt]``
+    shorthand or the first step with ``few_shot``. ``keys`` locate its table in the raw recipe; ``column``
+    is what that step writes, so its records become the next generation's examples."""
+
+    keys: tuple[str | int, ...]
+    config: Any  # FewShotConfig
+    column: str
+
+
+def few_shot_slot(recipe: Any) -> FewShotSlot | None:
+    if recipe.prompt is not None:
+        few_shot = recipe.prompt.few_shot
+        return None if few_shot is None else FewShotSlot(("prompt",), few_shot, "text")
+    for i, step in enumerate(recipe.steps):
+        if getattr(step, "few_shot", None) is not None:
+            return FewShotSlot(("steps", i), step.few_shot, step.name)
+    return None
+
+
+def _table(raw: dict[str, Any], keys: tuple[str | int, ...]) -> Any:
+    for key in keys:
+        raw = raw[key]
+    return raw
+
+
 def generation_raw(raw: dict[str, Any], k: int, project: Path, feed_file: Path | None,
-                   previous_data: Path | None, sampling: dict[str, float] | None = None) -> dict[str, Any]:
+                   previous_data: Path | None, sampling: dict[str, float] | None = None,
+                   slot: FewShotSlot | None = None) -> dict[str, Any]:
     """The recipe of generation ``k``: its index and depth, its feed, shared history, its parent.
-    With feed = 'generator', ``feed_file`` is the model folder the previous generation trained."""
+    With feed = 'generator', ``feed_file`` is the model folder the previous generation trained; with
+    'few_shot' it replaces the pool of ``slot``."""
     raw = copy.deepcopy(raw)
     raw["recipe"]["generation"] = k
     raw["recipe"]["depth"] = (raw["recipe"].get("depth") or 1) + k - 1
     feed = (raw.get("evolve") or {}).get("feed", "few_shot")
-    if feed_file is not None and feed == "few_shot":
-        raw["prompt"]["few_shot"]["path"] = str(feed_file)
+    if feed_file is not None and feed == "few_shot" and slot is not None:
+        _table(raw, slot.keys)["few_shot"]["path"] = str(feed_file)
     if feed_file is not None and feed == "seeds":
         raw["seeds"] = {"type": "file", "path": str(feed_file)}
     if feed_file is not None and feed == "generator":
@@ -38,18 +68,20 @@ def generation_raw(raw: dict[str, Any], k: int, project: Path, feed_file: Path |
     return raw
 
 
-def feed_rows(run_dir: Path) -> list[dict[str, Any]]:
-    """A generation's records as feed rows: seed fields without their ``seed_`` prefix, plus ``text``."""
+def feed_rows(run_dir: Path, column: str = "text") -> list[dict[str, Any]]:
+    """A generation's records as feed rows: seed fields without their ``seed_`` prefix, plus ``text`` (the
+    record's ``column``: the step whose examples or seeds they become)."""
     mix = run_dir / "mix" / "data.parquet"
     rows = [r for r in read_rows(mix) if r.get("source") == "synthetic"] if mix.exists() \
         else read_rows(run_dir / "data.parquet")
-    return [{**{k[5:]: v for k, v in row.items() if k.startswith("seed_")}, "text": row["text"], "id": row["id"]}
+    return [{**{k[5:]: v for k, v in row.items() if k.startswith("seed_")}, "text": row[column], "id": row["id"]}
             for row in rows]
 
 
-def write_feed(run_dir: Path, real_pool: list[dict[str, Any]], feed: str, out: Path, text_field: str = "text") -> Path:
+def write_feed(run_dir: Path, real_pool: list[dict[str, Any]], feed: str, out: Path, text_field: str = "text",
+               column: str = "text") -> Path:
     """The next generation's input file: real pool + records (few_shot), or the records alone (seeds)."""
-    rows = feed_rows(run_dir)
+    rows = feed_rows(run_dir, column)
     if feed == "few_shot":
         rows = real_pool + [{**row, text_field: row["text"]} for row in rows]
     tmp = out.with_name(out.name + ".tmp")

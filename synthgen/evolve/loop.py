@@ -11,7 +11,7 @@ from typing import Any, Callable
 from ..errors import RecipeError
 from ..recipe.evolve_schema import EvolveConfig
 from ..recipe.load import LoadedRecipe, apply_overrides, load_recipe, recipe_from_dict
-from .feed import generation_raw, write_feed
+from .feed import FewShotSlot, few_shot_slot, generation_raw, write_feed
 from .stoprule import should_stop
 
 DUPLICATE_REASONS = ("exact_duplicate", "near_duplicate", "semantic_near_duplicate")
@@ -43,7 +43,9 @@ class Evolution:
         self.raw = apply_overrides(tomllib.loads(self.path.read_text(encoding="utf-8")), overrides, str(self.path))
         self.backend_factory = backend_factory
         self.backend: Any = None
+        self.slot: FewShotSlot | None = few_shot_slot(self.base.recipe)
         self._check_feed()
+        self.text_column = self._text_column()
 
     def _default_project(self) -> Path:
         configured = self.config.project_dir
@@ -51,13 +53,31 @@ class Evolution:
             f"{self.base.recipe.recipe.name}-evolve"
 
     def _check_feed(self) -> None:
-        if self.config.feed == "few_shot" and self.base.recipe.prompt.few_shot is None:
+        if self.config.feed == "few_shot" and self.slot is None:
             raise RecipeError(f"{self.path}:evolve.feed: 'few_shot' feeds the next generation's few-shot pool, "
-                              "and the recipe has no [prompt.few_shot]", hint="add one, or set feed = 'seeds'")
+                              "and the recipe has no [prompt.few_shot] and no step with few_shot",
+                              hint="add one, or set feed = 'seeds'")
+
+    def _text_column(self) -> str:
+        """The dataset column that is measured and fed forward: the few-shot step's (feed = 'few_shot'),
+        else the record's text. A [[steps]] recipe's dataset keeps step columns only in the raw format."""
+        from ..plan import RecipeContext
+        from ..plan.parts import main_field
+
+        recipe = self.base.recipe
+        if recipe.is_shorthand:
+            return "text"
+        fed = self.slot is not None and self.config.feed == "few_shot"
+        column = self.slot.column if fed else main_field(recipe.step_configs(), RecipeContext.from_loaded(self.base))
+        if recipe.output.format != "raw":
+            raise RecipeError(f"{self.path}:output.format: evolve measures and feeds forward the step column "
+                              f"{column!r}, and format {recipe.output.format!r} leaves step columns out of the dataset",
+                              hint="set [output] format = 'raw' for evolve runs")
+        return column
 
     def generation_recipe(self, k: int, feed_file: Path | None, previous: Path | None,
                           sampling: dict[str, float] | None = None) -> LoadedRecipe:
-        raw = generation_raw(self.raw, k, self.project, feed_file, previous, sampling)
+        raw = generation_raw(self.raw, k, self.project, feed_file, previous, sampling, self.slot)
         return recipe_from_dict(raw, str(self.path), self.base.base_dir, self.overrides)
 
     def backend_for(self, k: int, loaded: LoadedRecipe) -> Any:

@@ -53,7 +53,7 @@ def _run_one(ev: Evolution, k: int, feed_file: Path | None, previous: Path | Non
     loaded = ev.generation_recipe(k, feed_file, previous, sampling)
     backend = ev.backend_for(k, loaded)
     run = run_recipe(loaded, backend=backend, progress=ev.progress, close_backend=ev.backend_factory is not None)
-    texts = [str(t) for t in run.dataset["text"]]
+    texts = [str(t) for t in run.dataset[ev.text_column]]
     measured = health(texts, reference, ev.config.stop_metrics, embedder, seed=loaded.recipe.recipe.seed)
     return run, generation_row(k, run, measured)
 
@@ -100,10 +100,10 @@ def _feed(ev: Evolution, run: Any, k: int) -> Path:
         ev.close()  # the next generation loads the newly trained model
         return train_next_generator(ev.config.train_command, run.run_dir, ev.project / f"model-{k + 1}", k,
                                     f"{ev.path}:evolve.train_command")
-    few_shot = ev.base.recipe.prompt.few_shot
+    few_shot = ev.slot.config if ev.slot else None
     pool = read_rows(ev.base.resolve(few_shot.path)) if (few_shot and ev.config.feed == "few_shot") else []
     field = few_shot.field if few_shot else "text"
-    return write_feed(run.run_dir, pool, ev.config.feed, ev.project / f"gen-{k}-feed.jsonl", field)
+    return write_feed(run.run_dir, pool, ev.config.feed, ev.project / f"gen-{k}-feed.jsonl", field, ev.text_column)
 
 
 def reference_texts(ev: Evolution) -> list[str]:
@@ -115,7 +115,7 @@ def reference_texts(ev: Evolution) -> list[str]:
     candidates = [(config.reference, config.reference_field),
                   (recipe.diversity.reference, recipe.diversity.reference_field) if recipe.diversity else (None, None),
                   (recipe.mix.real, recipe.mix.text_field) if recipe.mix else (None, None),
-                  (recipe.prompt.few_shot.path, recipe.prompt.few_shot.field) if recipe.prompt.few_shot else (None, None)]
+                  (ev.slot.config.path, ev.slot.config.field) if ev.slot else (None, None)]
     for path, text_field in candidates:
         if path is not None:
             return read_texts(ev.base.resolve(path), text_field)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import random
 from typing import Any, Iterator
 
-from ..prompts import EXAMPLES, FewShotPool, derive_seed
+from ..prompts import EXAMPLES, FewShotPool, few_shot_rng
 from ..records import Candidate
 from .base import LLMStepStage, StepRuntime, render
 
@@ -33,13 +32,12 @@ class GenerateStage(LLMStepStage):
         extra: dict[str, Any] = {}
         parents: tuple[str, ...] = ()
         if self.few_shot is not None:
-            more = self.adjustment()[1]
-            extra[EXAMPLES], parents = self.few_shot.draw(random.Random(self._few_shot_seed(record)), more)
+            rotation, more = self.adjustment()
+            extra[EXAMPLES], parents = self.few_shot.draw(few_shot_rng(self.runtime.recipe_seed, rotation,
+                                                                       self._few_shot_key(record)), more)
         return self.request(record, render(self.config.template, record, **extra), parent_ids=parents)
 
-    def _few_shot_seed(self, record: Candidate) -> int:
-        """The legacy salt for the run's first step (so a one-step recipe draws what it always drew)."""
-        rotation = self.adjustment()[0]
-        key = record.request.index if self.runtime.first_llm else (self.name, record.index)
-        salt = ("few_shot", key) if rotation == 0 else ("few_shot", rotation, key)
-        return derive_seed(self.runtime.recipe_seed, *salt)
+    def _few_shot_key(self, record: Candidate) -> Any:
+        """The run's first step keys its draws by request index, as the ``[prompt]`` shorthand does (so a
+        one-step recipe draws what it always drew); later steps by (step name, record index)."""
+        return record.request.index if self.runtime.first_llm else (self.name, record.index)
