@@ -37,7 +37,9 @@ def wilson_interval(kept: int, total: int, z: float = Z95) -> tuple[float, float
     p, n = kept / total, total
     centre = p + z * z / (2 * n)
     spread = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return max(0.0, (centre - spread) / (1 + z * z / n)), min(1.0, (centre + spread) / (1 + z * z / n))
+    lo, hi = (centre - spread) / (1 + z * z / n), (centre + spread) / (1 + z * z / n)
+    # exact at the ends (rounding gave 0.99999..., so "8 needed" came with an interval of 9-16)
+    return (0.0 if kept == 0 else max(0.0, lo)), (1.0 if kept == total else min(1.0, hi))
 
 
 def budget_enough_probability(kept: int, total: int, target: int, budget: int) -> float:

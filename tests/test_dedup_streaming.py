@@ -164,3 +164,25 @@ def test_jsonl_chunks_hold_size_rows_and_name_the_right_line(tmp_path, monkeypat
             with pytest.raises(Exception, match=f"{re.escape(str(path))}:{broken}: invalid JSON"):
                 for chunk in chunks.iter_chunks(path, size):
                     chunks.decode(chunk, str(path))
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_conversations_are_deduplicated_by_their_turns(tmp_path, workers):
+    """A ``messages`` column (synthgen's conversational format) is compared as its role: content lines, in
+    the streamed and the in-memory path alike; every row was dropped as ``invalid_text`` before."""
+    texts = [row["text"] for row in corpus(200, seed=3) if isinstance(row.get("text"), str)]
+    rows = [{"id": f"c{i}", "messages": [{"role": "user", "content": "Tell me something."},
+                                         {"role": "assistant", "content": t}]} for i, t in enumerate(texts)]
+    rows.append({"id": "odd", "messages": [1, 2]})
+    source = write_jsonl(tmp_path / "chat.jsonl", rows)
+    config = _config("messages", (), (), 0.8, "auto", None, 128, None, None)
+    expected = dedup_rows(read_rows(source), build_engine(config, _Here(), "reference")[0], text_field="messages")
+    result = run_dedup(source, tmp_path / "out", text_field="messages", workers=workers)
+    kept, rejected = outputs(tmp_path / "out")
+    assert [row["id"] for row in kept] == [row["id"] for row in expected.kept]
+    assert evidence(rejected) == evidence(expected.rejected)
+    assert {"near_duplicate", "exact_duplicate", "invalid_text"} <= set(result.reasons)
+    assert result.reasons["invalid_text"] == 1 and len(kept) > len(rows) // 2
+    assert kept[0]["messages"] == rows[[r["id"] for r in rows].index(kept[0]["id"])]["messages"], "rows unchanged"
+    odd = next(row for row in rejected if row["id"] == "odd")
+    assert json.loads(odd["messages"]) == [1, 2], "a list Arrow cannot store beside conversations is kept as JSON"

@@ -51,6 +51,23 @@ def test_not_computed_metrics_show_their_reason(files):
     assert result.exit_code == 0 and "need at least 200" in result.output
 
 
+def test_a_dataset_in_a_trainer_format_is_measured_by_its_records_text(tmp_path):
+    """messages / prompt_completion / preference rows have no ``text`` column: the default reads each
+    record's text (the conversation as role: content lines), as reports do; it was an error."""
+    texts = corpus(60, 3000, seed=2)
+    path = tmp_path / "chat.jsonl"
+    path.write_text("".join(json.dumps({"id": str(i), "messages": [{"role": "user", "content": "Say something."},
+                                                                   {"role": "assistant", "content": t}]}) + "\n"
+                            for i, t in enumerate(texts)))
+    result = invoke(path, "--json", "--embedder", "none")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["n"] == 60
+    from synthgen.diversity.build import read_texts
+
+    assert read_texts(path)[0] == f"user: Say something.\nassistant: {texts[0]}"
+    assert read_texts(path, "messages") == read_texts(path), "an explicit conversation column reads the same"
+
+
 def test_missing_field_and_missing_file_are_clear_errors(files, tmp_path):
     result = invoke(files("mine.jsonl", ["a"]), "--text-field", "body")
     assert result.exit_code == 1 and "no column 'body'" in result.output and "text" in result.output

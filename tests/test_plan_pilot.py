@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from click.testing import CliRunner
 
 from synthgen.api import run_recipe
 from synthgen.cli import cli
-from synthgen.pilot import budget_enough_probability, plan_recipe, wilson_interval
+from synthgen.pilot import budget_enough_probability, forecast, plan_recipe, wilson_interval
 from synthgen.recipe import load_recipe
 
 REAL = ["Never trust a computer you cannot throw out of a window.", "Work expands to fill the time available.",
@@ -72,6 +74,16 @@ def test_wilson_interval_matches_a_hand_computed_value():
     low, high = wilson_interval(8, 10)  # p = 0.8, n = 10, z = 1.96: (0.4902, 0.9433)
     assert round(low, 3) == 0.490 and round(high, 3) == 0.943
     assert wilson_interval(0, 0) == (0.0, 1.0)
+
+
+@pytest.mark.parametrize("total", [1, 3, 4, 7, 10, 49, 100, 1000])
+def test_an_all_kept_pilot_forecasts_exactly_the_target_inside_its_interval(total):
+    """Wilson's interval is exact at p = 1 (and p = 0): 8 of 8 kept means 8 needed, interval from 8."""
+    assert wilson_interval(total, total)[1] == 1.0 and wilson_interval(0, total)[0] == 0.0
+    pilot = {"kept": total, "candidates": total, "acceptance_rate": 1.0, "backend_seconds_per_candidate": 0.1,
+             "stage_seconds_per_candidate": 0.1}
+    fc = forecast(pilot, target=8, budget=24)
+    assert fc["candidates_needed"] == 8 and fc["candidates_interval"][0] == 8
 
 
 def test_budget_probability_is_high_when_the_budget_covers_the_interval_and_low_when_not():

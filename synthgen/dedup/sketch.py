@@ -22,6 +22,7 @@ from .lsh import band_keys
 from .minhash import MAX_HASH, MinHasher, SplitWordHashes
 from .normalize import exact_keys, normalize_text
 from .scopes import EMPTY_TEXT, Match
+from .table import row_texts
 
 
 @dataclass(frozen=True)
@@ -86,15 +87,15 @@ def row_ids_of(rows: list[dict[str, Any]], start: int) -> list[str]:
     return [str(row["id"]) if row.get("id") is not None else str(start + n) for n, row in enumerate(rows)]
 
 
-def early_verdicts(rows: list[dict[str, Any]], settings: SketchSettings) -> dict[int, Match]:
-    """Rows decided before hashing: missing / invalid / blank text, then eval contamination."""
+def early_verdicts(texts: list[Any], settings: SketchSettings) -> dict[int, Match]:
+    """Rows decided before hashing (by their :func:`.table.row_texts`): missing / invalid / blank text,
+    then eval contamination."""
     from .table import _precheck
 
-    field_ = settings.text_field
-    early = {i: m for i, row in enumerate(rows) if (m := _precheck(row.get(field_))) is not None}
+    early = {i: m for i, text in enumerate(texts) if (m := _precheck(text)) is not None}
     if settings.decontaminator is not None:
-        todo = [i for i in range(len(rows)) if i not in early]
-        for i, match in zip(todo, settings.decontaminator.check([rows[i][field_] for i in todo])):
+        todo = [i for i in range(len(texts)) if i not in early]
+        for i, match in zip(todo, settings.decontaminator.check([texts[i] for i in todo])):
             if match is not None:
                 early[i] = match
     return early
@@ -104,9 +105,10 @@ def sketch_chunk(chunk: Chunk) -> ChunkSketch:
     """Decode a chunk and sketch every row that reaches the engine (see the module docstring)."""
     settings: SketchSettings = _STATE["settings"]
     rows = decode(chunk, settings.source)
-    early = early_verdicts(rows, settings)
+    texts = row_texts(rows, settings.text_field)
+    early = early_verdicts(texts, settings)
     todo = [i for i in range(len(rows)) if i not in early]
-    normalized = [normalize_text(rows[i][settings.text_field]) for i in todo]
+    normalized = [normalize_text(texts[i]) for i in todo]
     early.update({i: Match(EMPTY_TEXT, "run") for i, text in zip(todo, normalized) if not text})
     n = len(rows)
     exact = np.zeros(n, np.uint64)

@@ -63,12 +63,13 @@ def detect_ngram(source: Path, settings: SketchSettings) -> int | None:
     from .chunks import decode
     from .minhash import SplitWordHashes
     from .normalize import normalize_text
+    from .table import row_texts
 
     words = SplitWordHashes()
     for chunk in iter_chunks(source, CHUNK_ROWS):
-        rows = decode(chunk, settings.source)
-        early = early_verdicts(rows, settings)
-        texts = [normalize_text(row[settings.text_field]) for i, row in enumerate(rows) if i not in early]
+        raw = row_texts(decode(chunk, settings.source), settings.text_field)
+        early = early_verdicts(raw, settings)
+        texts = [normalize_text(text) for i, text in enumerate(raw) if i not in early]
         lengths = words.flatten(texts)[1] if texts else []
         if any(lengths):
             return auto_ngram([int(n) for n in lengths if n])

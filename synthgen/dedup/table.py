@@ -46,6 +46,21 @@ def row_ids(rows: list[dict[str, Any]], id_field: str = "id") -> list[str]:
     return [str(row[id_field]) if row.get(id_field) is not None else str(n) for n, row in enumerate(rows)]
 
 
+def text_value(value: Any) -> Any:
+    """What dedup compares of a row's text column: a conversation (a list of ``{role, content}``, as
+    synthgen's ``messages`` format writes) as its ``role: content`` lines; any other value as it is (a
+    non-string is then ``invalid_text``)."""
+    if isinstance(value, list) and value and all(isinstance(m, dict) and "content" in m for m in value):
+        from ..records import as_text
+
+        return as_text(value)
+    return value
+
+
+def row_texts(rows: list[dict[str, Any]], field: str) -> list[Any]:
+    return [text_value(row.get(field)) for row in rows]
+
+
 def _precheck(value: Any) -> Match | None:
     if value is None:
         return Match(MISSING_TEXT, "input")
@@ -57,16 +72,16 @@ def _precheck(value: Any) -> Match | None:
 def dedup_rows(rows: list[dict[str, Any]], engine: Deduplicator, *, text_field: str = "text",
                decontaminator: Decontaminator | None = None, history: HistoryWriter | None = None) -> DedupResult:
     """Run decontamination (when given) then dedup over ``rows`` in order; first seen wins."""
-    ids = row_ids(rows)
-    verdicts: list[Match | None] = [_precheck(row.get(text_field)) for row in rows]
+    ids, texts = row_ids(rows), row_texts(rows, text_field)
+    verdicts: list[Match | None] = [_precheck(text) for text in texts]
     for lo in range(0, len(rows), BATCH):
         todo = [i for i in range(lo, min(lo + BATCH, len(rows))) if verdicts[i] is None]
         if decontaminator is not None:
-            for i, match in zip(todo, decontaminator.check([rows[i][text_field] for i in todo])):
+            for i, match in zip(todo, decontaminator.check([texts[i] for i in todo])):
                 verdicts[i] = match
             todo = [i for i in todo if verdicts[i] is None]
         start = len(engine.run_)
-        for i, match in zip(todo, engine.check([ids[i] for i in todo], [rows[i][text_field] for i in todo])):
+        for i, match in zip(todo, engine.check([ids[i] for i in todo], [texts[i] for i in todo])):
             verdicts[i] = match
         if history is not None and engine.ngram_ is not None:
             history.write(engine.run_, start, engine.ngram_)
@@ -86,8 +101,23 @@ def _rejected_row(row: dict[str, Any], match: Match) -> dict[str, Any]:
 def arrow_safe(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Same keys on every row; a column mixing value types stores its non-string values as JSON text."""
     keys = list(dict.fromkeys(key for row in rows for key in row))
-    mixed = {key for key in keys if len({_family(row.get(key)) for row in rows} - {None}) > 1}
+    mixed = set()
+    for key in keys:
+        families = {_family(row.get(key)) for row in rows} - {None}
+        if len(families) > 1 or (families & {"list", "dict"} and not _one_arrow_type([row.get(key) for row in rows])):
+            mixed.add(key)
     return [{key: _as_text(row.get(key)) if key in mixed else row.get(key) for key in keys} for row in rows]
+
+
+def _one_arrow_type(values: list[Any]) -> bool:
+    """Whether nested values share one Arrow type (``[1, 2]`` beside a conversation do not)."""
+    import pyarrow as pa
+
+    try:
+        pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return False
+    return True
 
 
 def _family(value: Any) -> str | None:

@@ -10,11 +10,18 @@ from ..tabular import read_rows
 
 
 def read_texts(path: Path | str, field: str = "text", limit: int | None = None) -> list[str]:
-    """The ``field`` column of a jsonl/json/csv/parquet file or saved dataset, as strings (None → "")."""
+    """The ``field`` column of a jsonl/json/csv/parquet file or saved dataset, as strings (None → "";
+    a conversation as ``role: content`` lines). A synthgen dataset in the ``messages``,
+    ``prompt_completion`` or ``preference`` format has no ``text`` column: its records' text is read."""
+    from ..formats import record_text
+    from ..records import as_text
+
     rows = read_rows(Path(path), limit=limit)
     if rows and field not in rows[0]:
+        if field == "text" and record_text(rows[0]):
+            return [record_text(row) for row in rows]
         raise SynthgenError(f"{path}: no column {field!r}", hint=f"set the text field to one of {sorted(rows[0])}")
-    return ["" if row.get(field) is None else str(row.get(field)) for row in rows]
+    return ["" if row.get(field) is None else as_text(row.get(field)) for row in rows]
 
 
 def embedder_from_config(config: Any, resolve: Any = Path, seed: int = 0) -> Any:
