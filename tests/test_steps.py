@@ -321,3 +321,15 @@ def test_a_raw_steps_recipe_mixes_by_its_main_column(tmp_path):
 
     mixed = {row["text"] for row in read_rows(result.run_dir / "mix" / "data.parquet") if row["source"] == "synthetic"}
     assert mixed <= set(result.dataset["response"]) and len(mixed) == 6
+
+
+def test_the_report_samples_of_a_raw_steps_dataset_show_its_main_column(tmp_path):
+    """The raw dataset has no ``text`` column; report.html (and a rebuilt report.md) showed blank samples."""
+    from synthgen.report.html import rebuild_report
+
+    result = run(tmp_path, INSTRUCTION + RESPONSE)
+    first = result.dataset["response"][0]
+    assert first and first in (result.run_dir / "report.html").read_text()
+    rebuild_report(result.run_dir)
+    samples = (result.run_dir / "report.md").read_text().split("## Samples kept")[1]
+    assert f"- {' '.join(first.split())[:200]}" in samples

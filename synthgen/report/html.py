@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..formats import record_text
+from ..records import as_text
 from ..fidelity.report import fidelity_html
 from . import plots
 from .build import render_markdown
@@ -38,7 +39,7 @@ def write_html_report(run_dir: str | Path, report: Any) -> Path:
 
     run_dir = Path(run_dir)
     report = report.to_dict() if hasattr(report, "to_dict") else report
-    kept, rejected = kept_samples(run_dir), rejected_samples(run_dir)
+    kept, rejected = kept_samples(run_dir, main_field=_main_field(report)), rejected_samples(run_dir)
     RunDir(run_dir).write_text("report.html", render_html(report, kept, rejected, _manifest(run_dir)))
     return run_dir / "report.html"
 
@@ -50,8 +51,8 @@ def rebuild_report(run_dir: str | Path) -> Path:
     run = RunDir.open(run_dir)
     report = run.read_report()
     run_dir = run.path
-    run.write_text("report.md", render_markdown(report, kept_samples(run_dir, 5),
-                                                            rejected_samples(run_dir)[:5]))
+    samples = kept_samples(run_dir, 5, _main_field(report.to_dict()))
+    run.write_text("report.md", render_markdown(report, samples, rejected_samples(run_dir)[:5]))
     return write_html_report(run_dir, report)
 
 
@@ -62,9 +63,18 @@ def _manifest(run_dir: Path) -> dict[str, Any]:
         return {}
 
 
-def kept_samples(run_dir: Path, n: int = N_KEPT_SAMPLES) -> list[dict[str, Any]]:
-    """The first ``n`` accepted records."""
-    return _head(run_dir / "data.parquet", n)
+def kept_samples(run_dir: Path, n: int = N_KEPT_SAMPLES, main_field: str | None = None) -> list[dict[str, Any]]:
+    """The first ``n`` accepted records. A raw [[steps]] dataset has no ``text`` column: its rows get their
+    ``main_field`` (the report's ``output.main_field``) as text, so the samples are not blank."""
+    rows = _head(run_dir / "data.parquet", n)
+    if main_field is None:
+        return rows
+    return [row if row.get("text") is not None or row.get(main_field) is None
+            else {**row, "text": as_text(row[main_field])} for row in rows]
+
+
+def _main_field(report: dict[str, Any]) -> str | None:
+    return (report.get("output") or {}).get("main_field")
 
 
 def rejected_samples(run_dir: Path) -> list[dict[str, Any]]:
