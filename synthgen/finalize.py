@@ -96,7 +96,8 @@ def dataset_diversity(gate: Any, kept: list[dict[str, Any]], plan: RunPlan) -> l
 
 def add_gate_results(report: RunReport, runner: Any) -> None:
     checks = runner.gate.state.checks
-    report.final_sampling = {k: getattr(runner.sampling, k) for k in ("temperature", "top_p")}
+    report.final_sampling = {**{k: getattr(runner.sampling, k) for k in ("temperature", "top_p")},
+                             "step": runner.run_plan.gated_step}
     report.gates = checks
     report.gates_passed = not runner.gate_failed and bool(checks) and checks[-1]["passed"]
     if runner.gate_failed:

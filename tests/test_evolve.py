@@ -218,3 +218,30 @@ def test_evolve_on_a_steps_recipe_needs_the_raw_format(project):
     recipe.write_text(recipe.read_text() + "\n[output]\nformat = 'prompt_completion'\nprompt = 'question'\n")
     with pytest.raises(RecipeError, match=r"output.format: evolve measures and feeds forward the step column 'question'"):
         evolve(recipe, progress=False)
+
+
+def test_a_steps_recipe_carries_remediated_sampling_into_its_gated_step(project):
+    """The gated step's own [steps.sampling] overrides [generation.sampling]: the carried temperature
+    goes there (written to [generation.sampling] it was ignored for that step and changed the others)."""
+    recipe, sentences = project
+    as_steps(recipe)
+    gate = ('\n[diversity]\nembedder = "tfidf"\ntfidf_components = 32\nreference = "heldout.jsonl"\n'
+            'near_duplicate_threshold = false\n[diversity.gate]\nclusters = 3\n[diversity.remediation]\nbudget = 2\n')
+    text = recipe.read_text().replace("max_candidates = 60", "max_candidates = 180")
+    text = text.replace('template = "Q: {question}\\nA:"\n', 'template = "Q: {question}\\nA:"\n'
+                        '[steps.sampling]\ntemperature = 1.0\n')
+    recipe.write_text(text + gate)
+    narrow = [f"What is the best way to cook rice number {i % 3}?" for i in range(TARGET)]
+
+    def factory(k: int) -> ScriptedBackend:
+        fresh = sentences[k * 2 * TARGET:(k * 2 + 1) * TARGET]
+        return ScriptedBackend(ScriptedBackendConfig(type="scripted", outputs=narrow + fresh if k == 1 else fresh))
+
+    result = evolve(recipe, generations=2, backend_factory=factory, progress=False)
+    first = json.loads((result.project / "gen-1" / "report.json").read_text())
+    assert first["gates_passed"] and first["final_sampling"]["step"] == "answer"
+    assert first["final_sampling"]["temperature"] > 1.0
+    second = json.loads((result.project / "gen-2" / "manifest.json").read_text())["recipe"]
+    assert second["steps"][1]["sampling"]["temperature"] == first["final_sampling"]["temperature"]
+    assert "temperature" not in second["generation"].get("sampling", {}) or \
+        second["generation"]["sampling"]["temperature"] != first["final_sampling"]["temperature"]

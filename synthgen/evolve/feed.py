@@ -44,10 +44,11 @@ def _table(raw: dict[str, Any], keys: tuple[str | int, ...]) -> Any:
 
 def generation_raw(raw: dict[str, Any], k: int, project: Path, feed_file: Path | None,
                    previous_data: Path | None, sampling: dict[str, float] | None = None,
-                   slot: FewShotSlot | None = None) -> dict[str, Any]:
+                   slot: FewShotSlot | None = None, previous_field: str = "text") -> dict[str, Any]:
     """The recipe of generation ``k``: its index and depth, its feed, shared history, its parent.
     With feed = 'generator', ``feed_file`` is the model folder the previous generation trained; with
-    'few_shot' it replaces the pool of ``slot``."""
+    'few_shot' it replaces the pool of ``slot``. The gate compares with ``previous_data``'s
+    ``previous_field`` (the gated column: a raw [[steps]] dataset has no ``text``)."""
     raw = copy.deepcopy(raw)
     raw["recipe"]["generation"] = k
     raw["recipe"]["depth"] = (raw["recipe"].get("depth") or 1) + k - 1
@@ -62,10 +63,21 @@ def generation_raw(raw: dict[str, Any], k: int, project: Path, feed_file: Path |
         raw["dedup"]["history"] = str(project / "history")
     if "diversity" in raw and previous_data is not None:
         raw["diversity"]["previous"] = str(previous_data)
+        raw["diversity"]["previous_field"] = previous_field
     if sampling:  # what the previous generation's gate remediation settled on, so it does not start over
-        raw["generation"].setdefault("sampling", {}).update(sampling)
+        _sampling_table(raw, sampling.get("step")).update({k: v for k, v in sampling.items() if k != "step"})
     raw.setdefault("output", {})["dir"] = str(project / f"gen-{k}")
     return raw
+
+
+def _sampling_table(raw: dict[str, Any], step: str | None) -> dict[str, Any]:
+    """Where carried sampling goes: the gated step's own ``[steps.sampling]`` in a [[steps]] recipe (its
+    keys override ``[generation.sampling]``, so a temperature written there alone would be ignored for that
+    step and change the others), else ``[generation.sampling]``."""
+    for table in raw.get("steps") or []:
+        if table.get("name") == step:
+            return table.setdefault("sampling", {})
+    return raw["generation"].setdefault("sampling", {})
 
 
 def feed_rows(run_dir: Path, column: str = "text") -> list[dict[str, Any]]:

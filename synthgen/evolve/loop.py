@@ -46,6 +46,7 @@ class Evolution:
         self.slot: FewShotSlot | None = few_shot_slot(self.base.recipe)
         self._check_feed()
         self.text_column = self._text_column()
+        self.gated_column = self._gated_column()
 
     def _default_project(self) -> Path:
         configured = self.config.project_dir
@@ -58,17 +59,26 @@ class Evolution:
                               "and the recipe has no [prompt.few_shot] and no step with few_shot",
                               hint="add one, or set feed = 'seeds'")
 
-    def _text_column(self) -> str:
-        """The dataset column that is measured and fed forward: the few-shot step's (feed = 'few_shot'),
-        else the record's text. A [[steps]] recipe's dataset keeps step columns only in the raw format."""
+    def _main_field(self) -> str:
         from ..plan import RecipeContext
         from ..plan.parts import main_field
 
         recipe = self.base.recipe
+        return "text" if recipe.is_shorthand else main_field(recipe.step_configs(), RecipeContext.from_loaded(self.base))
+
+    def _gated_column(self) -> str:
+        """The column the diversity gate measures, which it compares with the previous generation's."""
+        diversity = self.base.recipe.diversity
+        return (diversity.field if diversity is not None and diversity.field else None) or self._main_field()
+
+    def _text_column(self) -> str:
+        """The dataset column that is measured and fed forward: the few-shot step's (feed = 'few_shot'),
+        else the record's text. A [[steps]] recipe's dataset keeps step columns only in the raw format."""
+        recipe = self.base.recipe
         if recipe.is_shorthand:
             return "text"
         fed = self.slot is not None and self.config.feed == "few_shot"
-        column = self.slot.column if fed else main_field(recipe.step_configs(), RecipeContext.from_loaded(self.base))
+        column = self.slot.column if fed else self._main_field()
         if recipe.output.format != "raw":
             raise RecipeError(f"{self.path}:output.format: evolve measures and feeds forward the step column "
                               f"{column!r}, and format {recipe.output.format!r} leaves step columns out of the dataset",
@@ -77,7 +87,7 @@ class Evolution:
 
     def generation_recipe(self, k: int, feed_file: Path | None, previous: Path | None,
                           sampling: dict[str, float] | None = None) -> LoadedRecipe:
-        raw = generation_raw(self.raw, k, self.project, feed_file, previous, sampling, self.slot)
+        raw = generation_raw(self.raw, k, self.project, feed_file, previous, sampling, self.slot, self.gated_column)
         return recipe_from_dict(raw, str(self.path), self.base.base_dir, self.overrides)
 
     def backend_for(self, k: int, loaded: LoadedRecipe) -> Any:
