@@ -220,3 +220,85 @@ def test_close_releases_only_the_judges_own_backend():
     shared.verifier.close()
     own.verifier.close()
     assert generator.loaded and not own.verifier.backend.loaded
+
+
+STEP_RECIPE = """
+[recipe]
+name = "scored"
+[seeds]
+type = "inline"
+records = [{topic = "rivers"}]
+[[steps]]
+type = "generate"
+name = "response"
+template = "Write about {topic}."
+[[steps]]
+type = "judge"
+name = "quality"
+target = "response"
+[steps.backend]
+type = "scripted"
+outputs = ["Score: 9", "Score: 2", "Score: 8", "nonsense"]
+[generation]
+target = 1
+[generation.backend]
+type = "scripted"
+"""
+
+
+def test_rank_auc_and_best_threshold_by_hand():
+    from synthgen.verify.score_eval import best_threshold, rank_auc
+
+    assert rank_auc([9, 8], [2]) == 1.0 and rank_auc([2], [9, 8]) == 0.0
+    assert rank_auc([5, 7], [5, 1]) == pytest.approx((0.5 + 1 + 1 + 1) / 4)  # one tie counts half
+    assert rank_auc([5], []) is None
+    labelled = [(True, 9.0), (True, 6.0), (False, 7.0), (False, 2.0)]
+    assert best_threshold(labelled) == 6.0  # keeps 9, 6, 7: 3 of 4 agree (as does 9, the higher one)
+
+
+def test_a_judge_step_is_evaluated_by_how_it_ranks_labelled_texts(tmp_path):
+    """The judge step as the run builds it (here on the prompt-aware test backend) scores each labelled
+    text; good texts should rank above bad ones."""
+    from helpers_steps import PromptBackend
+
+    from synthgen.plan import build_run_plan
+    from synthgen.verify.score_eval import evaluate_scores
+
+    raw = {**MINIMAL, "prompt": None, "steps": [{"type": "generate", "name": "response", "template": "About {topic}"},
+                                                {"type": "judge", "name": "quality", "target": "response"}]}
+    del raw["prompt"]
+    backend = PromptBackend(scores={"clear answer": " 8", "vague": " 3", "rambling": " 5", "garbled": " none"})
+    plan = build_run_plan(recipe_from_dict(raw), backend=backend)
+    stage = next(s for s in plan.pipeline if s.name == "quality")
+    rows = [{"text": "a clear answer", "label": 1}, {"text": "a vague reply", "label": 0},
+            {"text": "rambling but right", "label": 1}, {"text": "garbled", "label": 0}]
+    result = evaluate_scores(stage, rows, batch_size=3).to_dict()
+    assert (result["scored"], result["unparseable"]) == (3, 1)
+    assert result["auc"] == 1.0 and result["mean_score_good"] == 6.5 and result["mean_score_bad"] == 3.0
+    assert result["threshold"] == 5.0 and result["threshold_chosen"] == "best" and result["agreement"] == 1.0
+    prompts = [p for call in backend.prompts() for p in call]
+    assert len(prompts) == 4 and "a clear answer" in prompts[0] and prompts[0].rstrip().endswith("Score:")
+    at_8 = evaluate_scores(stage, rows).to_dict(threshold=8)
+    assert (at_8["tp"], at_8["fn"], at_8["tn"], at_8["fp"]) == (1, 1, 1, 0) and at_8["threshold_chosen"] == "given"
+
+
+def test_judge_eval_step_command(tmp_path):
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_text(STEP_RECIPE)
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text("".join(json.dumps(r) + "\n" for r in [
+        {"text": "a", "label": 1}, {"text": "b", "label": 0}, {"text": "c", "label": 1}, {"text": "d", "label": 0}]))
+    runner = CliRunner()
+    shown = runner.invoke(judge_eval, [str(recipe), str(labels), "--step", "quality"])
+    assert shown.exit_code == 0, shown.output
+    assert "step 'quality' on 4 labelled texts (3 scored)" in shown.output and "AUC        1.000" in shown.output
+    assert "at score >= 8 (best): agreement 100.0%" in shown.output and "unparseable replies: 1" in shown.output
+    given = json.loads(runner.invoke(judge_eval, [str(recipe), str(labels), "--step", "quality", "--threshold", "9",
+                                                  "--json"]).output)
+    assert given["agreement"] == pytest.approx(2 / 3, abs=1e-4) and given["threshold"] == 9
+    missing = runner.invoke(judge_eval, [str(recipe), str(labels), "--step", "nope"])
+    assert missing.exit_code == 1 and "steps: no judge step named 'nope' (judge steps: quality)" in missing.output
+    both = runner.invoke(judge_eval, [str(recipe), str(labels), "--step", "quality", "--verifier", "0"])
+    assert both.exit_code == 2 and "not both" in both.output
+    alone = runner.invoke(judge_eval, [str(recipe), str(labels), "--threshold", "5"])
+    assert alone.exit_code == 2 and "--threshold goes with --step" in alone.output
