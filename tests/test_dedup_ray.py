@@ -1,17 +1,18 @@
 """``synthgen dedup --executor ray`` on a local Ray cluster (2 CPUs) keeps exactly what the local dedup keeps,
-with the same evidence; the component rule on its own; bad addresses and unsupported options."""
+with the same evidence, with reference scopes and history too, and after a worker is killed mid-run; bad
+addresses are one line."""
 
 from __future__ import annotations
 
 import json
 
-import numpy as np
+import shutil
+
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
 from synthgen.dedup.cli import dedup_command, run_dedup
-from synthgen.dedup.components import bucket_pairs, components, merge_pairs, resolve_component
 from test_dedup_streaming import corpus, evidence, outputs, write_jsonl
 
 
@@ -37,33 +38,58 @@ def test_ray_keeps_the_local_ids_with_the_same_evidence(tmp_path, ray_cluster):
     assert {"exact_duplicate", "near_duplicate", "eval_contamination"} <= set(distributed.reasons)
 
 
-def test_components_decide_like_the_engine_on_a_chain():
-    """a ~ b (0.85), b ~ c (0.85), a ≁ c: the engine keeps a and c (c is compared with kept rows only)."""
-    i, j = np.array([0, 1]), np.array([1, 2])
-    dropped = list(resolve_component(np.array([0, 1, 2]), i, j, np.array([0.85, 0.85]), np.array([False, False]),
-                                     np.array([True, True])))
-    assert dropped == [(1, "near_duplicate", 0, 0.85)]
-    assert components(4, i, j).tolist()[:3] == [0, 0, 0]
-
-
-def test_bucket_pairs_flag_exact_and_band_buckets():
-    bands = np.array([-1, -1, 0, 0, 0, 1])
-    keys = np.array([7, 7, 5, 5, 9, 5], np.uint64)
-    rows = np.array([3, 1, 1, 3, 2, 2])
-    i, j, by_exact, by_band = merge_pairs(*bucket_pairs(bands, keys, rows))
-    assert list(zip(i.tolist(), j.tolist(), by_exact.tolist(), by_band.tolist())) == [(1, 3, True, True)]
-
-
 def test_unreachable_address_is_one_clear_line(tmp_path):
     source = write_jsonl(tmp_path / "in.jsonl", [{"text": "a b c d e"}])
     result = CliRunner().invoke(dedup_command, [str(source), "--out", str(tmp_path / "o"), "--executor", "ray",
                                                 "--address", "127.0.0.1:1"])
-    assert result.exit_code == 1 and "no Ray cluster reachable" in result.output
+    assert result.exit_code == 1 and "cannot reach the Ray cluster at 127.0.0.1:1" in result.output
     assert len(result.output.strip().splitlines()) == 1 and not (tmp_path / "o" / "kept.parquet").exists()
 
 
-def test_reference_scopes_are_refused_on_ray(tmp_path, ray_cluster):
-    source = write_jsonl(tmp_path / "in.jsonl", [{"text": "a b c d e"}])
-    result = CliRunner().invoke(dedup_command, [str(source), "--out", str(tmp_path / "o"), "--executor", "ray",
-                                                "--against", str(source)])
-    assert result.exit_code == 1 and "not supported with --executor ray" in result.output
+def test_reference_scopes_and_history_on_ray_equal_the_local_run(tmp_path, ray_cluster):
+    rows = corpus(400, seed=1)
+    source = write_jsonl(tmp_path / "in.jsonl", rows)
+    real = write_jsonl(tmp_path / "real.jsonl", [{"text": r["text"]} for r in rows[:40] if isinstance(r.get("text"), str)])
+    run_dedup(write_jsonl(tmp_path / "older.jsonl", rows[100:150]), tmp_path / "o0", history=tmp_path / "hist", workers=1)
+    shutil.copytree(tmp_path / "hist", tmp_path / "hist-ray")
+    local = run_dedup(source, tmp_path / "local", workers=1, chunk_rows=50, against=(real,), history=tmp_path / "hist")
+    distributed = run_dedup(source, tmp_path / "ray", workers=2, chunk_rows=50, against=(real,),
+                            history=tmp_path / "hist-ray", executor="ray")
+    (kept_a, rejected_a), (kept_b, rejected_b) = outputs(tmp_path / "local"), outputs(tmp_path / "ray")
+    assert kept_b == kept_a and evidence(rejected_b) == evidence(rejected_a)
+    assert distributed.summary() == local.summary()
+    assert {"real", "history", "run"} <= {row["dedup_scope"] for row in rejected_b}
+
+
+def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(tmp_path, ray_cluster):
+    """Ray restarts the killed actor and retries its calls (a chunk's files are named by the chunk)."""
+    from synthgen.dedup.cli import _config, plan_dedup
+    from synthgen.dedup.ray_exec import RayWorkers
+    from synthgen.dedup.streaming import stream_dedup
+
+    source = write_jsonl(tmp_path / "in.jsonl", corpus(600, seed=5))
+    expected = run_dedup(source, tmp_path / "local", workers=1, chunk_rows=40)
+    killed = []
+
+    class Killing(RayWorkers):
+        def map(self, fn, items):
+            for k, result in enumerate(super().map(fn, items)):
+                if k == 2 and not killed:  # calls are in flight on both actors: kill one of them
+                    ray_cluster.kill(self.actors[1], no_restart=False)
+                    killed.append(fn.__name__)
+                yield result
+
+    plan = plan_dedup(_config("text", (), (), 0.8, "auto", None, 128, None, None), source, 2, 40)
+    result = stream_dedup(plan, tmp_path / "ray", workers=lambda n, s: Killing(ray_cluster, n, s))
+    assert killed == ["sketch_chunk"]
+    (kept_a, rejected_a), (kept_b, rejected_b) = outputs(tmp_path / "local"), outputs(tmp_path / "ray")
+    assert kept_b == kept_a and evidence(rejected_b) == evidence(rejected_a)
+    assert result.summary()["rows"] == expected.summary()["rows"] and result.kept == expected.kept
+
+
+def test_bad_input_found_by_a_ray_worker_is_its_own_line(tmp_path, ray_cluster):
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"text": "a b c d e"}\n{"text": oops}\n')
+    result = CliRunner().invoke(dedup_command, [str(source), "--out", str(tmp_path / "o"), "--executor", "ray"])
+    assert result.exit_code == 1 and f"{source}:2: invalid JSON" in result.output, result.output
+    assert not (tmp_path / "o" / "kept.parquet").exists()

@@ -76,12 +76,13 @@ def detect_ngram(source: Path, settings: SketchSettings) -> int | None:
     return None
 
 
-def stream_dedup(plan: Plan, out: Path) -> StreamResult:
-    """Run the three passes of the module docstring; outputs are replaced only when all succeeded."""
+def stream_dedup(plan: Plan, out: Path, workers: Callable[[int, SketchSettings], Any] = Workers) -> StreamResult:
+    """Run the three passes of the module docstring; outputs are replaced only when all succeeded.
+    ``workers(n, settings)`` gives the pool (local processes; :class:`.ray_exec.RayWorkers` on Ray)."""
     out.mkdir(parents=True, exist_ok=True)
     plan = replace(plan, settings=replace(plan.settings, spill_dir=str(out / ".signatures")))
-    with Workers(plan.workers, plan.settings) as workers:
-        return _passes(plan, out, workers)
+    with workers(plan.workers, plan.settings) as pool:
+        return _passes(plan, out, pool)
 
 
 def _passes(plan: Plan, out: Path, workers: Workers) -> StreamResult:

@@ -39,17 +39,19 @@ class RayConnection:
             import_ray().shutdown()
 
 
-def connect(configured: str | None) -> RayConnection:
-    """Join the cluster (or reuse the session this process already has); start a local one without an address.
-    An explicit address is probed first, even when this process is already connected."""
+def connect(configured: str | None, num_cpus: int | None = None) -> RayConnection:
+    """Join the cluster (or reuse the session this process already has); start a local one without an address
+    (with ``num_cpus`` CPUs when given, else all). An explicit address is probed first, even when this
+    process is already connected."""
     ray = import_ray()
     address = configured
     if address not in (None, "auto", "local"):
         probe(address)
     if ray.is_initialized():
         return RayConnection(address, started=False)
+    local = {"num_cpus": num_cpus} if num_cpus is not None and address in (None, "local") else {}
     try:
-        ray.init(address=address, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+        ray.init(address=address, include_dashboard=False, logging_level="ERROR", log_to_driver=False, **local)
     except Exception as exc:  # noqa: BLE001 - every way of failing to join is one line for the user
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SynthgenError(f"cannot join the Ray cluster at {address or 'a new local cluster'}: {first}",
