@@ -34,8 +34,10 @@ class RayWorkers:
     """:class:`.sketch.Workers` on Ray: ``n`` actors set up once with the settings; ``map`` sends items round
     robin, at most ``2 × n`` in flight, and yields results in input order."""
 
-    def __init__(self, ray: Any, n: int, settings: Any, restarts: int = 3):
+    def __init__(self, ray: Any, n: int, settings: Any, restarts: int = 3, ship: bool | None = None):
         self.ray, self.n, self.settings, self.restarts = ray, max(1, n), settings, restarts
+        # chunks carry their bytes only when other machines may run them (one node reads the file itself)
+        self.ship = ship if ship is not None else sum(1 for node in ray.nodes() if node.get("Alive")) > 1
         self.actors: list[Any] = []
         self._settings: Any = None
 
@@ -54,7 +56,8 @@ class RayWorkers:
     def map(self, fn: Any, items: Iterable) -> Iterator:
         pending: deque = deque()
         for k, item in enumerate(items):
-            pending.append(self.actors[k % self.n].run.remote(fn, _portable(item, self.settings.source)))
+            item = _portable(item, self.settings.source) if self.ship else item
+            pending.append(self.actors[k % self.n].run.remote(fn, item))
             if len(pending) >= 2 * self.n:
                 yield self._get(pending.popleft())
         while pending:
