@@ -5,8 +5,9 @@ Row here:
          against ``--executor ray --workers 2`` (target ≥ 1.7×), both as child processes, with the kept ids
          compared, in ``--repeat`` interleaved rounds (the best wall of each setting counts). Ray runs two
          ways: on a local cluster the command starts itself (its start-up and shut-down included), and on a
-         running cluster (``ray start --head --num-cpus 2``, started before the timed run and stopped after
-         it, so the local runs never share the machine with Ray's daemons), which is how a team runs Ray.
+         running cluster (``ray start --head --num-cpus 2``, started 10 s before the timed run, once its
+         start-up work is done, and stopped after it, so the local runs never share the machine with Ray's
+         daemons), which is how a team runs Ray.
 The generation row (2 replicas of a latency-bound test backend vs 1) is the lead's to add: write
 ``row_generation(args, folder) -> list[Row]`` and list it in ``ROWS``.
 
@@ -22,6 +23,7 @@ import contextlib
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -33,12 +35,13 @@ def dedup_run(source: Path, out: Path, *options: str):
 
 
 @contextlib.contextmanager
-def running_cluster(cpus: int = 2, port: int = 6390):
+def running_cluster(cpus: int = 2, port: int = 6390, settle_s: float = 10.0):
     """``ray start --head`` for the block (token auth off, as on a private test machine), then ``ray stop``."""
     ray = str(Path(sys.executable).with_name("ray"))
     os.environ["RAY_AUTH_MODE"] = "disabled"
     subprocess.run([ray, "start", "--head", "--num-cpus", str(cpus), "--port", str(port), "--node-ip-address",
                     "127.0.0.1", "--disable-usage-stats", "--include-dashboard=false"], check=True, capture_output=True)
+    time.sleep(settle_s)  # the raylet prestarts idle workers for a few seconds: a running cluster is past that
     try:
         yield f"127.0.0.1:{port}"
     finally:
