@@ -84,15 +84,20 @@ def labelled_candidate(index: int, row: dict[str, Any], text_field: str, label_f
     return Candidate(request, 0, text, len(text.split()))
 
 
-def evaluate_judge(verifier: Any, rows: list[dict[str, Any]], *, text_field: str = "text",
-                   label_field: str = "label", batch_size: int = 32, source: str = "labels") -> JudgeEvaluation:
-    """Judge every row (in batches) and compare with its label."""
+def read_labels(rows: list[dict[str, Any]], text_field: str, label_field: str, source: str) -> list[bool]:
+    """Each row's label as keep / reject; one clear error for a row without its text or label."""
     for i, row in enumerate(rows):
         missing = [k for k in (text_field, label_field) if k not in row]
         if missing:
             raise SynthgenError(f"{source}: row {i + 1} has no {missing[0]!r} column",
                                 hint=f"a labelled file needs {text_field!r} and {label_field!r} columns")
-    labels = [parse_label(row[label_field], f"{source}: row {i + 1}") for i, row in enumerate(rows)]
+    return [parse_label(row[label_field], f"{source}: row {i + 1}") for i, row in enumerate(rows)]
+
+
+def evaluate_judge(verifier: Any, rows: list[dict[str, Any]], *, text_field: str = "text",
+                   label_field: str = "label", batch_size: int = 32, source: str = "labels") -> JudgeEvaluation:
+    """Judge every row (in batches) and compare with its label."""
+    labels = read_labels(rows, text_field, label_field, source)
     result = JudgeEvaluation()
     for start in range(0, len(rows), batch_size):
         chunk = [labelled_candidate(i, rows[i], text_field, label_field)

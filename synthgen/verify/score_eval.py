@@ -15,9 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import SynthgenError
 from ..records import Candidate, GenerationRequest, Seed
-from .judge_eval import JudgeEvaluation, parse_label
+from .judge_eval import JudgeEvaluation, read_labels
 
 
 def rank_auc(good: list[float], bad: list[float]) -> float | None:
@@ -77,12 +76,7 @@ def labelled_record(index: int, row: dict[str, Any], target: str, prompt_field: 
 def evaluate_scores(stage: Any, rows: list[dict[str, Any]], *, text_field: str = "text", label_field: str = "label",
                     batch_size: int = 32, source: str = "labels") -> ScoreEvaluation:
     """Score every row with the judge step ``stage`` (in batches) and pair each score with its label."""
-    for i, row in enumerate(rows):
-        missing = [k for k in (text_field, label_field) if k not in row]
-        if missing:
-            raise SynthgenError(f"{source}: row {i + 1} has no {missing[0]!r} column",
-                                hint=f"a labelled file needs {text_field!r} and {label_field!r} columns")
-    labels = [parse_label(row[label_field], f"{source}: row {i + 1}") for i, row in enumerate(rows)]
+    labels = read_labels(rows, text_field, label_field, source)
     config, result = stage.config, ScoreEvaluation()
     for start in range(0, len(rows), batch_size):
         batch = [labelled_record(i, rows[i], config.target, config.prompt_field, text_field, label_field)
