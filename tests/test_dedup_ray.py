@@ -93,3 +93,21 @@ def test_bad_input_found_by_a_ray_worker_is_its_own_line(tmp_path, ray_cluster):
     result = CliRunner().invoke(dedup_command, [str(source), "--out", str(tmp_path / "o"), "--executor", "ray"])
     assert result.exit_code == 1 and f"{source}:2: invalid JSON" in result.output, result.output
     assert not (tmp_path / "o" / "kept.parquet").exists()
+
+
+def test_chunks_that_carry_their_bytes_give_the_same_result(tmp_path, ray_cluster):
+    """On several nodes (or through Ray Client) chunks travel with their bytes, in both passes."""
+    from synthgen.dedup.chunks import decode, iter_chunks
+    from synthgen.dedup.cli import _config, plan_dedup
+    from synthgen.dedup.ray_exec import RayWorkers, _portable
+    from synthgen.dedup.streaming import stream_dedup
+
+    source = write_jsonl(tmp_path / "in.jsonl", corpus(300, seed=7))
+    chunk = next(iter_chunks(source, 64))
+    carried = _portable((chunk, {}, tmp_path), str(source))[0]
+    assert decode(carried, str(tmp_path / "gone.jsonl")) == decode(chunk, str(source)), "no file needed"
+    run_dedup(source, tmp_path / "local", workers=1, chunk_rows=64)
+    plan = plan_dedup(_config("text", (), (), 0.8, "auto", None, 128, None, None), source, 2, 64)
+    stream_dedup(plan, tmp_path / "ray", workers=lambda n, s: RayWorkers(ray_cluster, n, s, ship=True))
+    (kept_a, rejected_a), (kept_b, rejected_b) = outputs(tmp_path / "local"), outputs(tmp_path / "ray")
+    assert kept_b == kept_a and evidence(rejected_b) == evidence(rejected_a)

@@ -36,8 +36,7 @@ class RayWorkers:
 
     def __init__(self, ray: Any, n: int, settings: Any, restarts: int = 3, ship: bool | None = None):
         self.ray, self.n, self.settings, self.restarts = ray, max(1, n), settings, restarts
-        # chunks carry their bytes only when other machines may run them (one node reads the file itself)
-        self.ship = ship if ship is not None else sum(1 for node in ray.nodes() if node.get("Alive")) > 1
+        self.ship = ship if ship is not None else _elsewhere(ray)
         self.actors: list[Any] = []
         self._settings: Any = None
 
@@ -82,6 +81,15 @@ class _Worker:
 
     def run(self, fn: Any, item: Any) -> Any:
         return fn(item)
+
+
+def _elsewhere(ray: Any) -> bool:
+    """Whether actors may run on another machine than this driver's, so chunks must carry their bytes:
+    a cluster of several nodes, or a Ray Client (``ray://``) session. A driver joined by a plain address
+    runs on a node of the cluster, so on a one-node cluster the actors read the input file themselves."""
+    from ray.util.client import ray as client
+
+    return client.is_connected() or sum(1 for node in ray.nodes() if node.get("Alive")) > 1
 
 
 def _portable(item: Any, source: str) -> Any:
