@@ -204,8 +204,10 @@ def test_a_steps_recipe_feeds_its_few_shot_step(project):
     from synthgen.tabular import read_rows
 
     questions = {row["question"] for row in read_rows(first)}
-    fed = [json.loads(line)["text"] for line in (result.project / "gen-1-feed.jsonl").read_text().splitlines()]
+    feed = [json.loads(line) for line in (result.project / "gen-1-feed.jsonl").read_text().splitlines()]
+    fed = [row["text"] for row in feed]
     assert len(fed) == 50 + TARGET and set(fed[50:]) == questions
+    assert feed[-1].keys() == {"topic", "text", "id"}, "seed fields, not the provenance column seed_index"
     manifest = json.loads((result.project / "gen-2" / "manifest.json").read_text())
     assert manifest["recipe"]["steps"][0]["few_shot"]["path"] == str(result.project / "gen-1-feed.jsonl")
 

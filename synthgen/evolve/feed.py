@@ -81,13 +81,14 @@ def _sampling_table(raw: dict[str, Any], step: str | None) -> dict[str, Any]:
 
 
 def feed_rows(run_dir: Path, column: str = "text") -> list[dict[str, Any]]:
-    """A generation's records as feed rows: seed fields without their ``seed_`` prefix, plus ``text`` (the
-    record's ``column``: the step whose examples or seeds they become)."""
+    """A generation's records as feed rows: seed fields without their ``seed_`` prefix (not the provenance
+    column ``seed_index``: as a seed field ``index`` it would clash with the next run's own), plus ``text``
+    (the record's ``column``: the step whose examples or seeds they become)."""
     mix = run_dir / "mix" / "data.parquet"
     rows = [r for r in read_rows(mix) if r.get("source") == "synthetic"] if mix.exists() \
         else read_rows(run_dir / "data.parquet")
-    return [{**{k[5:]: v for k, v in row.items() if k.startswith("seed_")}, "text": row[column], "id": row["id"]}
-            for row in rows]
+    return [{**{k[5:]: v for k, v in row.items() if k.startswith("seed_") and k != "seed_index"},
+             "text": row[column], "id": row["id"]} for row in rows]
 
 
 def write_feed(run_dir: Path, real_pool: list[dict[str, Any]], feed: str, out: Path, text_field: str = "text",
