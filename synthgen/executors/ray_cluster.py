@@ -55,7 +55,8 @@ def connect(configured: str | None, num_cpus: int | None = None) -> RayConnectio
     except Exception as exc:  # noqa: BLE001 - every way of failing to join is one line for the user
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SynthgenError(f"cannot join the Ray cluster at {address or 'a new local cluster'}: {first}",
-                            hint=START_HINT) from None
+                            hint=f"{START_HINT}; a cluster with token authentication (Ray ≥ 2.59) needs its "
+                                 "token here: copy ~/.ray/auth_token from the head or set RAY_AUTH_TOKEN") from None
     return RayConnection(address, started=True)
 
 
