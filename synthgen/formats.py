@@ -61,11 +61,12 @@ def _without(row: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if k not in keys}
 
 
-def dataset_text(row: dict[str, Any], output: Any) -> str:
+def dataset_text(row: dict[str, Any], main_field: str | None) -> str:
     """A dataset row's text: a raw [[steps]] row has no ``text`` column, so its main step column (the last
-    generate, rewrite or chat step's) is its text; any other row's is :func:`record_text`."""
-    if row.get("text") is None and row.get(output.main_field) is not None:
-        return as_text(row[output.main_field])
+    generate, rewrite or chat step's, ``output.main_field``) is its text; any other row's is
+    :func:`record_text`."""
+    if row.get("text") is None and main_field is not None and row.get(main_field) is not None:
+        return as_text(row[main_field])
     return record_text(row)
 
 

@@ -85,11 +85,16 @@ class Candidate:
         return replace(self, text=as_text(self.columns[column]))
 
 
+def is_conversation(value: Any) -> bool:
+    """A list of ``{role, content}`` turns (the ``messages`` format; roles may be left out)."""
+    return isinstance(value, list) and all(isinstance(m, dict) and "content" in m for m in value)
+
+
 def as_text(value: Any) -> str:
     """A column value as text: conversations as ``role: content`` lines, other values as JSON or str."""
     if isinstance(value, str):
         return value
-    if isinstance(value, list) and all(isinstance(m, dict) and "content" in m for m in value):
+    if is_conversation(value):
         return "\n".join(f"{m.get('role', 'user')}: {m['content']}" for m in value)
     return canonical_json(value) if isinstance(value, dict | list) else str(value)
 

@@ -184,12 +184,16 @@ outputs = ["Score: 9", "Score: 2", "Score: 8", "Score: 1"]
 """
 
 
+def judge_eval_files(tmp_path, recipe_text: str, labels: list[int]):
+    """A recipe file and a labels file of texts a, b, c, … with these labels."""
+    recipe, path = tmp_path / "recipe.toml", tmp_path / "labels.jsonl"
+    recipe.write_text(recipe_text)
+    path.write_text("".join(json.dumps({"text": chr(97 + i), "label": label}) + "\n" for i, label in enumerate(labels)))
+    return recipe, path
+
+
 def test_judge_eval_command(tmp_path):
-    recipe = tmp_path / "recipe.toml"
-    recipe.write_text(JUDGE_RECIPE)
-    labels = tmp_path / "labels.jsonl"
-    labels.write_text("".join(json.dumps(r) + "\n" for r in [
-        {"text": "a", "label": 1}, {"text": "b", "label": 0}, {"text": "c", "label": 0}, {"text": "d", "label": 1}]))
+    recipe, labels = judge_eval_files(tmp_path, JUDGE_RECIPE, [1, 0, 0, 1])
     runner = CliRunner()
     shown = runner.invoke(judge_eval, [str(recipe), str(labels)])
     assert shown.exit_code == 0, shown.output
@@ -283,11 +287,7 @@ def test_a_judge_step_is_evaluated_by_how_it_ranks_labelled_texts(tmp_path):
 
 
 def test_judge_eval_step_command(tmp_path):
-    recipe = tmp_path / "recipe.toml"
-    recipe.write_text(STEP_RECIPE)
-    labels = tmp_path / "labels.jsonl"
-    labels.write_text("".join(json.dumps(r) + "\n" for r in [
-        {"text": "a", "label": 1}, {"text": "b", "label": 0}, {"text": "c", "label": 1}, {"text": "d", "label": 0}]))
+    recipe, labels = judge_eval_files(tmp_path, STEP_RECIPE, [1, 0, 1, 0])
     runner = CliRunner()
     shown = runner.invoke(judge_eval, [str(recipe), str(labels), "--step", "quality"])
     assert shown.exit_code == 0, shown.output

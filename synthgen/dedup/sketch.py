@@ -179,12 +179,17 @@ class Workers:
 
     def map(self, fn: Callable, items: Iterable) -> Iterator:
         if self.pool is None:
-            yield from map(fn, items)
-            return
-        pending: deque = deque()
-        for item in items:
-            pending.append(self.pool.submit(fn, item))
-            if len(pending) >= 2 * self.n:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+            return map(fn, items)
+        return in_order((self.pool.submit(fn, item) for item in items), lambda future: future.result(), 2 * self.n)
+
+
+def in_order(submitted: Iterable, result: Callable[[Any], Any], window: int) -> Iterator:
+    """The results of ``submitted`` (an iterator that starts each job as it is drawn) in submission order,
+    with at most ``window`` jobs started and not yet collected, so memory stays bounded."""
+    pending: deque = deque()
+    for job in submitted:
+        pending.append(job)
+        if len(pending) >= window:
+            yield result(pending.popleft())
+    while pending:
+        yield result(pending.popleft())

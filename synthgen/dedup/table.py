@@ -50,11 +50,9 @@ def text_value(value: Any) -> Any:
     """What dedup compares of a row's text column: a conversation (a list of ``{role, content}``, as
     synthgen's ``messages`` format writes) as its ``role: content`` lines; any other value as it is (a
     non-string is then ``invalid_text``)."""
-    if isinstance(value, list) and value and all(isinstance(m, dict) and "content" in m for m in value):
-        from ..records import as_text
+    from ..records import as_text, is_conversation
 
-        return as_text(value)
-    return value
+    return as_text(value) if value and is_conversation(value) else value
 
 
 def row_texts(rows: list[dict[str, Any]], field: str) -> list[Any]:

@@ -11,8 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..formats import record_text
-from ..records import as_text
+from ..formats import dataset_text, record_text
 from ..fidelity.report import fidelity_html
 from . import plots
 from .build import render_markdown
@@ -67,10 +66,7 @@ def kept_samples(run_dir: Path, n: int = N_KEPT_SAMPLES, main_field: str | None 
     """The first ``n`` accepted records. A raw [[steps]] dataset has no ``text`` column: its rows get their
     ``main_field`` (the report's ``output.main_field``) as text, so the samples are not blank."""
     rows = _head(run_dir / "data.parquet", n)
-    if main_field is None:
-        return rows
-    return [row if row.get("text") is not None or row.get(main_field) is None
-            else {**row, "text": as_text(row[main_field])} for row in rows]
+    return [row if row.get("text") is not None else {**row, "text": dataset_text(row, main_field)} for row in rows]
 
 
 def _main_field(report: dict[str, Any]) -> str | None:

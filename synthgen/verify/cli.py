@@ -134,12 +134,12 @@ def _evaluate_step(loaded: Any, step: Any, rows: list[dict[str, Any]], text_fiel
     """Score ``rows`` with the judge step as the run builds it (its sampling, rubric and backend)."""
     from ..api import load_backend
     from ..plan import build_run_plan
+    from ..steps.judge import JudgeStage
     from .score_eval import evaluate_scores
 
     plan = build_run_plan(loaded)
     try:
-        stage = next(s for s in plan.pipeline if getattr(s, "name", None) == step.name and hasattr(s, "config")
-                     and getattr(s.config, "type", None) == "judge")
+        stage = next(s for s in plan.pipeline if isinstance(s, JudgeStage) and s.name == step.name)
         if not stage.runtime.owns_backend:
             load_backend(plan.backend, plan.context)
         return evaluate_scores(stage, rows, text_field=text_field, label_field=label_field, batch_size=batch_size,
