@@ -19,7 +19,9 @@ Per generation t (the batch of the generation-t model, which trains generation t
    when too typical, down when too far) and the batch is sampled again; when the budget is spent the
    generation contributes nothing (starved) and the evidence says why;
 7. an accepted batch is written to the history index and joins the pool; the next training set is the
-   ``Mixer``'s capped mix of all real rows and the pool (cap 0.5, random strategy).
+   ``Mixer``'s capped mix of all real rows and the pool (cap 0.5, ``importance`` strategy: the pool's rows
+   drawn toward the real training texts within their length strata; ``strategy="random"`` was the regime
+   before issue 16's second pass).
 
 Like ``synthgen evolve``, a generation starts at the sampling its parent was accepted at (the recipe's at
 generation 0), and the previous-generation rules compare like with like: they apply only while an attempt
@@ -72,11 +74,11 @@ class Gated(Regime):
 
     def __init__(self, corpus: Corpus, temperature: float, seed: int, workdir: Path | None,
                  cap: float = 0.5, candidates: int = 2, gate_sample: int = 1000,
-                 bounds: RemediationBounds | None = None, fidelity: Any = None):
+                 bounds: RemediationBounds | None = None, fidelity: Any = None, strategy: str = "importance"):
         super().__init__(corpus, temperature, seed)
         if workdir is None:
             raise ValueError("the gated regime needs a workdir for its dedup history index")
-        self.corpus, self.cap, self.gate_sample = corpus, cap, gate_sample
+        self.corpus, self.cap, self.gate_sample, self.strategy = corpus, cap, gate_sample, strategy
         self.n_candidates = candidates * len(self.real)
         self.bounds = bounds or RemediationBounds()
         self.gate = DiversityGate(settings=MetricSettings(seed=seed))
@@ -163,7 +165,7 @@ class Gated(Regime):
         self.pool += batch
         self.pool_texts += self.corpus.texts(batch)
         rows = [{"id": f"syn-{i}", "text": self.pool_texts[i], "row": i} for i in range(len(self.pool))]
-        mixer = Mixer(max_synthetic_share=self.cap, strategy="random", seed=self.seed * 1000 + t, depth=t + 1,
+        mixer = Mixer(max_synthetic_share=self.cap, strategy=self.strategy, seed=self.seed * 1000 + t, depth=t + 1,
                       loop_temperature=self.temperature, override_reason=OVERRIDE)
         result = mixer.mix(self.real_rows, rows)
         chosen = [r["row"] for r in result.records if r["source"] == "synthetic"]

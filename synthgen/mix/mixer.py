@@ -97,7 +97,7 @@ class Mixer:
         check_text_field(synthetic, self.text_field, "synthetic")
         allowance = self._allowance(len(real), len(synthetic))
         eligible, dropped = self._eligible(synthetic, real)
-        chosen = self._choose(eligible, allowance)
+        chosen = self._choose(eligible, allowance, real)
         picked = [row for i, row in enumerate(eligible) if i in chosen]
         dropped += [{**row, "reason": OVER_MIX_CAP} for i, row in enumerate(eligible) if i not in chosen]
         records = real + label_rows(picked, SOURCE_SYNTHETIC)
@@ -139,7 +139,7 @@ class Mixer:
                 eligible.append(row)
         return eligible, dropped
 
-    def _choose(self, eligible: list[dict[str, Any]], allowance: int | None) -> set[int]:
+    def _choose(self, eligible: list[dict[str, Any]], allowance: int | None, real: list[dict[str, Any]]) -> set[int]:
         k = len(eligible) if allowance is None else min(allowance, len(eligible))
         if eligible:
             if self.strategy == "stratified":
@@ -148,7 +148,7 @@ class Mixer:
                 require_field(eligible, self.score_field, "mix.score_field", scores=True)
         if k == len(eligible):
             return set(range(k))
-        picked = STRATEGIES[self.strategy](eligible, k, self)
+        picked = STRATEGIES[self.strategy](eligible, k, self, real)
         return set(check_selection(list(picked), len(eligible), k, self.strategy))
 
     def _warnings(self, result: MixResult, real: list[dict[str, Any]]) -> list[str]:

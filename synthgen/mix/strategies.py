@@ -1,6 +1,7 @@
 """How the mixer chooses which synthetic rows fill the capped share.
 
-Each strategy is ``select(rows, k, mixer) -> indices``: at most ``k`` distinct positions in ``rows``.
+Each strategy is ``select(rows, k, mixer, real) -> indices``: at most ``k`` distinct positions in ``rows``
+(``real``: the real rows of the mix, text in ``mixer.text_field``).
 The mixer checks the answer (distinct, in range, no more than k) so a strategy, or a plugged-in
 ordering, can never make it duplicate or invent a record.
 
@@ -12,6 +13,9 @@ ordering, can never make it duplicate or invent a record.
   writes); rows without a score come last. Biasing towards quality speeds diversity loss (MAD), so pair
   it with the diversity gate.
 * ``diversity_first`` — the mixer's ``diversity_order`` callback, else :func:`.novelty.novelty_order`.
+* ``importance`` — the rows the real data makes more likely than the synthetic data does, drawn within
+  the real rows' length strata (:mod:`.importance`, DSIR-style): counters the generator's drift from the
+  real data, which a random share passes on to the next model.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from ..records import canonical_json
 from .base import MixError
+from .importance import importance_order
 from .novelty import novelty_order
 from ..atomic import equal_shares
 
@@ -30,11 +35,11 @@ if TYPE_CHECKING:
     from .mixer import Mixer
 
 
-def select_random(rows: list[dict[str, Any]], k: int, mixer: "Mixer") -> list[int]:
+def select_random(rows: list[dict[str, Any]], k: int, mixer: "Mixer", real: list[dict[str, Any]]) -> list[int]:
     return random.Random(mixer.seed).sample(range(len(rows)), min(k, len(rows)))
 
 
-def select_stratified(rows: list[dict[str, Any]], k: int, mixer: "Mixer") -> list[int]:
+def select_stratified(rows: list[dict[str, Any]], k: int, mixer: "Mixer", real: list[dict[str, Any]]) -> list[int]:
     strata: dict[str, list[int]] = {}
     for i, row in enumerate(rows):
         strata.setdefault(_stratum(row.get(mixer.stratify_by)), []).append(i)
@@ -49,7 +54,7 @@ def _stratum(value: Any) -> str:
     return canonical_json(value)
 
 
-def select_best_score(rows: list[dict[str, Any]], k: int, mixer: "Mixer") -> list[int]:
+def select_best_score(rows: list[dict[str, Any]], k: int, mixer: "Mixer", real: list[dict[str, Any]]) -> list[int]:
     scores = [row_score(row, mixer.score_field) for row in rows]
     order = sorted(range(len(rows)), key=lambda i: (scores[i] is None, -(scores[i] or 0.0), i))
     return order[:k]
@@ -73,18 +78,30 @@ def row_score(row: dict[str, Any], field: str) -> float | None:
     return None if math.isnan(score) else score
 
 
-def select_diversity_first(rows: list[dict[str, Any]], k: int, mixer: "Mixer") -> list[int]:
+def select_diversity_first(rows: list[dict[str, Any]], k: int, mixer: "Mixer", real: list[dict[str, Any]]) -> list[int]:
     texts = [row[mixer.text_field] for row in rows]
     if mixer.diversity_order is not None:
         return [int(i) for i in mixer.diversity_order(texts, k)]
     return novelty_order(texts, k, seed=mixer.seed)
 
 
-STRATEGIES: dict[str, Callable[[list[dict[str, Any]], int, "Mixer"], list[int]]] = {
+def select_importance(rows: list[dict[str, Any]], k: int, mixer: "Mixer", real: list[dict[str, Any]]) -> list[int]:
+    real_texts = [text for text in (row.get(mixer.text_field) for row in real) if isinstance(text, str)]
+    if not real_texts:
+        raise MixError("strategy 'importance' needs real rows with text: it draws synthetic rows toward them",
+                       hint=f"check the real data's text field ({mixer.real_text_field!r}), or use strategy 'random'")
+    texts = [row[mixer.text_field] for row in rows]  # eligible rows: text is a non-blank str
+    return importance_order(texts, real_texts, k, seed=mixer.seed)
+
+
+Strategy = Callable[[list[dict[str, Any]], int, "Mixer", list[dict[str, Any]]], list[int]]
+
+STRATEGIES: dict[str, Strategy] = {
     "random": select_random,
     "stratified": select_stratified,
     "best_score": select_best_score,
     "diversity_first": select_diversity_first,
+    "importance": select_importance,
 }
 
 

@@ -14,7 +14,7 @@ from pydantic import Field, field_validator, model_validator
 
 from .base import Strict
 
-MixStrategy = Literal["random", "stratified", "best_score", "diversity_first"]
+MixStrategy = Literal["random", "stratified", "best_score", "diversity_first", "importance"]
 
 
 class MixConfig(Strict):
