@@ -198,3 +198,19 @@ def test_real_text_field_is_renamed_to_the_mix_text_field():
     reals = [{"content": "a real text", "source": "wiki"}]
     record = Mixer(real_text_field="content").mix(reals, synth(1)).records[0]
     assert record == {"text": "a real text", "original_source": "wiki", "source": "real"}
+
+
+def chat(user, assistant):
+    return [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
+
+
+def test_conversations_are_mixed_compared_and_checked_like_texts():
+    real = [{"messages": chat("hi", "hello")}, {"messages": chat("what is up", "the sky")}]
+    synthetic = [{"messages": chat("hey", "yo"), "k": 0}, {"messages": chat("hi", "hello"), "k": 1},
+                 {"messages": [], "k": 2}, {"messages": chat(" ", ""), "k": 3}, {"text": "plain", "k": 4},
+                 {"messages": chat("hey", "yo"), "k": 5}]
+    result = Mixer(0.5, "diversity_first", text_field="messages").mix(real, synthetic)
+    assert [row["k"] for row in synthetic_of(result)] == [0]
+    assert {row["k"]: row["reason"] for row in result.dropped} == {
+        1: DUPLICATE_IN_MIX, 2: MISSING_TEXT, 3: MISSING_TEXT, 4: MISSING_TEXT, 5: DUPLICATE_IN_MIX}
+    assert synthetic_of(result)[0]["messages"] == chat("hey", "yo")  # stored as given, not as text

@@ -84,3 +84,12 @@ def test_recipe_and_cli_accept_it(tmp_path):
                                               "--max-synthetic-share", "0.2"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "mix" / "summary.json").read_text())["strategy"] == "importance"
+
+
+def test_conversations_are_weighed_by_their_text():
+    real = [{"messages": [{"role": "user", "content": t}]} for t in sentences(CAT, 50, 8, seed=0)]
+    synthetic = [{"messages": [{"role": "user", "content": t}], "k": i}
+                 for i, t in enumerate(sentences(CAT, 10, 8, 1) + sentences(DRIFT, 10, 8, 2))]
+    result = Mixer(0.1, "importance", text_field="messages").mix(real, synthetic)
+    chosen = [row["k"] for row in result.records if row["source"] == "synthetic"]
+    assert len(chosen) == 5 and all(k < 10 for k in chosen)

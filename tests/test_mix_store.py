@@ -132,3 +132,15 @@ def test_cli_override_is_reported(tmp_path):
                     "--max-synthetic-share", 0.6, "--override-reason", "fixed strong teacher")
     assert result.exit_code == 0 and "cap above the default 0.5: fixed strong teacher" in result.output
     assert json.loads((tmp_path / "mix" / "summary.json").read_text())["override_reason"] == "fixed strong teacher"
+
+
+def test_cli_mixes_conversation_datasets(tmp_path):
+    turn = lambda text: [{"role": "user", "content": text}, {"role": "assistant", "content": f"re: {text}"}]  # noqa: E731
+    real = write_jsonl(tmp_path / "real.jsonl", [{"messages": turn(f"real {i}")} for i in range(4)])
+    synthetic = write_jsonl(tmp_path / "synthetic.jsonl", [{"messages": turn(f"synthetic {i}")} for i in range(3)]
+                            + [{"messages": turn("real 0")}])
+    result = invoke("--real", real, "--synthetic", synthetic, "--out", tmp_path / "mix", "--text-field", "messages")
+    assert result.exit_code == 0, result.output
+    assert "4 real + 3 synthetic rows" in result.output and "duplicate_in_mix 1" in result.output
+    rows = pq.read_table(tmp_path / "mix" / "data.parquet").to_pylist()
+    assert rows[-1]["messages"] == turn("synthetic 2")

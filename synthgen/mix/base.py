@@ -6,7 +6,10 @@ into the mix is returned with one of them, never silently lost.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..errors import SynthgenError
+from ..records import as_text, is_conversation
 
 OVER_MIX_CAP = "over_mix_cap"
 """The synthetic-share cap was full: the real data cannot carry this row."""
@@ -15,7 +18,7 @@ DUPLICATE_IN_MIX = "duplicate_in_mix"
 """Its text is already in the mix (a real row, or an earlier synthetic row): adding it would duplicate."""
 
 MISSING_TEXT = "missing_text"
-"""It has no usable text (absent, null, not a string, or blank)."""
+"""It has no usable text (absent, null, blank, or neither a string nor a conversation)."""
 
 DROP_REASONS = (OVER_MIX_CAP, DUPLICATE_IN_MIX, MISSING_TEXT)
 
@@ -25,3 +28,13 @@ SOURCE_SYNTHETIC = "synthetic"
 
 class MixError(SynthgenError):
     """A mix that cannot be built as asked: a bad cap, a missing field, real data too small to carry any."""
+
+
+def mix_text(value: Any) -> str | None:
+    """A text column's value as the text the mixer compares and weighs: a non-blank string, or a
+    conversation (the ``messages`` format) as its ``role: content`` lines; None when there is no text."""
+    if isinstance(value, str):
+        return value if value.strip() else None
+    if value and is_conversation(value) and any(isinstance(m["content"], str) and m["content"].strip() for m in value):
+        return as_text(value)
+    return None

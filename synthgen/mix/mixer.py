@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from .base import DUPLICATE_IN_MIX, MISSING_TEXT, OVER_MIX_CAP, SOURCE_REAL, SOURCE_SYNTHETIC, MixError
+from .base import DUPLICATE_IN_MIX, MISSING_TEXT, OVER_MIX_CAP, SOURCE_REAL, SOURCE_SYNTHETIC, MixError, mix_text
 from .caps import CAP_KEY, OVERRIDE_KEY, default_cap, resolve_cap, synthetic_allowance
 from .fields import check_text_field, label_rows, require_field
 from .novelty import DiversityOrder
@@ -126,11 +126,11 @@ class Mixer:
 
     def _eligible(self, synthetic: list[dict[str, Any]], real: list[dict[str, Any]]):
         """Synthetic rows with a usable text not already in the mix; the others dropped with a reason."""
-        seen = {row.get(self.text_field) for row in real}
+        seen = {mix_text(row.get(self.text_field)) for row in real}
         eligible, dropped = [], []
         for row in synthetic:
-            text = row.get(self.text_field)
-            if not isinstance(text, str) or not text.strip():
+            text = mix_text(row.get(self.text_field))
+            if text is None:
                 dropped.append({**row, "reason": MISSING_TEXT})
             elif text in seen:
                 dropped.append({**row, "reason": DUPLICATE_IN_MIX})
@@ -158,7 +158,7 @@ class Mixer:
             notes.append(f"the real data ({result.n_real} rows) can carry at most {result.allowance} synthetic "
                          f"rows at a {self.cap} share: {over} synthetic rows left out ({OVER_MIX_CAP}); "
                          "add real data to use more of them")
-        blank = sum(1 for row in real if not isinstance(row.get(self.text_field), str))
+        blank = sum(1 for row in real if mix_text(row.get(self.text_field)) is None)
         if blank:
             notes.append(f"{blank} real rows have no text in {self.real_text_field!r}; kept anyway (real data "
                          "is never dropped)")

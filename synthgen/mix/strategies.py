@@ -26,7 +26,7 @@ import random
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..records import canonical_json
-from .base import MixError
+from .base import MixError, mix_text
 from .importance import importance_order
 from .novelty import novelty_order
 from ..atomic import equal_shares
@@ -79,18 +79,18 @@ def row_score(row: dict[str, Any], field: str) -> float | None:
 
 
 def select_diversity_first(rows: list[dict[str, Any]], k: int, mixer: "Mixer", real: list[dict[str, Any]]) -> list[int]:
-    texts = [row[mixer.text_field] for row in rows]
+    texts = [mix_text(row[mixer.text_field]) for row in rows]
     if mixer.diversity_order is not None:
         return [int(i) for i in mixer.diversity_order(texts, k)]
     return novelty_order(texts, k, seed=mixer.seed)
 
 
 def select_importance(rows: list[dict[str, Any]], k: int, mixer: "Mixer", real: list[dict[str, Any]]) -> list[int]:
-    real_texts = [text for text in (row.get(mixer.text_field) for row in real) if isinstance(text, str)]
+    real_texts = [text for text in (mix_text(row.get(mixer.text_field)) for row in real) if text is not None]
     if not real_texts:
         raise MixError("strategy 'importance' needs real rows with text: it draws synthetic rows toward them",
                        hint=f"check the real data's text field ({mixer.real_text_field!r}), or use strategy 'random'")
-    texts = [row[mixer.text_field] for row in rows]  # eligible rows: text is a non-blank str
+    texts = [mix_text(row[mixer.text_field]) for row in rows]  # eligible rows: never None
     return importance_order(texts, real_texts, k, seed=mixer.seed)
 
 
