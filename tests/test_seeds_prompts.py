@@ -77,6 +77,15 @@ def test_missing_seed_file_names_the_key(tmp_path):
         seeds_for(tmp_path, {"type": "file", "path": "missing.jsonl"})
 
 
+@pytest.mark.parametrize("seeds", [{"type": "grid", "axes": {"index": [1, 2], "topic": ["a"]}},
+                                   {"type": "inline", "records": [{"topic": "a"}, {"topic": "b", "index": 7}]}])
+def test_a_seed_field_the_provenance_column_would_overwrite_is_refused(tmp_path, seeds):
+    with pytest.raises(RecipeError, match=r"r.toml:seeds: a seed field named 'index' would be written as the "
+                                          r"column 'seed_index'") as info:
+        seeds_for(tmp_path, seeds)
+    assert "rename the field" in info.value.hint
+
+
 def test_corrupt_jsonl_names_the_line(tmp_path):
     (tmp_path / "s.jsonl").write_text('{"topic": "a"}\n{oops\n')
     with pytest.raises(RecipeError, match=r"s.jsonl:2: invalid JSON"):

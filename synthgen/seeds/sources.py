@@ -22,7 +22,22 @@ def load_seeds(config: Any, context: Any) -> list[Seed]:
         rows = _read_source(context, config)
     if not rows:
         raise RecipeError(f"{context.source}:seeds: the seed source has no rows", hint="add seed rows")
+    _check_reserved(rows, context)
     return [Seed(index=i, fields=dict(row)) for i, row in enumerate(rows)]
+
+
+RESERVED_FIELDS = {"index": "seed_index"}
+"""Seed fields whose ``seed_``-prefixed column the run writes itself (provenance): the seed's value would
+be silently replaced in the dataset."""
+
+
+def _check_reserved(rows: list[dict], context: Any) -> None:
+    for field, column in RESERVED_FIELDS.items():
+        if any(field in row for row in rows):
+            raise RecipeError(
+                f"{context.source}:seeds: a seed field named {field!r} would be written as the column "
+                f"{column!r}, which the run keeps for each seed's position (provenance), so its values would be lost",
+                hint=f"rename the field in the seed source (e.g. 'item_{field}') and in the prompts that use it")
 
 
 def _read_source(context: Any, config: FileSeeds | DatasetSeeds) -> list[dict]:
