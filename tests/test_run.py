@@ -140,7 +140,8 @@ def test_mix_caps_the_synthetic_share_and_keeps_all_real(write_recipe, tmp_path)
 
     rows = datasets.load_from_disk(str(result.run_dir / "mix")).to_list()
     assert sorted(r["source"] for r in rows) == ["real"] * 4 + ["synthetic"] * 4
-    assert "4 real + 4 synthetic records: synthetic share 0.500" in (result.run_dir / "report.md").read_text()
+    assert "4 real + 4 synthetic records: synthetic share 0.500 (cap 0.500, default 0.500), strategy random" in (
+        result.run_dir / "report.md").read_text()
 
 
 def test_mix_cap_above_default_needs_a_reason_before_generating(write_recipe):

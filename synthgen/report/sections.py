@@ -58,7 +58,8 @@ def mix_section(report: RunReport) -> list[str]:
         return []
     lines = ["", "## Training mix", "",
              f"- {mix['n_real']} real + {mix['n_synthetic']} synthetic records: synthetic share "
-             f"{mix['synthetic_share']:.3f} (cap {mix['cap']:.3f}, default {mix.get('default_cap', mix['cap']):.3f})"]
+             f"{mix['synthetic_share']:.3f} (cap {mix['cap']:.3f}, default {mix.get('default_cap', mix['cap']):.3f}), "
+             f"strategy {mix.get('strategy', 'random')}"]
     if mix.get("override_reason"):
         lines.append(f"- cap raised above the default because: {mix['override_reason']}")
     lines += [f"- warning: {w}" for w in mix.get("warnings") or []]
