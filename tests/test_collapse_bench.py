@@ -83,3 +83,18 @@ def test_replace_shrinks_gaussian_variance():
     assert np.median(variances[60]) < 0.6 * np.median(variances[0])
     _, kept = gaussian.simulate("cap50", 60, 50, np.random.default_rng(0))
     assert np.median(kept[60]) > 0.8
+
+
+def test_drift_after_the_first_generation_is_reported_per_regime():
+    from benchmarks.collapse.fidelity_checks import drift_after_first
+
+    def row(regime, seed, generation, ppl):
+        return {"module": "C", "regime": regime, "temperature": 1.0, "seed": seed, "generation": generation,
+                "heldout_ppl": ppl}
+
+    rows = [row("gated", s, g, p) for s in (0, 1) for g, p in ((0, 100), (1, 105), (2, 106))]
+    rows += [row("capped_0.5", 0, g, p) for g, p in ((0, 100), (1, 106), (2, 110))]
+    [found] = drift_after_first(rows, 2)
+    assert found["result"] == "INFO"
+    assert found["measured"] == "T = 1: gated 1.050 → 1.060 (+0.010), capped_0.5 1.060 → 1.100 (+0.040)"
+    assert drift_after_first(rows, 1) == []  # nothing after generation 1 to report

@@ -4,7 +4,9 @@
 - the fidelity rule rejects ≥ 90 % of ``replace`` batches from generation 3 on at T = 1, and passes ≥ 95 %
   of real-vs-real batches (false alarms ≤ 5 %);
 - gated at T = 0.7: on average ≤ 2 attempts per generation, no starved generation;
-- rare-type recall of the gated regime ≥ 0.95× the generation-0 model's T = 1 sample, at both temperatures.
+- rare-type recall of the gated regime ≥ 0.95× the generation-0 model's T = 1 sample, at both temperatures;
+- reported (INFO): the held-out perplexity rise after generation 1, per capped and gated regime: the drift a
+  regime lets accumulate, apart from the one-off cost of its first synthetic share.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ def fidelity_checks(rows: list[dict]) -> list[dict]:
         return []
     last = max(r["generation"] for r in c)
     return (gated_vs_cap02(c, last) + replace_rejected(c) + real_vs_real(rows) + gated_attempts(c)
-            + gated_rare(c, last))
+            + gated_rare(c, last) + drift_after_first(c, last))
 
 
 def gated_vs_cap02(c: list[dict], last: int) -> list[dict]:
@@ -102,3 +104,25 @@ def gated_rare(c: list[dict], last: int) -> list[dict]:
                          f"{fmt(values)}× (lowest generation mean {lowest:.3g}×)",
                          bool(values) and float(np.mean(values)) >= 0.95, ISSUE))
     return out
+
+
+DRIFT_REGIMES = ("gated", "capped_0.5", "capped_0.2")
+
+
+def drift_after_first(c: list[dict], last: int) -> list[dict]:
+    """Mean held-out perplexity ratio at generation 1 and at the last, per regime and temperature."""
+    parts = []
+    for temperature in sorted({r["temperature"] for r in c}, reverse=True):
+        cells = []
+        for name in DRIFT_REGIMES:
+            rows = select(c, "C", name, temperature)
+            first, final = ratio(rows, "heldout_ppl", 1), ratio(rows, "heldout_ppl", last)
+            if first and final:
+                cells.append(f"{name} {np.mean(first):.3f} → {np.mean(final):.3f} "
+                             f"({np.mean(final) - np.mean(first):+.3f})")
+        if cells:
+            parts.append(f"T = {temperature:g}: " + ", ".join(cells))
+    if not parts or last < 2:
+        return []
+    return [check("C-drift-after-gen1", "what a regime lets accumulate after its first synthetic share",
+                  f"reported: held-out ppl ratio at gen 1 → gen {last}", "; ".join(parts), None, ISSUE)]
