@@ -192,6 +192,9 @@ def test_missing_fields_guess_the_mistake():
         Mixer(text_field="txt", real_text_field="text").mix(real(1), synth(2))
     with pytest.raises(MixError, match="real rows have no 'body'"):
         Mixer(real_text_field="body").mix(real(1), synth(2))
+    with pytest.raises(MixError, match="synthetic rows have no 'text'") as err:
+        Mixer().mix(real(1), [{"messages": chat("hi", "hello"), "id": 1}])
+    assert err.value.hint.startswith("did you mean 'messages'? conversations are mixed by their turns")
 
 
 def test_real_text_field_is_renamed_to_the_mix_text_field():
