@@ -6,6 +6,7 @@ into the mix is returned with one of them, never silently lost.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import SynthgenError
@@ -28,6 +29,15 @@ SOURCE_SYNTHETIC = "synthetic"
 
 class MixError(SynthgenError):
     """A mix that cannot be built as asked: a bad cap, a missing field, real data too small to carry any."""
+
+
+@dataclass(frozen=True)
+class MixTexts:
+    """The texts the mixer compares (:func:`mix_text`), computed once for the strategies: ``offered``, one
+    per eligible synthetic row (same order); ``real``, those of the real rows that have text."""
+
+    offered: list[str]
+    real: list[str]
 
 
 def mix_text(value: Any) -> str | None:

@@ -27,11 +27,10 @@ def _guess(field: str, names: list[str]) -> str:
     the ``messages`` format have no text column), or the closest column."""
     if f"seed_{field}" in names:
         return f"did you mean 'seed_{field}'? (runs prefix seed fields with seed_)"
-    if CONVERSATION_COLUMN in names and field != CONVERSATION_COLUMN:
-        return (f"did you mean {CONVERSATION_COLUMN!r}? conversations are mixed by their turns; "
-                f"columns are: {', '.join(names[:20])}")
-    close = difflib.get_close_matches(field, names, n=1)
     listed = ", ".join(names[:20]) or "none"
+    if CONVERSATION_COLUMN in names and field != CONVERSATION_COLUMN:
+        return f"did you mean {CONVERSATION_COLUMN!r}? conversations are mixed by their turns; columns are: {listed}"
+    close = difflib.get_close_matches(field, names, n=1)
     return f"did you mean {close[0]!r}? columns are: {listed}" if close else f"columns are: {listed}"
 
 

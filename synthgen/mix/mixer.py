@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from .base import DUPLICATE_IN_MIX, MISSING_TEXT, OVER_MIX_CAP, SOURCE_REAL, SOURCE_SYNTHETIC, MixError, mix_text
+from .base import (DUPLICATE_IN_MIX, MISSING_TEXT, OVER_MIX_CAP, SOURCE_REAL, SOURCE_SYNTHETIC, MixError, MixTexts,
+                   mix_text)
 from .caps import CAP_KEY, OVERRIDE_KEY, default_cap, resolve_cap, synthetic_allowance
 from .fields import check_text_field, label_rows, require_field
 from .novelty import DiversityOrder
@@ -96,8 +97,9 @@ class Mixer:
         synthetic = list(synthetic_rows)
         check_text_field(synthetic, self.text_field, "synthetic")
         allowance = self._allowance(len(real), len(synthetic))
-        eligible, dropped = self._eligible(synthetic, real)
-        chosen = self._choose(eligible, allowance, real)
+        real_texts = [mix_text(row.get(self.text_field)) for row in real]
+        eligible, offered, dropped = self._eligible(synthetic, real_texts)
+        chosen = self._choose(eligible, allowance, MixTexts(offered, [t for t in real_texts if t is not None]))
         picked = [row for i, row in enumerate(eligible) if i in chosen]
         dropped += [{**row, "reason": OVER_MIX_CAP} for i, row in enumerate(eligible) if i not in chosen]
         records = real + label_rows(picked, SOURCE_SYNTHETIC)
@@ -105,7 +107,7 @@ class Mixer:
         result = MixResult(records, len(real), len(picked), share, label_rows(dropped, SOURCE_SYNTHETIC),
                            self.cap, self.default_cap, allowance, self.override_reason, self.strategy,
                            self.settings())
-        result.warnings = self._warnings(result, real)
+        result.warnings = self._warnings(result, blank_real=real_texts.count(None))
         return result
 
     def _real_records(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -124,10 +126,11 @@ class Mixer:
                      f"{CAP_KEY} = 1 with {OVERRIDE_KEY}")
         return allowance
 
-    def _eligible(self, synthetic: list[dict[str, Any]], real: list[dict[str, Any]]):
-        """Synthetic rows with a usable text not already in the mix; the others dropped with a reason."""
-        seen = {mix_text(row.get(self.text_field)) for row in real}
-        eligible, dropped = [], []
+    def _eligible(self, synthetic: list[dict[str, Any]], real_texts: list[str | None]):
+        """Synthetic rows with a usable text not already in the mix, and their texts; the others dropped
+        with a reason."""
+        seen = set(real_texts)
+        eligible, offered, dropped = [], [], []
         for row in synthetic:
             text = mix_text(row.get(self.text_field))
             if text is None:
@@ -137,9 +140,10 @@ class Mixer:
             else:
                 seen.add(text)
                 eligible.append(row)
-        return eligible, dropped
+                offered.append(text)
+        return eligible, offered, dropped
 
-    def _choose(self, eligible: list[dict[str, Any]], allowance: int | None, real: list[dict[str, Any]]) -> set[int]:
+    def _choose(self, eligible: list[dict[str, Any]], allowance: int | None, texts: MixTexts) -> set[int]:
         k = len(eligible) if allowance is None else min(allowance, len(eligible))
         if eligible:
             if self.strategy == "stratified":
@@ -148,19 +152,18 @@ class Mixer:
                 require_field(eligible, self.score_field, "mix.score_field", scores=True)
         if k == len(eligible):
             return set(range(k))
-        picked = STRATEGIES[self.strategy](eligible, k, self, real)
+        picked = STRATEGIES[self.strategy](eligible, k, self, texts)
         return set(check_selection(list(picked), len(eligible), k, self.strategy))
 
-    def _warnings(self, result: MixResult, real: list[dict[str, Any]]) -> list[str]:
+    def _warnings(self, result: MixResult, blank_real: int) -> list[str]:
         notes = []
         over = result.dropped_by_reason().get(OVER_MIX_CAP, 0)
         if over:
             notes.append(f"the real data ({result.n_real} rows) can carry at most {result.allowance} synthetic "
                          f"rows at a {self.cap} share: {over} synthetic rows left out ({OVER_MIX_CAP}); "
                          "add real data to use more of them")
-        blank = sum(1 for row in real if mix_text(row.get(self.text_field)) is None)
-        if blank:
-            notes.append(f"{blank} real rows have no text in {self.real_text_field!r}; kept anyway (real data "
+        if blank_real:
+            notes.append(f"{blank_real} real rows have no text in {self.real_text_field!r}; kept anyway (real data "
                          "is never dropped)")
         return notes
 

@@ -1,7 +1,7 @@
 """How the mixer chooses which synthetic rows fill the capped share.
 
-Each strategy is ``select(rows, k, mixer, real) -> indices``: at most ``k`` distinct positions in ``rows``
-(``real``: the real rows of the mix, text in ``mixer.text_field``).
+Each strategy is ``select(rows, k, mixer, texts) -> indices``: at most ``k`` distinct positions in ``rows``
+(``texts``: the :class:`.base.MixTexts` of those rows and of the real rows).
 The mixer checks the answer (distinct, in range, no more than k) so a strategy, or a plugged-in
 ordering, can never make it duplicate or invent a record.
 
@@ -26,7 +26,7 @@ import random
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..records import canonical_json
-from .base import MixError, mix_text
+from .base import MixError, MixTexts
 from .importance import importance_order
 from .novelty import novelty_order
 from ..atomic import equal_shares
@@ -35,11 +35,11 @@ if TYPE_CHECKING:
     from .mixer import Mixer
 
 
-def select_random(rows: list[dict[str, Any]], k: int, mixer: "Mixer", real: list[dict[str, Any]]) -> list[int]:
+def select_random(rows: list[dict[str, Any]], k: int, mixer: "Mixer", texts: MixTexts) -> list[int]:
     return random.Random(mixer.seed).sample(range(len(rows)), min(k, len(rows)))
 
 
-def select_stratified(rows: list[dict[str, Any]], k: int, mixer: "Mixer", real: list[dict[str, Any]]) -> list[int]:
+def select_stratified(rows: list[dict[str, Any]], k: int, mixer: "Mixer", texts: MixTexts) -> list[int]:
     strata: dict[str, list[int]] = {}
     for i, row in enumerate(rows):
         strata.setdefault(_stratum(row.get(mixer.stratify_by)), []).append(i)
@@ -54,7 +54,7 @@ def _stratum(value: Any) -> str:
     return canonical_json(value)
 
 
-def select_best_score(rows: list[dict[str, Any]], k: int, mixer: "Mixer", real: list[dict[str, Any]]) -> list[int]:
+def select_best_score(rows: list[dict[str, Any]], k: int, mixer: "Mixer", texts: MixTexts) -> list[int]:
     scores = [row_score(row, mixer.score_field) for row in rows]
     order = sorted(range(len(rows)), key=lambda i: (scores[i] is None, -(scores[i] or 0.0), i))
     return order[:k]
@@ -78,23 +78,20 @@ def row_score(row: dict[str, Any], field: str) -> float | None:
     return None if math.isnan(score) else score
 
 
-def select_diversity_first(rows: list[dict[str, Any]], k: int, mixer: "Mixer", real: list[dict[str, Any]]) -> list[int]:
-    texts = [mix_text(row[mixer.text_field]) for row in rows]
+def select_diversity_first(rows: list[dict[str, Any]], k: int, mixer: "Mixer", texts: MixTexts) -> list[int]:
     if mixer.diversity_order is not None:
-        return [int(i) for i in mixer.diversity_order(texts, k)]
-    return novelty_order(texts, k, seed=mixer.seed)
+        return [int(i) for i in mixer.diversity_order(texts.offered, k)]
+    return novelty_order(texts.offered, k, seed=mixer.seed)
 
 
-def select_importance(rows: list[dict[str, Any]], k: int, mixer: "Mixer", real: list[dict[str, Any]]) -> list[int]:
-    real_texts = [text for text in (mix_text(row.get(mixer.text_field)) for row in real) if text is not None]
-    if not real_texts:
+def select_importance(rows: list[dict[str, Any]], k: int, mixer: "Mixer", texts: MixTexts) -> list[int]:
+    if not texts.real:
         raise MixError("strategy 'importance' needs real rows with text: it draws synthetic rows toward them",
                        hint=f"check the real data's text field ({mixer.real_text_field!r}), or use strategy 'random'")
-    texts = [mix_text(row[mixer.text_field]) for row in rows]  # eligible rows: never None
-    return importance_order(texts, real_texts, k, seed=mixer.seed)
+    return importance_order(texts.offered, texts.real, k, seed=mixer.seed)
 
 
-Strategy = Callable[[list[dict[str, Any]], int, "Mixer", list[dict[str, Any]]], list[int]]
+Strategy = Callable[[list[dict[str, Any]], int, "Mixer", MixTexts], list[int]]
 
 STRATEGIES: dict[str, Strategy] = {
     "random": select_random,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import RecipeError, SynthgenError
-from ..recipe.schema import DatasetSeeds, FileSeeds, GridSeeds, InlineSeeds
+from ..recipe.schema import RESERVED_COLUMNS, DatasetSeeds, FileSeeds, GridSeeds, InlineSeeds
 from ..records import Seed
 from ..tabular import read_rows
 from .grid import grid_rows
@@ -26,13 +26,14 @@ def load_seeds(config: Any, context: Any) -> list[Seed]:
     return [Seed(index=i, fields=dict(row)) for i, row in enumerate(rows)]
 
 
-RESERVED_FIELDS = {"index": "seed_index"}
-"""Seed fields whose ``seed_``-prefixed column the run writes itself (provenance): the seed's value would
-be silently replaced in the dataset."""
+RESERVED_FIELDS = tuple(column[len("seed_"):] for column in RESERVED_COLUMNS if column.startswith("seed_"))
+"""Seed fields whose ``seed_``-prefixed column the run writes itself (provenance, e.g. ``seed_index``): the
+seed's value would be silently replaced in the dataset."""
 
 
 def _check_reserved(rows: list[dict], context: Any) -> None:
-    for field, column in RESERVED_FIELDS.items():
+    for field in RESERVED_FIELDS:
+        column = f"seed_{field}"
         if any(field in row for row in rows):
             raise RecipeError(
                 f"{context.source}:seeds: a seed field named {field!r} would be written as the column "
