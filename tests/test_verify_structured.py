@@ -9,7 +9,8 @@ import pytest
 from synthgen.errors import RecipeError
 from synthgen.recipe.load import load_recipe, recipe_from_dict
 from synthgen.records import Candidate, GenerationRequest, Seed
-from synthgen.verify import VerifyContext, build_verify_stages, decoding_schema
+from synthgen.plan import build_run_plan
+from synthgen.verify import VerifyContext, build_verify_stages
 from synthgen.verify.extract import extract_code, extract_json, fenced_blocks
 from synthgen.verify.structured import JsonSchemaVerifier, column_value
 
@@ -86,7 +87,7 @@ def test_schema_path_resolves_against_the_recipe(tmp_path):
     loaded = load_recipe(recipe)
     [stage] = build_verify_stages(loaded.recipe.verify, VerifyContext.of(loaded))
     assert stage.verifier.schema == SCHEMA
-    assert decoding_schema(loaded.recipe.verify, VerifyContext.of(loaded)) == SCHEMA
+    assert build_run_plan(loaded).sampling.json_schema == SCHEMA   # constrain = true: decoding follows it
     (tmp_path / "schema.json").write_text('{"type": 12}')
     with pytest.raises(RecipeError, match=r"r.toml:verify.0.schema_path: .*not a valid JSON Schema"):
         build_verify_stages(loaded.recipe.verify, VerifyContext.of(loaded))
@@ -97,7 +98,7 @@ def test_schema_path_resolves_against_the_recipe(tmp_path):
 
 def test_no_constrained_schema_means_no_decoding_schema():
     loaded = recipe_from_dict({**MINIMAL, "verify": [{"type": "json", "json_schema": SCHEMA}]})
-    assert decoding_schema(loaded.recipe.verify) is None
+    assert build_run_plan(loaded).sampling.json_schema is None
 
 
 @pytest.mark.parametrize("table, expected", [

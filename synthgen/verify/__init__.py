@@ -72,16 +72,6 @@ def build_verify_stages(configs: list[Any], context: VerifyContext | None = None
     return stages
 
 
-def decoding_schema(configs: list[Any], context: VerifyContext | None = None) -> dict[str, Any] | None:
-    """The JSON Schema decoding should be constrained to: that of the first json verifier with
-    ``constrain = true``, or None. The run sets it as ``SamplingConfig.json_schema``."""
-    context = context or VerifyContext()
-    for i, config in enumerate(configs):
-        if config.type == "json" and config.constrain:
-            return load_schema(config, context, f"{context.source()}:verify.{i}")
-    return None
-
-
-__all__ = ["Verifier", "VerifyContext", "build_verifier", "build_verify_stages", "decoding_schema",
+__all__ = ["Verifier", "VerifyContext", "build_verifier", "build_verify_stages",
            "BlocklistVerifier", "LengthVerifier", "NonEmptyVerifier", "RegexVerifier", "RepetitionVerifier",
            "ScriptVerifier"]

@@ -1,6 +1,7 @@
 """Structured output: tolerant JSON extraction, JSON Schema validation, extracted fields as columns.
 
-The same schema can also constrain decoding (``constrain = true``): see :func:`decoding_schema`. The
+The same schema can also constrain decoding (``constrain = true``): the run plan sets it as the sampling
+``json_schema`` of the step that writes the verified field (``synthgen.plan.pipeline``). The
 stage's ``invalid_json`` count over ``seen`` is the invalid-JSON rate, reported with or without it.
 """
 
