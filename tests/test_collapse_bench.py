@@ -64,8 +64,23 @@ def test_the_fidelity_gate_judges_replace_batches_and_real_batches(tiny_run):
     assert all(r["fidelity"] is not None and "perplexity_ratio" in r["fidelity"] for r in replace)
     real = [r for r in rows if r["module"] == "R"]
     assert len(real) == 20 and all(r["perplexity_ratio"] > 0 for r in real)
+    assert all(isinstance(r["diversity"]["passed"], bool) for r in real)
     ids = {c["id"] for c in summary["checks"]}
-    assert {"C-fidelity-replace-T1", "C-fidelity-real-vs-real"} <= ids
+    assert {"C-fidelity-replace-T1", "C-fidelity-real-vs-real", "C-diversity-real-vs-real"} <= ids
+
+
+def test_the_diversity_gate_false_alarms_are_reported_by_rule():
+    from benchmarks.collapse.fidelity_checks import diversity_real_vs_real
+
+    def row(*failed):
+        return {"module": "R", "diversity": {"passed": not failed, "failed": list(failed)}}
+
+    coverage = {"rule": "cluster_coverage@real", "value": 0.72, "threshold": 0.8}
+    missing = {"rule": "vendi@real", "value": None, "threshold": None}
+    [found] = diversity_real_vs_real([row(), row(), row(coverage), row(dict(coverage, value=0.78), missing)])
+    assert found["result"] == "INFO"
+    assert found["measured"] == ("50% of 4 passed; failing rules: cluster_coverage@real 2× (value 0.9–0.975× "
+                                 "its threshold); vendi@real 1× (1 not computed)")
 
 
 def test_summary_and_report_files(tiny_run):

@@ -1,5 +1,6 @@
 """synthgen's fidelity gate in the collapse benchmark (issue 16): its verdict on a batch of any regime, and
-its false-alarm rate on real-vs-real batches (module ``R`` rows).
+its false-alarm rate on real-vs-real batches (module ``R`` rows), and the diversity gate's on the same
+batches (its thresholds are fixed factors of the real value, not calibrated on real-vs-real draws).
 
 A batch is screened like the gated regime's verifiers would (5–80 tokens) and a seeded sample of at most
 ``sample`` documents goes to the gate, which was fitted once per seed on the real training texts
@@ -36,14 +37,29 @@ def batch_fidelity(docs: list[np.ndarray], ctx: Any, sample: int, seed: int) -> 
     return verdict(ctx.fidelity.evaluate(ctx.corpus.texts(screened)))
 
 
-def real_vs_real(ctx: Any, seed: int, draws: int = 20) -> list[dict[str, Any]]:
-    """``draws`` batches of half the test split through the fidelity gate: each should pass."""
+def real_vs_real(ctx: Any, seed: int, draws: int = 20, gate_sample: int = 1000) -> list[dict[str, Any]]:
+    """``draws`` batches of half the test split through the fidelity gate, and through the gated regime's
+    diversity gate with the other half as the previous batch: each should pass both."""
+    from .gated import diversity_parts
+
+    gate, embedder, reference = diversity_parts(ctx.corpus, seed, gate_sample)
     test = ctx.corpus.texts(ctx.corpus.test)
     rng = np.random.default_rng([seed, 777])
     rows = []
     for i in range(draws):
-        pick = np.sort(rng.choice(len(test), size=len(test) // 2, replace=False))
-        out = verdict(ctx.fidelity.evaluate([test[j] for j in pick]))
+        pick = np.zeros(len(test), bool)
+        pick[rng.choice(len(test), size=len(test) // 2, replace=False)] = True
+        batch = [t for t, p in zip(test, pick) if p]
+        other = [t for t, p in zip(test, pick) if not p]
+        out = verdict(ctx.fidelity.evaluate(batch))
+        diversity = gate.evaluate(batch, reference, other, embedder=embedder)
         rows.append({"module": "R", "regime": "real_vs_real", "temperature": 1.0, "seed": seed, "generation": i,
-                     "synthetic_share": 0.0, "docs": int(len(pick)), **out})
+                     "synthetic_share": 0.0, "docs": len(batch), **out, "diversity": diversity_verdict(diversity)})
     return rows
+
+
+def diversity_verdict(result: Any) -> dict[str, Any]:
+    """Whether the diversity gate passed, and each failing rule with its value / threshold."""
+    return {"passed": result.passed, "failed": [
+        {"rule": f"{d['metric']}@{d['against']}", "value": d["value"], "threshold": d["threshold"]}
+        for d in result.failures]}

@@ -5,6 +5,8 @@
   of real-vs-real batches (false alarms ≤ 5 %);
 - gated at T = 0.7: on average ≤ 2 attempts per generation, no starved generation;
 - rare-type recall of the gated regime ≥ 0.95× the generation-0 model's T = 1 sample, at both temperatures;
+- reported (INFO): the diversity gate's false-alarm rate on the same real-vs-real batches (the other half of
+  the test split as the previous batch), by rule;
 - reported (INFO): the held-out perplexity rise after generation 1, per capped and gated regime: the drift a
   regime lets accumulate, apart from the one-off cost of its first synthetic share.
 """
@@ -23,7 +25,8 @@ def fidelity_checks(rows: list[dict]) -> list[dict]:
     if not c:
         return []
     last = max(r["generation"] for r in c)
-    return (gated_vs_cap02(c, last) + replace_rejected(c) + real_vs_real(rows) + gated_attempts(c)
+    return (gated_vs_cap02(c, last) + replace_rejected(c) + real_vs_real(rows) + diversity_real_vs_real(rows)
+            + gated_attempts(c)
             + gated_rare(c, last) + drift_after_first(c, last))
 
 
@@ -73,6 +76,29 @@ def real_vs_real(rows: list[dict]) -> list[dict]:
                   "passes ≥ 95% of real-vs-real batches (half the test split each)",
                   f"{np.mean(passed):.0%} of {len(passed)} passed (failed: {', '.join(failed) or 'none'}); "
                   f"median perplexity {min(ppl):.3g}–{max(ppl):.3g}× real", bool(np.mean(passed) >= 0.95), ISSUE)]
+
+
+def diversity_real_vs_real(rows: list[dict]) -> list[dict]:
+    real = [r for r in rows if r["module"] == "R" and r.get("diversity")]
+    if not real:
+        return []
+    passed = [r["diversity"]["passed"] for r in real]
+    by_rule: dict[str, list[float | None]] = {}
+    for r in real:
+        for f in r["diversity"]["failed"]:
+            measured = f["value"] is not None and f["threshold"]
+            by_rule.setdefault(f["rule"], []).append(f["value"] / f["threshold"] if measured else None)
+    failed = "; ".join(f"{rule} {len(v)}× ({_span(v)})" for rule, v in sorted(by_rule.items())) or "none"
+    return [check("C-diversity-real-vs-real", "how often the diversity gate's default rules refuse real text",
+                  "reported: real-vs-real batches (half the test split; the other half as the previous batch)",
+                  f"{np.mean(passed):.0%} of {len(passed)} passed; failing rules: {failed}", None, ISSUE)]
+
+
+def _span(values: list[float | None]) -> str:
+    measured = [v for v in values if v is not None]
+    span = f"value {min(measured):.3g}–{max(measured):.3g}× its threshold" if measured else ""
+    missing = len(values) - len(measured)
+    return ", ".join(part for part in (span, f"{missing} not computed" if missing else "") if part)
 
 
 def gated_attempts(c: list[dict]) -> list[dict]:

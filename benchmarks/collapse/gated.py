@@ -69,6 +69,16 @@ def seeded_sample(items: list, k: int, rng: np.random.Generator) -> list:
     return [items[i] for i in np.sort(rng.choice(len(items), size=k, replace=False))]
 
 
+def diversity_parts(corpus: Corpus, seed: int, gate_sample: int) -> tuple[DiversityGate, TfidfSvdEmbedder, list[str]]:
+    """The diversity gate (synthgen's default rules), its embedder fitted on part of the real training texts,
+    and the gate's real reference: a seeded sample of the training texts the embedder was not fitted on."""
+    fitted = fit_split(corpus.train_texts, seed, min_held_out=1)
+    embedder = TfidfSvdEmbedder(n_components=SVD_COMPONENTS, seed=seed).fit(fitted)
+    unseen = sorted(set(corpus.train_texts) - set(fitted))
+    reference = seeded_sample(unseen, gate_sample, np.random.default_rng([seed, 1]))
+    return DiversityGate(settings=MetricSettings(seed=seed)), embedder, reference
+
+
 class Gated(Regime):
     name = "gated"
 
@@ -81,15 +91,11 @@ class Gated(Regime):
         self.corpus, self.cap, self.gate_sample, self.strategy = corpus, cap, gate_sample, strategy
         self.n_candidates = candidates * len(self.real)
         self.bounds = bounds or RemediationBounds()
-        self.gate = DiversityGate(settings=MetricSettings(seed=seed))
+        self.gate, self.embedder, self.reference = diversity_parts(corpus, seed, gate_sample)
         self.index = HistoryIndex(Path(workdir) / f"history-T{temperature:g}-s{seed}")
         ids = [f"real-{i}" for i in range(len(self.real))]
         self.real_sketches = Deduplicator(DEDUP).prepare(ids, corpus.train_texts).sketches
         self.real_rows = [{"id": i, "text": text} for i, text in zip(ids, corpus.train_texts)]
-        fitted = fit_split(corpus.train_texts, seed, min_held_out=1)
-        self.embedder = TfidfSvdEmbedder(n_components=SVD_COMPONENTS, seed=seed).fit(fitted)
-        unseen = sorted(set(corpus.train_texts) - set(fitted))
-        self.reference = seeded_sample(unseen, gate_sample, np.random.default_rng([seed, 1]))
         self.fidelity = fidelity
         self.sampling = {"temperature": temperature, "top_p": 1.0}   # where the next generation starts
         self.pool_texts: list[str] = []

@@ -30,7 +30,7 @@ ROW_SCHEMA = {
           "budget_tokens", "distinct_1", "distinct_2", "gzip_ratio", "rare_recall", "rare_recall_ratio", "vendi",
           "mean_cosine", "gen0_ppl_median", "gen0_ppl_p95", "synthetic_share", "train_docs", "gate", "mix",
           "fidelity", "seconds"),
-    "R": ("docs", "passed", "failed", "sides", "perplexity_ratio", "rare_ratio"),
+    "R": ("docs", "passed", "failed", "sides", "perplexity_ratio", "rare_ratio", "diversity"),
 }
 GATE_SCHEMA = ("fired", "first_failed", "attempts", "n_attempts", "accepted", "final_temperature", "starved")
 
