@@ -12,7 +12,7 @@ from .plan import RecipeContext, RunPlan, build_run_plan
 from .provenance import normalize_rows, now_iso
 from .recipe.load import LoadedRecipe, load_recipe
 from .report.model import RunReport
-from .rundir import RunDir
+from .rundir import RunDir, run_identity
 from .runner import Runner
 
 
@@ -66,7 +66,7 @@ def run_recipe(recipe: str | Path | LoadedRecipe, *, overrides: list[str] | tupl
                                  backend=backend, close_backend=close_backend)
     plan = build_run_plan(loaded, backend)
     run_dir = RunDir(resolve_out_dir(loaded, out))
-    run_dir.prepare(loaded.hash, overwrite=overwrite)
+    run_dir.prepare(loaded.hash, overwrite=overwrite, identity=run_identity(loaded))
     return execute(loaded, plan, run_dir, progress, close_backend, sequential)
 
 
@@ -80,6 +80,8 @@ def execute(loaded: LoadedRecipe, plan: RunPlan, run_dir: RunDir, progress: bool
     runner = Runner(plan, run_dir, progress=progress, prefetch=prefetch_depth(loaded, sequential),
                     force_pipelined=loaded.recipe.generation.pipelined is True)
     resumed = runner.resume()
+    if resumed:
+        check_resumed_inputs(run_dir, plan)
     described = run_dir.previous_backend()
     if runner.stop_reason() is None:
         load_backend(plan.backend, plan.context)
@@ -97,6 +99,17 @@ def execute(loaded: LoadedRecipe, plan: RunPlan, run_dir: RunDir, progress: bool
         manifest["mix"] = report.mix
     run_dir.write_manifest(manifest)
     return RunResult(run_dir.path, report, manifest)
+
+
+def check_resumed_inputs(run_dir: RunDir, plan: RunPlan) -> None:
+    """Checkpoints exist: their inputs (as the run's manifest hashed them) must be the ones read now."""
+    from .manifest import check_inputs_unchanged, input_digests
+
+    try:
+        recorded = run_dir.read_manifest()
+    except SynthgenError:  # a corrupt manifest is rewritten by this run; there is nothing to compare
+        return
+    check_inputs_unchanged(recorded, input_digests(plan.inputs), plan.context, run_dir.path)
 
 
 def prefetch_depth(loaded: LoadedRecipe, sequential: bool = False) -> int:

@@ -80,9 +80,29 @@ def generate(recipe: Path, overrides: tuple[str, ...], out: Path | None, limit: 
 
         raise GateFailure(f"quality gate failed: {report.gate_failure}",
                           hint=f"see {result.run_dir / 'report.md'}; nothing was deleted")
+    for line in outcome_notes(report):
+        click.echo(line, err=True)
+
+
+STOP_ADVICE = {
+    "budget_exhausted": "raise generation.max_candidates or loosen the verifiers",
+    "source_exhausted": "the replay file ran out of rows: add rows to it, lower generation.target, "
+                        "or loosen the verifiers",
+}
+
+
+def outcome_notes(report) -> list[str]:
+    """A warning naming the remedy when the target was not reached (the remedy depends on what ran out),
+    and a note when diverse selection chose from a smaller pool than planned (the target was reached)."""
+    notes = []
     if report.stop_reason != "target_reached":
-        click.echo(f"Warning: target {report.target} not reached ({report.stop_reason}); "
-                   "raise generation.max_candidates or loosen the verifiers.", err=True)
+        advice = STOP_ADVICE.get(report.stop_reason, "run the same command to resume")
+        notes.append(f"Warning: target {report.target} not reached ({report.stop_reason}); {advice}.")
+    pool = report.extra.get("selection_pool")
+    if pool:
+        notes.append(f"Note: diverse selection chose {report.kept} of {pool['collected']} records (planned a pool "
+                     f"of {pool['planned']}; the budget ran out first).")
+    return notes
 
 
 def summary_line(report, run_dir: Path) -> str:

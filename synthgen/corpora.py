@@ -93,6 +93,11 @@ def corpus_rows(name: str, min_words: int = 1, max_words: int | None = None, lim
 
 
 def write_jsonl(rows: list[dict[str, str]], out: Path) -> Path:
+    from .outpaths import check_parent
+
+    check_parent(out)
+    if out.is_dir():
+        raise SynthgenError(f"--out {out}: is a folder", hint="give a file name, e.g. fortunes.jsonl")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")

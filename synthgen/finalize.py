@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
+from .errors import SynthgenError
 from .formats import dataset_text, format_columns, format_rows
 from .plan import RunPlan
 from .provenance import normalize_rows, record_as_reject
@@ -12,9 +14,11 @@ from .records import as_text
 from .report import build_report, render_markdown
 from .report.model import RunReport
 from .rundir import RunDir
+from .tabular import column_type_problem
 from .verify.structured import json_stage_summary
 
 OVER_TARGET = "over_target"
+UNWRITTEN = "data.jsonl"
 
 
 def split_over_target(kept: list[dict[str, Any]], target: int, chosen: list[int] | None = None
@@ -52,7 +56,7 @@ def finalize_run(runner: Any, plan: RunPlan, run_dir: RunDir, *, wall_start: flo
         stage.finish_run(kept)
     rejected = normalize_rows(state.rejected_rows + extra)
     rows = normalize_rows(format_rows(kept, plan.output))
-    run_dir.write_dataset(rows, format_columns(plan.output))
+    write_dataset(run_dir, rows, format_columns(plan.output), rejected)
     run_dir.write_rejected(rejected)
     mix = run_mix(plan, run_dir, rows) if plan.mix is not None else None
     report = build_report(
@@ -61,6 +65,8 @@ def finalize_run(runner: Any, plan: RunPlan, run_dir: RunDir, *, wall_start: flo
         stages=[s.to_dict() for s in runner.all_stats()], n_kept=len(kept), n_rejected=len(rejected),
         rejected_rows=rejected, wall_seconds=time.perf_counter() - wall_start, resumed_batches=resumed)
     report.output = {"format": plan.output.format, "main_field": plan.output.main_field}
+    if (short := runner.selection_pool_short()) is not None:
+        report.extra["selection_pool"] = short
     report.mix = mix
     report.verification = plan.verification or None
     add_pipeline_facts(report, runner, run_dir)
@@ -71,6 +77,32 @@ def finalize_run(runner: Any, plan: RunPlan, run_dir: RunDir, *, wall_start: flo
         report.diversity = dataset_diversity(runner.gate, kept, plan)
     write_report(run_dir, report, kept, rejected)
     return report
+
+
+def write_dataset(run_dir: RunDir, rows: list[dict[str, Any]], columns: tuple[str, ...],
+                  rejected: list[dict[str, Any]]) -> None:
+    """``dataset/`` and ``data.parquet``. A column Arrow cannot store with one type (values the recipe
+    checks could not foresee) must not lose the run: the rows are saved as they are in ``data.jsonl``, the
+    rejects are written, and the error names the column."""
+    import pyarrow as pa
+
+    try:
+        run_dir.write_dataset(rows, columns)
+    except pa.ArrowException as exc:
+        run_dir.write_text(UNWRITTEN, "".join(json.dumps(row, default=str) + "\n" for row in rows))
+        run_dir.write_rejected(rejected)
+        name, problem = _bad_column(rows) or ("?", str(exc).splitlines()[0])
+        raise SynthgenError(f"{run_dir.path}: cannot write the dataset: column {name!r} has {problem}",
+                            hint=f"the {len(rows)} accepted records are saved in {run_dir.path / UNWRITTEN}; "
+                                 "give that column's values one type (e.g. in the seeds) and run again") from None
+
+
+def _bad_column(rows: list[dict[str, Any]]) -> tuple[str, str] | None:
+    for name in rows[0] if rows else ():
+        problem = column_type_problem([row.get(name) for row in rows])
+        if problem is not None:
+            return name, problem
+    return None
 
 
 def add_pipeline_facts(report: RunReport, runner: Any, run_dir: RunDir) -> None:

@@ -9,6 +9,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from .errors import RunDirError
 from .provenance import now_iso
 from .recipe.load import LoadedRecipe
 
@@ -27,19 +28,57 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+FOLDER_BOOKKEEPING = ("state.json",)  # datasets' save_to_disk state: a fresh fingerprint on every save
+
+
 def file_digest(path: Path) -> str | None:
-    """sha256 of a file, or of every file under a folder (names and bytes); None when missing."""
+    """sha256 of a file, or of every file under a folder (names and bytes); None when missing. A folder's
+    hidden files and datasets' ``state.json`` are left out: they change when the same rows are saved again."""
     path = Path(path)
     if not path.exists():
         return None
     digest = hashlib.sha256()
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file() and _content_file(p, path))
     for file in files:
         digest.update(str(file.relative_to(path) if path.is_dir() else file.name).encode())
         with file.open("rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
     return digest.hexdigest()[:16]
+
+
+def _content_file(file: Path, folder: Path) -> bool:
+    parts = file.relative_to(folder).parts
+    return not any(part.startswith(".") for part in parts) and file.name not in FOLDER_BOOKKEEPING
+
+
+def input_digests(inputs: dict[str, Path]) -> dict[str, dict[str, Any]]:
+    """The manifest's ``inputs``: each input's path and sha256; a growing one (a history index) is listed
+    with the reason it is not hashed."""
+    from .plan import GROWING_INPUTS
+
+    entries: dict[str, dict[str, Any]] = {}
+    for key, path in inputs.items():
+        reason = GROWING_INPUTS.get(key)
+        entries[key] = {"path": str(path), "sha256": None if reason else file_digest(path)}
+        if reason:
+            entries[key]["not_hashed"] = reason
+    return entries
+
+
+def check_inputs_unchanged(recorded: dict[str, Any] | None, current: dict[str, dict[str, Any]], context: Any,
+                           run_path: Path) -> None:
+    """Refuse to resume when an input file's content differs from what the checkpoints were made from:
+    the resumed dataset would silently mix records of the old and the new input. ``recorded`` is the
+    previous manifest (inputs it did not hash, e.g. from an older synthgen, are not checked)."""
+    before = (recorded or {}).get("inputs") or {}
+    for key, entry in current.items():
+        old = (before.get(key) or {}).get("sha256")
+        if old and entry["sha256"] != old and before[key].get("path") == entry["path"]:
+            now = "is missing now" if entry["sha256"] is None else f"sha256 {old} then, {entry['sha256']} now"
+            raise RunDirError(
+                f"{context.where(key)}: {entry['path']} changed since the checkpoints in {run_path} were made ({now})",
+                hint="restore it to resume; or start over with --overwrite, or in a new folder with --out")
 
 
 def build_manifest(loaded: LoadedRecipe, plan: Any, *, status: str, backend: dict[str, Any] | None,
@@ -57,7 +96,7 @@ def build_manifest(loaded: LoadedRecipe, plan: Any, *, status: str, backend: dic
         "seeds": {"count": plan.seeds.count, "hash": plan.seeds.hash},
         "output": {"format": plan.output.format, "main_field": plan.output.main_field},
         "verification": plan.verification,
-        "inputs": {key: {"path": str(p), "sha256": file_digest(p)} for key, p in plan.inputs.items()},
+        "inputs": input_digests(plan.inputs),
         "started_at": started_at,
         "updated_at": now_iso(),
     }

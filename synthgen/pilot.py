@@ -150,7 +150,7 @@ def save_forecast(result: dict[str, Any], run_dir: Path, recipe_hash: str) -> Pa
     from .atomic import write_json_atomic
     from .rundir import RunDir
 
-    RunDir(run_dir).prepare(recipe_hash)
+    RunDir(run_dir).prepare(recipe_hash, can_overwrite=False)  # plan has no --overwrite
     path = Path(run_dir) / FORECAST_FILE
     write_json_atomic(path, result)
     return path

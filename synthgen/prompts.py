@@ -34,12 +34,37 @@ def template_fields(template: str) -> list[str]:
     return names
 
 
-def check_template(template: str, seed_fields: set[str], has_few_shot: bool, where: str) -> None:
-    """Fail early when a placeholder cannot be filled."""
+CONVERSIONS = ("r", "s", "a")
+
+
+def check_placeholders(template: str, where: str) -> list[str]:
+    """The template's placeholder names, refusing what parses but fails or misleads when rendered: a
+    positional ``{}``, attribute or index access (``{persona.upper}`` renders a method's repr, which is
+    neither the value nor stable), an unknown conversion (``{a!x}``) and a placeholder inside a format
+    spec (``{a:>{width}}``, which the values never fill)."""
     try:
         names = template_fields(template)
+        parsed = [(name, spec, conversion) for _, name, spec, conversion in string.Formatter().parse(template)
+                  if name is not None]
     except ValueError as exc:
         raise RecipeError(f"{where}: {exc}", hint="escape literal braces as {{ and }}") from None
+    for name, spec, conversion in parsed:
+        root = name.split(".")[0].split("[")[0]
+        if name != root:
+            raise RecipeError(f"{where}: placeholder {{{name}}} uses attribute or index access",
+                              hint=f"use the plain field {{{root}}}, or add a field holding the value you need")
+        if conversion is not None and conversion not in CONVERSIONS:
+            raise RecipeError(f"{where}: placeholder {{{name}!{conversion}}} has an unknown conversion "
+                              f"!{conversion}", hint="use !r, !s or !a, or none; escape literal braces as {{ and }}")
+        if spec and any(field is not None for _, field, _, _ in string.Formatter().parse(spec)):
+            raise RecipeError(f"{where}: placeholder {{{name}:{spec}}} has a placeholder in its format spec",
+                              hint=f"write the format with numbers, e.g. {{{name}:>20}}")
+    return names
+
+
+def check_template(template: str, seed_fields: set[str], has_few_shot: bool, where: str) -> None:
+    """Fail early when a placeholder cannot be filled."""
+    names = check_placeholders(template, where)
     available = set(seed_fields) | ({EXAMPLES} if has_few_shot else set())
     missing = [name for name in names if name not in available]
     if missing:

@@ -45,7 +45,7 @@ def record_row(candidate: Candidate, ctx: RunContext, created_at: str, main_fiel
         head = {"id": content_hash(canonical_json(content)), "text": text}
     row: dict[str, Any] = {
         **head,
-        **{f"seed_{k}": _scalar(v) for k, v in request.seed.fields.items()},
+        **{f"seed_{k}": seed_column_value(v) for k, v in request.seed.fields.items()},
         **candidate.columns,
         "generation": ctx.generation,
         "depth": ctx.depth,
@@ -103,7 +103,7 @@ def candidate_index(candidate: Candidate, ctx: RunContext) -> int:
     return candidate.request.index * int(ctx.sampling.get("n", 1)) + candidate.sample_index
 
 
-def _scalar(value: Any) -> Any:
+def seed_column_value(value: Any) -> Any:
     """Seed values become columns; nested values are stored as JSON text to keep the schema flat."""
     return value if isinstance(value, str | int | float | bool) or value is None else canonical_json(value)
 

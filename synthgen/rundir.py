@@ -7,12 +7,15 @@ either the old file or the new one, never half of one. Only synthgen's own artif
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from pathlib import Path
 from typing import Any
 
 from .atomic import replace_folder, write_json_atomic
 from .errors import RunDirError
+
+log = logging.getLogger(__name__)
 
 STATE = "run.json"
 CHECKPOINTS = "checkpoints"
@@ -102,29 +105,73 @@ class RunDir:
             return None
         return (manifest or {}).get("backend")
 
-    def prepare(self, recipe_hash: str, overwrite: bool = False) -> None:
-        owner = self._owner()
+    def prepare(self, recipe_hash: str, overwrite: bool = False, *, identity: dict[str, Any] | None = None,
+                can_overwrite: bool = True) -> None:
+        """Claim the folder for ``recipe_hash`` (``identity`` adds what :func:`run_identity` knows, so a
+        refusal can say what differs). A folder claimed by another recipe that holds no data yet (a run
+        that failed before its first checkpoint, or a saved forecast) is taken over: it is not a run.
+        ``can_overwrite=False`` (``synthgen plan``) keeps --overwrite out of the hints."""
+        state = {"recipe_hash": recipe_hash, **(identity or {})}
         if overwrite:
             self.clear()
-        elif owner is not None and owner != recipe_hash:
-            raise RunDirError(
-                f"{self.path} holds a run of a different recipe (hash {owner}, this one is {recipe_hash})",
-                hint="pass --overwrite to replace it, or --out to write elsewhere",
-            )
-        elif owner is None and self.path.exists() and any(self.path.iterdir()):
-            raise RunDirError(f"{self.path} exists and is not a synthgen run directory",
-                              hint="choose an empty folder with --out, or pass --overwrite")
+        else:
+            owner = self._check_claim(state, can_overwrite)
+            if owner is not None and owner["recipe_hash"] == recipe_hash:
+                state = {**owner, **state}  # `synthgen plan` knows only the hash: keep what generate recorded
         self.checkpoints.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(self.path / STATE, {"recipe_hash": recipe_hash})
+        write_json_atomic(self.path / STATE, state)
 
-    def _owner(self) -> str | None:
+    def _check_claim(self, state: dict[str, Any], can_overwrite: bool) -> dict[str, Any] | None:
+        """Refuse a folder that is not a run, or that holds data another recipe made; returns the current
+        ``run.json`` (None when there is none)."""
+        owner = self._state()
+        if owner is None:
+            if self.path.exists() and any(self.path.iterdir()):
+                raise RunDirError(f"{self.path} exists and is not a synthgen run directory",
+                                  hint="choose an empty folder with --out" + (", or pass --overwrite" if can_overwrite else ""))
+            return None
+        if owner["recipe_hash"] == state["recipe_hash"]:
+            return owner
+        if not self.has_data():
+            log.info("%s: taking over a run directory that holds no data yet (claimed by recipe %s)",
+                     self.path, owner["recipe_hash"])
+            return owner
+        raise RunDirError(self._difference(owner, state), hint=self._replace_hint(owner, state, can_overwrite))
+
+    def _difference(self, owner: dict[str, Any], state: dict[str, Any]) -> str:
+        if _target_only(owner, state):
+            return (f"{self.path} holds a run of a different recipe: only generation.target differs "
+                    f"({owner['target']} there, {state['target']} here; --limit N lowers it)")
+        return (f"{self.path} holds a run of a different recipe (hash {owner['recipe_hash']}, "
+                f"this one is {state['recipe_hash']})")
+
+    @staticmethod
+    def _replace_hint(owner: dict[str, Any], state: dict[str, Any], can_overwrite: bool) -> str:
+        """What to do: resume with the run's own target, or write elsewhere (or replace it, under generate)."""
+        replace = " or --overwrite to replace it" if can_overwrite else ""
+        if _target_only(owner, state) and state["target"] < owner["target"]:
+            return (f"a run directory holds one target: resume it with target {owner['target']} (without --limit); "
+                    f"pass --out DIR for a preview{replace}")
+        if _target_only(owner, state):
+            return f"a run directory holds one target: pass --out DIR for the larger run{replace}"
+        return f"pass --out DIR to write elsewhere{replace}"
+
+    def has_data(self) -> bool:
+        """Whether the run made anything: a checkpoint shard, a dataset or a report."""
+        if any(self.checkpoints.glob("batch-*.json")):
+            return True
+        return any(path.exists() for path in (self.dataset_dir, self.data_path, self.report_path))
+
+    def _state(self) -> dict[str, Any] | None:
         state = self.path / STATE
         if not state.is_file():
             return None
         try:
-            return json.loads(state.read_text())["recipe_hash"]
-        except (ValueError, KeyError):
+            data = json.loads(state.read_text())
+            data["recipe_hash"]
+        except (ValueError, KeyError, TypeError):
             raise RunDirError(f"{state} is corrupt", hint="pass --overwrite to start this run again") from None
+        return data
 
     def clear(self) -> None:
         """Delete synthgen's artifacts (and nothing else) from the folder."""
@@ -181,6 +228,22 @@ class RunDir:
         tmp = self.path / f".{name}.tmp"
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(self.path / name)
+
+
+def run_identity(loaded: Any) -> dict[str, Any]:
+    """What ``run.json`` records beside the recipe hash: the target and the hash of the recipe without it,
+    so a run directory refused for ``--limit`` (which only lowers the target) can say exactly that."""
+    from .recipe.load import recipe_hash
+
+    recipe = loaded.recipe
+    untargeted = recipe.model_copy(update={"generation": recipe.generation.model_copy(update={"target": 1})})
+    return {"target": recipe.generation.target, "hash_except_target": recipe_hash(untargeted)}
+
+
+def _target_only(owner: dict[str, Any], state: dict[str, Any]) -> bool:
+    """The two recipes differ in generation.target only (both run.json files know their untargeted hash)."""
+    return (owner.get("hash_except_target") is not None and "target" in owner
+            and owner.get("hash_except_target") == state.get("hash_except_target"))
 
 
 class _quiet_datasets:

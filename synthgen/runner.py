@@ -130,14 +130,36 @@ class Runner:
         return None if reason and self._gate_pending(final=True) else reason
 
     def _limit_reason(self) -> str | None:
-        if len(self.state.kept_rows) >= self.limits.target:
+        """Why generating is over, or None. The runner collects ``limits.target`` records, which is more
+        than the dataset's target when diverse selection chooses from a pool (1.5x); a run whose budget or
+        source ran out after the dataset's target was collected still reached it (only the pool is smaller
+        than planned: see :meth:`selection_pool_short`)."""
+        kept = len(self.state.kept_rows)
+        if kept >= self.limits.target:
             return TARGET_REACHED
+        reason = self._exhausted_reason()
+        if reason is not None and kept >= self.run_plan.target:
+            return TARGET_REACHED
+        return reason
+
+    def _exhausted_reason(self) -> str | None:
+        """SOURCE_EXHAUSTED when a finite backend (replay) cannot give another request's ``n`` completions
+        and the budget would have (a leftover below ``n`` is the source running dry, not the budget),
+        BUDGET_EXHAUSTED when the candidate budget cannot pay for another request, else None."""
         capacity = getattr(self.backend, "capacity", None)
-        if capacity is not None and self.state.candidates >= capacity:
+        source_left = None if capacity is None else capacity - self.state.candidates
+        if source_left is not None and source_left < self.limits.n and capacity <= self.limits.budget:
             return SOURCE_EXHAUSTED
         if next_batch_size(self.state, self.limits, capacity) == 0:
             return BUDGET_EXHAUSTED
         return None
+
+    def selection_pool_short(self) -> dict[str, int] | None:
+        """``{"collected", "planned"}`` when diverse selection chose from fewer records than planned."""
+        kept = len(self.state.kept_rows)
+        if self.run_plan.selection is None or kept >= self.limits.target or kept < self.run_plan.target:
+            return None
+        return {"collected": kept, "planned": self.limits.target}
 
     def run(self) -> str:
         """Generate (and gate) until a stop reason holds; returns it. With ``prefetch > 0`` the backend

@@ -163,6 +163,32 @@ def test_generator_feed_needs_a_train_command(project):
         evolve(recipe, progress=False)
 
 
+def test_a_mix_cap_above_the_recursive_default_is_refused_before_generation_1(project):
+    from synthgen.errors import RecipeError
+
+    recipe, _ = project
+    recipe.write_text(recipe.read_text() + '\n[mix]\nreal = "real.jsonl"\nmax_synthetic_share = 0.4\n')
+    with pytest.raises(RecipeError, match=r"loop.toml:mix: mix.max_synthetic_share = 0.4 is above the default cap "
+                                          r"0.3") as caught:
+        evolve(recipe, progress=False)
+    assert "mix.override_reason" in caught.value.hint
+    assert not (recipe.parent / "runs").exists()  # nothing ran
+    recipe.write_text(recipe.read_text().replace("max_synthetic_share = 0.4", "max_synthetic_share = 0.4\n"
+                                                 "override_reason = 'a test of the loop'"))
+    assert evolve(recipe, generations=1, progress=False).generations
+
+
+def test_an_edited_recipe_on_an_evolve_project_names_evolves_own_options(project):
+    from synthgen.errors import RunDirError
+
+    recipe, _ = project
+    evolve(recipe, generations=1, progress=False)
+    recipe.write_text(recipe.read_text().replace("seed = 3", "seed = 4"))
+    with pytest.raises(RunDirError, match="holds a run of a different recipe") as caught:
+        evolve(recipe, generations=1, progress=False)
+    assert "--project DIR" in caught.value.hint and "--overwrite" not in caught.value.hint
+
+
 def test_remediated_sampling_carries_into_the_next_generation(project):
     recipe, sentences = project
     gate = ('\n[diversity]\nembedder = "tfidf"\ntfidf_components = 32\nreference = "heldout.jsonl"\n'

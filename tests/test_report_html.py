@@ -155,3 +155,14 @@ def test_a_gated_run_shows_its_checks_in_the_report_and_the_card(write_recipe, t
     assert '<img alt="gate metrics"' in page and "cluster_coverage" in page and "records 0-30, attempt 0" in page
     card = (publish_run(run_dir, "me/gated", dry_run=True).folder / "README.md").read_text()
     assert "| gates | records 0-30, attempt 0 | distinct_2 | real |" in card
+
+
+def test_final_dataset_diversity_metrics_are_informational_not_gate_rows():
+    measured = [{"metric": "distinct_1", "value": 0.186, "reference": 0.648, "ratio": 0.287, "reason": None}]
+    report = {"name": "d", "status": "complete", "kept": 1, "target": 1, "diversity": measured,
+              "gates": [{"passed": True, "decisions": DECISIONS[:1]}]}
+    assert [d["metric"] for d in facts.gate_decisions(report)] == ["distinct_2"]
+    page = render_html(report, [], [])
+    gates = page.split("<h2>Gates")[1].split("<h2>")[0]
+    assert "distinct_1" not in gates and "not computed" not in gates
+    assert "Diversity of the dataset (informational, not a gate)" in page and "distinct_1" in page

@@ -255,7 +255,7 @@ def test_rows_in_messages_format_render_through_a_chat_template(tmp_path):
     (INSTRUCTION + "[[steps]]\ntype = 'chat'\nturns = 0\nuser_template = 'x'\n", "steps.1.turns", "greater than"),
     (INSTRUCTION + RESPONSE + "[[steps]]\ntype = 'preference'\nprompt = 'instruction'\nresponse = 'response'\n"
      "score = 'response'\n", "steps.2.response", "nothing to pair"),
-    (INSTRUCTION + "[[verify]]\ntype = 'non_empty'\nfield = 'respons'\n", "verify.0.field", "not a seed field"),
+    (INSTRUCTION + "[[verify]]\ntype = 'non_empty'\nfield = 'respons'\n", "verify.0.field", "not a generated column"),
     (INSTRUCTION + "[output]\nformat = 'preference'\n", "output.format", "needs a preference step"),
 ])
 def test_bad_steps_are_one_line_with_file_key_and_fix(tmp_path, body, key, says):
@@ -333,3 +333,48 @@ def test_the_report_samples_of_a_raw_steps_dataset_show_its_main_column(tmp_path
     rebuild_report(result.run_dir)
     samples = (result.run_dir / "report.md").read_text().split("## Samples kept")[1]
     assert f"- {' '.join(first.split())[:200]}" in samples
+
+
+EMPTY_PROMPT_HASH = "e3b0c44298fc1c14"
+
+
+@pytest.mark.parametrize("first", [
+    """
+    [[steps]]
+    type = "chat"
+    name = "messages"
+    turns = 1
+    user_template = "You are {persona}. Ask about {topic}.\\nUser:"
+    """,
+    """
+    [[steps]]
+    type = "rewrite"
+    name = "evolved"
+    source = "topic"
+    operators = ["deepen"]
+    """])
+def test_prompt_hash_is_the_first_prompt_sent_when_the_first_step_is_chat_or_rewrite(tmp_path, first):
+    from synthgen.records import content_hash
+
+    backend = PromptBackend()
+    rows = run(tmp_path, first, backend, target=2).dataset.to_list()
+    sent = {content_hash(request.prompt) for request in backend.calls[0][0]}
+    assert rows and all(row["prompt_hash"] in sent for row in rows)
+    assert all(not row["prompt_hash"].startswith(EMPTY_PROMPT_HASH) for row in rows)
+
+
+def test_acceptance_rate_divides_by_every_candidate_record_fan_out_included(tmp_path):
+    body = INSTRUCTION + RESPONSE.replace('Answer:"', 'Answer:"\n[steps.sampling]\nn = 3') + """
+    [[verify]]
+    type = "regex"
+    field = "response"
+    must_match = ["^(amber|brook|cinder|delta|ember)"]
+    """
+    result = run(tmp_path, body, target=4)
+    report = result.report
+    made = report.throughput.candidates + report.stage("response").created
+    assert report.candidate_records == made and report.rejected > 0
+    assert report.acceptance_rate == round(report.kept / made, 4) < 1.0
+    phrase = f"(kept ÷ {made} candidate records, fan-out children included)"
+    assert phrase in (result.run_dir / "report.md").read_text()
+    assert phrase in (result.run_dir / "report.html").read_text()

@@ -51,7 +51,8 @@ class ReplayBackend:
     def _row(self, position: int) -> str:
         assert self.rows is not None
         if position >= len(self.rows):
-            raise SynthgenError(f"{self.path}: replay asked for row {position + 1} of {len(self.rows)}")
+            raise SynthgenError(f"{self.path}: replay asked for row {position + 1} of {len(self.rows)}",
+                                hint="add rows to the file (synthgen plan: lower --sample)")
         return self.rows[position]
 
     def describe(self) -> dict[str, Any]:

@@ -25,18 +25,27 @@ def params_from_config(config: Any) -> DedupParams:
 def load_texts(path: Path, field: str, split: str | None = None) -> tuple[list[str], list[str], int]:
     """``(ids, texts, skipped)`` of a table. Ids: the row's ``id`` column, else ``<file name>:<row>``.
 
-    Rows whose ``field`` is missing, not a string or blank are skipped and counted; a table where no
-    row has ``field`` is an error listing its columns.
+    A value is read as the input side reads it (:func:`.table.text_value`): a conversation (a list of
+    ``{role, content}``) becomes its ``role: content`` lines. Rows whose ``field`` is then missing, not a
+    string or blank are skipped and counted; a table where no row has ``field`` is an error listing its
+    columns, and so is a table none of whose rows has usable text (a reference that silently matches
+    nothing would let every copy through).
     """
+    from .table import text_value
+
     rows = read_rows(path, split=split)
     if rows and not any(field in row for row in rows):
         raise SynthgenError(f"{path}: no {field!r} column", hint=f"columns are: {', '.join(sorted(rows[0]))}")
     ids, texts = [], []
     for number, row in enumerate(rows):
-        value = row.get(field)
+        value = text_value(row.get(field))
         if isinstance(value, str) and value.strip():
             ids.append(str(row["id"]) if row.get("id") is not None else f"{Path(path).name}:{number}")
             texts.append(value)
+    if not texts:
+        raise SynthgenError(f"{path}: none of its {len(rows)} rows has usable text in {field!r}, so it would match "
+                            "nothing", hint="name its text column (a string, or a [{role, content}] conversation) "
+                                            "with --against-field / --eval-field, or the source's field in a recipe")
     return ids, texts, len(rows) - len(texts)
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..errors import SynthgenError
-from ..tabular import detect_format, read_rows
+from ..tabular import detect_format, not_utf8, open_text, read_rows
 
 
 @dataclass(frozen=True)
@@ -134,15 +134,18 @@ def _parquet_payloads(path: Path, size: int):
         batches = pq.ParquetFile(path).iter_batches(batch_size=size)
         for batch in batches:
             yield batch, batch.num_rows
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # pyarrow.ArrowInvalid is a ValueError: not parquet, 0 bytes
         raise SynthgenError(f"{path}: cannot read as parquet: {exc}", hint="check the file's format") from None
 
 
 def _csv_payloads(path: Path, size: int):
-    with path.open(encoding="utf-8", newline="") as handle:
+    with open_text(path) as handle:
         reader = csv.DictReader(handle)
-        while rows := [dict(row) for row in islice(reader, size)]:
-            yield rows, len(rows)
+        try:
+            while rows := [dict(row) for row in islice(reader, size)]:
+                yield rows, len(rows)
+        except UnicodeDecodeError as exc:
+            raise not_utf8(path, exc) from None
 
 
 def _whole_payloads(path: Path, size: int):
@@ -176,14 +179,16 @@ def decode(chunk: Chunk, source: str) -> list[dict[str, Any]]:
 
 def write_part(rows: list[dict[str, Any]], path: Path) -> Path | None:
     """One Arrow IPC part (cheap to write and read back; None when there are no rows); mixed-type
-    columns are stored as JSON text."""
+    columns, and columns Parquet cannot store (all ``{}``: :func:`~synthgen.tabular.parquet_safe`), are
+    stored as JSON text."""
     import pyarrow as pa
 
+    from ..tabular import parquet_safe
     from .table import arrow_safe
 
     if not rows:
         return None
-    table = pa.Table.from_pylist(arrow_safe(rows))
+    table, _ = parquet_safe(pa.Table.from_pylist(arrow_safe(rows)))
     with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
         writer.write_table(table)
     return path
@@ -203,8 +208,9 @@ class PartsWriter:
     that was all null, then typed; an int column that later holds text), the file is rebuilt at the
     end from every part with the unified schema, so no value is lost."""
 
-    def __init__(self, out: Path):
+    def __init__(self, out: Path, empty_columns: tuple[str, ...] = ()):
         self.out, self.tmp = out, out.with_name(out.name + ".tmp")
+        self.empty_columns = empty_columns
         self.parts: list[Path] = []
         self.writer, self.schema, self.rebuild = None, None, False
 
@@ -225,26 +231,42 @@ class PartsWriter:
         except (ValueError, TypeError, NotImplementedError):
             self.rebuild = True
 
+    def discard(self) -> None:
+        """Close and remove the unfinished file (a failed run leaves the old output, never a half one)."""
+        try:
+            if self.writer is not None:
+                self.writer.close()
+        except Exception:  # noqa: BLE001 - already failing; the file goes anyway
+            pass
+        self.tmp.unlink(missing_ok=True)
+
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
         if self.rebuild or self.writer is None:
-            merge_parts(self.parts, self.out)
+            merge_parts(self.parts, self.out, self.empty_columns)
         else:
             self.tmp.replace(self.out)
 
 
-def merge_parts(parts: list[Path], out: Path) -> None:
-    """Concatenate parts into one parquet file (atomically), unifying their schemas part by part."""
+def merge_parts(parts: list[Path], out: Path, empty_columns: tuple[str, ...] = ()) -> None:
+    """Concatenate parts into one parquet file (atomically), unifying their schemas part by part; with no
+    parts, an empty file with ``empty_columns`` (as text columns)."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schema = _unified_schema([read_part(p).schema for p in parts])
+    schema = (_unified_schema([read_part(p).schema for p in parts]) if parts
+              else pa.schema([pa.field(name, pa.string()) for name in empty_columns]))
     tmp = out.with_name(out.name + ".tmp")
-    with pq.ParquetWriter(tmp, schema) as writer:
-        for part in parts:
-            writer.write_table(_conform(read_part(part), schema))
-        if not parts:
-            writer.write_table(schema.empty_table())
+    try:
+        with pq.ParquetWriter(tmp, schema) as writer:
+            for part in parts:
+                writer.write_table(_conform(read_part(part), schema))
+            if not parts:
+                writer.write_table(schema.empty_table())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     tmp.replace(out)
 
 

@@ -37,8 +37,23 @@ def _config(text_field: str, against: tuple[Path, ...], eval_sets: tuple[Path, .
                            eval_sets=[{"path": p, "field": eval_field} for p in eval_sets],
                            threshold=threshold, lsh_threshold=round(min(0.7, max(threshold - 0.1, threshold / 2)), 4),
                            ngram=ngram if ngram == "auto" else int(ngram), history=history, num_perm=num_perm)
-    except (ValidationError, ValueError) as exc:
+    except ValidationError as exc:
+        raise _option_error(exc) from None
+    except ValueError as exc:
         raise SynthgenError(f"invalid options: {exc}") from None
+
+
+_OPTIONS = {"against_real": "--against", "eval_sets": "--eval", "lsh_threshold": "--threshold"}
+
+
+def _option_error(exc) -> SynthgenError:
+    """A pydantic error as one line naming the command-line option (its first problem)."""
+    errors = exc.errors()
+    error = next((e for e in errors if e["type"] != "literal_error"), errors[0])  # ngram: int | "auto"
+    key = str(error["loc"][0]) if error["loc"] else "options"
+    option = _OPTIONS.get(key, "--" + key.replace("_", "-"))
+    value = error.get("input")
+    return SynthgenError(f"{option} {value!r}: {error['msg']}", hint=f"see synthgen dedup --help for {option}")
 
 
 def run_dedup(input_path: Path, out: Path, *, text_field: str = "text", against: tuple[Path, ...] = (),
@@ -50,8 +65,10 @@ def run_dedup(input_path: Path, out: Path, *, text_field: str = "text", against:
     cluster (``executor="ray"``, ``address`` or ``RAY_ADDRESS``, else a local one), and write ``out``
     (kept.parquet, rejected.parquet, summary.json); returns the :class:`StreamResult`."""
     from ..atomic import write_json_atomic
+    from ..outpaths import check_out_dir
     from .streaming import stream_dedup
 
+    check_out_dir(out)
     config = _config(text_field, against, eval_sets, threshold, ngram, history, num_perm, against_field, eval_field)
     plan = plan_dedup(config, input_path, workers, chunk_rows)
     if executor == "ray":
@@ -72,14 +89,29 @@ def plan_dedup(config, input_path: Path, workers: int | None = None, chunk_rows:
     from .sketch import SketchSettings
     from .streaming import Plan, detect_ngram
 
-    label = f"file-{input_path.stem}-{hashlib.sha256(str(input_path.resolve()).encode()).hexdigest()[:8]}"
-    engine, writer = build_engine(config, _Here(), label)
+    engine, writer = build_engine(config, _Here(), history_label(input_path, config.text_field))
     settings = SketchSettings(str(input_path), config.text_field, config.num_perm, config.seed, engine.ngram_,
                               engine.bands_, engine.rows_, build_decontaminator(config, _Here()))
     if settings.ngram is None:
         settings = replace(settings, ngram=detect_ngram(input_path, settings))
     return Plan(input_path, settings, engine.params, engine.references_, writer, workers or _auto_workers(input_path),
                 chunk_rows, engine.describe() | {"ngram": settings.ngram})
+
+
+def history_label(input_path: Path, text_field: str) -> str:
+    """The history key of a standalone dedup: a hash of the input's content (every file of a dataset folder,
+    by relative path) and the text field. Re-running the identical input replaces its own entry (and does
+    not match itself); a changed file at the same path is a new batch, so earlier batches stay in the
+    history. (Keys by path forgot an earlier batch when a new file was written at its path.)"""
+    digest = hashlib.sha256(text_field.encode() + b"\0")
+    files = sorted(p for p in input_path.rglob("*") if p.is_file()) if input_path.is_dir() else [input_path]
+    for file in files:
+        if input_path.is_dir():
+            digest.update(str(file.relative_to(input_path)).encode() + b"\0")
+        with file.open("rb") as handle:
+            while block := handle.read(1 << 22):
+                digest.update(block)
+    return f"file-{digest.hexdigest()[:16]}"
 
 
 def _auto_workers(input_path: Path) -> int:
@@ -117,8 +149,8 @@ def dedup_command(input_path: Path, out: Path, against: tuple[Path, ...], eval_s
                   text_field: str, against_field: str | None, eval_field: str | None, threshold: float, ngram: str,
                   num_perm: int, history: str | None, workers: int | None, executor: str, address: str | None) -> None:
     """Drop exact and near duplicates from INPUT (jsonl, csv, parquet or a saved dataset folder)."""
-    if ngram != "auto" and not ngram.isdigit():
-        raise click.BadParameter("an integer or 'auto'", param_hint="--ngram")
+    if ngram != "auto" and (not ngram.isdigit() or int(ngram) < 1):
+        raise click.BadParameter(f"{ngram!r} is not a positive integer or 'auto'", param_hint="--ngram")
     result = run_dedup(input_path, out, text_field=text_field, against=against, eval_sets=eval_sets,
                        threshold=threshold, ngram=ngram, history=history, num_perm=num_perm,
                        against_field=against_field, eval_field=eval_field, workers=workers,

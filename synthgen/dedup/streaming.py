@@ -79,10 +79,18 @@ def detect_ngram(source: Path, settings: SketchSettings) -> int | None:
 def stream_dedup(plan: Plan, out: Path, workers: Callable[[int, SketchSettings], Any] = Workers) -> StreamResult:
     """Run the three passes of the module docstring; outputs are replaced only when all succeeded.
     ``workers(n, settings)`` gives the pool (local processes; :class:`.ray_exec.RayWorkers` on Ray)."""
-    out.mkdir(parents=True, exist_ok=True)
+    from ..outpaths import prepare_out, remove_if_empty
+
+    created = prepare_out(out)
     plan = replace(plan, settings=replace(plan.settings, spill_dir=str(out / ".signatures")))
-    with workers(plan.workers, plan.settings) as pool:
-        return _passes(plan, out, pool)
+    try:
+        with workers(plan.workers, plan.settings) as pool:
+            return _passes(plan, out, pool)
+    except BaseException:
+        shutil.rmtree(out / ".signatures", ignore_errors=True)
+        if created:
+            remove_if_empty(out)
+        raise
 
 
 def _passes(plan: Plan, out: Path, workers: Workers) -> StreamResult:
@@ -104,8 +112,9 @@ def _passes(plan: Plan, out: Path, workers: Workers) -> StreamResult:
     finally:
         store.close()
     n_rows, starts = len(table.ids), table.starts
+    columns = tuple(dict.fromkeys(name for chunk in sketches for name in chunk.columns))
     del table, sketches
-    paths = _write_outputs(plan, _by_chunk(verdicts, starts), out, workers)
+    paths = _write_outputs(plan, _by_chunk(verdicts, starts), out, workers, columns)
     reasons = Counter(verdicts[row].reason for row in sorted(verdicts))
     kept = n_rows - len(verdicts)  # every kept row went through the engine and joined its run scope
     settings = {"dedup": {**plan.describe, "scopes": plan.describe["scopes"] | {"run": kept}}}
@@ -140,28 +149,40 @@ def _write_history(plan: Plan, sketches, verdicts: dict[int, Match], store: SigS
     plan.history.write_sketches(parts, plan.settings.ngram)
 
 
-def _write_outputs(plan: Plan, verdicts: list[dict[int, Match]], out: Path, workers: Workers) -> dict[str, Path]:
+def _write_outputs(plan: Plan, verdicts: list[dict[int, Match]], out: Path, workers: Workers,
+                   columns: tuple[str, ...] = ()) -> dict[str, Path]:
     def produce(parts_dir: Path) -> Iterable[tuple[Any, Any]]:
         jobs = ((chunk, verdicts[chunk.index], parts_dir) for chunk in iter_chunks(plan.source, plan.chunk_rows))
         return workers.map(write_chunk, jobs)
 
-    return collect_parts(out, produce)
+    return collect_parts(out, produce, columns)
 
 
-def collect_parts(out: Path, produce: Callable[[Path], Iterable[tuple[Any, Any]]]) -> dict[str, Path]:
+def collect_parts(out: Path, produce: Callable[[Path], Iterable[tuple[Any, Any]]],
+                  columns: tuple[str, ...] = ()) -> dict[str, Path]:
     """Append the (kept, rejected) part files that ``produce(parts_dir)`` yields, in order, to
-    ``kept.parquet`` and ``rejected.parquet`` under ``out`` (the local and the Ray executor share this)."""
+    ``kept.parquet`` and ``rejected.parquet`` under ``out`` (the local and the Ray executor share this).
+    A file with no rows still has ``columns`` (the input's), and rejected.parquet the ``dedup_*`` ones."""
+    from .table import EVIDENCE_COLUMNS
+
     parts_dir = out / ".parts"
     shutil.rmtree(parts_dir, ignore_errors=True)
     parts_dir.mkdir(parents=True)
     paths = {"kept": out / "kept.parquet", "rejected": out / "rejected.parquet", "summary": out / "summary.json"}
-    kept, rejected = PartsWriter(paths["kept"]), PartsWriter(paths["rejected"])
-    for kept_part, rejected_part in produce(parts_dir):
-        kept.add(kept_part)
-        rejected.add(rejected_part)
-    kept.close()
-    rejected.close()
-    shutil.rmtree(parts_dir, ignore_errors=True)
+    kept = PartsWriter(paths["kept"], columns)
+    rejected = PartsWriter(paths["rejected"], tuple(dict.fromkeys(columns + EVIDENCE_COLUMNS)))
+    try:
+        for kept_part, rejected_part in produce(parts_dir):
+            kept.add(kept_part)
+            rejected.add(rejected_part)
+        kept.close()
+        rejected.close()
+    except BaseException:
+        kept.discard()
+        rejected.discard()
+        raise
+    finally:
+        shutil.rmtree(parts_dir, ignore_errors=True)
     return paths
 
 

@@ -21,6 +21,7 @@ from .scopes import EMPTY_TEXT, Match
 from .stage import INVALID_TEXT
 
 MISSING_TEXT = "missing_text"
+EVIDENCE_COLUMNS = ("dedup_reason", "dedup_scope", "dedup_matched_id", "dedup_score", "dedup_evidence")
 BATCH = 8192
 
 

@@ -10,18 +10,31 @@ from ..tabular import read_rows
 
 
 def read_texts(path: Path | str, field: str = "text", limit: int | None = None) -> list[str]:
-    """The ``field`` column of a jsonl/json/csv/parquet file or saved dataset, as strings (None → "";
-    a conversation as ``role: content`` lines). A synthgen dataset in the ``messages``,
-    ``prompt_completion`` or ``preference`` format has no ``text`` column: its records' text is read."""
+    """The texts of :func:`read_text_column` (rows without text left out)."""
+    return read_text_column(path, field, limit)[0]
+
+
+def read_text_column(path: Path | str, field: str = "text", limit: int | None = None) -> tuple[list[str], int]:
+    """``(texts, missing)``: the ``field`` column of a jsonl/json/csv/parquet file or saved dataset, read as
+    ``synthgen mix`` reads it (:func:`~synthgen.mix.base.mix_text`: a non-blank string, or a conversation as
+    ``role: content`` lines), and the number of rows with no text there (absent, null, blank), which are
+    left out rather than measured as empty strings. A synthgen dataset in the ``messages``,
+    ``prompt_completion`` or ``preference`` format has no ``text`` column: its records' text is read. A file
+    where no row has ``field`` is an error listing its columns."""
     from ..formats import record_text
-    from ..records import as_text
+    from ..mix.base import mix_text
 
     rows = read_rows(Path(path), limit=limit)
-    if rows and field not in rows[0]:
-        if field == "text" and record_text(rows[0]):
-            return [record_text(row) for row in rows]
-        raise SynthgenError(f"{path}: no column {field!r}", hint=f"set the text field to one of {sorted(rows[0])}")
-    return ["" if row.get(field) is None else as_text(row.get(field)) for row in rows]
+    if rows and not any(field in row for row in rows):
+        if field == "text" and any(record_text(row) for row in rows):
+            values = [mix_text(record_text(row)) for row in rows]
+        else:
+            names = sorted(dict.fromkeys(key for row in rows for key in row))
+            raise SynthgenError(f"{path}: no column {field!r}", hint=f"set the text field to one of {names}")
+    else:
+        values = [mix_text(row.get(field)) for row in rows]
+    texts = [text for text in values if text is not None]
+    return texts, len(values) - len(texts)
 
 
 def embedder_from_config(config: Any, resolve: Any = Path, seed: int = 0) -> Any:

@@ -41,19 +41,20 @@ def metrics_command(input_path: Path, reference: Path | None, as_json: bool, tex
 
 def measure_files(input_path: Path, reference: Path | None, field: str, reference_field: str, embedder_name: str,
                   seed: int, limit: int | None) -> dict[str, Any]:
-    from .build import read_texts
+    from .build import read_text_column
     from .embed import build_embedder, for_comparison
     from .metrics import MetricSettings, compute_metrics
 
-    texts = read_texts(input_path, field, limit)
-    real = read_texts(reference, reference_field, limit) if reference else None
+    texts, missing = read_text_column(input_path, field, limit)
+    real, reference_missing = read_text_column(reference, reference_field, limit) if reference else (None, None)
     embedder = None
     if embedder_name != "none":
         params = {"seed": seed} if embedder_name == "tfidf" else {}
         embedder = for_comparison(build_embedder(embedder_name, **params), texts, real)
     rows = compute_metrics(texts, real, embedder, MetricSettings(seed=seed))
     return {"input": str(input_path), "reference": str(reference) if reference else None, "n": len(texts),
-            "reference_n": len(real) if real is not None else None, "embedder": embedder_name,
+            "missing_text": missing, "reference_n": len(real) if real is not None else None,
+            "reference_missing_text": reference_missing, "embedder": embedder_name,
             "metrics": [row.to_dict() for row in rows]}
 
 
@@ -67,9 +68,9 @@ def measure_fidelity(input_path: Path, reference: Path, field: str, reference_fi
 
 
 def format_table(report: dict[str, Any]) -> str:
-    header = f"{report['input']}: {report['n']} texts"
+    header = f"{report['input']}: {report['n']} texts{_missing(report.get('missing_text'))}"
     if report["reference"]:
-        header += f" vs {report['reference']}: {report['reference_n']} texts"
+        header += f" vs {report['reference']}: {report['reference_n']} texts{_missing(report.get('reference_missing_text'))}"
     lines = [header, f"{'metric':<30} {'value':>10} {'real':>10} {'ratio':>7}  note"]
     for row in report["metrics"]:
         lines.append(_line(row))
@@ -78,6 +79,10 @@ def format_table(report: dict[str, Any]) -> str:
         lines += [_line(row, row.get("status") if row.get("status") not in (None, "pass") else "") for row in
                   report["fidelity"]]
     return "\n".join(lines)
+
+
+def _missing(count: int | None) -> str:
+    return f" ({count} rows without text left out)" if count else ""
 
 
 def _line(row: dict[str, Any], note: str | None = None) -> str:

@@ -45,6 +45,7 @@ class Evolution:
         self.backend: Any = None
         self.slot: FewShotSlot | None = few_shot_slot(self.base.recipe)
         self._check_feed()
+        self._check_mix_cap()
         self.text_column = self._text_column()
         self.gated_column = self._gated_column()
 
@@ -58,6 +59,20 @@ class Evolution:
             raise RecipeError(f"{self.path}:evolve.feed: 'few_shot' feeds the next generation's few-shot pool, "
                               "and the recipe has no [prompt.few_shot] and no step with few_shot",
                               hint="add one, or set feed = 'seeds'")
+
+    def _check_mix_cap(self) -> None:
+        """The ``[mix]`` cap at the last generation's depth, where the default cap is lowest: checked before
+        generation 1 runs (the run itself checks only its own depth, so a cap above the recursive default
+        used to stop the loop after a whole generation)."""
+        recipe = self.base.recipe
+        if recipe.mix is None:
+            return
+        from ..mix.run import mixer_from_config
+
+        sampling = recipe.generation.sampling
+        mixer_from_config(recipe.mix, depth=(recipe.recipe.depth or 1) + self.count - 1,
+                          loop_temperature=sampling.temperature, loop_top_p=sampling.top_p,
+                          where=f"{self.path}:mix")
 
     def _main_field(self) -> str:
         from ..plan import RecipeContext

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..errors import RunDirError
 from ..lineage import Ledger, LineageEntry
 from .loop import DUPLICATE_REASONS, EvolveResult, Evolution
 from .measure import health, noise_floor
@@ -52,7 +53,11 @@ def _run_one(ev: Evolution, k: int, feed_file: Path | None, previous: Path | Non
 
     loaded = ev.generation_recipe(k, feed_file, previous, sampling)
     backend = ev.backend_for(k, loaded)
-    run = run_recipe(loaded, backend=backend, progress=ev.progress, close_backend=ev.backend_factory is not None)
+    try:
+        run = run_recipe(loaded, backend=backend, progress=ev.progress, close_backend=ev.backend_factory is not None)
+    except RunDirError as exc:  # its hint names generate's --overwrite / --out, which evolve has not
+        raise RunDirError(exc.message, hint=f"an evolve project holds the generations of one recipe: pass --project "
+                                            f"DIR to start a new one, or delete {ev.project} to start over") from None
     texts = [str(t) for t in run.dataset[ev.text_column]]
     measured = health(texts, reference, ev.config.stop_metrics, embedder, seed=loaded.recipe.recipe.seed)
     return run, generation_row(k, run, measured)

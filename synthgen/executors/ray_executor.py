@@ -23,7 +23,7 @@ def run_on_ray(loaded: Any, execution: Any, *, out: Any = None, overwrite: bool 
     """Build the plan with engine replicas as its backend, join the cluster, run, leave the cluster."""
     from ..api import execute, resolve_out_dir
     from ..plan import RecipeContext, build_run_plan
-    from ..rundir import RunDir
+    from ..rundir import RunDir, run_identity
     from .ray_cluster import check_resources, connect
 
     if backend is not None:
@@ -36,7 +36,7 @@ def run_on_ray(loaded: Any, execution: Any, *, out: Any = None, overwrite: bool 
         plan = build_run_plan(loaded, engine_backend(loaded.recipe, context, execution))
         distribute(plan, execution)
         run_dir = RunDir(resolve_out_dir(loaded, out))
-        run_dir.prepare(loaded.hash, overwrite=overwrite)
+        run_dir.prepare(loaded.hash, overwrite=overwrite, identity=run_identity(loaded))
         return execute(loaded, plan, run_dir, progress, close_backend)
     finally:
         connection.close()

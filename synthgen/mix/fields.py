@@ -9,6 +9,7 @@ from .base import MixError
 from .strategies import row_score
 
 ORIGINAL_SOURCE = "original_source"
+ORIGINAL_REASON = "original_reason"
 
 
 def columns(rows: list[dict[str, Any]], limit: int = 1000) -> list[str]:
@@ -59,3 +60,13 @@ def label_rows(rows: list[dict[str, Any]], source: str) -> list[dict[str, Any]]:
         copy["source"] = source
         labelled.append(copy)
     return labelled
+
+
+def with_reason(row: dict[str, Any], reason: str) -> dict[str, Any]:
+    """A dropped row with the mixer's ``reason``; a ``reason`` the row already had (a verifier's, a judge's)
+    moves to ``original_reason``, as ``source`` moves to ``original_source``."""
+    copy = dict(row)
+    if "reason" in copy:
+        copy[ORIGINAL_REASON] = copy.pop("reason")
+    copy["reason"] = reason
+    return copy

@@ -14,7 +14,7 @@ from typing import Any, Iterable
 from .base import (DUPLICATE_IN_MIX, MISSING_TEXT, OVER_MIX_CAP, SOURCE_REAL, SOURCE_SYNTHETIC, MixError, MixTexts,
                    mix_text)
 from .caps import CAP_KEY, OVERRIDE_KEY, default_cap, resolve_cap, synthetic_allowance
-from .fields import check_text_field, label_rows, require_field
+from .fields import check_text_field, label_rows, require_field, with_reason
 from .novelty import DiversityOrder
 from .strategies import STRATEGIES, check_selection
 
@@ -93,28 +93,34 @@ class Mixer:
 
     def mix(self, real_rows: Iterable[dict[str, Any]], synthetic_rows: Iterable[dict[str, Any]]) -> MixResult:
         """Keep every real row, add the synthetic rows the cap allows, return the rest as ``dropped``."""
-        real = self._real_records(list(real_rows))
-        synthetic = list(synthetic_rows)
+        real, carried = self._real_records(list(real_rows))
+        synthetic = carried + list(synthetic_rows)
         check_text_field(synthetic, self.text_field, "synthetic")
         allowance = self._allowance(len(real), len(synthetic))
         real_texts = [mix_text(row.get(self.text_field)) for row in real]
         eligible, offered, dropped = self._eligible(synthetic, real_texts)
         chosen = self._choose(eligible, allowance, MixTexts(offered, [t for t in real_texts if t is not None]))
         picked = [row for i, row in enumerate(eligible) if i in chosen]
-        dropped += [{**row, "reason": OVER_MIX_CAP} for i, row in enumerate(eligible) if i not in chosen]
+        dropped += [with_reason(row, OVER_MIX_CAP) for i, row in enumerate(eligible) if i not in chosen]
         records = real + label_rows(picked, SOURCE_SYNTHETIC)
         share = len(picked) / len(records) if records else 0.0
         result = MixResult(records, len(real), len(picked), share, label_rows(dropped, SOURCE_SYNTHETIC),
                            self.cap, self.default_cap, allowance, self.override_reason, self.strategy,
                            self.settings())
-        result.warnings = self._warnings(result, blank_real=real_texts.count(None))
+        result.warnings = self._warnings(result, blank_real=real_texts.count(None), carried=len(carried))
         return result
 
-    def _real_records(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _real_records(self, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """``(real, carried)``: the real rows labelled ``source = real``, and the rows of the real input
+        already tagged ``source = synthetic`` (the real input is an earlier mix). Those are synthetic data
+        however they arrive: they are offered with the synthetic rows, ahead of them, and count toward the
+        cap, so a mix of a mix never holds more than the cap; any left out come back in ``dropped``."""
         check_text_field(rows, self.real_text_field, "real")
         if self.real_text_field != self.text_field:
             rows = [_renamed(row, self.real_text_field, self.text_field) for row in rows]
-        return label_rows(rows, SOURCE_REAL)
+        carried = [row for row in rows if row.get("source") == SOURCE_SYNTHETIC]
+        real = [row for row in rows if row.get("source") != SOURCE_SYNTHETIC] if carried else rows
+        return label_rows(real, SOURCE_REAL), carried
 
     def _allowance(self, n_real: int, n_offered: int) -> int | None:
         allowance = synthetic_allowance(n_real, self.cap)
@@ -134,9 +140,9 @@ class Mixer:
         for row in synthetic:
             text = mix_text(row.get(self.text_field))
             if text is None:
-                dropped.append({**row, "reason": MISSING_TEXT})
+                dropped.append(with_reason(row, MISSING_TEXT))
             elif text in seen:
-                dropped.append({**row, "reason": DUPLICATE_IN_MIX})
+                dropped.append(with_reason(row, DUPLICATE_IN_MIX))
             else:
                 seen.add(text)
                 eligible.append(row)
@@ -155,8 +161,11 @@ class Mixer:
         picked = STRATEGIES[self.strategy](eligible, k, self, texts)
         return set(check_selection(list(picked), len(eligible), k, self.strategy))
 
-    def _warnings(self, result: MixResult, blank_real: int) -> list[str]:
+    def _warnings(self, result: MixResult, blank_real: int, carried: int = 0) -> list[str]:
         notes = []
+        if carried:
+            notes.append(f"{carried} rows of the real data are tagged source='synthetic' (an earlier mix?): they "
+                         "count as synthetic toward the cap, not as real")
         over = result.dropped_by_reason().get(OVER_MIX_CAP, 0)
         if over:
             notes.append(f"the real data ({result.n_real} rows) can carry at most {result.allowance} synthetic "

@@ -33,12 +33,12 @@ def write_mix(result: MixResult, out_dir: str | Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    records = to_table(result.records, ("text", "source"))
+    records = to_table(result.records, ("text", "source"), result.warnings)
     try:
         with _quiet_datasets():
             datasets.Dataset(records).save_to_disk(str(tmp))
         _write_parquet(records, tmp / "data.parquet")
-        _write_parquet(to_table(result.dropped, ("text", "source", "reason")), tmp / "dropped.parquet")
+        _write_parquet(to_table(result.dropped, ("text", "source", "reason"), result.warnings), tmp / "dropped.parquet")
         write_json_atomic(tmp / SUMMARY, {"kind": KIND, **result.summary()})
         replace_folder(tmp, out)
     finally:
@@ -47,6 +47,9 @@ def write_mix(result: MixResult, out_dir: str | Path) -> Path:
 
 
 def _check_replaceable(out: Path) -> None:
+    from ..outpaths import check_parent
+
+    check_parent(out)
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and read_summary(out) is None)):
         raise MixError(f"{out} exists and is not a synthgen mix folder", hint="choose a new or empty folder for --out")
 
@@ -67,15 +70,23 @@ def _write_parquet(table: Any, path: Path) -> None:
     pq.write_table(table, path)
 
 
-def to_table(rows: list[dict[str, Any]], empty_columns: tuple[str, ...]):
+def to_table(rows: list[dict[str, Any]], empty_columns: tuple[str, ...], warnings: list[str] | None = None):
     """A pyarrow table of ``rows`` over the union of their columns (missing values null). A column whose
-    values mix types (say int ids beside string ids) is written as text rather than failing the write."""
+    values mix types (say int ids beside string ids), or that Parquet cannot store (all ``{}``:
+    :func:`~synthgen.tabular.parquet_safe`), is written as text rather than failing the write; the latter
+    is noted in ``warnings``."""
     import pyarrow as pa
+
+    from ..tabular import parquet_safe
 
     if not rows:
         return pa.table({name: pa.array([], pa.string()) for name in empty_columns})
     names = list(dict.fromkeys(key for row in rows for key in row))
-    return pa.table({name: _array([row.get(name) for row in rows]) for name in names})
+    table, texts = parquet_safe(pa.table({name: _array([row.get(name) for row in rows]) for name in names}))
+    note = f"column(s) {', '.join(texts)} hold only empty objects ({{}}), which Parquet cannot store: written as JSON text"
+    if texts and warnings is not None and note not in warnings:
+        warnings.append(note)
+    return table
 
 
 def _array(values: list[Any]):

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..pipeline import Stage
+from .checks import check_data_inputs, check_mix_inputs, check_output_columns
 from .model import Limits, MixPlan, OutputPlan, RecipeContext, RunPlan, SeedPlan, seeds_hash
 from .parts import build_gate_parts, build_mix, build_output, build_seeds, run_context
 from .pipeline import build_pipeline, records_per_request
@@ -30,8 +31,11 @@ def build_run_plan(loaded: Any, backend: Any = None) -> RunPlan:
     if backend is None:
         backend = build_main_backend(recipe, context)
     output = build_output(recipe, context)
+    check_output_columns(recipe, context, output, seeds.fields)
+    check_data_inputs(recipe, context)
     embedder, gate, selection, diversity_field = build_gate_parts(recipe, context, output, collect_target(recipe))
     pipeline, samplings, gated = build_pipeline(recipe, context, seeds, backend, output, embedder, diversity_field)
+    check_mix_inputs(recipe, context, output, seeds.fields, pipeline)
     limits, target = run_limits(recipe, samplings, pipeline)
     return RunPlan(context, seeds, pipeline, backend, samplings, gated, limits, target,
                    recipe.generation.candidate_budget, run_context(recipe, context, samplings, gated),
@@ -55,7 +59,21 @@ def build_main_backend(recipe: Any, context: RecipeContext) -> Any:
 
     prompt = recipe.prompt
     mode, system = (prompt.mode, prompt.system) if prompt is not None else ("auto", None)
+    check_replay_file(recipe.generation.backend, context)
     return build_backend(recipe.generation.backend, context, mode=mode, system=system)
+
+
+def check_replay_file(config: Any, context: RecipeContext) -> None:
+    """A replay backend's file must exist before the run starts (it is read only when the backend loads,
+    so without this check ``synthgen validate`` would pass a recipe that cannot run)."""
+    from ..errors import RecipeError
+
+    if config.type != "replay":
+        return
+    path = context.resolve(config.path)
+    if not path.is_file():
+        raise RecipeError(f"{context.where('generation.backend.path')}: {path}: file not found",
+                          hint="point it at the jsonl of saved completions; relative paths start at the recipe's folder")
 
 
 def collect_target(recipe: Any) -> int:
@@ -75,20 +93,37 @@ def run_limits(recipe: Any, samplings: dict[str, Any], pipeline: list[Stage]) ->
     return Limits(target=collect, budget=gen.candidate_budget, batch_size=gen.batch_size, n=n), gen.target
 
 
+NOT_INPUTS = ("output.dir", "diversity.cache_dir", "evolve.")  # where the run writes, or not read by a run
+GROWING_INPUTS = {"dedup.history": "a history index grows with every run that extends it (this one included)"}
+
+
 def input_paths(recipe: Any, context: RecipeContext) -> dict[str, Path]:
-    """Every file the recipe reads, by the key that names it (hashed into the manifest)."""
-    paths: dict[str, Path] = {}
-    if hasattr(recipe.seeds, "path"):
-        paths["seeds.path"] = context.resolve(recipe.seeds.path)
-    for i, step in enumerate(recipe.step_configs()):
-        few_shot = getattr(step, "few_shot", None)
-        if few_shot is not None:
-            key = "prompt.few_shot.path" if recipe.is_shorthand else f"steps.{i}.few_shot.path"
-            paths[key] = context.resolve(few_shot.path)
-    if hasattr(recipe.generation.backend, "path"):
-        paths["generation.backend.path"] = context.resolve(recipe.generation.backend.path)
-    return paths
+    """Every file or folder the run reads, by the recipe key that names it (``seeds.path``,
+    ``prompt.few_shot.path``, ``mix.real``, ``dedup.against_real.0.path``, ``verify.2.schema_path``, ...).
+
+    Found by walking the validated recipe for path values, so a new path setting is hashed into the
+    manifest (and checked on resume) without being listed here. Locations the run writes are left out;
+    those in :data:`GROWING_INPUTS` are listed but not hashed (see synthgen.manifest)."""
+    return {key: context.resolve(value) for key, value in _path_values(recipe, "")
+            if not key.startswith(NOT_INPUTS)}
+
+
+def _path_values(node: Any, key: str):
+    """(dotted key, Path) for every Path value under ``node`` (models, lists and dicts are walked)."""
+    from pydantic import BaseModel
+
+    if isinstance(node, Path):
+        yield key, node
+    elif isinstance(node, BaseModel):
+        for name in type(node).model_fields:
+            yield from _path_values(getattr(node, name), f"{key}.{name}" if key else name)
+    elif isinstance(node, (list, tuple)):
+        for i, item in enumerate(node):
+            yield from _path_values(item, f"{key}.{i}")
+    elif isinstance(node, dict):
+        for name, item in node.items():
+            yield from _path_values(item, f"{key}.{name}")
 
 
 __all__ = ["Limits", "MixPlan", "OutputPlan", "RecipeContext", "RunPlan", "SeedPlan", "build_main_backend",
-           "build_run_plan", "collect_target", "seeds_hash"]
+           "build_run_plan", "collect_target", "input_paths", "seeds_hash", "GROWING_INPUTS"]

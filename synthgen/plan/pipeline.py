@@ -15,7 +15,7 @@ from typing import Any
 from ..errors import RecipeError
 from ..pipeline import Stage
 from .model import RecipeContext, SeedPlan
-from ..prompts import EXAMPLES, template_fields
+from ..prompts import EXAMPLES, check_placeholders, template_fields
 
 FANOUT_TYPES = ("generate", "rewrite")
 
@@ -23,19 +23,26 @@ FANOUT_TYPES = ("generate", "rewrite")
 def build_pipeline(recipe: Any, context: RecipeContext, seeds: SeedPlan, backend: Any, output: Any,
                    embedder: Any, diversity_field: str) -> tuple[list[Stage], dict[str, Any], str]:
     """(pipeline, sampling per LLM step, the step the diversity gate remediates)."""
+    from .verify_refs import check_verify_references
+    from ..seeds.sources import seeds_key
+
     steps = recipe.step_configs()
     samplings = step_samplings(recipe, context)
     writers = column_writers(steps, output)
-    placed = _placed_stages(recipe, context, writers, output, backend, samplings, embedder, diversity_field)
+    placed = _placed_stages(recipe, context, writers, output, backend, samplings, embedder, diversity_field,
+                            seeds.fields)
     samplings = _constrain_decoding(recipe, context, writers, samplings, output)
     pipeline: list[Stage] = []
     strides = fanout_strides(steps, samplings)
+    seeds_where = seeds_key(recipe.seeds)
     for i, step in enumerate(steps):
         _check_references(step, i, steps, seeds.fields, context, recipe.is_shorthand)
+        _check_seed_rows(step, i, steps, seeds, seeds_where, context, recipe.is_shorthand)
         if step.type == "preference":
             _check_preference(step, i, steps, samplings, {v.type for v in recipe.verify}, context)
         pipeline.append(_build_step(step, i, steps, recipe, context, backend, samplings, strides, seeds))
         pipeline += [stage for anchor, stage in placed if anchor == i]
+    check_verify_references(recipe, context, writers, seeds.fields, output.main_field)
     return pipeline, samplings, gated_step(steps, writers.get(diversity_field, len(steps) - 1), samplings)
 
 
@@ -114,6 +121,28 @@ def _check_references(step: Any, i: int, steps: list[Any], seed_fields: frozense
             raise _unknown_column(value, available, steps[i:], context.where(f"{key}.{attr}"))
 
 
+def _check_seed_rows(step: Any, i: int, steps: list[Any], seeds: SeedPlan, key: str, context: RecipeContext,
+                     shorthand: bool) -> None:
+    """The reference check sees the union of the seed fields; rendering needs each seed field a template
+    uses in every row, with a value (a null would render as the text "None")."""
+    from .parts import _step_columns
+
+    written = {c for s in steps[:i] for c in _step_columns(s)}
+    for attr in ("template", "user_template", "assistant_template"):
+        template = getattr(step, attr, None)
+        if not template:
+            continue
+        shadowed = written | _template_extras(step, attr)
+        used = [name for name in template_fields(template) if name in seeds.fields and name not in shadowed]
+        for seed in seeds.requests.seeds if used else ():
+            name = next((name for name in used if seed.fields.get(name) is None), None)
+            if name is not None:
+                has = f"a null {name!r}" if name in seed.fields else f"no {name!r} field"
+                user = f"{'prompt' if shorthand else f'steps.{i}'}.{attr}"
+                raise RecipeError(f"{context.where(key)}: row {seed.index + 1} has {has} (used by {user})",
+                                  hint=f"give {name!r} a value in every seed row")
+
+
 def _check_preference(step: Any, i: int, steps: list[Any], samplings: dict[str, Any], verifiers: set[str],
                       context: RecipeContext) -> None:
     """A preference step needs several responses per prompt and a score for each."""
@@ -136,11 +165,7 @@ def _template_extras(step: Any, attr: str) -> set[str]:
 
 
 def _check_template(template: str, available: set[str], later: set[str], where: str) -> None:
-    try:
-        names = template_fields(template)
-    except ValueError as exc:
-        raise RecipeError(f"{where}: {exc}", hint="escape literal braces as {{ and }}") from None
-    for name in names:
+    for name in check_placeholders(template, where):
         if name not in available:
             raise _unknown_column(name, available, later, where, placeholder=True)
 
@@ -187,9 +212,10 @@ def _key(recipe: Any, i: int) -> str:
 # --- stages placed after steps -------------------------------------------------------------------
 
 
-def _anchor(field: str, after: str | None, writers: dict[str, int], steps: list[Any], where: str) -> int:
+def _anchor(field: str, after: str | None, writers: dict[str, int], steps: list[Any], where: str,
+            seed_fields: frozenset[str] = frozenset()) -> int:
     if field not in writers:
-        raise _unknown_column(field, set(writers), [], f"{where}.field")
+        raise _not_generated(field, set(writers), seed_fields, f"{where}.field")
     anchor = writers[field]
     if after is not None:
         names = [s.name for s in steps]
@@ -202,34 +228,47 @@ def _anchor(field: str, after: str | None, writers: dict[str, int], steps: list[
     return anchor
 
 
+def _not_generated(name: str, columns: set[str], seed_fields: frozenset[str], where: str) -> RecipeError:
+    """A checked ``field`` must be a column a step writes: a seed field is input, the same for every
+    candidate of its seed, so checking it after generation would only spend the budget."""
+    listed = ", ".join(sorted(columns)) or "none"
+    if name in seed_fields:
+        return RecipeError(f"{where}: {name!r} is a seed field, not a generated column: checks here run on "
+                           "what a step writes", hint=f"generated columns: {listed}; filter seed rows at their source")
+    guess = difflib.get_close_matches(name, sorted(columns), n=1)
+    hint = (f"did you mean {guess[0]!r}? " if guess else "") + f"generated columns: {listed}"
+    return RecipeError(f"{where}: {name!r} is not a generated column", hint=hint)
+
+
 def _placed_stages(recipe: Any, context: RecipeContext, writers: dict[str, int], output: Any, backend: Any,
-                   samplings: dict[str, Any], embedder: Any, diversity_field: str) -> list[tuple[int, Stage]]:
+                   samplings: dict[str, Any], embedder: Any, diversity_field: str,
+                   seed_fields: frozenset[str] = frozenset()) -> list[tuple[int, Stage]]:
     steps = recipe.step_configs()
-    placed = _verify_stages(recipe, context, writers, output, backend, samplings)
+    placed = _verify_stages(recipe, context, writers, output, backend, samplings, seed_fields)
     if recipe.dedup is not None:
         from ..dedup import build_dedup_stages
 
         field = recipe.dedup.field or output.main_field
-        anchor = _anchor(field, recipe.dedup.after, writers, steps, context.where("dedup"))
+        anchor = _anchor(field, recipe.dedup.after, writers, steps, context.where("dedup"), seed_fields)
         placed += [(anchor, _with_field(s, field)) for s in build_dedup_stages(recipe.dedup, context)]
     if recipe.diversity is not None:
         from ..diversity.build import build_diversity_stages
 
-        anchor = _anchor(diversity_field, None, writers, steps, context.where("diversity"))
+        anchor = _anchor(diversity_field, None, writers, steps, context.where("diversity"), seed_fields)
         placed += [(anchor, _with_field(s, diversity_field))
                    for s in build_diversity_stages(recipe.diversity, context, embedder)]
     return placed
 
 
 def _verify_stages(recipe: Any, context: RecipeContext, writers: dict[str, int], output: Any, backend: Any,
-                   samplings: dict[str, Any]) -> list[tuple[int, Stage]]:
+                   samplings: dict[str, Any], seed_fields: frozenset[str] = frozenset()) -> list[tuple[int, Stage]]:
     from ..verify import VerifyContext, build_verify_stages
 
     steps, placed, seen = recipe.step_configs(), [], {}
     for i, config in enumerate(recipe.verify):
         where = context.where(f"verify.{i}")
         field = getattr(config, "field", None) or output.main_field
-        anchor = _anchor(field, getattr(config, "after", None), writers, steps, where)
+        anchor = _anchor(field, getattr(config, "after", None), writers, steps, where, seed_fields)
         n = samplings[steps[writers[field]].name].n if steps[writers[field]].name in samplings else 1
         verify_context = VerifyContext(context.source, context.resolve, backend, n)
         (stage,) = build_verify_stages([config], verify_context, index=i)
@@ -255,6 +294,15 @@ def _constrain_decoding(recipe: Any, context: RecipeContext, writers: dict[str, 
         if config.type == "json" and config.constrain:
             step = steps[writers[config.field or output.main_field]].name
             schema = load_schema(config, VerifyContext(context.source, context.resolve), context.where(f"verify.{i}"))
+            _check_one_constraint(samplings.get(step), step, context.where(f"verify.{i}.constrain"))
             if step in samplings and samplings[step].json_schema is None:
                 samplings = {**samplings, step: samplings[step].model_copy(update={"json_schema": schema})}
     return samplings
+
+
+def _check_one_constraint(sampling: Any, step: str, where: str) -> None:
+    """``constrain = true`` sets a step's JSON Schema; a regex or choice already there would make two."""
+    other = next((key for key in ("regex", "choice") if getattr(sampling, key, None) is not None), None)
+    if other is not None:
+        raise RecipeError(f"{where}: step {step!r} already decodes under [generation.sampling] {other}, and "
+                          "decoding takes one constraint", hint=f"remove {other}, or set constrain = false")

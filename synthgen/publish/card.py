@@ -128,13 +128,15 @@ def _title(inputs: CardInputs) -> str:
 
 
 def _summary(inputs: CardInputs) -> str:
+    from ..report.build import acceptance_phrase
+
     report = inputs.files.report
     rate = report.acceptance_rate
     lines = ["## Summary", "",
              f"- records: **{inputs.n_rows}** (target {report.target}; run status "
              f"`{report.status}`, stop reason `{report.stop_reason}`)",
              f"- candidates generated: {report.throughput.candidates}, rejected: "
-             f"{report.rejected}, acceptance rate: {'n/a' if rate is None else f'{rate:.1%}'}",
+             f"{report.rejected}, acceptance rate: {acceptance_phrase(rate, report.candidate_records)}",
              f"- synthetic share: {sections.share_phrase(inputs)}",
              f"- dataset format: `{sections.md(inputs.dataset_format)}` (the run's `output.format`)"]
     return "\n".join(lines)

@@ -16,18 +16,38 @@ def _optional_non_bool(annotation: Any) -> bool:
     return NoneType in args and bool not in args
 
 
+def _numeric_non_bool(annotation: Any) -> bool:
+    """``int``, ``float`` or an optional of them: pydantic would read ``true`` there as 1."""
+    args = get_args(annotation) if get_origin(annotation) in (Union, UnionType) else (annotation,)
+    return bool({int, float} & set(args)) and bool not in args
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     @model_validator(mode="before")
     @classmethod
     def _false_means_off(cls, data: Any) -> Any:
-        """``key = false`` on an optional, non-boolean setting means "off" (None)."""
+        """``key = false`` on an optional, non-boolean setting means "off" (None); any other boolean where a
+        number is expected is refused (``--set`` values are read as TOML, so numbers stay numbers)."""
         if not isinstance(data, dict):
             return data
         fields = cls.model_fields
-        return {key: None if value is False and key in fields and _optional_non_bool(fields[key].annotation)
+        data = {key: None if value is False and key in fields and _optional_non_bool(fields[key].annotation)
                 else value for key, value in data.items()}
+        return {key: _NotANumber(value) if isinstance(value, bool) and key in fields
+                and _numeric_non_bool(fields[key].annotation) else value for key, value in data.items()}
+
+
+class _NotANumber:
+    """Stands in for ``true`` (or ``false`` on a required number) where a number is expected, which
+    pydantic would read as 1 or 0: the field's own type check then refuses it, naming the key."""
+
+    def __init__(self, value: bool):
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "true" if self.value else "false"
 
 
 class Placed(Strict):

@@ -143,10 +143,33 @@ def format_problem(source: str, err: dict[str, Any]) -> str:
         return f"{source}:{where}: unknown key; {hint}allowed: {', '.join(allowed)}"
     if kind == "missing":
         return f"{source}:{where}: required key is missing"
+    tags = _type_tags(err["loc"]) if kind in ("union_tag_not_found", "union_tag_invalid") else []
+    if tags:
+        return _type_problem(source, where, err, tags)
     message = err["msg"].removeprefix("Value error, ")
     value = err.get("input")
     shown = "" if isinstance(value, dict | list) or value is None else f" (got {value!r})"
     return f"{source}:{where}: {message}{shown}"
+
+
+def _type_problem(source: str, where: str, err: dict[str, Any], tags: list[str]) -> str:
+    """A pluggable table without a (known) ``type``, said in the recipe's words, not pydantic's."""
+    choices = ", ".join(tags)
+    if err["type"] == "union_tag_not_found":
+        return f"{source}:{where}.type is missing: choose one of {choices}"
+    tag = str(err.get("ctx", {}).get("tag", ""))
+    guess = difflib.get_close_matches(tag, tags, n=1)
+    return f"{source}:{where}.type: unknown type {tag!r}; {f'did you mean {guess[0]!r}? ' if guess else ''}" \
+           f"choose one of {choices}"
+
+
+def _type_tags(loc: tuple[Any, ...]) -> list[str]:
+    """The ``type`` values the union at ``loc`` accepts, in declaration order."""
+    model: Any = Recipe
+    for part in loc:
+        model = _variant(model, part) if isinstance(part, str) and _is_tag(model, part) else _child(model, part)
+    return [tag for member in _union_members(model) if _is_model(member) and "type" in member.model_fields
+            for tag in get_args(member.model_fields["type"].annotation)]
 
 
 def _clean_loc(loc: tuple[Any, ...]) -> list[Any]:

@@ -90,6 +90,9 @@ class PromptConfig(Strict):
 # --- [generation] -----------------------------------------------------------------------------------
 
 
+CONSTRAINT_KEYS = ("json_schema", "regex", "choice")
+
+
 class SamplingConfig(Strict):
     """synthgen's own sampling settings; only the vLLM adapter knows vLLM's names."""
 
@@ -104,6 +107,37 @@ class SamplingConfig(Strict):
     choice: list[str] | None = Field(
         None, description="Constrain each completion to exactly one of these strings (the LLM judge sets it).")
     regex: str | None = Field(None, description="Constrain each completion to match this regular expression.")
+
+    @field_validator("regex")
+    @classmethod
+    def _regex(cls, regex: str | None) -> str | None:
+        from ..verify.checks import compiles
+
+        return None if regex is None else compiles(regex)
+
+    @field_validator("json_schema")
+    @classmethod
+    def _schema(cls, schema: dict[str, Any] | None) -> dict[str, Any] | None:
+        from ..verify.checks import check_json_schema
+
+        if schema is not None:
+            check_json_schema(schema)
+        return schema
+
+    @field_validator("choice")
+    @classmethod
+    def _choice(cls, choice: list[str] | None) -> list[str] | None:
+        if choice is not None and not choice:
+            raise ValueError("choice needs at least one string (an empty list allows no completion)")
+        return choice
+
+    @model_validator(mode="after")
+    def _one_constraint(self) -> "SamplingConfig":
+        set_ = [key for key in CONSTRAINT_KEYS if getattr(self, key) is not None]
+        if len(set_) > 1:
+            raise ValueError(f"{' and '.join(set_)} are both set, but decoding takes one constraint: keep one of "
+                             f"{', '.join(CONSTRAINT_KEYS)}")
+        return self
 
 
 class VllmBackendConfig(Strict):

@@ -8,6 +8,7 @@ A recipe with a ``[prompt]`` table instead is shorthand for one ``generate`` ste
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -106,6 +107,26 @@ class SampleStep(StepBase):
     values: list[Any] = Field(min_length=1)
     weights: list[float] | None = None
 
+    @field_validator("values")
+    @classmethod
+    def _one_type(cls, values: list[Any]) -> list[Any]:
+        """The values become one dataset column, which Arrow writes with one type."""
+        from ..tabular import column_type_problem
+
+        problem = column_type_problem(values)
+        if problem is not None:
+            raise ValueError(f"{problem}: give every value the same type, e.g. quote the numbers")
+        return values
+
+    @field_validator("weights")
+    @classmethod
+    def _finite(cls, weights: list[float] | None) -> list[float] | None:
+        bad = next((w for w in weights or () if not math.isfinite(w)), None)
+        if bad is not None:
+            raise ValueError(f"weights must be finite numbers (got {bad}): "
+                             "give every value a finite, non-negative weight")
+        return weights
+
     @model_validator(mode="after")
     def _weights_match(self) -> "SampleStep":
         if self.weights is not None:
@@ -130,7 +151,14 @@ class JudgeStep(LLMStep):
     template: str | None = Field(None, description="Rubric; {text} (the target), {prompt}, seeds, columns.")
     min_score: float = 1
     max_score: float = 10
-    score_pattern: str | None = None
+    score_pattern: str | None = Field(None, description="Regex whose first group is the score.")
+
+    @field_validator("score_pattern")
+    @classmethod
+    def _pattern(cls, pattern: str | None) -> str | None:
+        from ..verify.checks import compiles
+
+        return None if pattern is None else compiles(pattern)
 
     @model_validator(mode="after")
     def _scale(self) -> "JudgeStep":

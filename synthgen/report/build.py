@@ -19,6 +19,7 @@ def build_report(*, name: str, recipe_hash: str, target: int, budget: int, stop_
     gen_s = counters.get("generate_seconds", 0.0) or 0.0
     candidates = counters.get("candidates", 0)
     tokens = counters.get("completion_tokens", 0)
+    made = candidate_records(candidates, stages)
     throughput = Throughput(
         requests=counters.get("next_request", 0), candidates=candidates, batches=counters.get("batches", 0),
         prompt_tokens=counters.get("prompt_tokens", 0), completion_tokens=tokens,
@@ -29,9 +30,23 @@ def build_report(*, name: str, recipe_hash: str, target: int, budget: int, stop_
         stop_reason=stop_reason, target=target, max_candidates=budget, kept=n_kept, rejected=n_rejected,
         funnel=_funnel(candidates, stages, n_kept), stages=[StageReport.from_dict(s) for s in stages],
         top_reasons=_top_reasons(rejected_rows),
-        acceptance_rate=round(n_kept / candidates, 4) if candidates else None,
+        acceptance_rate=round(n_kept / made, 4) if made else None, candidate_records=made,
         timings=Timings(round(wall_seconds, 3), round(gen_s, 3)), throughput=throughput,
         resumed_batches=resumed_batches)
+
+
+def candidate_records(candidates: int, stages: list[dict[str, Any]]) -> int:
+    """Every candidate record the run made: the first step's candidates plus the children later fan-out
+    steps created (``n = 3`` responses per instruction). The acceptance rate is kept ÷ this, so a
+    fan-out recipe's rejects count against it (kept ÷ first-step candidates could read 100%)."""
+    return candidates + sum(int(s.get("created", 0) or 0) for s in stages)
+
+
+def acceptance_phrase(rate: float | None, made: int | None) -> str:
+    """The acceptance rate with what it divides by, for report.md, report.html and the dataset card."""
+    if rate is None:
+        return "n/a"
+    return f"{rate:.1%}" + ("" if made is None else f" (kept ÷ {made} candidate records, fan-out children included)")
 
 
 def _funnel(candidates: int, stages: list[dict[str, Any]], n_kept: int) -> list[dict[str, Any]]:
@@ -58,7 +73,7 @@ def render_markdown(report: RunReport, samples: list[dict[str, Any]] | None = No
         f"- status: **{report.status}** ({report.stop_reason}): {report.kept} / {report.target} records"
         f", {t.candidates} candidates of a budget of {report.max_candidates}",
         f"- recipe hash: `{report.recipe_hash}`",
-        f"- acceptance rate: {_pct(report.acceptance_rate)}",
+        f"- acceptance rate: {acceptance_phrase(report.acceptance_rate, report.candidate_records)}",
         f"- generation: {t.completion_tokens} tokens in {report.timings.generate_seconds} s"
         f" ({t.tokens_per_s} tokens/s, {t.samples_per_s} samples/s)",
     ]

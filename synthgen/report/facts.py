@@ -47,12 +47,28 @@ def _checks(value: Any) -> list[dict[str, Any]]:
     if isinstance(value, dict):
         if isinstance(value.get("decisions"), list):
             return [value]
-        return [{"decisions": [value]}] if "metric" in value else []
+        return [{"decisions": [value]}] if is_decision(value) else []
     if not isinstance(value, list):
         return []
     checks = [v for v in value if isinstance(v, dict) and isinstance(v.get("decisions"), list)]
-    bare = [v for v in value if isinstance(v, dict) and "metric" in v and "decisions" not in v]
+    bare = [v for v in value if isinstance(v, dict) and is_decision(v) and "decisions" not in v]
     return checks + ([{"decisions": bare}] if bare else [])
+
+
+DECISION_KEYS = ("passed", "status", "threshold", "rule", "op")
+
+
+def is_decision(entry: dict[str, Any]) -> bool:
+    """A metric judged against a threshold. The final dataset's diversity metrics (``report["diversity"]``:
+    metric, value, reference, ratio) are measured, not judged: informational rows, not gate decisions."""
+    return "metric" in entry and any(entry.get(key) is not None for key in DECISION_KEYS)
+
+
+def informational_metrics(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The final dataset's measured metrics that no gate judged (shown apart from the gates)."""
+    value = report.get("diversity")
+    entries = value if isinstance(value, list) else [value] if isinstance(value, dict) else []
+    return [e for e in entries if isinstance(e, dict) and "metric" in e and not is_decision(e)]
 
 
 def _check_label(check: dict[str, Any], index: int, n_checks: int) -> str | None:

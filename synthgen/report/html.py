@@ -14,8 +14,9 @@ from typing import Any
 from ..formats import dataset_text, record_text
 from ..fidelity.report import fidelity_html
 from . import plots
-from .build import render_markdown
-from .facts import format_value, gate_checks_summary, gate_decisions, gate_failures, generation_series, verdict
+from .build import acceptance_phrase, render_markdown
+from .facts import (format_value, gate_checks_summary, gate_decisions, gate_failures, generation_series,
+                    informational_metrics, verdict)
 
 N_KEPT_SAMPLES, PER_REASON, MAX_REJECT_SAMPLES, TEXT_CHARS = 8, 3, 40, 600
 
@@ -99,7 +100,7 @@ def _head(path: Path, n: int | None, columns: tuple[str, ...] | None = None) -> 
 def render_html(report: dict[str, Any], kept: list[dict[str, Any]], rejected: list[dict[str, Any]],
                 manifest: dict[str, Any] | None = None) -> str:
     """The whole page as a string."""
-    parts = [_header(report, manifest or {}), _funnel(report), _gates(report), _mix(report), _generations(report),
+    parts = [_header(report, manifest or {}), _funnel(report), _gates(report), _diversity_info(report), _mix(report), _generations(report),
              _samples_kept(kept), _samples_rejected(rejected)]
     parts.insert(3, fidelity_html(report))  # after the gates (synthgen.fidelity.report)
     title = esc(f"synthgen run: {report.get('name')}")
@@ -125,7 +126,7 @@ def _header(report: dict[str, Any], manifest: dict[str, Any]) -> str:
     items = [f"status: <b>{esc(report.get('status'))}</b> ({esc(report.get('stop_reason'))})",
              f"records: {esc(report.get('kept'))} of target {esc(report.get('target'))}; "
              f"rejected: {esc(report.get('rejected'))} of {esc(t.get('candidates'))} candidates",
-             f"acceptance rate: {'n/a' if rate is None else f'{rate:.1%}'}",
+             f"acceptance rate: {esc(acceptance_phrase(rate, report.get('candidate_records')))}",
              f"recipe hash: <code>{esc(report.get('recipe_hash'))}</code>",
              f"model: {esc(backend.get('model', 'n/a'))} ({esc(backend.get('backend', 'unknown backend'))})",
              f"generation: {esc(t.get('completion_tokens'))} tokens in "
@@ -162,6 +163,17 @@ def _decision_table(decisions: list[dict[str, Any]]) -> str:
              _num(format_value(d["value"])), _num(format_value(d["threshold"])), esc(d.get("rule") or ""),
              _verdict(d["passed"]), esc(d.get("reason") or "")] for d in decisions]
     return _table(["gate", "check", "metric", "against", "value", "threshold", "rule", "result", "note"], rows)
+
+
+def _diversity_info(report: dict[str, Any]) -> str:
+    """The final dataset's diversity metrics: measured against the reference, not gate decisions."""
+    metrics = informational_metrics(report)
+    if not metrics:
+        return ""
+    rows = [[esc(m["metric"]), _num(format_value(m.get("value"))), _num(format_value(m.get("reference"))),
+             _num(format_value(m.get("ratio")))] for m in metrics]
+    return ("<h2>Diversity of the dataset (informational, not a gate)</h2>"
+            + _table(["metric", "value", "reference", "ratio"], rows))
 
 
 def _mix(report: dict[str, Any]) -> str:

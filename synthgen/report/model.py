@@ -97,6 +97,7 @@ class RunReport:
     timings: Timings
     throughput: Throughput
     resumed_batches: int = 0
+    candidate_records: int | None = None  # first-step candidates + fan-out children: acceptance_rate's divisor
     output: dict[str, Any] | None = None
     mix: dict[str, Any] | None = None
     structured: list[dict[str, Any]] | None = None
@@ -125,7 +126,7 @@ class RunReport:
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
         data["stages"] = [s.to_dict() for s in self.stages]
         data["timings"], data["throughput"] = self.timings.to_dict(), self.throughput.to_dict()
-        optional = ("output", "mix", "structured", "final_sampling", "gates", "gates_passed", "gate_failure",
+        optional = ("candidate_records", "output", "mix", "structured", "final_sampling", "gates", "gates_passed", "gate_failure",
                     "diversity", "verification", "forecast")
         data = {k: v for k, v in data.items() if k not in optional or v is not None}
         return {**data, **self.extra}

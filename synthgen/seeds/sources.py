@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import RecipeError, SynthgenError
+from ..provenance import seed_column_value
 from ..recipe.schema import RESERVED_COLUMNS, DatasetSeeds, FileSeeds, GridSeeds, InlineSeeds
 from ..records import Seed
-from ..tabular import read_rows
+from ..tabular import column_type_problem, read_rows
 from .grid import grid_rows
 
 
@@ -23,6 +24,7 @@ def load_seeds(config: Any, context: Any) -> list[Seed]:
     if not rows:
         raise RecipeError(f"{context.source}:seeds: the seed source has no rows", hint="add seed rows")
     _check_reserved(rows, context)
+    _check_column_types(config, rows, context)
     return [Seed(index=i, fields=dict(row)) for i, row in enumerate(rows)]
 
 
@@ -39,6 +41,28 @@ def _check_reserved(rows: list[dict], context: Any) -> None:
                 f"{context.source}:seeds: a seed field named {field!r} would be written as the column "
                 f"{column!r}, which the run keeps for each seed's position (provenance), so its values would be lost",
                 hint=f"rename the field in the seed source (e.g. 'item_{field}') and in the prompts that use it")
+
+
+def seeds_key(config: Any) -> str:
+    """The recipe key that holds the seed rows, for error locations."""
+    if isinstance(config, InlineSeeds):
+        return "seeds.records"
+    return "seeds.axes" if isinstance(config, GridSeeds) else "seeds.path"
+
+
+def _check_column_types(config: Any, rows: list[dict], context: Any) -> None:
+    """Each seed field becomes a dataset column (``seed_<name>``, nested values as JSON text), which Arrow
+    writes with one type: refuse here what it would refuse at the end of the run (e.g. "b" and 7)."""
+    grid = isinstance(config, GridSeeds)
+    names = dict.fromkeys(name for row in rows for name in row)
+    columns = config.axes if grid else {name: [row.get(name) for row in rows] for name in names}
+    for name, values in columns.items():
+        problem = column_type_problem([seed_column_value(value) for value in values])
+        if problem is None:
+            continue
+        where, first = (f"seeds.axes.{name}", "") if grid else (seeds_key(config), f"field {name!r} has ")
+        raise RecipeError(f"{context.source}:{where}: {first}{problem}",
+                          hint="give every value the same type, e.g. quote the numbers")
 
 
 def _read_source(context: Any, config: FileSeeds | DatasetSeeds) -> list[dict]:

@@ -59,7 +59,22 @@ def load_few_shot(config: Any, context: Any, where: str) -> Any:
     if any(config.field not in row for row in rows):
         raise RecipeError(f"{context.where(where)}.field: some rows have no {config.field!r} column",
                           hint=f"columns are: {', '.join(sorted(rows[0]))}")
+    _check_few_shot_format(config.format, rows, context.where(f"{where}.format"))
     return FewShotPool(rows, config.k, config.field, config.format, config.separator)
+
+
+def _check_few_shot_format(template: str, rows: list[dict[str, Any]], where: str) -> None:
+    """``format`` is filled from each example row (``{text}`` is always the example field)."""
+    import difflib
+
+    from ..prompts import check_placeholders
+
+    for name in check_placeholders(template, where):
+        if name != "text" and any(name not in row for row in rows):
+            columns = sorted({"text", *(column for row in rows for column in row)})
+            guess = difflib.get_close_matches(name, columns, n=1)
+            hint = (f"did you mean {{{guess[0]}}}? " if guess else "") + f"columns: {', '.join(columns)}"
+            raise RecipeError(f"{where}: placeholder {{{name}}} is not a column of every few-shot row", hint=hint)
 
 
 __all__ = ["StepRuntime", "StepStage", "build_step", "load_few_shot"]

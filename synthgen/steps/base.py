@@ -90,6 +90,12 @@ class LLMStepStage(StepStage):
         seed = derive_seed(self.runtime.sampling_seed, "step", self.name, call, record.index)
         return GenerationRequest(record.index, prompt, root.seed, seed, parent_ids)
 
+    def keep_prompt(self, record: Candidate, request: GenerationRequest) -> None:
+        """The run's first prompt is the record's provenance (its ``prompt_hash``): whatever the first LLM
+        step (generate, chat, rewrite), the record keeps the request it actually sent."""
+        if self.runtime.first_llm:
+            record.request = request
+
     def ask(self, requests: list[GenerationRequest], sampling: Any = None) -> list[list[Completion]]:
         """One backend call for the batch; tokens and seconds are counted on this step's stats."""
         if not requests:

@@ -66,6 +66,9 @@ class ChatStage(LLMStepStage):
         requests = [self.request(r, render(template, r, history=transcript(conversations[id(r)]), turn=turn),
                                  call="" if (turn, role) == self._first_call() else f"{role}{turn}")
                     for r in records]
+        if (turn, role) == self._first_call():
+            for record, request in zip(records, requests):
+                self.keep_prompt(record, request)
         sampling = self.user_sampling if role == "user" else self.runtime.sampling
         results = self.ask(requests, sampling)
         for record, completions in zip(records, results, strict=True):

@@ -24,8 +24,7 @@ class GenerateStage(LLMStepStage):
         requests = [self._request(record) for record in records]
         results = self.ask(requests)
         for record, request, completions in zip(records, requests, results, strict=True):
-            if self.runtime.first_llm:
-                record.request = request  # the run's first prompt is the record's provenance
+            self.keep_prompt(record, request)
             yield from self.fan_out(record, completions)
 
     def _request(self, record: Candidate):

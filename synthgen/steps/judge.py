@@ -26,7 +26,8 @@ class JudgeStage(LLMStepStage):
         pattern = re.compile(config.score_pattern or SCORE_PATTERN)
         requests = [self.request(record, self._prompt(record)) for record in records]
         constraint = score_constraint(config.min_score, config.max_score, config.min_score)
-        sampling = self.runtime.sampling.model_copy(update=constraint)
+        sampling = self.runtime.sampling.model_copy(update={"json_schema": None, "regex": None, "choice": None,
+                                                            **constraint})  # the score's constraint replaces any other
         for record, completions in zip(records, self.ask(requests, sampling), strict=True):
             reply = completions[0].text
             score = parse_score(reply, pattern, config.min_score, config.max_score)

@@ -39,7 +39,8 @@ class RewriteStage(LLMStepStage):
                                                 source_text=value_of(record, self.config.source)))
                     for record, op in zip(records, operators)]
         results = self.ask(requests)
-        for record, op, completions in zip(records, operators, results, strict=True):
+        for record, op, request, completions in zip(records, operators, requests, results, strict=True):
+            self.keep_prompt(record, request)
             yield from self.fan_out(record, completions, **{self.name + OPERATOR_SUFFIX: op})
 
     def _operator(self, record: Candidate) -> str:

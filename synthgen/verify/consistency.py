@@ -79,6 +79,10 @@ class SelfConsistencyStage(Stage):
     Config = SelfConsistencyConfig
 
     @classmethod
+    def added_columns(cls, config: Any) -> set[str]:
+        return {config.answer_column} if config.answer_column else set()
+
+    @classmethod
     def from_config(cls, config: Any, context: Any, where: str) -> "SelfConsistencyStage":
         """Compares the ``context.n`` samples of each prompt, so it needs n ≥ 2."""
         from ..errors import RecipeError

@@ -95,6 +95,27 @@ def render_program(template: str, fields: dict[str, Any], untrusted: set[str]) -
     return program, (program.count("\n", 0, span[0]) + 1, program.count("\n", 0, span[1] - 1) + 1)
 
 
+def checked_interpreter(python: str, where: str) -> str:
+    """``python`` as an absolute path (a bare name is looked up on PATH) once it has run a no-op program;
+    a RecipeError naming ``where`` when it is missing, not executable, or not a Python."""
+    import shutil
+    import subprocess
+
+    from ..errors import RecipeError
+
+    found = shutil.which(python)
+    hint = "give the path of a Python interpreter, or leave python unset to use synthgen's own"
+    if found is None:
+        raise RecipeError(f"{where}: {python!r} is not an executable file here", hint=hint)
+    try:
+        done = subprocess.run([found, "-I", "-S", "-c", "import sys"], capture_output=True, timeout=30, check=False)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise RecipeError(f"{where}: {python!r} does not run: {exc}", hint=hint) from None
+    if done.returncode != 0:
+        raise RecipeError(f"{where}: {python!r} is not a Python interpreter (exit {done.returncode})", hint=hint)
+    return os.path.abspath(found)
+
+
 class _Fields(dict):
     def __missing__(self, key: str) -> Any:
         raise MissingField(key)
@@ -152,6 +173,15 @@ class CodeExecutionVerifier(Verifier):
     Config = CodeExecutionVerifierConfig
 
     @classmethod
+    def templates(cls, config: Any) -> dict[str, tuple[str, set[str]]]:
+        """The program template and what fills it besides seed fields and columns (``{code}``)."""
+        return {"program": (config.program, {"code"})}
+
+    @classmethod
+    def added_columns(cls, config: Any) -> set[str]:
+        return {config.code_column} if config.code_column else set()
+
+    @classmethod
     def from_config(cls, config: Any, context: Any, where: str) -> "CodeExecutionVerifier":
         """``isolation = "strict"`` (bubblewrap) and ``"namespaces"`` (unshare) are checked here with one
         probe run each, so a run that cannot have them fails before generating."""
@@ -165,7 +195,10 @@ class CodeExecutionVerifier(Verifier):
             raise RecipeError(f"{where}.isolation: 'strict' needs bubblewrap (bwrap), which does not run here",
                               hint="install bubblewrap (apt-get install bubblewrap) and allow user namespaces, "
                                    "or use isolation = 'auto'")
-        return cls(**config_params(config))
+        params = config_params(config)
+        if config.python is not None:
+            params["python"] = checked_interpreter(config.python, f"{where}.python")
+        return cls(**params)
 
     def __init__(self, program: str = HUMAN_EVAL_PROGRAM, extract: str = "auto", language: str = "python",
                  timeout_s: float = 5.0, cpu_s: int | None = None, memory_mb: int = 1024, file_size_mb: int = 16,

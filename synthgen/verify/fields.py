@@ -44,6 +44,10 @@ class RequiredFieldsVerifier(Verifier):
     name = "required_fields"
     Config = RequiredFieldsVerifierConfig
 
+    @classmethod
+    def added_columns(cls, config: Any) -> set[str]:
+        return set(config.fields) if config.to_columns else set()
+
     def __init__(self, fields: list[str], source: str = "auto", allow_empty: bool = False, to_columns: bool = True):
         self.fields, self.source = list(fields), source
         self.allow_empty, self.to_columns = allow_empty, to_columns

@@ -148,6 +148,20 @@ class JudgeVerifier(Verifier):
     Config = JudgeVerifierConfig
 
     @classmethod
+    def templates(cls, config: Any) -> dict[str, tuple[str, set[str]]]:
+        """The recipe's own rubric (the defaults use only fields every candidate has) and what fills it
+        besides seed fields and columns; the plan checks every placeholder before generating."""
+        if config.template is None:
+            return {}
+        own = {"min_score", "max_score"} | ({"a", "b"} if config.mode == "pairwise" else set())
+        return {"template": (config.template, own)}
+
+    @classmethod
+    def references(cls, config: Any) -> dict[str, str]:
+        """Keys naming a seed field or column read per candidate: pairwise mode's ``reference``."""
+        return {"reference": config.reference} if config.mode == "pairwise" and config.reference else {}
+
+    @classmethod
     def from_config(cls, config: Any, context: Any, where: str) -> "JudgeVerifier":
         """On its own ``[verify.backend]`` (which it then closes), else on the generator's backend."""
         from .judge_backend import judge_backend

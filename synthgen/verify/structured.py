@@ -42,7 +42,9 @@ def schema_validator(schema: dict[str, Any]) -> Any:
 
 def pinned_types(schema: dict[str, Any] | None) -> dict[str, type]:
     """Top-level properties whose schema fixes one scalar type: those columns keep their native type."""
-    properties = (schema or {}).get("properties", {})
+    if not isinstance(schema, dict) or not isinstance(schema.get("properties"), dict):
+        return {}
+    properties = schema["properties"]
     pinned = {}
     for name, spec in properties.items():
         kind = spec.get("type") if isinstance(spec, dict) else None
@@ -101,6 +103,13 @@ class JsonSchemaVerifier(Verifier):
     Config = JsonSchemaVerifierConfig
 
     @classmethod
+    def added_columns(cls, config: Any) -> set[str] | None:
+        """The columns it writes; None for ``columns = "all"`` (whatever keys the JSON holds)."""
+        if config.columns in ("all", "none"):
+            return None if config.columns == "all" else set()
+        return {column_name(config.column_prefix, key) for key in config.columns}
+
+    @classmethod
     def from_config(cls, config: Any, context: Any, where: str) -> "JsonSchemaVerifier":
         schema = load_schema(config, context, where)
         return cls(schema=schema, **config_params(config, "json_schema", "schema_path", "constrain"))
@@ -133,11 +142,14 @@ class JsonSchemaVerifier(Verifier):
         keys = list(value) if self.columns == "all" else [k for k in self.columns if k in value]
         out = {}
         for key in keys:
-            name = f"{self.column_prefix}{key}"
-            if name in RESERVED_COLUMNS or name.startswith("seed_"):
-                name = f"json_{name}"
-            out[name] = column_value(value[key], self._pinned.get(key))
+            out[column_name(self.column_prefix, key)] = column_value(value[key], self._pinned.get(key))
         return out
+
+
+def column_name(prefix: str, key: str) -> str:
+    """The column a top-level key becomes: prefixed, and ``json_`` before a reserved or ``seed_`` name."""
+    name = f"{prefix}{key}"
+    return f"json_{name}" if name in RESERVED_COLUMNS or name.startswith("seed_") else name
 
 
 def json_stage_summary(stages: list[dict[str, Any]], constrained: bool) -> list[dict[str, Any]]:
@@ -168,6 +180,24 @@ def load_schema(config: Any, context: Any, where: str) -> dict[str, Any] | None:
         check_json_schema(schema)
     except FileNotFoundError:
         raise RecipeError(f"{where}.schema_path: {path}: file not found", hint="paths start at the recipe's folder") from None
+    except IsADirectoryError:
+        raise RecipeError(f"{where}.schema_path: {path} is a folder, not a JSON Schema file",
+                          hint="name the .json file inside it") from None
+    except OSError as exc:
+        raise RecipeError(f"{where}.schema_path: {path}: cannot read it ({exc.strerror or exc})",
+                          hint="check the path and its permissions") from None
     except ValueError as exc:
         raise RecipeError(f"{where}.schema_path: {path}: {exc}", hint="fix the JSON Schema file") from None
-    return schema
+    return boolean_schema(schema, f"{where}.schema_path: {path}")
+
+
+def boolean_schema(schema: Any, where: str) -> Any:
+    """A JSON Schema may be a boolean: ``true`` accepts any JSON document and is returned as its
+    equivalent ``{}`` (so it can also constrain decoding); ``false`` accepts none, so every candidate would
+    be rejected after generation: refused."""
+    from ..errors import RecipeError
+
+    if schema is False:
+        raise RecipeError(f"{where}: the schema is false, which no JSON document satisfies",
+                          hint="write the schema the output must match, or {} / true for any JSON")
+    return {} if schema is True else schema

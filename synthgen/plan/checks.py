@@ -1,0 +1,170 @@
+"""Plan-time checks of the inputs the run reads or writes after generation: ``[output]`` columns, the
+``[mix]`` real data and strategy fields, the ``[diversity]`` reference / previous data and the ``[dedup]``
+history. Each used to surface only after the whole generation ran (or as a data tool's message naming no
+recipe key); here it is one ``file:key: message`` line from ``synthgen validate`` / :func:`build_run_plan`,
+before a candidate is paid for.
+
+The data tools' own readers do the reading (their messages are kept); this module adds the location.
+"""
+
+from __future__ import annotations
+
+import difflib
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+from ..errors import RecipeError, SynthgenError
+from .model import OutputPlan, RecipeContext
+
+
+@contextmanager
+def located(where: str) -> Iterator[None]:
+    """Re-raise a data tool's SynthgenError as a RecipeError prefixed with the recipe ``file:key``."""
+    try:
+        yield
+    except RecipeError:
+        raise
+    except SynthgenError as exc:
+        raise RecipeError(f"{where}: {exc.message}", hint=exc.hint) from None
+
+
+# --- [output] --------------------------------------------------------------------------------------
+
+
+def check_output_columns(recipe: Any, context: RecipeContext, output: OutputPlan,
+                         seed_fields: frozenset[str]) -> None:
+    """``output.prompt`` / ``completion`` must name a step column or a seed field (formats read a missing
+    one as None and every row would say 'None'); ``output.messages`` must name a chat step's column."""
+    from .parts import _step_columns
+
+    steps = recipe.step_configs()
+    columns = {c for step in steps for c in _step_columns(step)} | set(seed_fields)
+    columns |= {"prompt", "text"} if recipe.is_shorthand else set()
+    added = verifier_columns(recipe)
+    if added is not None:
+        for key in ("prompt", "completion"):
+            name = getattr(output, key)
+            if name is not None and name not in columns | added:
+                raise _not_a_column(name, columns | added, context.where(f"output.{key}"), "columns")
+    chats = {step.name for step in steps if step.type == "chat"}
+    if output.messages is not None and output.messages not in chats:
+        raise _not_a_column(output.messages, chats, context.where("output.messages"), "chat steps",
+                            what="a chat step's conversation")
+
+
+def verifier_columns(recipe: Any) -> set[str] | None:
+    """Columns the recipe's verifiers add; None when one may add any (a plugin, json columns='all')."""
+    from .verify_refs import _added_columns
+
+    out: set[str] = set()
+    for config in recipe.verify:
+        added = _added_columns(config)
+        if added is None:
+            return None
+        out |= added
+    return out
+
+
+def _not_a_column(name: str, available: set[str], where: str, label: str, what: str = "a column") -> RecipeError:
+    listed = ", ".join(sorted(available)) or "none"
+    guess = difflib.get_close_matches(name, sorted(available), n=1)
+    hint = (f"did you mean {guess[0]!r}? " if guess else "") + f"{label}: {listed}"
+    return RecipeError(f"{where}: {name!r} is not {what}", hint=hint)
+
+
+# --- [mix] -----------------------------------------------------------------------------------------
+
+
+def check_mix_inputs(recipe: Any, context: RecipeContext, output: OutputPlan, seed_fields: frozenset[str],
+                     pipeline: list[Any]) -> None:
+    """The real data opens and has its text column; a strategy's field is a column the run writes (for
+    ``best_score`` also a key of the ``scores`` column: a verifier stage's name)."""
+    config = recipe.mix
+    if config is None:
+        return
+    stage_names = {stage.name for stage in pipeline} - {step.name for step in recipe.step_configs()}
+    _check_real(config, context)
+    columns = written_columns(recipe, output, seed_fields)
+    if columns is None:
+        return
+    if config.strategy == "stratified":
+        _check_strategy_field(config.stratify_by, columns, set(), context.where("mix.stratify_by"))
+    if config.strategy == "best_score":
+        _check_strategy_field(config.score_field, columns, stage_names, context.where("mix.score_field"))
+
+
+def _check_real(config: Any, context: RecipeContext) -> None:
+    """Read the real data as the mixer will (its reader and its text-column check)."""
+    from ..mix.fields import check_text_field
+    from ..tabular import read_rows
+
+    with located(context.where("mix.real")):
+        rows = read_rows(context.resolve(config.real), split=config.split)
+    key = "mix.real" if config.text_field == "text" else "mix.text_field"
+    with located(f"{context.where(key)} ({config.real})"):
+        check_text_field(rows, config.text_field, "real")
+
+
+def written_columns(recipe: Any, output: OutputPlan, seed_fields: frozenset[str]) -> set[str] | None:
+    """The columns of the run's ``data.parquet`` (what the mixer reads); None when a verifier may add any."""
+    from ..formats import FORMAT_COLUMNS, PREFERENCE_EXTRAS
+    from ..recipe.schema import RESERVED_COLUMNS
+
+    added = verifier_columns(recipe)
+    if added is None:
+        return None
+    steps = set(output.columns) | added
+    if output.format == "raw":
+        shaped = steps | ({"text", "prompt"} if output.shorthand else set())
+    else:
+        extras = set(PREFERENCE_EXTRAS) if output.format == "preference" else set()
+        shaped = set(FORMAT_COLUMNS[output.format]) | extras | (steps - set(output.text_columns))
+    return shaped | set(RESERVED_COLUMNS) | {f"seed_{name}" for name in seed_fields}
+
+
+def _check_strategy_field(name: str, columns: set[str], scores: set[str], where: str) -> None:
+    """``name`` must be a column of the run's data or (``best_score``) a key of its ``scores`` column; the
+    hint lists the columns the recipe adds (seed fields, steps, verifiers), not the provenance ones."""
+    from ..recipe.schema import RESERVED_COLUMNS
+
+    if name in columns or name in scores:
+        return
+    if f"seed_{name}" in columns:
+        raise RecipeError(f"{where}: {name!r} is not a column of the run's data",
+                          hint=f"did you mean 'seed_{name}'? (runs prefix seed fields with seed_)")
+    listed = ", ".join(sorted(columns - set(RESERVED_COLUMNS))) or "none"
+    guess = difflib.get_close_matches(name, sorted(columns | scores), n=1)
+    hint = (f"did you mean {guess[0]!r}? " if guess else "") + f"columns: {listed}"
+    if scores or where.endswith("score_field"):
+        hint += f"; scores keys: {', '.join(sorted(scores)) or 'none'}"
+    raise RecipeError(f"{where}: {name!r} is not a column of the run's data", hint=hint)
+
+
+# --- [diversity] and [dedup] inputs -----------------------------------------------------------------
+
+
+def check_data_inputs(recipe: Any, context: RecipeContext) -> None:
+    """Open the diversity reference / previous data and the dedup history with their readers, so a
+    missing file or column is reported with its recipe key."""
+    diversity = recipe.diversity
+    if diversity is not None:
+        from ..diversity.build import previous_texts, reference_texts
+
+        with located(context.where("diversity.reference")):
+            reference_texts(diversity, context.resolve)
+        with located(context.where("diversity.previous")):
+            previous_texts(diversity, context.resolve)
+    if recipe.dedup is not None and recipe.dedup.history is not None:
+        with located(context.where("dedup.history")):
+            _open_history(recipe.dedup, context)
+
+
+def _open_history(config: Any, context: RecipeContext) -> None:
+    from ..dedup.build import open_history, params_from_config
+    from ..dedup.deduplicator import Deduplicator
+
+    engine = Deduplicator(params_from_config(config))
+    index = open_history(config, context, engine.bands_, engine.rows_)
+    client = getattr(index, "client", None)
+    if client is not None and hasattr(client, "close"):
+        client.close()
