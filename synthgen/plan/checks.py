@@ -35,10 +35,10 @@ def check_output_columns(recipe: Any, context: RecipeContext, output: OutputPlan
                          seed_fields: frozenset[str]) -> None:
     """``output.prompt`` / ``completion`` must name a step column or a seed field (formats read a missing
     one as None and every row would say 'None'); ``output.messages`` must name a chat step's column."""
-    from .parts import _step_columns
+    from .parts import step_columns
 
     steps = recipe.step_configs()
-    columns = {c for step in steps for c in _step_columns(step)} | set(seed_fields)
+    columns = {c for step in steps for c in step_columns(step)} | set(seed_fields)
     columns |= {"prompt", "text"} if recipe.is_shorthand else set()
     added = verifier_columns(recipe)
     if added is not None:
@@ -54,11 +54,11 @@ def check_output_columns(recipe: Any, context: RecipeContext, output: OutputPlan
 
 def verifier_columns(recipe: Any) -> set[str] | None:
     """Columns the recipe's verifiers add; None when one may add any (a plugin, json columns='all')."""
-    from .verify_refs import _added_columns
+    from .verify_refs import verifier_added_columns
 
     out: set[str] = set()
     for config in recipe.verify:
-        added = _added_columns(config)
+        added = verifier_added_columns(config)
         if added is None:
             return None
         out |= added

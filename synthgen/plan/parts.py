@@ -37,18 +37,18 @@ def build_output(recipe: Any, context: RecipeContext) -> OutputPlan:
     """The dataset format and the columns it reads, checked against the steps."""
     steps, config = recipe.step_configs(), recipe.output
     main = main_field(steps, context)
-    columns = tuple(name for step in steps for name in _step_columns(step))
+    columns = tuple(name for step in steps for name in step_columns(step))
     chat = next((s.name for s in steps if s.type == "chat"), None)
     prompt = config.prompt or ("prompt" if recipe.is_shorthand else None)
     text = tuple(name for step in steps if step.type in TEXT_STEP_TYPES + ("template", "preference")
-                 for name in _step_columns(step)[:1 if step.type == "rewrite" else None])
+                 for name in step_columns(step)[:1 if step.type == "rewrite" else None])
     plan = OutputPlan(config.format, main, columns, recipe.is_shorthand, prompt, config.completion or main,
                       config.messages or chat, text)
     _check_format(plan, steps, context)
     return plan
 
 
-def _step_columns(step: Any) -> tuple[str, ...]:
+def step_columns(step: Any) -> tuple[str, ...]:
     from ..steps.preference import PAIR_COLUMNS
     from ..steps.rewrite import OPERATOR_SUFFIX
 

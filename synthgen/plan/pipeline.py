@@ -91,9 +91,9 @@ def records_per_request(steps: list[Any], samplings: dict[str, Any]) -> int:
 
 def column_writers(steps: list[Any], output: Any) -> dict[str, int]:
     """Which step (by position) writes each column."""
-    from .parts import _step_columns
+    from .parts import step_columns
 
-    return {column: i for i, step in enumerate(steps) for column in _step_columns(step)}
+    return {column: i for i, step in enumerate(steps) for column in step_columns(step)}
 
 
 # --- references ----------------------------------------------------------------------------------
@@ -106,28 +106,28 @@ COLUMN_KEYS = {"rewrite": ("source",), "judge": ("target", "prompt_field"), "cha
 def _check_references(step: Any, i: int, steps: list[Any], seed_fields: frozenset[str], context: RecipeContext,
                       shorthand: bool) -> None:
     """Every placeholder and column a step names must be a seed field or an earlier step's column."""
-    from .parts import _step_columns
+    from .parts import step_columns
 
-    available = set(seed_fields) | {c for s in steps[:i] for c in _step_columns(s)}
+    available = set(seed_fields) | {c for s in steps[:i] for c in step_columns(s)}
     key = "prompt" if shorthand else f"steps.{i}"
     for attr in ("template", "user_template", "assistant_template"):
         template = getattr(step, attr, None)
         if template:
-            _check_template(template, available | _template_extras(step, attr), later=steps[i:],
+            check_template_fields(template, available | _template_extras(step, attr), later=steps[i:],
                             where=context.where(f"{key}.{attr}"))
     for attr in COLUMN_KEYS.get(step.type, ()):
         value = getattr(step, attr)
         if value is not None and value not in available:
-            raise _unknown_column(value, available, steps[i:], context.where(f"{key}.{attr}"))
+            raise unknown_column(value, available, steps[i:], context.where(f"{key}.{attr}"))
 
 
 def _check_seed_rows(step: Any, i: int, steps: list[Any], seeds: SeedPlan, key: str, context: RecipeContext,
                      shorthand: bool) -> None:
     """The reference check sees the union of the seed fields; rendering needs each seed field a template
     uses in every row, with a value (a null would render as the text "None")."""
-    from .parts import _step_columns
+    from .parts import step_columns
 
-    written = {c for s in steps[:i] for c in _step_columns(s)}
+    written = {c for s in steps[:i] for c in step_columns(s)}
     for attr in ("template", "user_template", "assistant_template"):
         template = getattr(step, attr, None)
         if not template:
@@ -146,15 +146,15 @@ def _check_seed_rows(step: Any, i: int, steps: list[Any], seeds: SeedPlan, key: 
 def _check_preference(step: Any, i: int, steps: list[Any], samplings: dict[str, Any], verifiers: set[str],
                       context: RecipeContext) -> None:
     """A preference step needs several responses per prompt and a score for each."""
-    from .parts import _step_columns
+    from .parts import step_columns
 
-    writer = next(s for s in steps[:i] if step.response in _step_columns(s))
+    writer = next(s for s in steps[:i] if step.response in step_columns(s))
     if writer.type not in FANOUT_TYPES or samplings[writer.name].n < 2:
         raise RecipeError(f"{context.where(f'steps.{i}.response')}: {step.response!r} has one response per "
                           "prompt: nothing to pair", hint=f"set n = 4 in step {writer.name!r}'s sampling")
-    earlier = {c for s in steps[:i] for c in _step_columns(s)}
+    earlier = {c for s in steps[:i] for c in step_columns(s)}
     if step.score not in earlier | verifiers:
-        raise _unknown_column(step.score, earlier | verifiers, steps[i:], context.where(f"steps.{i}.score"))
+        raise unknown_column(step.score, earlier | verifiers, steps[i:], context.where(f"steps.{i}.score"))
 
 
 def _template_extras(step: Any, attr: str) -> set[str]:
@@ -164,13 +164,13 @@ def _template_extras(step: Any, attr: str) -> set[str]:
     return extras.get(step.type, set())
 
 
-def _check_template(template: str, available: set[str], later: set[str], where: str) -> None:
+def check_template_fields(template: str, available: set[str], later: set[str], where: str) -> None:
     for name in check_placeholders(template, where):
         if name not in available:
-            raise _unknown_column(name, available, later, where, placeholder=True)
+            raise unknown_column(name, available, later, where, placeholder=True)
 
 
-def _unknown_column(name: str, available: set[str], later: Any, where: str, placeholder: bool = False) -> RecipeError:
+def unknown_column(name: str, available: set[str], later: Any, where: str, placeholder: bool = False) -> RecipeError:
     later_names = {getattr(s, "name", s) for s in later}
     shown = f"placeholder {{{name}}}" if placeholder else repr(name)
     if name == EXAMPLES:
@@ -212,7 +212,7 @@ def _key(recipe: Any, i: int) -> str:
 # --- stages placed after steps -------------------------------------------------------------------
 
 
-def _anchor(field: str, after: str | None, writers: dict[str, int], steps: list[Any], where: str,
+def anchor_step(field: str, after: str | None, writers: dict[str, int], steps: list[Any], where: str,
             seed_fields: frozenset[str] = frozenset()) -> int:
     if field not in writers:
         raise _not_generated(field, set(writers), seed_fields, f"{where}.field")
@@ -220,7 +220,7 @@ def _anchor(field: str, after: str | None, writers: dict[str, int], steps: list[
     if after is not None:
         names = [s.name for s in steps]
         if after not in names:
-            raise _unknown_column(after, set(names), [], f"{where}.after")
+            raise unknown_column(after, set(names), [], f"{where}.after")
         if names.index(after) < anchor:
             raise RecipeError(f"{where}.after: step {after!r} runs before {field!r} is written",
                               hint=f"name a step at or after {steps[anchor].name!r}")
@@ -249,12 +249,12 @@ def _placed_stages(recipe: Any, context: RecipeContext, writers: dict[str, int],
         from ..dedup import build_dedup_stages
 
         field = recipe.dedup.field or output.main_field
-        anchor = _anchor(field, recipe.dedup.after, writers, steps, context.where("dedup"), seed_fields)
+        anchor = anchor_step(field, recipe.dedup.after, writers, steps, context.where("dedup"), seed_fields)
         placed += [(anchor, _with_field(s, field)) for s in build_dedup_stages(recipe.dedup, context)]
     if recipe.diversity is not None:
         from ..diversity.build import build_diversity_stages
 
-        anchor = _anchor(diversity_field, None, writers, steps, context.where("diversity"), seed_fields)
+        anchor = anchor_step(diversity_field, None, writers, steps, context.where("diversity"), seed_fields)
         placed += [(anchor, _with_field(s, diversity_field))
                    for s in build_diversity_stages(recipe.diversity, context, embedder)]
     return placed
@@ -268,7 +268,7 @@ def _verify_stages(recipe: Any, context: RecipeContext, writers: dict[str, int],
     for i, config in enumerate(recipe.verify):
         where = context.where(f"verify.{i}")
         field = getattr(config, "field", None) or output.main_field
-        anchor = _anchor(field, getattr(config, "after", None), writers, steps, where, seed_fields)
+        anchor = anchor_step(field, getattr(config, "after", None), writers, steps, where, seed_fields)
         n = samplings[steps[writers[field]].name].n if steps[writers[field]].name in samplings else 1
         verify_context = VerifyContext(context.source, context.resolve, backend, n)
         (stage,) = build_verify_stages([config], verify_context, index=i)

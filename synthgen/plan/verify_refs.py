@@ -14,7 +14,7 @@ from typing import Any
 
 from ..prompts import check_placeholders
 from .model import RecipeContext
-from .pipeline import _anchor, _check_template, _unknown_column
+from .pipeline import anchor_step, check_template_fields, unknown_column
 
 ALWAYS = frozenset({"prompt", "generation_prompt", "text"})
 
@@ -22,13 +22,13 @@ ALWAYS = frozenset({"prompt", "generation_prompt", "text"})
 def check_verify_references(recipe: Any, context: RecipeContext, writers: dict[str, int],
                             seed_fields: frozenset[str], main_field: str) -> None:
     """Raise a RecipeError naming ``verify.<i>.<key>`` for a placeholder or column no candidate has."""
-    from .parts import _step_columns
+    from .parts import step_columns
 
     steps = recipe.step_configs()
-    anchors = [_anchor(getattr(c, "field", None) or main_field, getattr(c, "after", None), writers, steps,
+    anchors = [anchor_step(getattr(c, "field", None) or main_field, getattr(c, "after", None), writers, steps,
                        context.where(f"verify.{i}"), seed_fields) for i, c in enumerate(recipe.verify)]
     for i, config in enumerate(recipe.verify):
-        columns = {c for s in steps[: anchors[i] + 1] for c in _step_columns(s)}
+        columns = {c for s in steps[: anchors[i] + 1] for c in step_columns(s)}
         earlier = _earlier_columns(recipe.verify, anchors, i)
         available = None if earlier is None else set(seed_fields) | columns | earlier | ALWAYS
         _check_config(config, available, steps[anchors[i] + 1:], context.where(f"verify.{i}"))
@@ -44,10 +44,10 @@ def _check_config(config: Any, available: set[str] | None, later: list[Any], whe
         if available is None:
             check_placeholders(template, f"{where}.{key}")
         else:
-            _check_template(template, available | own, later, where=f"{where}.{key}")
+            check_template_fields(template, available | own, later, where=f"{where}.{key}")
     for key, name in getattr(cls, "references", lambda _: {})(config).items():
         if available is not None and name not in available:
-            raise _unknown_column(name, available, later, f"{where}.{key}")
+            raise unknown_column(name, available, later, f"{where}.{key}")
 
 
 def _earlier_columns(configs: list[Any], anchors: list[int], i: int) -> set[str] | None:
@@ -55,14 +55,14 @@ def _earlier_columns(configs: list[Any], anchors: list[int], i: int) -> set[str]
     out: set[str] = set()
     for j, config in enumerate(configs):
         if anchors[j] < anchors[i] or (anchors[j] == anchors[i] and j < i):
-            added = _added_columns(config)
+            added = verifier_added_columns(config)
             if added is None:
                 return None
             out |= added
     return out
 
 
-def _added_columns(config: Any) -> set[str] | None:
+def verifier_added_columns(config: Any) -> set[str] | None:
     """What a verifier says it adds; built-ins that say nothing add nothing, plugins may add anything."""
     from ..verify.registry import BUILTIN, verifier_class
 
