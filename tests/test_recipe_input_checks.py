@@ -226,3 +226,27 @@ def test_a_missing_or_unknown_type_says_which_types_exist(tmp_path, table, says)
     with pytest.raises(RecipeError) as info:
         recipe_from_dict(recipe(tmp_path, **table), source="r.toml")
     assert str(info.value).startswith(says)
+
+
+# --- few-shot examples that never reach the model; a byte-order mark --------------------------------
+
+
+def test_few_shot_without_an_examples_placeholder_is_refused(tmp_path):
+    raw = recipe(tmp_path)
+    raw["prompt"]["template"] = "Write a question about {topic} asked by {persona}.\nQ:"
+    assert plan_error(tmp_path, raw) == (
+        "r.toml:prompt.few_shot: the template has no {examples} placeholder, so the few-shot examples would "
+        "never reach the model (put {examples} in the template where the examples go, or remove few_shot)")
+    del raw["prompt"]["few_shot"]
+    build_run_plan(recipe_from_dict(raw, source="r.toml", base_dir=tmp_path))  # without few_shot: fine
+
+
+def test_a_recipe_saved_with_a_byte_order_mark_loads(tmp_path):
+    from synthgen.recipe.load import load_recipe
+
+    path = tmp_path / "r.toml"
+    path.write_text('[recipe]\nname = "bom"\n[seeds]\ntype = "inline"\nrecords = [{topic = "a"}]\n'
+                    '[prompt]\ntemplate = "{topic}"\n[generation]\ntarget = 1\n[generation.backend]\n'
+                    'type = "scripted"\n', encoding="utf-8-sig")
+    assert path.read_bytes().startswith(b"\xef\xbb\xbf")
+    assert load_recipe(path).recipe.recipe.name == "bom"

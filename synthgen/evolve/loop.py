@@ -40,7 +40,7 @@ class Evolution:
         self.config = self.base.recipe.evolve or EvolveConfig()
         self.count = generations or self.config.generations
         self.project = Path(project).resolve() if project else self._default_project()
-        self.raw = apply_overrides(tomllib.loads(self.path.read_text(encoding="utf-8")), overrides, str(self.path))
+        self.raw = apply_overrides(tomllib.loads(self.path.read_text(encoding="utf-8-sig")), overrides, str(self.path))
         self.backend_factory = backend_factory
         self.backend: Any = None
         self.slot: FewShotSlot | None = few_shot_slot(self.base.recipe)

@@ -114,11 +114,21 @@ def _check_references(step: Any, i: int, steps: list[Any], seed_fields: frozense
         template = getattr(step, attr, None)
         if template:
             check_template_fields(template, available | _template_extras(step, attr), later=steps[i:],
-                            where=context.where(f"{key}.{attr}"))
+                                  where=context.where(f"{key}.{attr}"))
+    _check_few_shot_used(step, key, context)
     for attr in COLUMN_KEYS.get(step.type, ()):
         value = getattr(step, attr)
         if value is not None and value not in available:
             raise unknown_column(value, available, steps[i:], context.where(f"{key}.{attr}"))
+
+
+def _check_few_shot_used(step: Any, key: str, context: RecipeContext) -> None:
+    """A few-shot pool whose template has no ``{examples}`` never reaches the model, yet every record would
+    name its examples in ``parent_ids``: a silent no-op, so it is refused."""
+    if getattr(step, "few_shot", None) is not None and EXAMPLES not in template_fields(step.template):
+        raise RecipeError(f"{context.where(key)}.few_shot: the template has no {{examples}} placeholder, so the "
+                          "few-shot examples would never reach the model",
+                          hint="put {examples} in the template where the examples go, or remove few_shot")
 
 
 def _check_seed_rows(step: Any, i: int, steps: list[Any], seeds: SeedPlan, key: str, context: RecipeContext,
