@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from .errors import SynthgenError
 
@@ -77,8 +77,14 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 def _read_json(path: Path) -> list[dict[str, Any]]:
+    """A JSON list of objects; JSON Lines under a .json name (what ``datasets``' ``to_json`` writes) too."""
     with open_text(path) as handle:
-        data = json.load(handle)
+        try:
+            data = json.load(handle)
+        except json.JSONDecodeError as exc:
+            if exc.msg != "Extra data":
+                raise
+            return _read_jsonl(path)
     if not isinstance(data, list) or not all(isinstance(row, dict) for row in data):
         raise SynthgenError(f"{path}: expected a JSON list of objects", hint="or use jsonl, one object per line")
     return data
@@ -86,7 +92,19 @@ def _read_json(path: Path) -> list[dict[str, Any]]:
 
 def _read_csv(path: Path) -> list[dict[str, Any]]:
     with open_text(path) as handle:
-        return [dict(row) for row in csv.DictReader(handle)]
+        return list(csv_rows(handle, path))
+
+
+def csv_rows(handle: Any, path: Path) -> Iterator[dict[str, Any]]:
+    """The rows of a CSV file; a row with more fields than the header is an error naming its line (the csv
+    module would keep the extra fields under a column named None)."""
+    reader = csv.DictReader(handle)
+    for row in reader:
+        if None in row:
+            raise SynthgenError(f"{path}:{reader.line_num}: {len(reader.fieldnames or []) + len(row[None])} fields "
+                                f"for {len(reader.fieldnames or [])} header columns",
+                                hint="quote fields that contain commas, or fix the row")
+        yield row
 
 
 def _read_parquet(path: Path) -> list[dict[str, Any]]:

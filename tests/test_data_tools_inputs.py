@@ -218,3 +218,27 @@ def test_the_mixer_keeps_a_synthetic_rows_own_reason():
     result = Mixer(0.5).mix([{"text": "real"}], [{"text": f"s{i}", "reason": "judge liked it"} for i in range(3)])
     dropped = result.dropped[0]
     assert dropped["reason"] == OVER_MIX_CAP and dropped["original_reason"] == "judge liked it"
+
+
+def test_json_lines_saved_under_a_json_name_are_read(tmp_path):
+    from synthgen.tabular import read_rows
+
+    path = tmp_path / "x.json"  # what datasets' Dataset.to_json writes: JSON Lines
+    path.write_text('{"text": "a b c"}\n{"text": "d e f"}\n')
+    assert read_rows(path) == [{"text": "a b c"}, {"text": "d e f"}]
+    path.write_text('[{"text": "a b c"}]')
+    assert read_rows(path) == [{"text": "a b c"}]
+
+
+def test_a_csv_row_with_more_fields_than_the_header_is_one_line(tmp_path):
+    from synthgen.dedup.cli import run_dedup
+    from synthgen.errors import SynthgenError
+    from synthgen.tabular import read_rows
+
+    path = tmp_path / "ragged.csv"
+    path.write_text("text,id\nhello world foo,1\nhello, world,2\n")
+    with pytest.raises(SynthgenError, match=r"ragged.csv:3: 3 fields for 2 header columns") as info:
+        read_rows(path)
+    assert "quote fields" in info.value.hint
+    with pytest.raises(SynthgenError, match=r"ragged.csv:3: 3 fields for 2 header columns"):
+        run_dedup(path, tmp_path / "out", workers=1)

@@ -7,7 +7,6 @@ list and a saved ``datasets`` folder are read whole (their formats do not stream
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 from dataclasses import dataclass, replace
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..errors import SynthgenError
-from ..tabular import detect_format, not_utf8, open_text, read_rows
+from ..tabular import csv_rows, detect_format, not_utf8, open_text, read_rows
 
 
 @dataclass(frozen=True)
@@ -140,9 +139,9 @@ def _parquet_payloads(path: Path, size: int):
 
 def _csv_payloads(path: Path, size: int):
     with open_text(path) as handle:
-        reader = csv.DictReader(handle)
+        reader = csv_rows(handle, path)
         try:
-            while rows := [dict(row) for row in islice(reader, size)]:
+            while rows := list(islice(reader, size)):
                 yield rows, len(rows)
         except UnicodeDecodeError as exc:
             raise not_utf8(path, exc) from None
