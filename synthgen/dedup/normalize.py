@@ -2,7 +2,7 @@
 
 ``normalize_text`` is the exact-duplicate key's input: NFKC, casefold, whitespace runs collapsed to one
 space and stripped. ``tokenize`` goes one step further for shingles: punctuation becomes a word break, so
-"cats, dogs" and "cats dogs" share every shingle.
+"cats, dogs" and "cats dogs" share every shingle; each Chinese or Japanese character is a word of its own.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import re
 import unicodedata
 
 import numpy as np
+
+from ..cjk import space_cjk
 
 _PUNCT = re.compile(r"[^\w\s]+")
 
@@ -31,8 +33,9 @@ def tokenize(text: str) -> list[str]:
 
 
 def tokens_of_normalized(normalized: str) -> list[str]:
-    """``tokenize`` for text that already went through :func:`normalize_text`."""
-    return _PUNCT.sub(" ", normalized).split()
+    """``tokenize`` for text that already went through :func:`normalize_text`; a CJK character is a word
+    of its own (:mod:`synthgen.cjk`)."""
+    return _PUNCT.sub(" ", space_cjk(normalized)).split()
 
 
 def key_of_normalized(normalized: str) -> int:

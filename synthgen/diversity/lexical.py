@@ -1,6 +1,7 @@
 """Lexical diversity metrics: pure functions of texts. Each docstring gives the formula.
 
-Tokens are ``\\w+`` runs and single punctuation marks of the casefolded text (:func:`tokenize`). Every
+Tokens are ``\\w+`` runs and single punctuation marks of the casefolded text, each Chinese or Japanese
+character a token of its own (:func:`tokenize`; :mod:`synthgen.cjk`). Every
 metric raises :class:`NotComputed` when its input cannot support it (too few texts, no n-grams).
 """
 
@@ -13,9 +14,10 @@ import re
 from collections import Counter
 from typing import Iterable, Sequence
 
+from ..cjk import CJK_RANGES
 from .results import NotComputed
 
-TOKEN = re.compile(r"\w+|[^\w\s]")
+TOKEN = re.compile(rf"[{CJK_RANGES}]|[^\W{CJK_RANGES}]+|[^\w\s]")  # a CJK character is a token of its own
 
 
 def tokenize(text: str) -> list[str]:

@@ -1,0 +1,17 @@
+"""Scripts written without spaces between words (Chinese; Japanese kana and kanji): each character is a
+token. A whitespace tokenizer would make a whole clause of such text one "word", so two paragraphs
+differing by one word shared almost no shingles (Jaccard 0.33 where the English equivalent has 0.83) and
+lexical metrics counted sentences as types. Korean (Hangul) separates words with spaces and is left alone.
+"""
+
+from __future__ import annotations
+
+import re
+
+CJK_RANGES = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # kana, CJK ideographs (+ ext. A, compat.)
+_CJK_CHAR = re.compile(f"([{CJK_RANGES}])")
+
+
+def space_cjk(text: str) -> str:
+    """``text`` with a space on each side of every CJK character (ASCII text returned as is)."""
+    return text if text.isascii() else _CJK_CHAR.sub(r" \1 ", text)
