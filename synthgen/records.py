@@ -95,8 +95,25 @@ def as_text(value: Any) -> str:
     if isinstance(value, str):
         return value
     if is_conversation(value):
-        return "\n".join(f"{m.get('role', 'user')}: {m['content']}" for m in value)
+        return "\n".join(f"{m.get('role', 'user')}: {content_text(m['content'])}" for m in value)
     return canonical_json(value) if isinstance(value, dict | list) else str(value)
+
+
+def content_text(content: Any) -> str:
+    """A turn's content as text: a string as it is; OpenAI-style content parts (``[{"type": "text", "text":
+    ...}, {"type": "image_url", ...}]``) as their text parts, one per line; None as ''."""
+    if isinstance(content, str):
+        return content
+    if content is None:
+        return ""
+    if isinstance(content, list):
+        return "\n".join(part["text"] for part in content if isinstance(part, dict) and isinstance(part.get("text"), str))
+    return canonical_json(content) if isinstance(content, dict) else str(content)
+
+
+def conversation_has_text(value: Any) -> bool:
+    """A conversation with at least one turn whose content holds non-blank text."""
+    return bool(value) and is_conversation(value) and any(content_text(m["content"]).strip() for m in value)
 
 
 @dataclass(frozen=True)

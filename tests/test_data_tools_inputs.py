@@ -242,3 +242,20 @@ def test_a_csv_row_with_more_fields_than_the_header_is_one_line(tmp_path):
     assert "quote fields" in info.value.hint
     with pytest.raises(SynthgenError, match=r"ragged.csv:3: 3 fields for 2 header columns"):
         run_dedup(path, tmp_path / "out", workers=1)
+
+
+def test_conversations_read_the_same_in_dedup_and_mix():
+    """Content parts (OpenAI's multimodal format) are their text parts; a conversation without text is
+    missing text in both tools (dedup kept "user: " and hashed the parts' Python repr)."""
+    from synthgen.dedup.table import text_value
+    from synthgen.mix.base import mix_text
+    from synthgen.records import as_text
+
+    parts = [{"role": "user", "content": [{"type": "text", "text": "what is in this picture"},
+                                          {"type": "image_url", "image_url": {"url": "https://x/y.png"}}]},
+             {"role": "assistant", "content": None}]
+    assert as_text(parts) == "user: what is in this picture\nassistant: "
+    assert text_value(parts) == mix_text(parts) == "user: what is in this picture\nassistant: "
+    for blank in ([{"role": "user", "content": ""}], [{"role": "user", "content": None}],
+                  [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "u"}}]}]):
+        assert text_value(blank) is None and mix_text(blank) is None

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import SynthgenError
-from ..records import as_text, is_conversation
+from ..records import as_text, conversation_has_text
 
 OVER_MIX_CAP = "over_mix_cap"
 """The synthetic-share cap was full: the real data cannot carry this row."""
@@ -45,6 +45,6 @@ def mix_text(value: Any) -> str | None:
     conversation (the ``messages`` format) as its ``role: content`` lines; None when there is no text."""
     if isinstance(value, str):
         return value if value.strip() else None
-    if value and is_conversation(value) and any(isinstance(m["content"], str) and m["content"].strip() for m in value):
+    if conversation_has_text(value):
         return as_text(value)
     return None
