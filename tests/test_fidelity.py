@@ -260,3 +260,22 @@ def test_a_flipped_direction_bisects_the_last_move():
     again = remediation_step(Result(failing("perplexity_shift", TOO_FAR)), {"temperature": 0.95, "top_p": 1.0}, 2,
                              previous_move=-0.05)
     assert again.temperature == pytest.approx(0.85)  # same direction: the full step
+
+
+def test_a_reference_of_too_few_distinct_texts_is_one_clear_reason_and_metrics_keep_the_rest():
+    from synthgen.errors import SynthgenError
+    from synthgen.fidelity.metrics import fidelity_rows
+
+    with pytest.raises(SynthgenError, match=r"the fidelity reference has 1 distinct non-blank text\(s\)"):
+        FidelityGate(NgramScorer(3)).fit(["the same sentence every time"] * 50)
+    rows = fidelity_rows(["a text to measure here"] * 5, ["the same sentence every time"] * 50)
+    assert [r["metric"] for r in rows] == ["perplexity_shift", "rare_type_recall", "rare_type_support"]
+    assert all(r["value"] is None and "1 distinct non-blank text" in r["reason"] for r in rows)
+
+
+def test_an_empty_batch_has_no_rare_type_support_value():
+    from synthgen.fidelity.metrics import support_row
+
+    reference = [f"text number {i} with a rare word{i}" for i in range(40)]
+    row = support_row([], reference, 2, 0)
+    assert row["value"] is None and row["reference"] is None and row["reason"] == "no text to measure"

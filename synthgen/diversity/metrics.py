@@ -128,8 +128,9 @@ def rare_type_row(texts: Sequence[str], reference: Sequence[str] | None, s: Metr
     tail, base = take(reference, tail_idx), take(reference, base_idx)
     mine, real = equal_tokens(texts, base, s.seed)
     if word_count(mine) < s.min_tokens:
-        return Comparison("rare_type_recall", None, None, f"reference half has {word_count(base)} words; "
-                          f"rare-type recall needs {s.min_tokens} at an equal budget")
+        return Comparison("rare_type_recall", None, None, f"only {word_count(mine)} words at an equal budget "
+                          f"(batch {word_count(texts)}, reference half {word_count(base)}); rare-type recall needs "
+                          f"{s.min_tokens}")
     fn = lambda t: rare_type_recall(t, tail, s.rare_max_count)  # noqa: E731
     return compare(measure("rare_type_recall", fn, mine), measure("rare_type_recall", fn, real),
                    {"words": word_count(mine), "tail_texts": len(tail)})

@@ -17,6 +17,7 @@ from ..diversity.gate import GateResult
 from ..diversity.metrics import MetricSettings, rare_type_row
 from ..diversity.sampling import split_halves, take
 from ..diversity.results import jsonable
+from ..errors import SynthgenError
 from .rules import Calibration, calibrate, not_computed, perplexity_decision, rare_decision
 
 MIN_HELD_OUT = 20
@@ -52,6 +53,10 @@ class FidelityGate:
         """Fit the reference model on one half of the real texts (when it needs fitting), score the other
         half and calibrate the perplexity rule on real-vs-real splits of those scores."""
         real = list(dict.fromkeys(t for t in reference_texts if t and t.strip()))
+        if len(real) < 4 and self.tolerance is not None and not getattr(self.scorer, "fitted", False):
+            raise SynthgenError(f"the fidelity reference has {len(real)} distinct non-blank text(s): its model is "
+                                "fitted on one half and judged on the other, which needs at least 4",
+                                hint="give more (distinct) reference texts")
         self.reference_ = real
         held = real
         if self.tolerance is not None:

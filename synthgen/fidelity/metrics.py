@@ -7,9 +7,11 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from ..diversity.results import jsonable, ratio
+from ..errors import SynthgenError
 from ..diversity.sampling import equal_size, split_halves, take
 
 QUANTILE_ROWS = ("p10", "p50", "p90")
+FIDELITY_METRICS = ("perplexity_shift", "rare_type_recall", "rare_type_support")
 
 
 def fidelity_rows(texts: Sequence[str], reference: Sequence[str], scorer: str = "ngram", seed: int = 0,
@@ -19,7 +21,12 @@ def fidelity_rows(texts: Sequence[str], reference: Sequence[str], scorer: str = 
     from .scorers import build_scorer
 
     gate = FidelityGate(build_scorer(scorer, order), perplexity_tolerance=tolerance, rare_max_count=rare_max_count,
-                        rare_min_words=200, seed=seed).fit(reference)
+                        rare_min_words=200, seed=seed)
+    try:
+        gate.fit(reference)
+    except SynthgenError as exc:  # e.g. too few distinct reference texts: the other metrics still stand
+        return [_row(metric, None, None, f"{exc.message} ({exc.hint})" if exc.hint else exc.message)
+                for metric in FIDELITY_METRICS]
     decisions = gate.evaluate(texts).decisions
     rows = [_row(d["metric"], d["value"], d["reference"], d.get("reason"), d) for d in decisions]
     shift = decisions[0]
@@ -36,6 +43,8 @@ def support_row(texts: Sequence[str], reference: Sequence[str], max_count: int, 
     tail_idx, base_idx = split_halves(len(reference), seed)
     rare = rare_types(take(list(reference), tail_idx), max_count)
     mine, real = equal_size([t for t in texts if t.strip()], take(list(reference), base_idx), seed)
+    if not mine:
+        return _row("rare_type_support", None, None, "no text to measure")
     value, ref = rare_type_support(mine, rare), rare_type_support(real, rare)
     return _row("rare_type_support", value, ref, None if rare else "the reference has no rare type",
                 {"records": len(mine), "rare_types": len(rare)})
