@@ -259,3 +259,14 @@ def test_conversations_read_the_same_in_dedup_and_mix():
     for blank in ([{"role": "user", "content": ""}], [{"role": "user", "content": None}],
                   [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "u"}}]}]):
         assert text_value(blank) is None and mix_text(blank) is None
+
+
+@pytest.mark.parametrize("flag", ["--against", "--eval"])
+def test_a_reference_error_names_the_flag_and_its_field_option(tmp_path, flag):
+    (tmp_path / "in.jsonl").write_text('{"text": "a b c d e"}\n')
+    (tmp_path / "q.jsonl").write_text('{"q": "a b c d e"}\n')
+    result = CliRunner().invoke(dedup_command, [str(tmp_path / "in.jsonl"), "--out", str(tmp_path / "o"),
+                                                flag, str(tmp_path / "q.jsonl")])
+    assert result.exit_code == 1
+    assert f"Error: {flag}: " in result.output and "no 'text' column" in result.output
+    assert f"name its text column with {flag}-field" in result.output and "dedup." not in result.output

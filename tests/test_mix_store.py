@@ -112,16 +112,17 @@ def test_cli_mixes_jsonl_real_with_parquet_synthetic(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (("--max-synthetic-share", 0.6), "mix.max_synthetic_share = 0.6 is above the default cap 0.5"),
+    (("--max-synthetic-share", 0.6), "--max-synthetic-share = 0.6 is above the default cap 0.5"),
     (("--max-synthetic-share", 0.4, "--depth", 2, "--loop-temperature", 0.7), "default cap 0.2"),
     (("--max-synthetic-share", 1.5, "--override-reason", "x"), "outside [0, 1]"),
-    (("--strategy", "stratified"), "needs mix.stratify_by"),
+    (("--strategy", "stratified"), "needs --stratify-by"),
     (("--text-field", "body"), "real rows have no 'body'")])
 def test_cli_bad_input_exits_1_with_the_fix(tmp_path, args, message):
     real = write_jsonl(tmp_path / "real.jsonl", REAL)
     synthetic = write_jsonl(tmp_path / "synthetic.jsonl", SYNTH)
     result = invoke("--real", real, "--synthetic", synthetic, "--out", tmp_path / "mix", *args)
     assert result.exit_code == 1 and message in result.output
+    assert "mix." not in result.output  # flags, not recipe keys
     assert not (tmp_path / "mix").exists()
 
 

@@ -57,6 +57,11 @@ def _load_source(source: Any, config: Any, loaded: Any, where: str) -> tuple[lis
     except SynthgenError as exc:
         if getattr(loaded, "source", None) is None:
             raise
+        option = getattr(loaded, "option", None)  # the command line names its flag, a recipe its key
+        if option is not None:
+            flag = option(where)
+            more = "" if "-field" in (exc.hint or "") else f"name its text column with {flag}-field"
+            raise SynthgenError(f"{flag}: {exc.message}", hint="; ".join(h for h in (exc.hint, more) if h)) from None
         raise RecipeError(f"{loaded.source}:{where}: {exc.message}", hint=exc.hint) from None
     return ids, texts, path
 

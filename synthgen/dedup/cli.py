@@ -25,6 +25,11 @@ class _Here:
     def resolve(self, path: Path | str) -> Path:
         return Path(path).expanduser()
 
+    @staticmethod
+    def option(where: str) -> str:
+        """The flag that gave a reference source (``dedup.against_real[0]`` → ``--against``)."""
+        return "--against" if where.startswith("dedup.against_real") else "--eval"
+
 
 def _config(text_field: str, against: tuple[Path, ...], eval_sets: tuple[Path, ...], threshold: float,
             ngram: str, history: Path | None, num_perm: int, against_field: str | None, eval_field: str | None):

@@ -66,7 +66,7 @@ def resolve_cap(share: float | None, default: float, override_reason: str | None
         raise MixError(
             f"{CAP_KEY} = {cap} is above the default cap {default} for this generation depth "
             f"(collapse risk grows with the synthetic share)",
-            hint=f"lower it to ≤ {default}, or say why in {OVERRIDE_KEY} (synthgen mix: --override-reason); "
+            hint=f"lower it to ≤ {default}, or say why in {OVERRIDE_KEY}; "
                  "the reason is recorded in the manifest and the dataset card")
     return cap
 

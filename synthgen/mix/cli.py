@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from ..cli_errors import reports_errors
+from .base import MixError
 from .mixer import MixResult
 from .strategies import STRATEGIES
 
@@ -70,8 +71,22 @@ def mix_command(real: Path, synthetic: Path, out: Path, max_synthetic_share: flo
                 override_reason: str | None, seed: int, depth: int, loop_temperature: float | None,
                 loop_top_p: float | None) -> None:
     """Keep every REAL row and add synthetic rows up to a capped share (accumulate, never replace)."""
-    result = run_mix(real, synthetic, out, max_synthetic_share=max_synthetic_share, strategy=strategy,
-                     text_field=text_field, real_text_field=real_text_field, stratify_by=stratify_by,
-                     score_field=score_field, override_reason=override_reason, seed=seed, depth=depth,
-                     loop_temperature=loop_temperature, loop_top_p=loop_top_p)
+    try:
+        result = run_mix(real, synthetic, out, max_synthetic_share=max_synthetic_share, strategy=strategy,
+                         text_field=text_field, real_text_field=real_text_field, stratify_by=stratify_by,
+                         score_field=score_field, override_reason=override_reason, seed=seed, depth=depth,
+                         loop_temperature=loop_temperature, loop_top_p=loop_top_p)
+    except MixError as exc:
+        raise MixError(with_flags(exc.message), hint=with_flags(exc.hint)) from None
     _echo_result(result, out)
+
+
+FLAGS = {"mix.max_synthetic_share": "--max-synthetic-share", "mix.override_reason": "--override-reason",
+         "mix.stratify_by": "--stratify-by", "mix.score_field": "--score-field"}
+
+
+def with_flags(text: str | None) -> str | None:
+    """The mixer names its settings by their recipe keys; on the command line they are flags."""
+    for key, flag in FLAGS.items():
+        text = text.replace(key, flag) if text else text
+    return text
