@@ -250,3 +250,15 @@ def test_a_recipe_saved_with_a_byte_order_mark_loads(tmp_path):
                     'type = "scripted"\n', encoding="utf-8-sig")
     assert path.read_bytes().startswith(b"\xef\xbb\xbf")
     assert load_recipe(path).recipe.recipe.name == "bom"
+
+
+@pytest.mark.parametrize("names, expected", [
+    (("q", "q"), "r.toml:steps.1.name: two steps write the column 'q'"),
+    (("id", "q"), "r.toml:steps.0.name: step name 'id' is a provenance column")])
+def test_step_name_problems_name_the_step(tmp_path, names, expected):
+    raw = recipe(tmp_path, steps=[{"type": "generate", "name": names[0], "template": "{topic}"},
+                                  {"type": "generate", "name": names[1], "template": "{topic}"}])
+    del raw["prompt"]
+    with pytest.raises(RecipeError) as info:
+        recipe_from_dict(raw, source="r.toml", base_dir=tmp_path)
+    assert str(info.value).startswith(expected)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,6 +132,9 @@ def _list_index(items: list, key: str, source: str, dotted: str, text: str) -> i
 # --- error formatting -------------------------------------------------------------------------------
 
 
+_LOCATED = re.compile(r"^((?:[a-z_0-9]+\.)+[a-z_0-9]+): (.*)$", re.S)
+
+
 def format_problem(source: str, err: dict[str, Any]) -> str:
     """One pydantic error as ``file:table.key: message (value …)`` with a did-you-mean for unknown keys."""
     loc = _clean_loc(err["loc"])
@@ -147,6 +151,9 @@ def format_problem(source: str, err: dict[str, Any]) -> str:
     if tags:
         return _type_problem(source, where, err, tags)
     message = err["msg"].removeprefix("Value error, ")
+    located = _LOCATED.match(message) if not loc else None
+    if located:  # a whole-recipe check that knows the key it is about
+        where, message = located.groups()
     value = err.get("input")
     shown = "" if isinstance(value, dict | list) or value is None else f" (got {value!r})"
     return f"{source}:{where}: {message}{shown}"

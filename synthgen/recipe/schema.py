@@ -274,9 +274,9 @@ def _check_step_names(steps: list[Any]) -> None:
     if not steps:
         raise ValueError("[[steps]] is empty: add at least one step, e.g. type = 'generate'")
     seen: set[str] = set()
-    for step in steps:
+    for i, step in enumerate(steps):  # "steps.N.name: " locates the message (format_problem reads it)
         if step.name in seen:
-            raise ValueError(f"two steps write the column {step.name!r}: give each step its own name")
+            raise ValueError(f"steps.{i}.name: two steps write the column {step.name!r}: give each step its own name")
         if step.name in RESERVED_COLUMNS or step.name.startswith("seed_"):
-            raise ValueError(f"step name {step.name!r} is a provenance column: choose another name")
+            raise ValueError(f"steps.{i}.name: step name {step.name!r} is a provenance column: choose another name")
         seen.add(step.name)
