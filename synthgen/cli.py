@@ -160,9 +160,9 @@ def plan_command(recipe: Path, sample: int, overrides: tuple[str, ...], out: Pat
 @reports_errors
 def schema(out: Path | None) -> None:
     """Print the recipe's JSON Schema (for editors)."""
-    from .recipe.schema import Recipe
+    from .recipe.json_schema import recipe_json_schema
 
-    text = json.dumps(Recipe.model_json_schema(), indent=2)
+    text = json.dumps(recipe_json_schema(), indent=2)
     if out:
         out.write_text(text + "\n", encoding="utf-8")
         click.echo(f"wrote {out}")
@@ -192,11 +192,14 @@ def models_pull(name: str, force: bool) -> None:
 def models_list() -> None:
     """Show the models available locally."""
     from .models import list_models
+    from .models.store import model_state
 
     for entry in list_models():
-        state = "present" if entry["present"] else "not pulled"
+        state, note = model_state(entry)
         size = f"{entry['size_bytes'] / 2**20:.0f} MiB" if entry.get("size_bytes") else "-"
         click.echo(f"{entry['name']:<16} {state:<11} {size:>9}  {entry['path']}")
+        if note:
+            click.echo(f"  {note}")
 
 
 @cli.command()
@@ -212,6 +215,9 @@ def corpus(name: str, out: Path, min_words: int, max_words: int | None, limit: i
     pydoc topics, HumanEval prompts or their task descriptions)."""
     from .corpora import corpus_rows, write_jsonl
 
+    if max_words is not None and min_words > max_words:
+        raise click.UsageError(f"--min-words {min_words} is above --max-words {max_words}: no text could pass; "
+                               "lower --min-words or raise --max-words")
     rows = corpus_rows(name, min_words, max_words, limit, seed)
     click.echo(f"{name}: {len(rows)} texts -> {write_jsonl(rows, out)}")
 

@@ -70,20 +70,30 @@ def humaneval_tasks() -> list[dict[str, str]]:
 
 CORPORA: dict[str, Callable[[], list[dict[str, str]]]] = {
     "fortunes": fortunes, "pydoc": pydoc, "humaneval": humaneval, "humaneval_tasks": humaneval_tasks}
+CODE_CORPORA = frozenset({"humaneval"})  # source code: indentation is syntax, the text is kept exactly
+
+
+def normalize_prose(text: str) -> str:
+    """Whitespace collapsed inside each line, line breaks kept, ends stripped."""
+    return "\n".join(" ".join(line.split()) for line in text.splitlines()).strip()
 
 
 def corpus_rows(name: str, min_words: int = 1, max_words: int | None = None, limit: int | None = None,
                 seed: int = 0) -> list[dict[str, str]]:
-    """The named corpus with whitespace normalized inside each line, exact duplicates and texts outside
-    the word bounds removed, and (with ``limit``) a seeded sample of ``limit`` rows in corpus order."""
+    """The named corpus with whitespace normalized inside each line (code corpora kept exactly), exact
+    duplicates and texts outside the word bounds removed, and (with ``limit``) a seeded sample of ``limit``
+    rows in corpus order."""
     if name not in CORPORA:
         raise SynthgenError(f"unknown corpus {name!r}", hint=f"choose one of: {', '.join(CORPORA)}")
+    if max_words is not None and min_words > max_words:
+        raise SynthgenError(f"min_words {min_words} is above max_words {max_words}: no text could pass",
+                            hint="lower min_words or raise max_words")
     seen: set[str] = set()
     rows = []
     for row in CORPORA[name]():
-        text = "\n".join(" ".join(line.split()) for line in row["text"].splitlines()).strip()
+        text = row["text"] if name in CODE_CORPORA else normalize_prose(row["text"])
         words = len(text.split())
-        if text and text not in seen and words >= min_words and (max_words is None or words <= max_words):
+        if text.strip() and text not in seen and words >= min_words and (max_words is None or words <= max_words):
             seen.add(text)
             rows.append({**row, "text": text})
     if limit is not None and limit < len(rows):

@@ -8,7 +8,6 @@ import logging
 import shutil
 import subprocess
 import sys
-import textwrap
 import tomllib
 from pathlib import Path
 from types import SimpleNamespace
@@ -16,7 +15,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 from click.testing import CliRunner
-from conftest import REAL, TINY_RECIPE
+from helpers_publish import MIX, finished_run, no_stored_login, run_dir  # noqa: F401 (fixtures)
 from fake_hub import FakeHub
 
 from synthgen.publish import PublishError, build_hub_folder, publish_run, push_to_hub, validate_repo_id
@@ -25,33 +24,6 @@ from synthgen.publish.cli import publish_command
 from synthgen.publish.toml_text import to_toml
 
 TOKEN = "hf_fakeTOKEN1234567890secret"
-MIX = '\n[mix]\nreal = "real.jsonl"\nmax_synthetic_share = 0.5\n'
-
-
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory) -> Path:
-    """A complete run of the tiny recipe with a [mix] table (generated once for the module)."""
-    from synthgen.api import run_recipe
-
-    folder = tmp_path_factory.mktemp("run")
-    (folder / "real.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in REAL))
-    body = TINY_RECIPE.format(target=10, budget=40, batch_size=4, delay=0.0)
-    (folder / "recipe.toml").write_text(textwrap.dedent(body) + MIX)
-    return run_recipe(folder / "recipe.toml", progress=False).run_dir
-
-
-@pytest.fixture
-def run_dir(finished_run, tmp_path) -> Path:
-    """A private copy of the finished run, free to edit."""
-    return Path(shutil.copytree(finished_run, tmp_path / "run"))
-
-
-@pytest.fixture(autouse=True)
-def no_stored_login(monkeypatch, tmp_path):
-    """huggingface_hub's get_token() also reads a stored login: point it at an empty place."""
-    import huggingface_hub.constants as constants
-
-    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "hf-home" / "token"))
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ def run_generations(ev: Evolution) -> EvolveResult:
     ev.project.mkdir(parents=True, exist_ok=True)
     ledger = Ledger.open(ev.project)
     reference = reference_texts(ev)
-    ledger.add(LineageEntry("real", depth=0, counts={"rows": len(reference)}), replace_existing=True)
+    ledger.add(LineageEntry("real", depth=0, counts=_real_counts(ev, reference)), replace_existing=True)
     embedder = _embedder(ev, reference)
     noise = noise_floor(reference, ev.base.recipe.generation.target, ev.config.stop_metrics, embedder,
                         ev.base.recipe.recipe.seed)
@@ -45,6 +45,17 @@ def run_generations(ev: Evolution) -> EvolveResult:
         ledger.mark_best(result.best)
     write_collapse_report(ev.project, result)
     return result
+
+
+def _real_counts(ev: Evolution, reference: list[str]) -> dict[str, int]:
+    """The real node's row counts, named for what they are: the held-out reference the generations are
+    measured against and, when the recipe has one, the real few-shot pool generation 1 was made from."""
+    from ..tabular import read_rows
+
+    counts = {"reference_rows": len(reference)}
+    if ev.slot is not None:
+        counts["few_shot_rows"] = len(read_rows(ev.base.resolve(ev.slot.config.path)))
+    return counts
 
 
 def _run_one(ev: Evolution, k: int, feed_file: Path | None, previous: Path | None, reference: list[str],

@@ -38,8 +38,10 @@ class Ledger:
         return cls(path, read_state(path))
 
     def _load(self, state: dict[str, Any]) -> None:
+        entries = [LineageEntry.from_dict(raw) for raw in state["entries"]]
+        check_graph(self.path, entries)
         self._state = state
-        self._entries = {e.id: e for e in (LineageEntry.from_dict(raw) for raw in state["entries"])}
+        self._entries = {e.id: e for e in entries}
 
     def refresh(self) -> "Ledger":
         """Re-read the file (another process may have added generations)."""
@@ -172,6 +174,48 @@ class Ledger:
             apply(self, state)
             write_state(self.path, state)
             self._load(state)
+
+
+def check_graph(path: Path, entries: list[LineageEntry]) -> None:
+    """Refuse a ledger (edited by hand or damaged) whose ids repeat, whose parents are not recorded or
+    whose parents loop: readers would otherwise crash or silently leave generations out."""
+    index: dict[str, int] = {}
+    for i, entry in enumerate(entries):
+        if entry.id in index:
+            raise LineageError(f"{path}: entries[{i}] repeats the id {entry.id!r} of entries[{index[entry.id]}]",
+                               hint="give each generation its own id, or remove the duplicate entry")
+        index[entry.id] = i
+    for i, entry in enumerate(entries):
+        for parent in entry.parents:
+            if parent not in index:
+                raise LineageError(f"{path}: entries[{i}] ({entry.id!r}) names parent {parent!r}, which is not "
+                                   f"recorded", hint=f"fix or remove that parent; recorded: {', '.join(index)}")
+    loop = _find_loop({e.id: e.parents for e in entries})
+    if loop:
+        raise LineageError(f"{path}: the parents loop: {' → '.join(loop)} (→ points to a parent)",
+                           hint="a generation cannot descend from itself; fix the parents of one of these entries")
+
+
+def _find_loop(parents: dict[str, tuple[str, ...]]) -> list[str] | None:
+    """A cycle of the parent graph as ``[a, b, …, a]`` (each the parent of the one before), or None.
+    Depth-first along parents; ``path`` is the current walk, ``done`` the ids known to reach no loop."""
+    done: set[str] = set()
+    for start in parents:
+        path: list[str] = []
+        stack = [start]
+        while stack:
+            node = stack.pop()
+            if node is None:  # every parent of path[-1] explored
+                done.add(path.pop())
+                continue
+            if node in path:
+                return path[path.index(node):] + [node]
+            if node in done:
+                continue
+            path.append(node)
+            stack.append(None)
+            stack.extend(parents[node])
+    return None
 
 
 def _put(raws: list[dict[str, Any]], raw: dict[str, Any]) -> list[dict[str, Any]]:

@@ -143,7 +143,8 @@ def _raise_if_damaged(folder: Path, full: bool) -> None:
 
 def list_models() -> list[dict[str, Any]]:
     """One row per registered model: name, aliases, description, path, present, size_bytes, verified
-    (fast size check) and fingerprint (identity of the weights, from the manifest)."""
+    (fast size check), problems (what the check found; empty when verified or absent) and fingerprint
+    (identity of the weights, from the manifest)."""
     return [_model_row(spec) for spec in REGISTRY.values()]
 
 
@@ -151,6 +152,7 @@ def _model_row(spec: ModelSpec) -> dict[str, Any]:
     folder = model_dir(spec.name)
     present = folder.is_dir()
     manifest = read_manifest(folder) if present else None
+    problems = verify_folder(folder) if present else []
     return {
         "name": spec.name,
         "aliases": list(spec.aliases),
@@ -158,9 +160,20 @@ def _model_row(spec: ModelSpec) -> dict[str, Any]:
         "path": str(folder),
         "present": present,
         "size_bytes": folder_size(folder) if present else 0,
-        "verified": present and not verify_folder(folder),
+        "verified": present and not problems,
+        "problems": problems,
         "fingerprint": manifest.get("fingerprint") if manifest else None,
     }
+
+
+def model_state(row: dict[str, Any]) -> tuple[str, str | None]:
+    """A :func:`list_models` row's state for people (``ok``, ``not pulled`` or ``damaged``) and, when
+    damaged, what is wrong and the command that fixes it."""
+    if not row["present"]:
+        return "not pulled", None
+    if row["verified"]:
+        return "ok", None
+    return "damaged", f"damaged: {row['problems'][0]}; fix: synthgen models pull {row['name']} --force"
 
 
 def model_manifest(path: Path) -> dict[str, Any] | None:

@@ -49,6 +49,28 @@ class CardInputs:
         return data_sources(self.files.manifest, Path(source).parent if source else None)
 
     @property
+    def columns(self) -> list[str]:
+        """The columns of the default config: the schema of the run's data.parquet, which is what is published."""
+        from ..report.data import schema_names
+
+        return schema_names(self.files.run_dir / "data.parquet")
+
+    @property
+    def mix_columns(self) -> list[str]:
+        """The columns of the ``mix`` config (empty without one)."""
+        from ..report.data import schema_names
+
+        path = self.files.mix_path if self.n_mix is not None else None
+        return schema_names(path) if path is not None else []
+
+    @property
+    def main_field(self) -> str | None:
+        """The column that holds the record: the report's ``output.main_field`` (``answer`` for a steps
+        recipe), else ``text``; None when the published file has neither."""
+        named = (self.files.report.output or {}).get("main_field")
+        return next((c for c in (named, "text") if c and c in self.columns), None)
+
+    @property
     def dataset_format(self) -> str:
         """The format the run wrote its dataset in (``output.format`` of the recipe; ``raw`` before it existed)."""
         recipe = self.files.manifest.get("recipe") or {}
@@ -128,14 +150,15 @@ def _title(inputs: CardInputs) -> str:
 
 
 def _summary(inputs: CardInputs) -> str:
-    from ..report.build import acceptance_phrase
+    from ..report.build import acceptance_phrase, candidates_phrase
 
     report = inputs.files.report
     rate = report.acceptance_rate
+    candidates = candidates_phrase(report.throughput.candidates, report.candidate_records)
     lines = ["## Summary", "",
              f"- records: **{inputs.n_rows}** (target {report.target}; run status "
              f"`{report.status}`, stop reason `{report.stop_reason}`)",
-             f"- candidates generated: {report.throughput.candidates}, rejected: "
+             f"- candidates generated: {candidates}, rejected: "
              f"{report.rejected}, acceptance rate: {acceptance_phrase(rate, report.candidate_records)}",
              f"- synthetic share: {sections.share_phrase(inputs)}",
              f"- dataset format: `{sections.md(inputs.dataset_format)}` (the run's `output.format`)"]

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..report.facts import format_value, gate_checks_summary, gate_decisions, lineage_lines, verdict
 from ..fidelity.report import fidelity_markdown
+from .licensing import NO_LICENSE_NAME
 from .toml_text import to_toml
 
 if TYPE_CHECKING:
@@ -175,7 +176,7 @@ def generated_notes(inputs: "CardInputs") -> list[str]:
 
 def license_section(inputs: "CardInputs") -> str:
     info = inputs.license_info
-    if info.license == "other" and info.link:
+    if info.license == "other" and (info.link or info.name != NO_LICENSE_NAME):
         head = f"`other` ({md(info.name)}): {md(info.why)}."
     elif info.license == "other":
         head = ("`other`: no license was chosen when publishing (pass `--license`, e.g. `cc-by-4.0`). "
@@ -189,9 +190,41 @@ def license_section(inputs: "CardInputs") -> str:
     return "\n".join(lines)
 
 
+COLUMN_NOTES = {
+    "id": "content hash", "generation": "the generation that wrote it",
+    "depth": "generations from human data", "recipe_hash": "hash of the recipe", "model": "generating model",
+    "backend": "generating backend", "sampling": "sampling parameters", "sampling_hash": "hash of `sampling`",
+    "seed_index": "row of the seed data", "prompt": "the rendered prompt", "prompt_hash": "hash of the prompt",
+    "parent_ids": "few-shot sources", "parent_id": "the record a fan-out step made this one from",
+    "candidate_index": "position among the candidates", "n_tokens": "tokens generated",
+    "finish_reason": "why generation stopped", "scores": "verifier scores", "created_at": "creation time",
+    "source": "`real` or `synthetic`",
+}
+
+
+def column_note(name: str) -> str:
+    """What a column holds, for the card's column list."""
+    if name in COLUMN_NOTES:
+        return COLUMN_NOTES[name]
+    return "seed field" if name.startswith("seed_") else "written by a recipe step"
+
+
+def _mix_note(name: str) -> str:
+    if name == "text":
+        return "the record: a real row's text, or a synthetic row's main field"
+    return COLUMN_NOTES.get(name) or "a column of the real data"
+
+
 def columns_section(inputs: "CardInputs") -> str:
-    mix = " The `mix` config adds `source` (`real` or `synthetic`)." if inputs.n_mix is not None else ""
-    return ("## Columns\n\n`text` is the record. Provenance: `id` (content hash), `generation`, `depth` (generations "
-            "from human data), `recipe_hash`, `model`, `backend`, `sampling` and `sampling_hash`, `seed_index` and "
-            "the `seed_*` fields, `prompt` and `prompt_hash`, `parent_ids` (few-shot sources), `scores` (verifier "
-            "scores), `created_at`." + mix)
+    """The columns that are really in the published files, the record's own column first."""
+    columns, main = inputs.columns, inputs.main_field
+    head = (f"`{md(main)}` is the record (the run's main field)." if main else
+            "The published file has no `text` column and names no main field: the record is spread over the "
+            "columns below.")
+    lines = ["## Columns", "", head, ""]
+    lines += [f"- `{md(name)}`: {md(column_note(name))}" for name in columns if name != main]
+    extra = [name for name in inputs.mix_columns if name not in columns]
+    if extra:
+        lines += ["", "The `mix` config also has " + ", ".join(f"`{md(name)}` ({md(_mix_note(name))})"
+                                                            for name in extra) + "."]
+    return "\n".join(lines)

@@ -14,7 +14,8 @@ from typing import Any
 
 from ..errors import SynthgenError
 from ..report.facts import gate_failures
-from ..report.model import RunReport
+from ..report.data import row_count
+from ..report.model import RunReport, report_from_json
 from ..rundir import RunDir
 
 
@@ -67,9 +68,7 @@ class RunFiles:
 
 
 def parquet_rows(path: Path) -> int:
-    import pyarrow.parquet as pq
-
-    return pq.ParquetFile(path).metadata.num_rows
+    return row_count(path)
 
 
 def read_run(run_dir: str | Path) -> RunFiles:
@@ -77,25 +76,34 @@ def read_run(run_dir: str | Path) -> RunFiles:
     run = RunDir(Path(run_dir))
     if not run.path.is_dir():
         raise PublishError(f"{run.path}: no such run directory", hint="pass the folder `synthgen generate` wrote")
-    for path in (run.report_path, run.data_path):
-        if not path.is_file():
-            raise PublishError(f"{run.path}: {path.name} is missing, so this is not a finished run",
-                               hint="run `synthgen generate` on the recipe again to finish it")
+    _require_file(run, run.report_path)
+    report = report_from_json(_read_json(run.report_path), run.report_path)
+    _require_file(run, run.data_path)
     if parquet_rows(run.data_path) == 0:
         raise PublishError(f"{run.path}: the run kept no records, so there is nothing to publish",
                            hint="see report.md for why every candidate was rejected")
-    report = RunReport.from_dict(_read_json(run.report_path))
-    manifest = _read_json(run.manifest_path) if run.manifest_path.is_file() else {}
+    manifest = _read_object(run.manifest_path) if run.manifest_path.is_file() else {}
     files = RunFiles(run.path, report, manifest)
     files.problems = run_problems(files)
     return files
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def _require_file(run: RunDir, path: Path) -> None:
+    if not path.is_file():
+        raise PublishError(f"{run.path}: {path.name} is missing, so this is not a finished run",
+                           hint="run `synthgen generate` on the recipe again to finish it")
+
+
+def _read_json(path: Path) -> Any:
+    """The parsed document (its shape is checked by the caller: report_from_json, or _read_object)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise PublishError(f"{path}: cannot read ({exc})", hint="the run directory is damaged; generate again") from None
+
+
+def _read_object(path: Path) -> dict[str, Any]:
+    data = _read_json(path)
     if not isinstance(data, dict):
         raise PublishError(f"{path}: expected a JSON object", hint="the run directory is damaged; generate again")
     return data

@@ -15,6 +15,7 @@ from typing import Any
 from .card import DEFAULT_LANGUAGE, DEFAULT_LICENSE, DEFAULT_TASKS, CardInputs, render_card
 from .checks import PublishError, RunFiles, read_run, require_publishable, validate_repo_id
 from ..atomic import replace_folder
+from ..report.data import read_table, schema_names
 
 SHARD_BYTES = 256 * 2**20
 LINEAGE_COLUMNS = ("generation", "depth")
@@ -62,7 +63,7 @@ def write_shards(source: Path, dest: Path, split: str = "train", shard_bytes: in
     shard_bytes = shard_bytes or SHARD_BYTES
     import pyarrow.parquet as pq
 
-    table = pq.read_table(source)
+    table = read_table(source)
     n_shards = max(1, min(table.num_rows, math.ceil(table.nbytes / shard_bytes)))  # never an empty shard
     per_shard = max(1, math.ceil(table.num_rows / n_shards))
     dest.mkdir(parents=True, exist_ok=True)
@@ -73,12 +74,10 @@ def write_shards(source: Path, dest: Path, split: str = "train", shard_bytes: in
 
 def _lineage_rows(path: Path) -> list[dict[str, Any]]:
     """The distinct (generation, depth) pairs of the rows, for the card's lineage line."""
-    import pyarrow.parquet as pq
-
-    names = [c for c in LINEAGE_COLUMNS if c in pq.read_schema(path).names]
+    names = [c for c in LINEAGE_COLUMNS if c in schema_names(path)]
     if not names:
         return []
-    rows = pq.read_table(path, columns=names).to_pylist()
+    rows = read_table(path, names).to_pylist()
     return [dict(pair) for pair in {tuple(sorted(r.items())) for r in rows}]
 
 

@@ -27,7 +27,7 @@ def _path_or_table(value: Any) -> Any:
     return {"path": value} if isinstance(value, (str, Path)) else value
 
 
-Source = Annotated[TextSource, BeforeValidator(_path_or_table)]
+Source = Annotated[TextSource, BeforeValidator(_path_or_table, json_schema_input_type=Union[str, TextSource])]
 
 
 def _history_location(value: Any) -> Any:

@@ -49,6 +49,15 @@ def acceptance_phrase(rate: float | None, made: int | None) -> str:
     return f"{rate:.1%}" + ("" if made is None else f" (kept ÷ {made} candidate records, fan-out children included)")
 
 
+def candidates_phrase(first_step: int | None, made: int | None) -> str:
+    """What "rejected: R of N" counts against: every candidate record (fan-out children included), since
+    rejects include children; an older report without ``candidate_records`` falls back to first-step ones."""
+    if made is None or made == first_step:
+        return f"{first_step} candidates"
+    children = made - (first_step or 0)
+    return f"{made} candidate records ({first_step} first-step candidates + {children} fan-out children)"
+
+
 def _funnel(candidates: int, stages: list[dict[str, Any]], n_kept: int) -> list[dict[str, Any]]:
     funnel = [{"step": "generated", "count": candidates}]
     funnel += [{"step": s["stage"], "count": s["kept"], "dropped": s["dropped"]} for s in stages]
@@ -72,6 +81,7 @@ def render_markdown(report: RunReport, samples: list[dict[str, Any]] | None = No
         "",
         f"- status: **{report.status}** ({report.stop_reason}): {report.kept} / {report.target} records"
         f", {t.candidates} candidates of a budget of {report.max_candidates}",
+        f"- rejected: {report.rejected} of {candidates_phrase(t.candidates, report.candidate_records)}",
         f"- recipe hash: `{report.recipe_hash}`",
         f"- acceptance rate: {acceptance_phrase(report.acceptance_rate, report.candidate_records)}",
         f"- generation: {t.completion_tokens} tokens in {report.timings.generate_seconds} s"

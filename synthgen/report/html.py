@@ -14,7 +14,8 @@ from typing import Any
 from ..formats import dataset_text, record_text
 from ..fidelity.report import fidelity_html
 from . import plots
-from .build import acceptance_phrase, render_markdown
+from .build import acceptance_phrase, candidates_phrase, render_markdown
+from .data import read_table, require_data_files, schema_names
 from .facts import (format_value, gate_checks_summary, gate_decisions, gate_failures, generation_series,
                     informational_metrics, verdict)
 
@@ -48,9 +49,12 @@ def rebuild_report(run_dir: str | Path) -> Path:
     """Rebuild ``report.md`` and ``report.html`` from ``report.json`` and the parquet files; returns the HTML path."""
     from ..rundir import RunDir
 
+    from .model import report_from_json
+
     run = RunDir.open(run_dir)
-    report = run.read_report()
+    report = report_from_json(run.read_json(run.report_path), run.report_path)
     run_dir = run.path
+    require_data_files(run_dir)
     samples = kept_samples(run_dir, 5, _main_field(report.to_dict()))
     run.write_text("report.md", render_markdown(report, samples, rejected_samples(run_dir)[:5]))
     return write_html_report(run_dir, report)
@@ -90,10 +94,8 @@ def rejected_samples(run_dir: Path) -> list[dict[str, Any]]:
 def _head(path: Path, n: int | None, columns: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
-    import pyarrow.parquet as pq
-
-    names = pq.read_schema(path).names
-    table = pq.read_table(path, columns=[c for c in columns if c in names] if columns else None)
+    names = schema_names(path)
+    table = read_table(path, [c for c in columns if c in names] if columns else None)
     return (table if n is None else table.slice(0, n)).to_pylist()
 
 
@@ -125,7 +127,8 @@ def _header(report: dict[str, Any], manifest: dict[str, Any]) -> str:
     backend = manifest.get("backend") or {}
     items = [f"status: <b>{esc(report.get('status'))}</b> ({esc(report.get('stop_reason'))})",
              f"records: {esc(report.get('kept'))} of target {esc(report.get('target'))}; "
-             f"rejected: {esc(report.get('rejected'))} of {esc(t.get('candidates'))} candidates",
+             f"rejected: {esc(report.get('rejected'))} of "
+             f"{esc(candidates_phrase(t.get('candidates'), report.get('candidate_records')))}",
              f"acceptance rate: {esc(acceptance_phrase(rate, report.get('candidate_records')))}",
              f"recipe hash: <code>{esc(report.get('recipe_hash'))}</code>",
              f"model: {esc(backend.get('model', 'n/a'))} ({esc(backend.get('backend', 'unknown backend'))})",

@@ -6,7 +6,9 @@ newer synthgen are kept in ``extra`` and written out again, so nothing is lost o
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 
@@ -138,3 +140,46 @@ class RunReport:
         known["timings"] = Timings(**_known(Timings, known.get("timings", {}))[0])
         known["throughput"] = Throughput(**_known(Throughput, known.get("throughput", {}))[0])
         return cls(**known, extra=extra)
+
+
+REWRITE_HINT = "run `synthgen generate` on the recipe again to rewrite it"
+
+
+def is_evolve_report(data: Any) -> bool:
+    """An evolve project's report.json (synthgen.evolve.report): ``project`` and ``generations``, no funnel."""
+    return isinstance(data, dict) and "generations" in data and "project" in data and "funnel" not in data
+
+
+def report_from_json(data: Any, path: Path) -> RunReport:
+    """The RunReport of the document read from ``path``; an evolve project's report or a document of the
+    wrong shape is one clear error naming the file (never a TypeError from deep inside)."""
+    from ..errors import RunDirError
+
+    if is_evolve_report(data):
+        folder = path.parent
+        raise RunDirError(f"{folder} is an evolve project, not a run: its report is rebuilt by `synthgen evolve`",
+                          hint=f"each generation's run is in {folder}/gen-N/, e.g. `synthgen report {folder}/gen-1`")
+    if not isinstance(data, dict):
+        raise RunDirError(f"{path} is corrupt: expected a JSON object, found {type(data).__name__}", hint=REWRITE_HINT)
+    try:
+        return _checked(RunReport.from_dict(data))
+    except (TypeError, AttributeError, KeyError, ValueError) as exc:
+        raise RunDirError(f"{path} is corrupt: not a run report ({_shape_problem(exc)})", hint=REWRITE_HINT) from None
+
+
+def _checked(report: RunReport) -> RunReport:
+    """The containers every renderer walks must be what they claim (a number where a list belongs fails here)."""
+    if not (isinstance(report.funnel, list) and all(isinstance(step, dict) for step in report.funnel)):
+        raise TypeError("'funnel' is not a list of steps")
+    if not isinstance(report.top_reasons, dict):
+        raise TypeError("'top_reasons' is not an object")
+    return report
+
+
+def _shape_problem(exc: Exception) -> str:
+    """``missing key 'funnel'`` for a TypeError about absent constructor arguments, else the error's text."""
+    text = str(exc)
+    missing = re.search(r"missing \d+ required (?:positional|keyword-only) arguments?: (.+)$", text)
+    if missing:
+        return f"missing key {missing.group(1)}"
+    return re.sub(r"^\w+\.__init__\(\) ", "", text)

@@ -85,13 +85,24 @@ def labelled_candidate(index: int, row: dict[str, Any], text_field: str, label_f
 
 
 def read_labels(rows: list[dict[str, Any]], text_field: str, label_field: str, source: str) -> list[bool]:
-    """Each row's label as keep / reject; one clear error for a row without its text or label."""
+    """Each row's label as keep / reject; one clear error for no rows, or a row without its text or label."""
+    if not rows:
+        raise SynthgenError(f"{source}: no labelled rows to judge",
+                            hint=f"give a jsonl/csv/parquet file with {text_field!r} and {label_field!r} columns")
     for i, row in enumerate(rows):
         missing = [k for k in (text_field, label_field) if k not in row]
         if missing:
             raise SynthgenError(f"{source}: row {i + 1} has no {missing[0]!r} column",
                                 hint=f"a labelled file needs {text_field!r} and {label_field!r} columns")
+        _check_text(row[text_field], f"{source}: row {i + 1}", text_field)
     return [parse_label(row[label_field], f"{source}: row {i + 1}") for i, row in enumerate(rows)]
+
+
+def _check_text(text: Any, where: str, text_field: str) -> None:
+    """A row's text must be there: a null or blank one would be judged as "None" or "" and counted."""
+    if text is None or (isinstance(text, str) and not text.strip()):
+        raise SynthgenError(f"{where}: {text_field!r} is {'null' if text is None else 'empty'}: nothing to judge",
+                            hint="fill in the text or remove the row")
 
 
 def evaluate_judge(verifier: Any, rows: list[dict[str, Any]], *, text_field: str = "text",
