@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable, Iterable
+
 
 class SynthgenError(Exception):
     """Base error. ``hint`` tells the user how to fix it; the CLI prints both on one line."""
@@ -63,3 +65,11 @@ def require(module: str, extra: str):
         raise MissingDependencyError(
             f"{module} is not installed ({exc})", hint=f"pip install 'synthgen[{extra}]'"
         ) from exc
+
+
+def did_you_mean(name: str, choices: Iterable[str], show: Callable[[str], str] = repr) -> str:
+    """``"did you mean 'x'? "`` for the closest of ``choices`` to ``name`` (``show`` formats it), else ''."""
+    import difflib
+
+    close = difflib.get_close_matches(name, sorted(choices), n=1)
+    return f"did you mean {show(close[0])}? " if close else ""

@@ -9,12 +9,12 @@ The data tools' own readers do the reading (their messages are kept); this modul
 
 from __future__ import annotations
 
-import difflib
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-from ..errors import RecipeError, SynthgenError
+from ..errors import RecipeError, SynthgenError, did_you_mean
 from .model import OutputPlan, RecipeContext
+from .verify_refs import verifier_columns
 
 
 @contextmanager
@@ -40,7 +40,7 @@ def check_output_columns(recipe: Any, context: RecipeContext, output: OutputPlan
     steps = recipe.step_configs()
     columns = {c for step in steps for c in step_columns(step)} | set(seed_fields)
     columns |= {"prompt", "text"} if recipe.is_shorthand else set()
-    added = verifier_columns(recipe)
+    added = verifier_columns(recipe.verify)
     if added is not None:
         for key in ("prompt", "completion"):
             name = getattr(output, key)
@@ -52,24 +52,9 @@ def check_output_columns(recipe: Any, context: RecipeContext, output: OutputPlan
                             what="a chat step's conversation")
 
 
-def verifier_columns(recipe: Any) -> set[str] | None:
-    """Columns the recipe's verifiers add; None when one may add any (a plugin, json columns='all')."""
-    from .verify_refs import verifier_added_columns
-
-    out: set[str] = set()
-    for config in recipe.verify:
-        added = verifier_added_columns(config)
-        if added is None:
-            return None
-        out |= added
-    return out
-
-
 def _not_a_column(name: str, available: set[str], where: str, label: str, what: str = "a column") -> RecipeError:
     listed = ", ".join(sorted(available)) or "none"
-    guess = difflib.get_close_matches(name, sorted(available), n=1)
-    hint = (f"did you mean {guess[0]!r}? " if guess else "") + f"{label}: {listed}"
-    return RecipeError(f"{where}: {name!r} is not {what}", hint=hint)
+    return RecipeError(f"{where}: {name!r} is not {what}", hint=f"{did_you_mean(name, available)}{label}: {listed}")
 
 
 # --- [mix] -----------------------------------------------------------------------------------------
@@ -110,7 +95,7 @@ def written_columns(recipe: Any, output: OutputPlan, seed_fields: frozenset[str]
     from ..formats import FORMAT_COLUMNS, PREFERENCE_EXTRAS
     from ..recipe.schema import RESERVED_COLUMNS
 
-    added = verifier_columns(recipe)
+    added = verifier_columns(recipe.verify)
     if added is None:
         return None
     steps = set(output.columns) | added
@@ -133,8 +118,7 @@ def _check_strategy_field(name: str, columns: set[str], scores: set[str], where:
         raise RecipeError(f"{where}: {name!r} is not a column of the run's data",
                           hint=f"did you mean 'seed_{name}'? (runs prefix seed fields with seed_)")
     listed = ", ".join(sorted(columns - set(RESERVED_COLUMNS))) or "none"
-    guess = difflib.get_close_matches(name, sorted(columns | scores), n=1)
-    hint = (f"did you mean {guess[0]!r}? " if guess else "") + f"columns: {listed}"
+    hint = f"{did_you_mean(name, columns | scores)}columns: {listed}"
     if scores or where.endswith("score_field"):
         hint += f"; scores keys: {', '.join(sorted(scores)) or 'none'}"
     raise RecipeError(f"{where}: {name!r} is not a column of the run's data", hint=hint)

@@ -8,11 +8,10 @@ an instruction drops a bad one before a response is paid for. Within one anchor 
 
 from __future__ import annotations
 
-import difflib
 import math
 from typing import Any
 
-from ..errors import RecipeError
+from ..errors import RecipeError, did_you_mean
 from ..pipeline import Stage
 from .model import RecipeContext, SeedPlan
 from ..prompts import EXAMPLES, check_placeholders, template_fields
@@ -187,8 +186,7 @@ def unknown_column(name: str, available: set[str], later: Any, where: str, place
         return RecipeError(f"{where}: placeholder {{examples}} needs few-shot examples", hint="add a few_shot table")
     if name in later_names:
         return RecipeError(f"{where}: {shown} is written by a later step", hint="move that step before this one")
-    guess = difflib.get_close_matches(name, sorted(available), n=1)
-    hint = (f"did you mean {guess[0]!r}? " if guess else "") + f"available: {', '.join(sorted(available)) or 'none'}"
+    hint = f"{did_you_mean(name, available)}available: {', '.join(sorted(available)) or 'none'}"
     return RecipeError(f"{where}: {shown} is not a seed field or an earlier column", hint=hint)
 
 
@@ -245,8 +243,7 @@ def _not_generated(name: str, columns: set[str], seed_fields: frozenset[str], wh
     if name in seed_fields:
         return RecipeError(f"{where}: {name!r} is a seed field, not a generated column: checks here run on "
                            "what a step writes", hint=f"generated columns: {listed}; filter seed rows at their source")
-    guess = difflib.get_close_matches(name, sorted(columns), n=1)
-    hint = (f"did you mean {guess[0]!r}? " if guess else "") + f"generated columns: {listed}"
+    hint = f"{did_you_mean(name, columns)}generated columns: {listed}"
     return RecipeError(f"{where}: {name!r} is not a generated column", hint=hint)
 
 

@@ -52,13 +52,18 @@ def _check_config(config: Any, available: set[str] | None, later: list[Any], whe
 
 def _earlier_columns(configs: list[Any], anchors: list[int], i: int) -> set[str] | None:
     """Columns the verifiers that run before verifier ``i`` add; None when one may add any column."""
+    return verifier_columns([config for j, config in enumerate(configs)
+                             if anchors[j] < anchors[i] or (anchors[j] == anchors[i] and j < i)])
+
+
+def verifier_columns(configs: list[Any]) -> set[str] | None:
+    """Columns the verifiers ``configs`` add; None when one may add any (a plugin, json columns='all')."""
     out: set[str] = set()
-    for j, config in enumerate(configs):
-        if anchors[j] < anchors[i] or (anchors[j] == anchors[i] and j < i):
-            added = verifier_added_columns(config)
-            if added is None:
-                return None
-            out |= added
+    for config in configs:
+        added = verifier_added_columns(config)
+        if added is None:
+            return None
+        out |= added
     return out
 
 

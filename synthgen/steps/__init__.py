@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..errors import RecipeError, SynthgenError
+from ..errors import RecipeError, SynthgenError, did_you_mean
 from .base import StepRuntime, StepStage
 
 
@@ -65,15 +65,12 @@ def load_few_shot(config: Any, context: Any, where: str) -> Any:
 
 def _check_few_shot_format(template: str, rows: list[dict[str, Any]], where: str) -> None:
     """``format`` is filled from each example row (``{text}`` is always the example field)."""
-    import difflib
-
     from ..prompts import check_placeholders
 
     for name in check_placeholders(template, where):
         if name != "text" and any(name not in row for row in rows):
             columns = sorted({"text", *(column for row in rows for column in row)})
-            guess = difflib.get_close_matches(name, columns, n=1)
-            hint = (f"did you mean {{{guess[0]}}}? " if guess else "") + f"columns: {', '.join(columns)}"
+            hint = f"{did_you_mean(name, columns, show='{{{}}}'.format)}columns: {', '.join(columns)}"
             raise RecipeError(f"{where}: placeholder {{{name}}} is not a column of every few-shot row", hint=hint)
 
 
