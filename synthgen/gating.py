@@ -139,12 +139,12 @@ def build_gate_controller(config: Any, context: Any, embedder: Any, target: int)
 
     seed = context.seed_for(config.seed)
     window = min(target, max(config.gate.min_samples, 100))
-    reference = reference_texts(config, context.resolve)
+    reference = reference_texts(config, context)
     if embedder is not None:
         embedder = prepare(embedder, reference)  # fitted once per run (a no-op when the run already did)
-    return GateController(gate_from_config(config, seed), reference, previous_texts(config, context.resolve), embedder,
+    return GateController(gate_from_config(config, seed), reference, previous_texts(config, context), embedder,
                           config.remediation, window, fidelity_from_config(config, reference, seed),
-                          previous_sampling(config, context.resolve))
+                          previous_sampling(config, context))
 
 
 def _sampling_values(sampling: Any) -> dict[str, float]:

@@ -113,6 +113,30 @@ def test_parquet_and_csv_inputs_stream_in_chunks(tmp_path, suffix):
     assert evidence(rejected) == evidence(expected.rejected)
 
 
+@pytest.mark.parametrize("suffix,scans", [("jsonl", 1), ("parquet", 2)])
+def test_the_write_pass_reuses_the_jsonl_chunks_pass_1_found(tmp_path, monkeypatch, suffix, scans):
+    """The driver scans a jsonl file for line ends once (pass 3 reuses the chunks' offsets); a parquet
+    file's chunks are its data, so it is read again. Either way the output is the engine's."""
+    import pyarrow as pa
+
+    import synthgen.dedup.streaming as streaming
+
+    rows = [{"id": r.get("id") or "x", "text": r["text"]} for r in corpus(200, seed=3) if isinstance(r.get("text"), str)]
+    path = write_jsonl(tmp_path / "in.jsonl", rows)
+    if suffix == "parquet":
+        path = tmp_path / "in.parquet"
+        pq.write_table(pa.Table.from_pylist(rows), path)
+    calls = []
+    real_iter = streaming.iter_chunks
+    monkeypatch.setattr(streaming, "iter_chunks", lambda *a: calls.append(a) or real_iter(*a))
+    expected = reference(read_rows(path), tmp_path)
+    run_dedup(path, tmp_path / "out", workers=2, chunk_rows=30)
+    kept, rejected = outputs(tmp_path / "out")
+    assert [size for _, size in calls].count(30) == scans  # (detect_ngram samples the start on its own)
+    assert [row["id"] for row in kept] == [row["id"] for row in expected.kept]
+    assert evidence(rejected) == evidence(expected.rejected)
+
+
 def test_empty_input_and_a_missing_column(tmp_path):
     from synthgen.errors import SynthgenError
 

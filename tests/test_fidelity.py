@@ -216,8 +216,10 @@ def test_the_previous_sampling_is_read_from_the_provenance_column(tmp_path):
 
     rows = [{"text": "x", "sampling": json.dumps({"temperature": t, "top_p": 0.95})} for t in (0.7, 0.9)]
     (tmp_path / "prev.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    config = SimpleNamespace(previous=tmp_path / "prev.jsonl")
-    assert previous_sampling(config) == {"temperature": 0.9, "top_p": 0.95}
+    from synthgen.plan.model import RecipeContext
+
+    config = SimpleNamespace(previous="prev.jsonl", previous_field="text")
+    assert previous_sampling(config, RecipeContext("r.toml", tmp_path)) == {"temperature": 0.9, "top_p": 0.95}
 
 
 # --- synthgen metrics ----------------------------------------------------------------------------------

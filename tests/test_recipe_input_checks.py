@@ -262,3 +262,26 @@ def test_step_name_problems_name_the_step(tmp_path, names, expected):
     with pytest.raises(RecipeError) as info:
         recipe_from_dict(raw, source="r.toml", base_dir=tmp_path)
     assert str(info.value).startswith(expected)
+
+
+# --- data inputs are read once per plan ----------------------------------------------------------
+
+
+def test_the_plan_reads_the_diversity_reference_and_previous_data_once(tmp_path, monkeypatch):
+    """The plan checks, the tfidf embedder, the gate, its previous-generation sampling and semantic dedup
+    all use [diversity] reference / previous: each file is read once however many parts need it."""
+    import synthgen.diversity.build as build
+
+    texts = [f"a real sentence number {i} about {w} and more" for i, w in enumerate(["rivers", "bread"] * 60)]
+    write_jsonl(tmp_path / "reference.jsonl", [{"text": t} for t in texts])
+    write_jsonl(tmp_path / "previous.jsonl", [{"text": t, "sampling": {"temperature": 0.9}} for t in texts[:50]])
+    reads: list[str] = []
+    real_read_rows = build.read_rows
+    monkeypatch.setattr(build, "read_rows", lambda path, **kw: reads.append(Path(path).name) or real_read_rows(path, **kw))
+    raw = recipe(tmp_path, diversity={"reference": "reference.jsonl", "previous": "previous.jsonl",
+                                      "embedder": "tfidf", "near_duplicate_threshold": 0.95,
+                                      "gate": {"enabled": True}})
+    plan = build_run_plan(recipe_from_dict(raw, source="r.toml", base_dir=tmp_path))
+    assert sorted(reads) == ["previous.jsonl", "reference.jsonl"]
+    assert plan.gate is not None and plan.gate.previous_sampling == {"temperature": 0.9}
+    assert len(plan.gate.reference) == len(texts) and len(plan.gate.previous) == 50

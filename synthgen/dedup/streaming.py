@@ -4,7 +4,8 @@
    contamination) and sketched (exact key, MinHash signature, LSH band keys) in ``workers`` processes.
 2. **Decide** (driver): :func:`.resolve.resolve` gives every row the engine's verdict (first seen wins).
 3. **Write** (workers): chunks are read again and their kept / rejected rows written as parquet parts,
-   merged into ``kept.parquet`` and ``rejected.parquet``.
+   merged into ``kept.parquet`` and ``rejected.parquet``. A jsonl input's chunks are where pass 1 found
+   them (offset and length), so the driver does not scan the file for line ends a second time.
 
 Memory holds the band keys, exact keys and ids (~200 bytes a row; workers save signatures to scratch
 files, read back only for rows that share a bucket) and a few chunks of rows, never the table itself.
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from .chunks import PartsWriter, iter_chunks
+from .chunks import Chunk, LineRange, PartsWriter, iter_chunks
 from .deduplicator import DedupParams
 from .minhash import auto_ngram
 from .resolve import BandColumns, SigStore, Table, add_reference_hits, kept_sketches, resolve
@@ -102,7 +103,8 @@ def _passes(plan: Plan, out: Path, workers: Workers) -> StreamResult:
     warming = threading.Thread(target=warm_up, name="synthgen-dedup-warm-up", daemon=True)
     warming.start()  # the workers are running already (forked, if they were, before this thread)
     try:
-        sketches, ref_exact, ref_near, bands = _sketch_all(plan, workers, store)
+        located: list[Chunk] = []
+        sketches, ref_exact, ref_near, bands = _sketch_all(plan, workers, store, located)
         warming.join()
         _check_field(plan, sketches)
         table = Table(sketches, store, bands)
@@ -114,7 +116,7 @@ def _passes(plan: Plan, out: Path, workers: Workers) -> StreamResult:
     n_rows, starts = len(table.ids), table.starts
     columns = tuple(dict.fromkeys(name for chunk in sketches for name in chunk.columns))
     del table, sketches
-    paths = _write_outputs(plan, _by_chunk(verdicts, starts), out, workers, columns)
+    paths = _write_outputs(plan, _by_chunk(verdicts, starts), out, workers, columns, located)
     reasons = Counter(verdicts[row].reason for row in sorted(verdicts))
     kept = n_rows - len(verdicts)  # every kept row went through the engine and joined its run scope
     settings = {"dedup": {**plan.describe, "scopes": plan.describe["scopes"] | {"run": kept}}}
@@ -123,16 +125,30 @@ def _passes(plan: Plan, out: Path, workers: Workers) -> StreamResult:
     return StreamResult(n_rows, kept, reasons, settings, paths)
 
 
-def _sketch_all(plan: Plan, workers: Workers, store: SigStore):
+def _sketch_all(plan: Plan, workers: Workers, store: SigStore, located: list[Chunk]):
     """Pass 1: sketches of every chunk; reference hits taken, band keys stored by column and signatures
-    spilled as chunks arrive."""
+    spilled as chunks arrive. ``located`` receives the jsonl chunks' locations (see :func:`_locations`)."""
     sketches, ref_exact, ref_near, bands = [], {}, {}, BandColumns(plan.settings.bands)
-    for chunk in workers.map(sketch_chunk, iter_chunks(plan.source, plan.chunk_rows)):
+    for chunk in workers.map(sketch_chunk, _locations(iter_chunks(plan.source, plan.chunk_rows), located)):
         add_reference_hits(chunk, plan.references, plan.params, ref_exact, ref_near)
         bands.add(chunk)
         store.add(chunk)
         sketches.append(chunk)
     return sketches, ref_exact, ref_near, bands
+
+
+def _locations(chunks: Iterable[Chunk], located: list[Chunk]) -> Iterable[Chunk]:
+    """``chunks``, appending each to ``located`` while every one is a jsonl :class:`LineRange` without its
+    bytes (a few numbers; other formats' payloads are the rows themselves, so ``located`` is emptied and
+    those chunks are read again in pass 3)."""
+    keep = True
+    for chunk in chunks:
+        keep = keep and isinstance(chunk.payload, LineRange) and chunk.payload.data is None
+        if keep:
+            located.append(chunk)
+        elif located:
+            located.clear()
+        yield chunk
 
 
 def _check_field(plan: Plan, sketches) -> None:
@@ -150,9 +166,12 @@ def _write_history(plan: Plan, sketches, verdicts: dict[int, Match], store: SigS
 
 
 def _write_outputs(plan: Plan, verdicts: list[dict[int, Match]], out: Path, workers: Workers,
-                   columns: tuple[str, ...] = ()) -> dict[str, Path]:
+                   columns: tuple[str, ...] = (), located: list[Chunk] | None = None) -> dict[str, Path]:
+    chunks = located if located and len(located) == len(verdicts) else None
+
     def produce(parts_dir: Path) -> Iterable[tuple[Any, Any]]:
-        jobs = ((chunk, verdicts[chunk.index], parts_dir) for chunk in iter_chunks(plan.source, plan.chunk_rows))
+        source = chunks if chunks is not None else iter_chunks(plan.source, plan.chunk_rows)
+        jobs = ((chunk, verdicts[chunk.index], parts_dir) for chunk in source)
         return workers.map(write_chunk, jobs)
 
     return collect_parts(out, produce, columns)

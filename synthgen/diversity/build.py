@@ -15,16 +15,21 @@ def read_texts(path: Path | str, field: str = "text", limit: int | None = None) 
 
 
 def read_text_column(path: Path | str, field: str = "text", limit: int | None = None) -> tuple[list[str], int]:
-    """``(texts, missing)``: the ``field`` column of a jsonl/json/csv/parquet file or saved dataset, read as
-    ``synthgen mix`` reads it (:func:`~synthgen.mix.base.mix_text`: a non-blank string, or a conversation as
-    ``role: content`` lines), and the number of rows with no text there (absent, null, blank), which are
-    left out rather than measured as empty strings. A synthgen dataset in the ``messages``,
-    ``prompt_completion`` or ``preference`` format has no ``text`` column: its records' text is read. A file
-    where no row has ``field`` is an error listing its columns."""
+    """``(texts, missing)``: the ``field`` column of a jsonl/json/csv/parquet file or saved dataset (see
+    :func:`text_column`)."""
+    return text_column(read_rows(Path(path), limit=limit), field, path)
+
+
+def text_column(rows: list[dict[str, Any]], field: str, path: Path | str) -> tuple[list[str], int]:
+    """``(texts, missing)``: the ``field`` column of ``rows`` (read from ``path``), read as ``synthgen mix``
+    reads it (:func:`~synthgen.mix.base.mix_text`: a non-blank string, or a conversation as ``role: content``
+    lines), and the number of rows with no text there (absent, null, blank), which are left out rather than
+    measured as empty strings. A synthgen dataset in the ``messages``, ``prompt_completion`` or
+    ``preference`` format has no ``text`` column: its records' text is read. A file where no row has
+    ``field`` is an error listing its columns."""
     from ..formats import record_text
     from ..mix.base import mix_text
 
-    rows = read_rows(Path(path), limit=limit)
     if rows and not any(field in row for row in rows):
         if field == "text" and any(record_text(row) for row in rows):
             values = [mix_text(record_text(row)) for row in rows]
@@ -47,14 +52,47 @@ def embedder_from_config(config: Any, resolve: Any = Path, seed: int = 0) -> Any
     return TfidfSvdEmbedder(n_components=config.tfidf_components, seed=seed)
 
 
-def reference_texts(config: Any, resolve: Any = Path) -> list[str]:
+def reference_texts(config: Any, context: Any) -> list[str]:
+    """The ``[diversity] reference`` texts, read once per plan (``context``: a RecipeContext)."""
     if config.reference is None:
         return []
-    return read_texts(resolve(config.reference), config.reference_field, config.reference_limit)
+    path = context.resolve(config.reference)
+    return context.read_once(("texts", path, config.reference_field, config.reference_limit),
+                             lambda: read_texts(path, config.reference_field, config.reference_limit))
 
 
-def previous_texts(config: Any, resolve: Any = Path) -> list[str] | None:
-    return None if config.previous is None else read_texts(resolve(config.previous), config.previous_field)
+def previous_texts(config: Any, context: Any) -> list[str] | None:
+    """The ``[diversity] previous`` generation's texts (None when unset), read once per plan."""
+    return None if config.previous is None else _previous(config, context)[0]
+
+
+def previous_sampling(config: Any, context: Any) -> dict[str, float] | None:
+    """The sampling (temperature, top_p) the previous generation's last record was accepted at, from its
+    ``sampling`` provenance column; None when unset or the data has no such column."""
+    return None if config.previous is None else _previous(config, context)[1]
+
+
+def _previous(config: Any, context: Any) -> tuple[list[str], dict[str, float] | None]:
+    path = context.resolve(config.previous)
+
+    def read() -> tuple[list[str], dict[str, float] | None]:
+        rows = read_rows(path)
+        return text_column(rows, config.previous_field, path)[0], _last_sampling(rows)
+
+    return context.read_once(("previous", path, config.previous_field), read)
+
+
+def _last_sampling(rows: list[dict[str, Any]]) -> dict[str, float] | None:
+    import json
+
+    raw = rows[-1].get("sampling") if rows else None
+    try:
+        values = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        return None
+    if not isinstance(values, dict):
+        return None
+    return {k: float(values[k]) for k in ("temperature", "top_p") if values.get(k) is not None} or None
 
 
 def build_diversity_stages(config: Any, context: Any, embedder: Any = None) -> list:
@@ -65,28 +103,10 @@ def build_diversity_stages(config: Any, context: Any, embedder: Any = None) -> l
 
     if config.near_duplicate_threshold is None:
         return []
-    real = reference_texts(config, context.resolve)
+    real = reference_texts(config, context)
     embedder = prepare(embedder or embedder_from_config(config, context.resolve, context.seed_for(config.seed)), real)
     guard = real if config.dedup_against_reference else []
     return [SemanticDeduplicator(embedder, config.near_duplicate_threshold, guard)]
-
-
-def previous_sampling(config: Any, resolve: Any = Path) -> dict[str, float] | None:
-    """The sampling (temperature, top_p) the previous generation's last record was accepted at, from its
-    ``sampling`` provenance column; None when the data has no such column."""
-    import json
-
-    if config.previous is None:
-        return None
-    rows = read_rows(Path(resolve(config.previous)))
-    raw = rows[-1].get("sampling") if rows else None
-    try:
-        values = json.loads(raw) if isinstance(raw, str) else raw
-    except ValueError:
-        return None
-    if not isinstance(values, dict):
-        return None
-    return {k: float(values[k]) for k in ("temperature", "top_p") if values.get(k) is not None} or None
 
 
 def fidelity_from_config(config: Any, reference: list[str], seed: int = 0) -> Any:

@@ -30,41 +30,33 @@ from ..cli_errors import reports_errors
 def metrics_command(input_path: Path, reference: Path | None, as_json: bool, text_field: str,
                     reference_text_field: str | None, embedder: str, seed: int, limit: int | None,
                     fidelity_scorer: str) -> None:
-    """Diversity and fidelity metrics of INPUT (jsonl/csv/parquet/saved dataset), with ratios to --reference."""
-    report = measure_files(input_path, reference, text_field, reference_text_field or text_field,
-                           embedder, seed, limit)
-    if reference is not None and fidelity_scorer != "none":
-        report["fidelity"] = measure_fidelity(input_path, reference, text_field,
-                                              reference_text_field or text_field, fidelity_scorer, seed, limit)
+    """Diversity and fidelity metrics of INPUT (jsonl/csv/parquet/saved dataset), with ratios to --reference.
+    Each file is read once; the diversity and the fidelity metrics measure the same texts."""
+    from .build import read_text_column
+
+    texts, missing = read_text_column(input_path, text_field, limit)
+    reference_field = reference_text_field or text_field
+    real, reference_missing = read_text_column(reference, reference_field, limit) if reference else (None, None)
+    report = {"input": str(input_path), "reference": str(reference) if reference else None, "n": len(texts),
+              "missing_text": missing, "reference_n": len(real) if real is not None else None,
+              "reference_missing_text": reference_missing, "embedder": embedder,
+              "metrics": diversity_rows(texts, real, embedder, seed)}
+    if real is not None and fidelity_scorer != "none":
+        from ..fidelity.metrics import fidelity_rows
+
+        report["fidelity"] = fidelity_rows(texts, real, fidelity_scorer, seed)
     click.echo(json.dumps(report, indent=2) if as_json else format_table(report))
 
 
-def measure_files(input_path: Path, reference: Path | None, field: str, reference_field: str, embedder_name: str,
-                  seed: int, limit: int | None) -> dict[str, Any]:
-    from .build import read_text_column
+def diversity_rows(texts: list[str], real: list[str] | None, embedder_name: str, seed: int) -> list[dict[str, Any]]:
     from .embed import build_embedder, for_comparison
     from .metrics import MetricSettings, compute_metrics
 
-    texts, missing = read_text_column(input_path, field, limit)
-    real, reference_missing = read_text_column(reference, reference_field, limit) if reference else (None, None)
     embedder = None
     if embedder_name != "none":
         params = {"seed": seed} if embedder_name == "tfidf" else {}
         embedder = for_comparison(build_embedder(embedder_name, **params), texts, real)
-    rows = compute_metrics(texts, real, embedder, MetricSettings(seed=seed))
-    return {"input": str(input_path), "reference": str(reference) if reference else None, "n": len(texts),
-            "missing_text": missing, "reference_n": len(real) if real is not None else None,
-            "reference_missing_text": reference_missing, "embedder": embedder_name,
-            "metrics": [row.to_dict() for row in rows]}
-
-
-def measure_fidelity(input_path: Path, reference: Path, field: str, reference_field: str, scorer: str, seed: int,
-                     limit: int | None) -> list[dict[str, Any]]:
-    from ..fidelity.metrics import fidelity_rows
-    from .build import read_texts
-
-    return fidelity_rows(read_texts(input_path, field, limit), read_texts(reference, reference_field, limit),
-                         scorer, seed)
+    return [row.to_dict() for row in compute_metrics(texts, real, embedder, MetricSettings(seed=seed))]
 
 
 def format_table(report: dict[str, Any]) -> str:

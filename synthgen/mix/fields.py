@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
+from ..errors import did_you_mean
 from .base import MixError
 from .strategies import row_score
 
@@ -23,16 +23,21 @@ def columns(rows: list[dict[str, Any]], limit: int = 1000) -> list[str]:
 CONVERSATION_COLUMN = "messages"
 
 
+def seed_prefix_hint(field: str, names: Any) -> str | None:
+    """The hint for a seed field named without the ``seed_`` prefix a run's data gives it, else None."""
+    return f"did you mean 'seed_{field}'? (runs prefix seed fields with seed_)" if f"seed_{field}" in names else None
+
+
 def _guess(field: str, names: list[str]) -> str:
     """A 'did you mean' hint: the seed_ prefix a run adds to seed fields, a conversation column (datasets in
     the ``messages`` format have no text column), or the closest column."""
-    if f"seed_{field}" in names:
-        return f"did you mean 'seed_{field}'? (runs prefix seed fields with seed_)"
+    seed_hint = seed_prefix_hint(field, names)
+    if seed_hint:
+        return seed_hint
     listed = ", ".join(names[:20]) or "none"
     if CONVERSATION_COLUMN in names and field != CONVERSATION_COLUMN:
         return f"did you mean {CONVERSATION_COLUMN!r}? conversations are mixed by their turns; columns are: {listed}"
-    close = difflib.get_close_matches(field, names, n=1)
-    return f"did you mean {close[0]!r}? columns are: {listed}" if close else f"columns are: {listed}"
+    return f"{did_you_mean(field, names)}columns are: {listed}"
 
 
 def check_text_field(rows: list[dict[str, Any]], field: str, side: str) -> None:

@@ -110,13 +110,14 @@ def written_columns(recipe: Any, output: OutputPlan, seed_fields: frozenset[str]
 def _check_strategy_field(name: str, columns: set[str], scores: set[str], where: str) -> None:
     """``name`` must be a column of the run's data or (``best_score``) a key of its ``scores`` column; the
     hint lists the columns the recipe adds (seed fields, steps, verifiers), not the provenance ones."""
+    from ..mix.fields import seed_prefix_hint
     from ..recipe.schema import RESERVED_COLUMNS
 
     if name in columns or name in scores:
         return
-    if f"seed_{name}" in columns:
-        raise RecipeError(f"{where}: {name!r} is not a column of the run's data",
-                          hint=f"did you mean 'seed_{name}'? (runs prefix seed fields with seed_)")
+    seed_hint = seed_prefix_hint(name, columns)
+    if seed_hint:
+        raise RecipeError(f"{where}: {name!r} is not a column of the run's data", hint=seed_hint)
     listed = ", ".join(sorted(columns - set(RESERVED_COLUMNS))) or "none"
     hint = f"{did_you_mean(name, columns | scores)}columns: {listed}"
     if scores or where.endswith("score_field"):
@@ -135,9 +136,9 @@ def check_data_inputs(recipe: Any, context: RecipeContext) -> None:
         from ..diversity.build import previous_texts, reference_texts
 
         with located(context.where("diversity.reference")):
-            reference_texts(diversity, context.resolve)
+            reference_texts(diversity, context)
         with located(context.where("diversity.previous")):
-            previous_texts(diversity, context.resolve)
+            previous_texts(diversity, context)
     if recipe.dedup is not None and recipe.dedup.history is not None:
         with located(context.where("dedup.history")):
             _open_history(recipe.dedup, context)

@@ -24,6 +24,7 @@ class RecipeContext:
     hash: str = ""
     generation: int = 1
     depth: int = 1
+    _reads: dict = field(default_factory=dict, init=False, compare=False, repr=False)
 
     @classmethod
     def from_loaded(cls, loaded: Any) -> "RecipeContext":
@@ -34,6 +35,14 @@ class RecipeContext:
     def resolve(self, path: Path | str) -> Path:
         path = Path(path).expanduser()
         return path if path.is_absolute() else Path(os.path.normpath(self.base_dir / path))
+
+    def read_once(self, key: Any, read: Any) -> Any:
+        """``read()`` the first time ``key`` is asked for, the same value after: a data input that several
+        parts of the plan use (the diversity reference: the plan checks, the embedder, the gate, semantic
+        dedup) is read once per plan. Callers must not mutate what they get."""
+        if key not in self._reads:
+            self._reads[key] = read()
+        return self._reads[key]
 
     def where(self, key: str) -> str:
         return f"{self.source}:{key}"

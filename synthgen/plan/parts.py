@@ -91,7 +91,7 @@ def build_embedder(config: Any, context: RecipeContext) -> Any:
     from ..diversity.embed import prepare
 
     embedder = embedder_from_config(config, context.resolve, context.seed_for(config.seed))
-    return prepare(embedder, reference_texts(config, context.resolve)) if config.embedder == "tfidf" else embedder
+    return prepare(embedder, reference_texts(config, context)) if config.embedder == "tfidf" else embedder
 
 
 def build_mix(recipe: Any, context: RecipeContext, sampling: Any) -> MixPlan | None:
