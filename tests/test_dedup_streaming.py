@@ -210,3 +210,17 @@ def test_conversations_are_deduplicated_by_their_turns(tmp_path, workers):
     assert kept[0]["messages"] == rows[[r["id"] for r in rows].index(kept[0]["id"])]["messages"], "rows unchanged"
     odd = next(row for row in rejected if row["id"] == "odd")
     assert json.loads(odd["messages"]) == [1, 2], "a list Arrow cannot store beside conversations is kept as JSON"
+
+
+def test_the_input_is_hashed_for_a_history_key_only_with_a_history(tmp_path, monkeypatch):
+    """The history key hashes the whole input (one more read of it): skipped when there is no history."""
+    import synthgen.dedup.cli as cli
+
+    labels = []
+    real_label = cli.history_label
+    monkeypatch.setattr(cli, "history_label", lambda *a: labels.append(a) or real_label(*a))
+    source = write_jsonl(tmp_path / "in.jsonl", corpus(50, seed=4))
+    run_dedup(source, tmp_path / "o1", workers=1)
+    assert labels == []
+    run_dedup(source, tmp_path / "o2", workers=1, history=tmp_path / "hist")
+    assert len(labels) == 1

@@ -94,7 +94,8 @@ def plan_dedup(config, input_path: Path, workers: int | None = None, chunk_rows:
     from .sketch import SketchSettings
     from .streaming import Plan, detect_ngram
 
-    engine, writer = build_engine(config, _Here(), history_label(input_path, config.text_field))
+    label = history_label(input_path, config.text_field) if config.history is not None else None
+    engine, writer = build_engine(config, _Here(), label)
     settings = SketchSettings(str(input_path), config.text_field, config.num_perm, config.seed, engine.ngram_,
                               engine.bands_, engine.rows_, build_decontaminator(config, _Here()))
     if settings.ngram is None:
@@ -107,7 +108,8 @@ def history_label(input_path: Path, text_field: str) -> str:
     """The history key of a standalone dedup: a hash of the input's content (every file of a dataset folder,
     by relative path) and the text field. Re-running the identical input replaces its own entry (and does
     not match itself); a changed file at the same path is a new batch, so earlier batches stay in the
-    history. (Keys by path forgot an earlier batch when a new file was written at its path.)"""
+    history. (Keys by path forgot an earlier batch when a new file was written at its path.) Only computed
+    with a history: hashing reads the whole input once more."""
     digest = hashlib.sha256(text_field.encode() + b"\0")
     files = sorted(p for p in input_path.rglob("*") if p.is_file()) if input_path.is_dir() else [input_path]
     for file in files:
