@@ -1,8 +1,7 @@
 """License and source metadata for the card, from the generating model and the seed data.
 
 Synthetic text carries its generator's terms: a Gemma model's outputs are published under ``license:
-other`` with ``license_name: gemma`` and a link to Gemma's terms, which is how the Hub labels Gemma
-derivatives. A license the user passes explicitly wins; the card body still names the model's terms.
+gemma``, the Hub's id for the Gemma Terms of Use (the card body links them). A license the user passes explicitly wins; the card body still names the model's terms.
 Seed and few-shot data saved with ``datasets`` carry their ``dataset_info.json``: its license and the
 dataset's name, which becomes a ``source_datasets`` entry.
 """
@@ -15,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 GEMMA = ("gemma", "https://ai.google.dev/gemma/terms")
-MODEL_TERMS = {"gemma": GEMMA}  # a substring of the model's name or path → (license_name, license_link)
+MODEL_TERMS = {"gemma": GEMMA}  # a substring of the model's name or path → (Hub license id, link to the terms)
 NO_LICENSE_NAME = "unspecified"
 
 # The Hub's license identifiers, as documented at https://huggingface.co/docs/hub/repositories-licenses
-# (huggingface_hub ships no list of them; keep this in step with that page). The Hub refuses any other id.
+# (huggingface_hub ships no list of them; keep this in step with that page, last compared with the
+# huggingface/hub-docs source of 2026-08-22). The Hub refuses any other id.
 HUB_LICENSES = frozenset("""
 apache-2.0 mit openrail bigscience-openrail-m creativeml-openrail-m bigscience-bloom-rail-1.0 bigcode-openrail-m
 afl-3.0 artistic-2.0 bsl-1.0 bsd bsd-2-clause bsd-3-clause bsd-3-clause-clear c-uda cc cc0-1.0 cc-by-2.0
@@ -27,7 +27,7 @@ cc-by-2.5 cc-by-3.0 cc-by-4.0 cc-by-sa-3.0 cc-by-sa-4.0 cc-by-nc-2.0 cc-by-nc-3.
 cc-by-nc-nd-3.0 cc-by-nc-nd-4.0 cc-by-nc-sa-2.0 cc-by-nc-sa-3.0 cc-by-nc-sa-4.0 cdla-sharing-1.0
 cdla-permissive-1.0 cdla-permissive-2.0 wtfpl ecl-2.0 epl-1.0 epl-2.0 etalab-2.0 eupl-1.1 eupl-1.2 agpl-3.0 gfdl
 gpl gpl-2.0 gpl-3.0 lgpl lgpl-2.1 lgpl-3.0 isc h-research intel-research lppl-1.3c ms-pl apple-ascl apple-amlr
-mpl-2.0 odc-by odbl openmdw-1.0 openrail++ osl-3.0 postgresql ofl-1.1 ncsa unlicense zlib pddl lgpl-lr
+mpl-2.0 odc-by odbl openmdw-1.0 openmdw-1.1 openrail++ osl-3.0 postgresql ofl-1.1 ncsa unlicense zlib pddl lgpl-lr
 deepfloyd-if-license fair-noncommercial-research-license llama2 llama3 llama3.1 llama3.2 llama3.3 llama4
 grok2-community gemma unknown other
 """.split())
@@ -66,7 +66,7 @@ class LicenseInfo:
 
 
 def model_terms(manifest: dict[str, Any]) -> tuple[str, str] | None:
-    """(license_name, license_link) of the generating model's terms, when synthgen knows them."""
+    """(Hub license id, link to the terms) of the generating model, when synthgen knows them."""
     backend = manifest.get("backend") or {}
     described = " ".join(str(backend.get(k) or "") for k in ("model", "model_path", "model_source", "server_root"))
     recipe_model = ((manifest.get("recipe") or {}).get("generation") or {}).get("backend") or {}
@@ -89,7 +89,7 @@ def choose_license(chosen: "str | LicenseInfo | None", manifest: dict[str, Any])
             "chosen when publishing"
         return LicenseInfo(chosen, why=why)
     if terms:
-        return LicenseInfo("other", terms[0], terms[1], why=f"the generating model's terms: {terms[1]}")
+        return LicenseInfo(terms[0], why=f"the generating model's terms: {terms[1]}")
     return LicenseInfo("other", NO_LICENSE_NAME, None,
                        why="no license was chosen when publishing (pass --license, e.g. cc-by-4.0)")
 
