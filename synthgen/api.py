@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import numbers
+import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import RecipeError, SynthgenError
+from .errors import ArgumentError, RecipeError, RunDirError, SynthgenError, option, options_spelled_for
+from .outpaths import check_out_dir
 from .plan import RecipeContext, RunPlan, build_run_plan
-from .provenance import normalize_rows, now_iso
+from .provenance import RunContext, normalize_rows, now_iso
 from .recipe.load import LoadedRecipe, load_recipe
 from .report.model import RunReport
-from .rundir import RunDir, run_identity
+from .rundir import FinishedRunDir, RunDir, run_identity
 from .runner import Runner
 
 
@@ -53,26 +56,119 @@ def run_recipe(recipe: str | Path | LoadedRecipe, *, overrides: list[str] | tupl
                backend: Any = None, progress: bool = True, close_backend: bool = True,
                executor: str | None = None, address: str | None = None, sequential: bool = False) -> RunResult:
     """Generate a recipe's dataset into its run directory, resuming from checkpoints when they exist.
+    ``overrides`` (``["generation.target=5"]``) apply to a recipe path and to a LoadedRecipe alike.
+    ``backend`` replaces the recipe's [generation.backend] (the records' provenance names it);
     ``close_backend=False`` leaves a passed-in backend's engine running (the evolve loop reuses it).
     ``executor`` ("local" or "ray") and ``address`` (a Ray cluster) override the recipe's [execution];
-    ``sequential=True`` turns off read-ahead generation (same dataset, for debugging)."""
+    ``sequential=True`` turns off read-ahead generation (same dataset, for debugging). Bad arguments are
+    an :class:`ArgumentError` before anything is read or written."""
+    with options_spelled_for("python"):
+        check_run_arguments(recipe, overrides, out, limit, backend)
+        loaded = _apply_limit(with_overrides(recipe, overrides), limit)
+        return _run_loaded(loaded, out=out, overwrite=overwrite, backend=backend, progress=progress,
+                           close_backend=close_backend, executor=executor, address=address, sequential=sequential)
+
+
+def _run_loaded(loaded: LoadedRecipe, *, out: str | Path | None, overwrite: bool, backend: Any, progress: bool,
+                close_backend: bool, executor: str | None, address: str | None, sequential: bool) -> RunResult:
     from .executors import resolve_execution, run_with_executor
 
-    loaded = recipe if isinstance(recipe, LoadedRecipe) else load_recipe(recipe, list(overrides))
-    loaded = _apply_limit(loaded, limit)
     execution = resolve_execution(loaded.recipe, executor, address)
     if execution.executor != "local":
         return run_with_executor(loaded, execution, out=out, overwrite=overwrite, progress=progress,
-                                 backend=backend, close_backend=close_backend)
+                                 backend=backend, close_backend=close_backend, sequential=sequential)
     plan = build_run_plan(loaded, backend)
-    run_dir = RunDir(resolve_out_dir(loaded, out))
+    if backend is not None:
+        plan.run_context = provenance_of(backend, plan.run_context, loaded.recipe.generation.backend)
+    run_path = resolve_out_dir(loaded, out)
+    if out is None:
+        check_out_dir(run_path, option=f"{loaded.source}:output.dir" if loaded.recipe.output.dir else "run directory")
+    run_dir = RunDir(run_path)
     run_dir.prepare(loaded.hash, overwrite=overwrite, identity=run_identity(loaded))
     return execute(loaded, plan, run_dir, progress, close_backend, sequential)
 
 
+def with_overrides(recipe: str | Path | LoadedRecipe, overrides: list[str] | tuple[str, ...]) -> LoadedRecipe:
+    """Load a recipe path with ``overrides``; a LoadedRecipe gets them on top of its own (validated again,
+    recorded after the ones it was loaded with)."""
+    if not isinstance(recipe, LoadedRecipe):
+        return load_recipe(recipe, list(overrides))
+    if not overrides:
+        return recipe
+    from .recipe.load import recipe_from_dict
+
+    raw = recipe.recipe.model_dump(mode="json", exclude_unset=True)
+    again = recipe_from_dict(raw, recipe.source, recipe.base_dir, list(overrides))
+    return LoadedRecipe(again.recipe, recipe.source, recipe.base_dir, (*recipe.overrides, *overrides))
+
+
+BACKEND_METHODS = ("load", "generate", "describe", "close")
+
+
+def check_run_arguments(recipe: Any, overrides: Any, out: Any, limit: Any, backend: Any) -> None:
+    """``run_recipe``'s arguments, checked as the CLI checks its options: one ArgumentError naming the
+    argument, before any file is read or written."""
+    if not isinstance(recipe, str | os.PathLike | LoadedRecipe):
+        raise ArgumentError(f"recipe={recipe!r}: expected a recipe path or a LoadedRecipe",
+                            hint="pass the .toml file's path, or synthgen.load_recipe(path)")
+    check_overrides_argument(overrides)
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, numbers.Integral) or limit < 1):
+        raise ArgumentError(f"limit={limit!r}: must be a whole number >= 1",
+                            hint="limit=N stops at N records; leave it None for the recipe's generation.target")
+    if out is not None:
+        check_out_argument(out)
+    check_backend_argument(backend)
+
+
+def check_overrides_argument(overrides: Any) -> None:
+    if isinstance(overrides, str | bytes) or not isinstance(overrides, list | tuple):
+        raise ArgumentError(f"overrides={overrides!r}: must be a list of KEY=VALUE strings",
+                            hint="pass a list, even for one override: overrides=['generation.target=10']")
+    for item in overrides:
+        if not isinstance(item, str) or "=" not in item:
+            raise ArgumentError(f"overrides: {item!r} is not a KEY=VALUE string",
+                                hint="e.g. overrides=['generation.target=10', 'generation.sampling.temperature=0.7']")
+
+
+def check_out_argument(out: Any) -> None:
+    if not isinstance(out, str | os.PathLike):
+        raise ArgumentError(f"out={out!r}: expected a folder path (str or Path)", hint="e.g. out='runs/my-run'")
+    try:
+        check_out_dir(Path(out), option="out=")
+    except SynthgenError as exc:
+        raise ArgumentError(exc.message, exc.hint) from None
+
+
+def check_backend_argument(backend: Any) -> None:
+    """``backend`` is None (the recipe's) or an object with the Backend methods; a string is a common slip."""
+    missing = [name for name in BACKEND_METHODS if not callable(getattr(backend, name, None))]
+    if backend is None or not missing:
+        return
+    if isinstance(backend, str):
+        override = f"overrides=['generation.backend.type={backend}']"
+        raise ArgumentError(f"backend={backend!r}: expected a Backend object, not a string",
+                            hint="backend= takes an object such as synthgen.backends.testing.ScriptedBackend(); "
+                                 f"to choose the recipe's backend type, pass {override}")
+    methods = ", ".join(f"{name}()" for name in missing)
+    raise ArgumentError(f"backend={backend!r}: not a Backend: it has no {methods}",
+                        hint="pass None, or an object with load(), generate(requests, sampling), describe(), close()")
+
+
+def provenance_of(backend: Any, context: RunContext, configured: Any) -> RunContext:
+    """The records' ``backend`` and ``model`` columns for a backend passed to run_recipe: from its
+    ``describe()``, unless it describes the recipe's own backend (then the recipe's labels stand)."""
+    described = backend.describe() or {}
+    name = str(described.get("backend") or getattr(backend, "name", None) or type(backend).__name__)
+    model = str(described.get("model") or name)
+    if name == configured.type and model == getattr(configured, "model", None):
+        return context
+    return replace(context, backend=name, model=model)
+
+
 def execute(loaded: LoadedRecipe, plan: RunPlan, run_dir: RunDir, progress: bool = True,
             close_backend: bool = True, sequential: bool = False) -> RunResult:
-    """Run (or resume) ``plan`` in ``run_dir``, then write the dataset, rejects, report and manifest."""
+    """Run (or resume) ``plan`` in ``run_dir``, then write the dataset, rejects, report and manifest. A run
+    that was already finished is a no-op: its artifacts are written again, its measured figures kept."""
     from .finalize import finalize_run
     from .manifest import build_manifest
 
@@ -82,7 +178,9 @@ def execute(loaded: LoadedRecipe, plan: RunPlan, run_dir: RunDir, progress: bool
     resumed = runner.resume()
     if resumed:
         check_resumed_inputs(run_dir, plan)
+        check_resumed_backend(run_dir, plan.backend)
     described = run_dir.previous_backend()
+    finished = measured_run(run_dir) if resumed and runner.stop_reason() is not None else None
     if runner.stop_reason() is None:
         load_backend(plan.backend, plan.context)
         described = plan.backend.describe()
@@ -93,7 +191,9 @@ def execute(loaded: LoadedRecipe, plan: RunPlan, run_dir: RunDir, progress: bool
             if close_backend:
                 plan.backend.close()
             plan.close()
-    report = finalize_run(runner, plan, run_dir, wall_start=wall, resumed=resumed)
+    report = finalize_run(runner, plan, finished or run_dir, wall_start=wall, resumed=resumed)
+    if finished is not None and finished.started_at:
+        started = finished.started_at
     manifest = build_manifest(loaded, plan, status=report.status, backend=described, started_at=started)
     if report.mix is not None:
         manifest["mix"] = report.mix
@@ -110,6 +210,41 @@ def check_resumed_inputs(run_dir: RunDir, plan: RunPlan) -> None:
     except SynthgenError:  # a corrupt manifest is rewritten by this run; there is nothing to compare
         return
     check_inputs_unchanged(recorded, input_digests(plan.inputs), plan.context, run_dir.path)
+
+
+def check_resumed_backend(run_dir: RunDir, backend: Any) -> None:
+    """Checkpoints exist: the backend that continues them must be the one that made them (the same
+    ``backend`` and ``model`` in its ``describe()`` as the manifest recorded), or the dataset would mix two
+    models' records under one provenance."""
+    before = run_dir.previous_backend()
+    now = backend.describe() or {}
+    if not isinstance(before, dict) or not any(_differs(before, now, key) for key in ("backend", "model")):
+        return
+    raise RunDirError(f"{run_dir.path}: its checkpoints were made by {_backend_label(before)}, and this run's "
+                      f"backend is {_backend_label(now)}",
+                      hint=f"resume with the backend that made them; or start over with {option('overwrite')}, "
+                           f"or in a new folder with {option('out')}")
+
+
+def _differs(before: dict[str, Any], now: dict[str, Any], key: str) -> bool:
+    return before.get(key) is not None and now.get(key) is not None and str(before[key]) != str(now[key])
+
+
+def _backend_label(described: dict[str, Any]) -> str:
+    name, model = described.get("backend", "?"), described.get("model")
+    return f"{name} (model {model})" if model is not None else str(name)
+
+
+def measured_run(run_dir: RunDir) -> FinishedRunDir | None:
+    """A finished run's folder, re-run: its report's measured figures are kept (None when it has no
+    readable report, e.g. it was killed while writing its artifacts)."""
+    try:
+        report, manifest = run_dir.read_report(), run_dir.read_manifest()
+    except SynthgenError:
+        return None
+    if report is None:
+        return None
+    return FinishedRunDir(run_dir.path, report, (manifest or {}).get("started_at"))
 
 
 def prefetch_depth(loaded: LoadedRecipe, sequential: bool = False) -> int:
@@ -131,9 +266,10 @@ def load_backend(backend: Any, context: RecipeContext) -> None:
 
 
 def _apply_limit(loaded: LoadedRecipe, limit: int | None) -> LoadedRecipe:
-    """``--limit N`` lowers the target to N (recorded as an override; the budget still covers it)."""
+    """``limit`` (``--limit N``) lowers the target to N (recorded as an override; the budget still covers it)."""
     if limit is None or limit >= loaded.recipe.generation.target:
         return loaded
+    limit = int(limit)
     recipe = loaded.recipe
     lowered = recipe.model_copy(update={"generation": recipe.generation.model_copy(update={"target": limit})})
     return LoadedRecipe(lowered, loaded.source, loaded.base_dir, (*loaded.overrides, f"generation.target={limit}"))

@@ -6,8 +6,10 @@ Every command reports errors through :func:`synthgen.cli_errors.reports_errors`:
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
+from typing import Iterator
 
 import click
 
@@ -106,12 +108,11 @@ def outcome_notes(report) -> list[str]:
 
 
 def summary_line(report, run_dir: Path) -> str:
-    """Kept, rejected, and what they came from. Every record ends kept or rejected; where steps fan records
-    out (or pair them) records and first-step candidates are different units, so both are named."""
-    made, candidates = report.kept + report.rejected, report.throughput.candidates
-    source = f"of {candidates} candidates" if made == candidates else \
-        f"({made} records made from {candidates} first-step candidates)"
-    return f"{report.kept} records ({report.stop_reason}), {report.rejected} rejected {source} -> {run_dir}"
+    """Kept, rejected, and what they came from, in the words of report.md's header (where steps fan records
+    out or pair them, records and first-step candidates are different units, so both are named)."""
+    from .report.build import summary_counts
+
+    return f"{summary_counts(report)} -> {run_dir}"
 
 
 @cli.command()
@@ -140,19 +141,41 @@ def validate(recipe: Path, overrides: tuple[str, ...]) -> None:
 def plan_command(recipe: Path, sample: int, overrides: tuple[str, ...], out: Path | None, as_json: bool,
                  verbose: bool) -> None:
     """Pilot RECIPE on a few prompts (nothing written) and forecast the run's candidates and time."""
-    import tempfile
-
-    from .console import quiet_console
-    from .pilot import plan_recipe, save_forecast
+    from .pilot import check_forecast_dir, plan_recipe, save_forecast
     from .pilot_text import render_plan
     from .recipe import load_recipe
 
     loaded = load_recipe(recipe, list(overrides))
-    with quiet_console(out or Path(tempfile.mkdtemp(prefix="synthgen-plan-")), verbose=verbose):
+    if out is not None:
+        check_forecast_dir(out, loaded.hash)  # refuse another recipe's run before the pilot writes its logs there
+    with plan_console(out, verbose):
         result = plan_recipe(loaded, sample)
         if out is not None:
             result["saved"] = str(save_forecast(result, out, loaded.hash))
     click.echo(json.dumps(result, indent=2) if as_json else render_plan(result))
+
+
+PLAN_MARKER = "synthgen-plan"
+
+
+@contextlib.contextmanager
+def plan_console(out: Path | None, verbose: bool) -> Iterator[None]:
+    """``plan``'s library log: in ``OUT/logs/`` with --out; else in a scratch folder that is removed when
+    plan succeeds (kept when it fails: quiet_console names the log on stderr)."""
+    import shutil
+    import tempfile
+
+    from .console import quiet_console
+
+    if out is not None or verbose:
+        with quiet_console(out or Path("."), verbose=verbose):
+            yield
+        return
+    scratch = Path(tempfile.mkdtemp(prefix="synthgen-plan-"))
+    (scratch / PLAN_MARKER).touch()  # the marker makes quiet_console log straight into scratch/logs
+    with quiet_console(scratch, marker=PLAN_MARKER):
+        yield
+    shutil.rmtree(scratch, ignore_errors=True)  # not reached on an error: the log named on stderr stays
 
 
 @cli.command()

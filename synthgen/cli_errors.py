@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import click
 
-from .errors import RecipeError, SynthgenError
+from .errors import RecipeError, SynthgenError, options_spelled_for
 
 INTERRUPTED_EXIT = 130
 
@@ -41,7 +41,8 @@ def reports_errors(func: Callable[..., Any] | None = None, *, interrupted: str =
         @functools.wraps(callback)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
-                return callback(*args, **kwargs)
+                with options_spelled_for("command line"):  # hints name flags, not run_recipe's arguments
+                    return callback(*args, **kwargs)
             except SynthgenError as exc:
                 raise CommandError(exc) from None
             except KeyboardInterrupt:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+import contextlib
+import contextvars
+from typing import Callable, Iterable, Iterator
 
 
 class SynthgenError(Exception):
@@ -73,3 +75,42 @@ def did_you_mean(name: str, choices: Iterable[str], show: Callable[[str], str] =
 
     close = difflib.get_close_matches(name, sorted(choices), n=1)
     return f"did you mean {show(close[0])}? " if close else ""
+
+
+class ArgumentError(SynthgenError):
+    """A bad argument to a library call (``run_recipe(limit=0)``): the API's counterpart of a usage error."""
+
+    exit_code = 2
+
+
+# How a hint names a run option: ``generate``'s flag on the command line, ``run_recipe``'s keyword argument
+# when Python called it. The outermost caller decides (``synthgen generate`` calls ``run_recipe``).
+OPTION_SPELLINGS = {  # option: (command line, Python)
+    "out": ("--out DIR", "out=DIR"),
+    "overwrite": ("--overwrite", "overwrite=True"),
+    "limit lowers it": ("; --limit N lowers it", ""),
+    "no limit": ("without --limit", "limit=None"),
+    "run again": ("run `synthgen generate` again", "call run_recipe again"),
+}
+_SPELLING: contextvars.ContextVar[str | None] = contextvars.ContextVar("synthgen_option_spelling", default=None)
+
+
+def option(name: str) -> str:
+    """``name`` (a key of OPTION_SPELLINGS) as the caller spells it; the command line's unless Python called
+    ``run_recipe``."""
+    command_line, python = OPTION_SPELLINGS[name]
+    return python if _SPELLING.get() == "python" else command_line
+
+
+@contextlib.contextmanager
+def options_spelled_for(caller: str) -> Iterator[None]:
+    """Hints raised inside name options as ``caller`` ("command line" or "python") spells them, unless an
+    outer caller already chose."""
+    if _SPELLING.get() is not None:
+        yield
+        return
+    token = _SPELLING.set(caller)
+    try:
+        yield
+    finally:
+        _SPELLING.reset(token)

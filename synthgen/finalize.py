@@ -15,6 +15,7 @@ from .report import build_report, render_markdown
 from .report.model import RunReport
 from .rundir import RunDir
 from .tabular import column_type_problem
+from .verify.constraint import json_constraints
 from .verify.structured import json_stage_summary
 
 OVER_TARGET = "over_target"
@@ -71,7 +72,7 @@ def finalize_run(runner: Any, plan: RunPlan, run_dir: RunDir, *, wall_start: flo
     report.verification = plan.verification or None
     add_pipeline_facts(report, runner, run_dir)
     stages = [s.to_dict() for s in report.stages]
-    report.structured = json_stage_summary(stages, constrained=runner.sampling.json_schema is not None) or None
+    report.structured = json_stage_summary(stages, json_constraints(runner.stages)) or None
     if runner.gate is not None:
         add_gate_results(report, runner)
         report.diversity = dataset_diversity(runner.gate, kept, plan)

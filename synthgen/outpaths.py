@@ -13,8 +13,8 @@ def check_parent(path: Path, option: str = "--out") -> None:
     for parent in Path(path).parents:
         if parent.exists():
             if not parent.is_dir():
-                raise SynthgenError(f"{option} {path}: {parent} is a file, not a folder",
-                                    hint=f"choose a path under a folder for {option}")
+                raise SynthgenError(f"{_named(option, path)}: {parent} is a file, not a folder",
+                                    hint=f"choose a path under a folder for {option.rstrip('=')}")
             return
 
 
@@ -22,7 +22,13 @@ def check_out_dir(out: Path, option: str = "--out") -> None:
     """A SynthgenError when the output folder ``out``, or a folder above it, is a file."""
     check_parent(out, option)
     if Path(out).exists() and not Path(out).is_dir():
-        raise SynthgenError(f"{option} {out}: is a file, not a folder", hint=f"choose a new or empty folder for {option}")
+        raise SynthgenError(f"{_named(option, out)}: is a file, not a folder",
+                            hint=f"choose a new or empty folder for {option.rstrip('=')}")
+
+
+def _named(option: str, path: Path) -> str:
+    """``--out x`` for a flag, ``out=x`` for a keyword argument (an ``option`` ending in ``=``)."""
+    return f"{option}{path}" if option.endswith("=") else f"{option} {path}"
 
 
 def prepare_out(out: Path, option: str = "--out") -> bool:

@@ -11,6 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 
+from .errors import SynthgenError
 from .records import Candidate, Rejection, Verdict, as_text
 
 
@@ -127,6 +128,10 @@ class Stage:
     def finish(self, rows: list[dict[str, Any]]) -> None:
         """Called once with the run's final records (after target trimming): persist what outlives the run."""
 
+    def start(self) -> None:
+        """Make ready what the stage needs before the run generates (a judge's own model, whose server is
+        checked here, once); most need nothing. Called after the generator's backend is loaded."""
+
     def close(self) -> None:
         """Release what the stage holds (a judge's own model); most hold nothing."""
 
@@ -139,6 +144,11 @@ class VerifierStage(Stage):
         self.name = name or verifier.name
         super().__init__()
         self.verifier = verifier
+
+    def start(self) -> None:
+        start = getattr(self.verifier, "start", None)
+        if start is not None:
+            start()
 
     def close(self) -> None:
         close = getattr(self.verifier, "close", None)
@@ -155,15 +165,22 @@ class VerifierStage(Stage):
                 self.drop(candidate, verdict.reason or "rejected", verdict.score, verdict.evidence)
 
     def _verdicts(self, candidates: list[Candidate]) -> list[Verdict]:
-        """Batch verdicts; if the batch call fails, judge one by one so one bad row cannot sink the rest."""
+        """Batch verdicts; if the batch call fails, judge one by one so one bad row cannot sink the rest.
+        A :class:`~synthgen.errors.SynthgenError` is not a bad row but a verifier that cannot work (its
+        server is down, its replay file ran dry, its sandbox cannot start): it stops the run, before the
+        batch is checkpointed, so no candidate is rejected for it and a resume checks the batch again."""
         try:
             return self.verifier.check_batch(candidates)
+        except SynthgenError:
+            raise
         except Exception:  # noqa: BLE001
             return [self._safe_check(candidate) for candidate in candidates]
 
     def _safe_check(self, candidate: Candidate) -> Verdict:
         try:
             return self.verifier.check(candidate)
+        except SynthgenError:
+            raise  # the verifier's infrastructure failed, not the candidate: see _verdicts
         except Exception as exc:  # noqa: BLE001 - recorded as the row's reason, the run goes on
             return Verdict.reject(VERIFIER_ERROR, error=f"{type(exc).__name__}: {exc}"[:500])
 

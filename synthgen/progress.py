@@ -33,6 +33,12 @@ def format_shares(shares: list[tuple[str, float]], top: int = 4) -> str:
     return " | ".join(f"{name} {share:.0%}" for name, share in shares[:top] if share >= 0.01)
 
 
+def acceptance(kept: int, rejected: int) -> float:
+    """Kept ÷ records made (every record ends kept or rejected): never above 1, also where a step fans one
+    candidate out into several records (kept ÷ first-step candidates is then a yield, not an acceptance)."""
+    return kept / (kept + rejected) if kept + rejected else 0.0
+
+
 class RunProgress:
     """A tqdm bar over accepted records whose postfix says how fast and which stage is the bottleneck.
     Rates are over this session's wall time (a resumed run does not count the restored batches)."""
@@ -59,7 +65,7 @@ class RunProgress:
     def line(self) -> str:
         rates = self.rates()
         state = self.runner.state
-        accepted = len(state.kept_rows) / state.candidates if state.candidates else 0.0
+        accepted = acceptance(len(state.kept_rows), len(state.rejected_rows))
         shares = format_shares(time_shares(self.runner.checkpoint_stats()))
         return (f"{rates['records_per_s']:.2f} rec/s, {rates['candidates_per_s']:.1f} cand/s, "
                 f"{rates['tokens_per_s']:.0f} tok/s, acc {accepted:.0%}" + (f" | {shares}" if shares else ""))

@@ -9,6 +9,13 @@ a request's completions are a pure function of the request and its sampling (the
 exact), the records are the ones the sequential runner makes: read-ahead changes when a completion is
 computed, never what it is. Unused read-ahead results are dropped and never counted.
 
+A failed read-ahead call is the run's failure, counted once: the backend already spent its retries on it,
+so the thread starts nothing more (jobs still queued are left to the foreground, should they be needed),
+and the error is raised when the step asks for those requests, exactly as the sequential runner would
+have raised it. It is raised only if the step asks for the very requests that failed; a call made for a
+guess that no longer holds (prompts the gate changed) is dropped like any unused read-ahead, and the rest
+of the run generates in the foreground. A failed foreground call stops the thread too.
+
 Backends are not thread-safe (vLLM's ``LLM`` must be used by one thread at a time), so every call to the
 backend, from the read-ahead thread or from any step or verifier on the main thread, goes through one lock
 (:func:`serialized`).
@@ -49,14 +56,19 @@ def request_key(request: GenerationRequest, sampling: Any) -> tuple:
 
 
 class _Job:
-    """One background backend call over ``requests``; ``done`` is set when it finished or failed."""
+    """One background backend call over ``requests``; ``done`` is set when it finished, failed (``error``)
+    or was skipped after an earlier job failed (neither ``results`` nor ``error``)."""
 
     def __init__(self, requests: list[GenerationRequest], sampling: Any):
         self.requests, self.sampling = requests, sampling
         self.results: list[list[Completion]] | None = None
+        self.error: BaseException | None = None
         self.usage: dict[str, Any] = {}
         self.seconds = 0.0
         self.done = threading.Event()
+
+    def keys(self) -> set[tuple]:
+        return {request_key(r, self.sampling) for r in self.requests}
 
 
 class ReadAhead:
@@ -76,6 +88,7 @@ class ReadAhead:
         self._cache: dict[tuple, tuple[list[Completion], dict[str, float]]] = {}
         self._wake = threading.Condition()
         self._closed = False
+        self._failed = False  # a read-ahead call failed: the thread stops, the foreground does the rest
         self._thread = threading.Thread(target=self._work, name="synthgen-readahead", daemon=True)
         self._thread.start()
 
@@ -83,26 +96,30 @@ class ReadAhead:
         return getattr(self.backend, name)
 
     def submit(self, requests: list[GenerationRequest], sampling: Any) -> None:
-        """Queue a background call (the caller bounds how far ahead it reads)."""
+        """Queue a background call (the caller bounds how far ahead it reads); none after a failure."""
         if not requests:
             return
         with self._wake:
+            if self._failed or self._closed:
+                return
             job = _Job(list(requests), sampling)
             self._jobs.append(job)
             self._queue.append(job)
             self._wake.notify()
 
     def generate(self, requests: list[GenerationRequest], sampling: Any) -> list[list[Completion]]:
-        """Completions for ``requests`` (same order): read-ahead results where they match, the rest now."""
-        self._collect({r.index for r in requests})
+        """Completions for ``requests`` (same order): read-ahead results where they match, the rest now.
+        A read-ahead call that failed on any of these requests raises its error here."""
         keys = [request_key(r, sampling) for r in requests]
+        self._collect({r.index for r in requests}, set(keys))
         missing = [r for r, k in zip(requests, keys) if k not in self._cache]
         if missing:
-            self._store(missing, sampling, *self._call(missing, sampling))
+            self._store(missing, sampling, *self._call_now(missing, sampling))
         served = [self._cache.pop(k) for k in keys]
         self._drop_stale(min(r.index for r in requests) if requests else 0)
         self.last_usage = {"prompt_tokens": round(sum(usage["prompt_tokens"] for _, usage in served)),
-                           "seconds": sum(usage["seconds"] for _, usage in served)}
+                           "seconds": sum(usage["seconds"] for _, usage in served),
+                           "tokens_known": all(usage["tokens_known"] for _, usage in served)}
         return [completions for completions, _ in served]
 
     def close(self) -> None:
@@ -118,19 +135,39 @@ class ReadAhead:
     # --- internals -------------------------------------------------------------------------------
 
     def _work(self) -> None:
-        while True:
-            with self._wake:
-                while not self._closed and not self._queue:
-                    self._wake.wait()
-                if self._closed:
-                    return
-                job = self._queue.pop(0)
+        while (job := self._next_job()) is not None:
             try:
                 job.results, job.usage, job.seconds = self._call(job.requests, job.sampling)
-            except BaseException:  # noqa: BLE001 - a failed read-ahead is simply regenerated when needed
-                job.results = None
+            except BaseException as exc:  # noqa: BLE001 - raised where the step collects this job
+                job.error = exc
+                self._stop_after_failure()
             finally:
                 job.done.set()
+
+    def _next_job(self) -> _Job | None:
+        with self._wake:
+            while not self._closed and not self._failed and not self._queue:
+                self._wake.wait()
+            if self._closed or self._failed:
+                return None
+            return self._queue.pop(0)
+
+    def _stop_after_failure(self) -> None:
+        """The backend just spent its retries on a failing call: start nothing more (whatever is queued is
+        marked done without results, so a step that still needs it generates it itself)."""
+        with self._wake:
+            self._failed = True
+            skipped, self._queue = self._queue, []
+        for job in skipped:
+            job.done.set()
+
+    def _call_now(self, requests: list[GenerationRequest], sampling: Any) -> tuple[list, dict, float]:
+        """A foreground call; when it fails, the run fails, so the thread reads nothing more ahead."""
+        try:
+            return self._call(requests, sampling)
+        except BaseException:
+            self._stop_after_failure()
+            raise
 
     def _call(self, requests: list[GenerationRequest], sampling: Any) -> tuple[list, dict, float]:
         start = time.perf_counter()
@@ -140,26 +177,31 @@ class ReadAhead:
         usage = dict(getattr(self.backend, "last_usage", None) or {})
         return results, usage, float(usage.get("seconds", seconds))
 
-    def _collect(self, indices: set[int]) -> None:
+    def _collect(self, indices: set[int], keys: set[tuple]) -> None:
         """Wait for the queued calls up to the last one holding any of ``indices`` (calls run in order)
-        and move their results into the cache; later calls stay in flight."""
+        and move their results into the cache; later calls stay in flight. A call that failed on any of
+        ``keys`` re-raises its error: the backend already retried it, so it is not sent again."""
         with self._wake:
             overlapping = [i for i, job in enumerate(self._jobs) if any(r.index in indices for r in job.requests)]
             cut = overlapping[-1] + 1 if overlapping else 0
             jobs, self._jobs = self._jobs[:cut], self._jobs[cut:]
         for job in jobs:
             job.done.wait()
+            if job.error is not None and job.keys() & keys:
+                raise job.error
             if job.results is not None:
                 self._store(job.requests, job.sampling, job.results, job.usage, job.seconds)
 
     def _store(self, requests: list[GenerationRequest], sampling: Any, results: list, usage: dict,
                seconds: float) -> None:
-        """Cache each request's completions with its share of the call's prompt tokens and seconds."""
+        """Cache each request's completions with its share of the call's prompt tokens and seconds (and
+        whether the backend knew the call's token counts)."""
         share = 1 / max(len(requests), 1)
-        prompt_tokens = float(usage.get("prompt_tokens", 0))
+        prompt_tokens = float(usage.get("prompt_tokens") or 0)
+        known = usage.get("tokens_known", True) is not False
+        usage_share = {"prompt_tokens": prompt_tokens * share, "seconds": seconds * share, "tokens_known": known}
         for request, completions in zip(requests, results, strict=True):
-            self._cache[request_key(request, sampling)] = (
-                completions, {"prompt_tokens": prompt_tokens * share, "seconds": seconds * share})
+            self._cache[request_key(request, sampling)] = (completions, dict(usage_share))
 
     def _drop_stale(self, lowest: int) -> None:
         """Requests below the lowest index just asked for can no longer be used (batches move forward)."""

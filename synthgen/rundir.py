@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import replace_folder, write_json_atomic
-from .errors import RunDirError
+from .errors import RunDirError, option
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ class RunDir:
         try:
             return json.loads(path.read_text(encoding="utf-8"))
         except ValueError:
-            raise RunDirError(f"{path} is corrupt", hint="run `synthgen generate` again to rewrite it") from None
+            raise RunDirError(f"{path} is corrupt", hint=f"{option('run again')} to rewrite it") from None
 
     def read_report(self) -> Any:
         """The run's RunReport (None before the run finished)."""
@@ -115,20 +115,21 @@ class RunDir:
         if overwrite:
             self.clear()
         else:
-            owner = self._check_claim(state, can_overwrite)
+            owner = self.check_claim(state, can_overwrite)
             if owner is not None and owner["recipe_hash"] == recipe_hash:
                 state = {**owner, **state}  # `synthgen plan` knows only the hash: keep what generate recorded
         self.checkpoints.mkdir(parents=True, exist_ok=True)
         write_json_atomic(self.path / STATE, state)
 
-    def _check_claim(self, state: dict[str, Any], can_overwrite: bool) -> dict[str, Any] | None:
+    def check_claim(self, state: dict[str, Any], can_overwrite: bool) -> dict[str, Any] | None:
         """Refuse a folder that is not a run, or that holds data another recipe made; returns the current
         ``run.json`` (None when there is none)."""
         owner = self._state()
         if owner is None:
             if self.path.exists() and any(self.path.iterdir()):
+                overwrite = f", or pass {option('overwrite')}" if can_overwrite else ""
                 raise RunDirError(f"{self.path} exists and is not a synthgen run directory",
-                                  hint="choose an empty folder with --out" + (", or pass --overwrite" if can_overwrite else ""))
+                                  hint=f"choose an empty folder with {option('out')}{overwrite}")
             return None
         if owner["recipe_hash"] == state["recipe_hash"]:
             return owner
@@ -141,20 +142,21 @@ class RunDir:
     def _difference(self, owner: dict[str, Any], state: dict[str, Any]) -> str:
         if _target_only(owner, state):
             return (f"{self.path} holds a run of a different recipe: only generation.target differs "
-                    f"({owner['target']} there, {state['target']} here; --limit N lowers it)")
+                    f"({owner['target']} there, {state['target']} here{option('limit lowers it')})")
         return (f"{self.path} holds a run of a different recipe (hash {owner['recipe_hash']}, "
                 f"this one is {state['recipe_hash']})")
 
     @staticmethod
     def _replace_hint(owner: dict[str, Any], state: dict[str, Any], can_overwrite: bool) -> str:
         """What to do: resume with the run's own target, or write elsewhere (or replace it, under generate)."""
-        replace = " or --overwrite to replace it" if can_overwrite else ""
+        replace = f" or {option('overwrite')} to replace it" if can_overwrite else ""
+        out = option("out")
         if _target_only(owner, state) and state["target"] < owner["target"]:
-            return (f"a run directory holds one target: resume it with target {owner['target']} (without --limit); "
-                    f"pass --out DIR for a preview{replace}")
+            return (f"a run directory holds one target: resume it with target {owner['target']} "
+                    f"({option('no limit')}); pass {out} for a preview{replace}")
         if _target_only(owner, state):
-            return f"a run directory holds one target: pass --out DIR for the larger run{replace}"
-        return f"pass --out DIR to write elsewhere{replace}"
+            return f"a run directory holds one target: pass {out} for the larger run{replace}"
+        return f"pass {out} to write elsewhere{replace}"
 
     def has_data(self) -> bool:
         """Whether the run made anything: a checkpoint shard, a dataset or a report."""
@@ -170,7 +172,8 @@ class RunDir:
             data = json.loads(state.read_text())
             data["recipe_hash"]
         except (ValueError, KeyError, TypeError):
-            raise RunDirError(f"{state} is corrupt", hint="pass --overwrite to start this run again") from None
+            raise RunDirError(f"{state} is corrupt",
+                              hint=f"pass {option('overwrite')} to start this run again") from None
         return data
 
     def clear(self) -> None:
@@ -228,6 +231,26 @@ class RunDir:
         tmp = self.path / f".{name}.tmp"
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(self.path / name)
+
+
+class FinishedRunDir(RunDir):
+    """A finished run re-run (a no-op: nothing is generated). Its artifacts are written again from the
+    checkpoints, but the report keeps what only the generating run measured: wall time, throughput and
+    read-ahead facts, timings and the forecast comparison (the no-op's own would replace them with a
+    fraction of a second of nothing). ``resumed_batches`` is the no-op's: every batch, nothing generated."""
+
+    MEASURED = ("timings", "throughput", "forecast")
+
+    def __init__(self, path: Path, measured: Any, started_at: str | None = None):
+        super().__init__(path)
+        self.measured, self.started_at = measured, started_at
+
+    def write_report(self, report: Any) -> None:
+        """Write ``report`` with the measured figures of the run that generated the data (set on ``report``
+        itself, so report.md and report.html, rendered from it afterwards, show them too)."""
+        for name in self.MEASURED:
+            setattr(report, name, getattr(self.measured, name))
+        super().write_report(report)
 
 
 def run_identity(loaded: Any) -> dict[str, Any]:

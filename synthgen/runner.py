@@ -163,7 +163,12 @@ class Runner:
 
     def run(self) -> str:
         """Generate (and gate) until a stop reason holds; returns it. With ``prefetch > 0`` the backend
-        generates the next batches' first step while the stages take this one (see synthgen.pipelined)."""
+        generates the next batches' first step while the stages take this one (see synthgen.pipelined).
+        Every stage starts first (a judge's own server is checked before anything is generated); a stage
+        that cannot work (:meth:`~synthgen.pipeline.VerifierStage._verdicts`) stops the run with its error,
+        the batch unwritten and every finished batch checkpointed, so the same command resumes it."""
+        for stage in self.stages:
+            stage.start()
         progress = RunProgress(self, self.progress)
         self.pipelining.start()
         try:

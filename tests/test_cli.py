@@ -110,6 +110,9 @@ def test_server_down_is_one_line_and_loses_nothing(write_recipe, tmp_path):
                 raise BackendError("connection reset by peer")
             return super().generate(requests, sampling)
 
+        def describe(self):  # stands in for the recipe's server: a resume refuses checkpoints of another backend
+            return {"backend": "openai", "model": "m"}
+
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # closed again when the block ends: nothing listens there
@@ -129,14 +132,17 @@ def test_server_down_is_one_line_and_loses_nothing(write_recipe, tmp_path):
 
 
 def test_summary_line_names_both_units_when_steps_fan_out():
+    """The console's end-of-run line uses report.md's words: candidate records, with fan-out children and
+    records merged into preference pairs named."""
     from types import SimpleNamespace
 
     from synthgen.cli import summary_line
 
-    def report(kept, rejected, candidates):
-        return SimpleNamespace(kept=kept, rejected=rejected, stop_reason="target_reached",
-                               throughput=SimpleNamespace(candidates=candidates))
+    def report(kept, rejected, candidates, made=None, stages=()):
+        data = {"kept": kept, "rejected": rejected, "candidate_records": made, "stages": list(stages),
+                "throughput": {"candidates": candidates}}
+        return SimpleNamespace(kept=kept, rejected=rejected, stop_reason="target_reached", to_dict=lambda: data)
 
-    assert summary_line(report(10, 4, 14), Path("r")) == "10 records (target_reached), 4 rejected of 14 candidates -> r"
-    assert summary_line(report(3, 40, 20), Path("r")) == \
-        "3 records (target_reached), 40 rejected (43 records made from 20 first-step candidates) -> r"
+    assert summary_line(report(10, 4, 14, 14), Path("r")) == "10 records (target_reached), 4 rejected of 14 candidates -> r"
+    assert summary_line(report(3, 40, 20, 43), Path("r")) == \
+        "3 records (target_reached), 40 rejected of 43 candidate records (20 first-step candidates + 23 fan-out children) -> r"

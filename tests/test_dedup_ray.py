@@ -20,9 +20,12 @@ from test_dedup_streaming import corpus, evidence, outputs, write_jsonl
 def ray_cluster():
     ray = pytest.importorskip("ray", reason="Ray Data is not installed: pip install 'synthgen[ray]'")
     pytest.importorskip("ray.data")
-    ray.init(num_cpus=2, log_to_driver=False, configure_logging=False, include_dashboard=False)
+    started = not ray.is_initialized()  # test_ray_executor's session cluster (2 CPUs too) is reused
+    if started:
+        ray.init(num_cpus=2, log_to_driver=False, configure_logging=False, include_dashboard=False)
     yield ray
-    ray.shutdown()
+    if started:
+        ray.shutdown()
 
 
 def test_ray_keeps_the_local_ids_with_the_same_evidence(tmp_path, ray_cluster):
@@ -111,3 +114,13 @@ def test_chunks_that_carry_their_bytes_give_the_same_result(tmp_path, ray_cluste
     stream_dedup(plan, tmp_path / "ray", workers=lambda n, s: RayWorkers(ray_cluster, n, s, ship=True))
     (kept_a, rejected_a), (kept_b, rejected_b) = outputs(tmp_path / "local"), outputs(tmp_path / "ray")
     assert kept_b == kept_a and evidence(rejected_b) == evidence(rejected_a)
+
+
+def test_address_without_the_ray_executor_is_refused(tmp_path):
+    """As ``synthgen generate`` refuses it: the address would be ignored and the dedup would run here."""
+    source = write_jsonl(tmp_path / "in.jsonl", [{"text": "a b c d e"}])
+    result = CliRunner().invoke(dedup_command, [str(source), "--out", str(tmp_path / "o"), "--address", "127.0.0.1:1"])
+    assert result.exit_code == 1, result.output
+    assert "--address 127.0.0.1:1 names a Ray cluster, but the executor is 'local'" in result.output
+    assert "add --executor ray" in result.output and len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()

@@ -273,3 +273,113 @@ def test_a_steps_recipe_carries_remediated_sampling_into_its_gated_step(project)
     assert second["steps"][1]["sampling"]["temperature"] == first["final_sampling"]["temperature"]
     assert "temperature" not in second["generation"].get("sampling", {}) or \
         second["generation"]["sampling"]["temperature"] != first["final_sampling"]["temperature"]
+
+
+# --- a noise floor that cannot be measured is n/a, never 0 ------------------------------------------
+
+
+def clipped(texts: list[str], words: int) -> list[str]:
+    return [" ".join(t.split()[:words]) for t in texts]
+
+
+def test_a_noise_floor_that_cannot_be_measured_is_none_not_zero():
+    """8 real texts of 6 words are 48 words: the lexical metrics (200 words) cannot be computed, so the
+    floor is not measured; it used to be reported and used as 0.000."""
+    from synthgen.evolve.measure import noise_floor
+
+    floor = noise_floor(clipped(pool()[:100], 6), 8, ["distinct_2", "vendi"], embedder=None)
+    assert floor.values == {"distinct_2": None, "vendi": None}
+    assert "not measured" in floor.notes["distinct_2"] and "need at least 200" in floor.notes["distinct_2"]
+    assert floor.unmeasured() == ["distinct_2", "vendi"]
+
+
+def test_the_lexical_floor_is_measured_again_at_the_generations_word_budget():
+    from synthgen.evolve.measure import noise_floor, word_budget_floor
+
+    reference = clipped(pool()[:300], 6)
+    floor = noise_floor(reference, 8, ["distinct_2", "vendi"], embedder=None)
+    generation = [" ".join(pool()[400 + 3 * i:403 + 3 * i]) for i in range(8)]  # ~8 × 50 words
+    wider = word_budget_floor(floor, generation, reference)
+    assert wider.values["distinct_2"] is not None and 0.0 <= wider.values["distinct_2"] < 1.0
+    assert "word budget" in wider.notes["distinct_2"] and wider.by_words == {"distinct_2"}
+    assert wider.values["vendi"] is None, "only the lexical measures depend on the word budget"
+    too_small = word_budget_floor(floor, generation, reference[:40])  # 240 words: no real sample of ~400
+    assert too_small.values["distinct_2"] is None
+
+
+def test_the_stop_rule_does_not_judge_a_measure_without_a_noise_floor():
+    history = [{"d": 1.0, "e": 1.0}, {"d": 0.9, "e": 1.0}]
+    decision = should_stop(history, noise={"d": None, "e": 0.0})
+    assert not decision.stop and decision.unjudged == ("d",)
+    assert should_stop(history, noise={"d": 0.05, "e": 0.0}).stop, "a measured floor below the drop"
+    assert not should_stop(history, noise={"d": 0.2, "e": 0.0}).stop, "within a measured floor"
+    assert should_stop(history).stop and should_stop(history).unjudged == (), "no floors: tolerance alone"
+
+
+def small_reference_project(tmp_path):
+    """A reference of 25 ten-word texts and generations of 8 texts of ~50 words: no real sample of 8 texts
+    (80 words) nor of a generation's ~400 words can be measured, while the generations' distinct_2 can
+    (at 250 words)."""
+    sentences = pool()
+    (tmp_path / "real.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in sentences[:50]))
+    heldout = clipped([t for t in sentences[50:200] if len(t.split()) >= 10][:25], 10)
+    (tmp_path / "heldout.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in heldout))
+    recipe = tmp_path / "loop.toml"
+    recipe.write_text(textwrap.dedent(RECIPE.format(target=8, budget=8)))
+    return recipe, [" ".join(sentences[400 + 3 * i:403 + 3 * i]) for i in range(8)]
+
+
+def test_evolve_reports_an_unmeasured_floor_as_na_and_does_not_stop_on_it(tmp_path):
+    """The collapse of generation 2 used to stop the run at the bare 2% tolerance, the report claiming
+    a floor of 0.000."""
+    recipe, long = small_reference_project(tmp_path)
+
+    def factory(k: int) -> ScriptedBackend:
+        return ScriptedBackend(ScriptedBackendConfig(type="scripted", outputs=long if k == 1 else long[:2]))
+
+    result = evolve(recipe, generations=2, backend_factory=factory, progress=False)
+    second = result.generations[1]
+    assert second["measures"]["distinct_2"] < result.generations[0]["measures"]["distinct_2"] * 0.9
+    assert result.stop_reason is None and second["unjudged"] == ["distinct_2"]
+    assert result.noise["distinct_2"] is None
+    report = (result.project / "report.md").read_text()
+    assert "distinct_2 n/a" in report and "0.000" not in report.split("| generation")[0]
+    assert "not judged (noise floor n/a): distinct_2" in report
+    assert json.loads((result.project / "report.json").read_text())["noise_floor"]["distinct_2"] is None
+
+
+def test_the_evolve_command_notes_a_measure_the_stop_rule_did_not_judge(tmp_path):
+    recipe, long = small_reference_project(tmp_path)
+    outputs = json.dumps(long)
+    result = CliRunner().invoke(cli, ["evolve", str(recipe), "--generations", "1", "--quiet",
+                                      "--set", f"generation.backend.outputs={outputs}"])
+    assert result.exit_code == 0, result.output
+    assert "note: the stop rule did not judge distinct_2" in result.output
+
+
+# --- a fan-out after the fed step: one feed row (and one measured text) per parent ------------------
+
+
+def test_a_fan_out_after_the_fed_step_feeds_and_measures_each_parent_once(project, monkeypatch):
+    from synthgen.evolve import steps
+    from synthgen.tabular import read_rows
+
+    recipe, sentences = project
+    as_steps(recipe)
+    recipe.write_text(recipe.read_text().replace('template = "Q: {question}\\nA:"\n',
+                                                 'template = "Q: {question}\\nA:"\n[steps.sampling]\nn = 2\n'))
+    measured: list[list[str]] = []
+
+    def spy(texts, *args, **kwargs):
+        measured.append(list(texts))
+        return health(texts, *args, **kwargs)
+
+    health = steps.health
+    monkeypatch.setattr(steps, "health", spy)
+    result = evolve(recipe, generations=1, backend_factory=healthy(sentences), progress=False)
+    rows = read_rows(result.project / "gen-1" / "data.parquet")
+    parents = {int(row["candidate_index"]) // 2: row["question"] for row in rows}
+    assert len(rows) == 2 * len(parents), "every question has its two answers"
+    fed = [json.loads(line)["text"] for line in (result.project / "gen-1-feed.jsonl").read_text().splitlines()]
+    assert fed[50:] == list(parents.values()), "one few-shot row per question, not one per answer"
+    assert measured == [list(parents.values())], "the health measures see each question once"

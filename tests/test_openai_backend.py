@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from synthgen.backends.openai_http import OpenAIBackend, redact_url
+from synthgen.backends.openai_http import OpenAIBackend
+from synthgen.redact import redact_url
 from synthgen.errors import BackendError
 from synthgen.records import GenerationRequest, Seed
 from synthgen.recipe.schema import OpenAIBackendConfig, SamplingConfig
@@ -19,12 +20,14 @@ from synthgen.recipe.schema import OpenAIBackendConfig, SamplingConfig
 
 @dataclass
 class Reply:
-    """One scripted answer to a POST; ``body=None`` means the default completion."""
+    """One scripted answer to a POST; ``body=None`` means the default completion; ``raw`` is sent as is
+    (a truncated body, a proxy's HTML page) with ``headers``' Content-Type."""
 
     status: int = 200
     body: dict | None = None
     headers: dict = field(default_factory=dict)
     delay_s: float = 0.0
+    raw: str | None = None
 
 
 class FakeServer:
@@ -37,6 +40,7 @@ class FakeServer:
     def __init__(self, models=("tiny",), owned_by="test"):
         self.models, self.owned_by = list(models), owned_by
         self.version: str | None = None  # what GET /version answers (None: 404)
+        self.v1_only = False  # like vLLM: 404 {"detail": "Not Found"} outside /v1 (and /version)
         self.script: list[Reply] = []
         self.delay_for = lambda body: 0.0
         self.reply_for = lambda body: None  # a Reply for this body, or None for the default
@@ -56,6 +60,8 @@ class FakeServer:
                 if self.path == "/version":  # vLLM serves it at the root, outside /v1
                     reply = Reply(body={"version": server.version}) if server.version else Reply(404, {})
                     return server.send(self, reply)
+                if server.v1_only and not self.path.startswith("/v1/"):
+                    return server.send(self, Reply(404, {"detail": "Not Found"}))
                 cards = [{"id": m, "object": "model", "owned_by": server.owned_by} for m in server.models]
                 server.send(self, Reply(body={"object": "list", "data": cards}))
 
@@ -72,11 +78,13 @@ class FakeServer:
         with self.lock:
             self.posts.append((handler.path, dict(handler.headers), body))
             reply = self.script.pop(0) if self.script else (self.reply_for(body) or Reply())
+            if self.v1_only and not handler.path.startswith("/v1/"):
+                reply = Reply(404, {"detail": "Not Found"})
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
             time.sleep(reply.delay_s or self.delay_for(body))
-            if reply.body is None and reply.status == 200:
+            if reply.body is None and reply.raw is None and reply.status == 200:
                 reply.body = self.default_body(handler.path, body)
         finally:
             with self.lock:
@@ -99,7 +107,7 @@ class FakeServer:
 
     @staticmethod
     def send(handler, reply: Reply) -> None:
-        data = json.dumps(reply.body or {}).encode()
+        data = (reply.raw if reply.raw is not None else json.dumps(reply.body or {})).encode()
         try:
             handler.send_response(reply.status)
             for key, value in {"Content-Type": "application/json", **reply.headers}.items():
@@ -148,7 +156,7 @@ def test_completion_payload_and_parse(server):
     assert path == "/v1/completions"
     assert body == {"model": "tiny", "prompt": "a", "n": 1, "temperature": 0.7, "top_p": 0.9,
                     "max_tokens": 16, "stop": ["\n\n"], "seed": 1000}
-    assert backend.last_usage == {"prompt_tokens": 10, "completion_tokens": 14}
+    assert backend.last_usage == {"prompt_tokens": 10, "completion_tokens": 14, "tokens_known": True}
 
 
 def test_order_preserved_when_replies_arrive_out_of_order(server):
@@ -277,7 +285,8 @@ def test_chat_mode_sends_system_and_user(server):
 
 
 def test_describe_hides_credentials(server):
-    assert redact_url("http://user:pw@127.0.0.1:8000/v1") == "http://127.0.0.1:8000/v1"
+    assert redact_url("http://user:pw@127.0.0.1:8000/v1") == "http://***@127.0.0.1:8000/v1"
+    assert redact_url("http://127.0.0.1:8000/v1?api_key=k3y") == "http://127.0.0.1:8000/v1?api_key=***"
     info = make_backend(server, concurrency=5).describe()
     assert info == {"backend": "openai", "base_url": server.base_url, "model": "tiny", "mode": "completion",
                     "concurrency": 5, "server_owned_by": "test"}

@@ -90,3 +90,24 @@ def test_two_constraints_refused(server):
     with pytest.raises(BackendError, match="choice and regex"):
         # the recipe refuses two at load; a sampling built in code (model_copy skips validation) still meets this
         make_backend(server).generate(requests_for("x"), SamplingConfig(choice=["a"]).model_copy(update={"regex": "a"}))
+
+
+def test_reply_body_says_what_came_instead_of_a_completion():
+    from synthgen.backends.openai_wire import InvalidReply, reply_body, reply_choices
+
+    for text, what in [("", "an empty body"), ("<html>x</html>", "an HTML page"), ('{"a": ', "invalid JSON"),
+                       ("[]", "JSON list instead of an object")]:
+        with pytest.raises(InvalidReply, match=what) as info:
+            reply_body(text)
+        assert info.value.retry
+    with pytest.raises(InvalidReply, match="2 choices for n=3") as info:
+        reply_choices({"choices": [{}, {}]}, 3)
+    assert not info.value.retry
+
+
+def test_token_count_and_tokens_known():
+    from synthgen.backends.openai_wire import token_count, tokens_known
+
+    assert [token_count(v) for v in (7, 7.0, None, "n/a", float("nan"))] == [7, 7, 0, 0, 0]
+    assert tokens_known({"completion_tokens": 0}, [{}]) and not tokens_known({}, [{}])
+    assert tokens_known(None, [{"token_ids": [1]}]) and not tokens_known(None, [])

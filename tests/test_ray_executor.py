@@ -118,9 +118,21 @@ def run_in_thread(**kwargs):
         except BaseException as exc:  # noqa: BLE001 - handed to the test
             outcome["error"] = exc
 
-    thread = threading.Thread(target=target)
+    thread = threading.Thread(target=target, daemon=True)  # a run that hangs cannot keep pytest from exiting
     thread.start()
     return thread, outcome
+
+
+def finish_or_free(thread, timeout: float = 180) -> None:
+    """Wait for a run's thread; if it hangs, kill its engine replicas (that frees the CPUs they hold, and the
+    run fails) and fail the test, rather than wait forever."""
+    thread.join(timeout=timeout)
+    if thread.is_alive():
+        for name in ray.util.list_named_actors():
+            if name.startswith("synthgen-engine"):
+                ray.kill(ray.get_actor(name), no_restart=True)
+        thread.join(timeout=60)
+        pytest.fail(f"the run was still going after {timeout:g} s: it hangs")
 
 
 def test_a_killed_replica_is_restarted_and_nothing_is_lost_or_duplicated(ray_cluster, write_recipe, tmp_path):
@@ -286,3 +298,149 @@ def test_embedded_model_through_one_ray_replica(ray_cluster, tmp_path):
     assert report["throughput"]["completion_tokens"] > 0 and len(result.dataset) >= 1
     assert all(row["model"] == "gemma3-270m" and row["text"].strip() for row in result.dataset)
     print(f"embedded model through one Ray replica: {report['throughput']['tokens_per_s']} tokens/s")
+
+
+# --- found by the Ray bug hunt -----------------------------------------------------------------------
+
+
+def test_replicas_that_reserve_every_cpu_are_refused_before_the_verifiers_wait_forever(ray_cluster, write_recipe,
+                                                                                      tmp_path):
+    """The 2-CPU cluster: a 2-CPU replica left no CPU for the verifier tasks, and the run hung at 0/target."""
+    for overrides in (["execution.num_cpus=2"], ["execution.replicas=2", "execution.num_cpus=1"]):
+        thread, outcome = run_in_thread(recipe=write_recipe(), out=tmp_path / "run", overrides=overrides)
+        finish_or_free(thread)
+        error = outcome.get("error")
+        assert isinstance(error, SynthgenError), outcome
+        assert "execution.num_cpus:" in str(error) and "verifiers need 1 free CPU" in str(error)
+        assert len(str(error).splitlines()) == 1 and "replicas × num_cpus ≤" in error.hint, str(error)
+        assert not (tmp_path / "run" / "checkpoints").exists()
+    assert not list(ray.util.list_named_actors()), "no replica was started"
+
+
+def test_verifier_room_counts_every_replica_pool(ray_cluster):
+    """A step with its own backend has its own pool of replicas: they reserve CPUs too."""
+    from types import SimpleNamespace
+
+    from synthgen.executors.ray_cluster import check_resources
+
+    one_cpu = SimpleNamespace(replicas=1, num_gpus=0.0, num_cpus=1.0)
+    check_resources(one_cpu, "execution", pools=1, verify_cpus=1.0)  # 1 CPU left for the verifiers
+    check_resources(SimpleNamespace(replicas=1, num_gpus=0.0, num_cpus=2.0), "execution")  # no verifiers: fits
+    with pytest.raises(SynthgenError, match=r"execution.num_cpus: 2 pools × 1 replica\(s\) × 1 CPU reserve 2 of"):
+        check_resources(one_cpu, "execution", pools=2, verify_cpus=1.0)
+
+
+REPLAY_SHORT = """
+[recipe]
+name = "replay-short"
+seed = 3
+
+[seeds]
+type = "grid"
+axes = { topic = ["rivers", "bread", "chess"] }
+
+[prompt]
+template = "Write about {topic}."
+
+[generation]
+target = 20
+max_candidates = 60
+batch_size = 4
+[generation.backend]
+type = "replay"
+path = "completions.jsonl"
+"""
+
+
+def test_an_exhausted_replay_file_is_source_exhausted_on_ray_as_locally(ray_cluster, tmp_path):
+    """The replicas are released before the report reads the stop reason: the file's size must outlive them."""
+    (tmp_path / "completions.jsonl").write_text("".join(json.dumps({"text": f"answer number {i}"}) + "\n"
+                                                        for i in range(10)))
+    (tmp_path / "recipe.toml").write_text(REPLAY_SHORT)
+    local = run_recipe(tmp_path / "recipe.toml", out=tmp_path / "local", progress=False)
+    remote = run_recipe(tmp_path / "recipe.toml", out=tmp_path / "ray", progress=False, executor="ray")
+    assert local.report.to_dict()["stop_reason"] == remote.report.to_dict()["stop_reason"] == "source_exhausted"
+    assert json.loads((tmp_path / "ray" / "report.json").read_text())["stop_reason"] == "source_exhausted"
+    assert_same_run(local.run_dir, remote.run_dir)
+
+
+def verifier_that(failure: str):
+    """A verifier class (defined here, so Ray pickles it by value) whose checks fail as ``failure`` says."""
+
+    class Failing:
+        name, backend = "failing", None
+
+        def check_batch(self, candidates):
+            if failure == "crash":
+                os._exit(1)  # the worker process dies
+            raise SynthgenError("verifier server is down", hint="start it")
+
+        def check(self, candidate):
+            return self.check_batch([candidate])
+
+    return Failing()
+
+
+def test_a_verifier_error_on_a_worker_is_the_local_one_line(ray_cluster):
+    from synthgen.cli_errors import CommandError
+    from synthgen.executors.ray_verify import RayVerifierStage
+    from synthgen.pipeline import VerifierStage
+
+    errors = []
+    for stage in (VerifierStage(verifier_that("raise"), name="failing"),
+                  RayVerifierStage(VerifierStage(verifier_that("raise"), name="failing"), 4)):
+        with pytest.raises(SynthgenError) as caught:
+            stage._verdicts([object()])
+        errors.append(CommandError(caught.value).format_message())
+    assert errors[0] == errors[1] == "verifier server is down (start it)"
+
+
+def test_a_verifier_worker_that_dies_is_one_line(ray_cluster):
+    from synthgen.executors.ray_verify import RayVerifierStage
+    from synthgen.pipeline import VerifierStage
+
+    stage = RayVerifierStage(VerifierStage(verifier_that("crash"), name="failing"), 4)
+    with pytest.raises(SynthgenError) as caught:
+        stage._verdicts([object()])
+    text = str(caught.value)
+    assert text.startswith("verifier failing: its Ray worker failed (") and len(text.splitlines()) == 1, text
+    assert "resume" in caught.value.hint
+
+
+def test_sequential_reaches_the_ray_run(ray_cluster, write_recipe, tmp_path):
+    """``run_recipe(executor="ray", sequential=True)`` (what ``generate --executor ray --sequential`` calls)
+    gives the runner ``sequential``."""
+    from synthgen.api import run_recipe
+
+    result = run_recipe(write_recipe(), out=tmp_path / "run", progress=False, executor="ray", sequential=True)
+    assert result.report.to_dict()["throughput"]["pipelined"] is False
+    assert "Runner: sequential" in (tmp_path / "run" / "report.md").read_text()
+
+
+def failing_join(monkeypatch, mode: str | None):
+    """A cluster that refuses this driver the way Ray 2.60 does (a plain ConnectionError)."""
+    from synthgen.executors import ray_cluster as cluster
+
+    def refuse(**kwargs):
+        raise ConnectionError("Failed to connect to Ray cluster at 10.0.0.5:6379")
+
+    monkeypatch.setattr(cluster, "probe", lambda address: None)
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", refuse)
+    if mode is None:
+        monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+    else:
+        monkeypatch.setenv("RAY_AUTH_MODE", mode)
+    with pytest.raises(SynthgenError) as caught:
+        cluster.connect("10.0.0.5:6379")
+    return caught.value
+
+
+def test_the_join_hint_names_ray_auth_mode_token(monkeypatch):
+    """Ray sends a joining driver's token only with RAY_AUTH_MODE=token; the token file alone does not do."""
+    error = failing_join(monkeypatch, None)
+    assert str(error).startswith("cannot join the Ray cluster at 10.0.0.5:6379: Failed to connect")
+    assert "RAY_AUTH_MODE=token set here and the head's token in ~/.ray/auth_token" in error.hint
+    assert "RAY_AUTH_TOKEN" in error.hint
+    error = failing_join(monkeypatch, "token")
+    assert "RAY_AUTH_MODE=token is set, so the token here" in error.hint and "must be the head's" in error.hint

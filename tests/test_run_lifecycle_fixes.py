@@ -91,7 +91,7 @@ def test_resume_refuses_a_changed_input_and_resumes_once_restored(write_recipe, 
     with pytest.raises(RunDirError) as error:
         run_recipe(recipe, out=run, progress=False)
     assert "recipe.toml:prompt.few_shot.path" in str(error.value) and "changed since the checkpoints" in str(error.value)
-    assert "restore it" in str(error.value) and "--out" in str(error.value)
+    assert "restore it" in str(error.value) and "out=DIR" in str(error.value)  # run_recipe's argument, not --out
     few_shot.write_text(original)
     resumed = run_recipe(recipe, out=run, progress=False)
     assert resumed.report.resumed_batches == 2
@@ -122,8 +122,8 @@ def test_limit_on_a_full_run_names_the_target(write_recipe, tmp_path):
     with pytest.raises(RunDirError) as error:
         run_recipe(recipe, out=tmp_path / "run", limit=3, progress=False)
     message = str(error.value)
-    assert "only generation.target differs (6 there, 3 here; --limit N lowers it)" in message
-    assert "resume it with target 6 (without --limit)" in message and "--out DIR for a preview" in message
+    assert "only generation.target differs (6 there, 3 here)" in message  # run_recipe's arguments, not flags
+    assert "resume it with target 6 (limit=None)" in message and "out=DIR for a preview" in message
 
 
 def test_full_run_on_a_limit_preview_names_the_target(write_recipe, tmp_path):

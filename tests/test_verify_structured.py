@@ -138,5 +138,8 @@ def test_json_stage_summary_for_the_report():
 
     stages = [{"stage": "non_empty", "seen": 10, "reasons": {}},
               {"stage": "json", "seen": 8, "reasons": {"invalid_json": 2, "schema_mismatch": 1}}]
-    assert json_stage_summary(stages, constrained=False) == [
-        {"stage": "json", "seen": 8, "constrained": False, "invalid_json_rate": 0.25, "schema_mismatch_rate": 0.125}]
+    assert json_stage_summary(stages) == [
+        {"stage": "json", "seen": 8, "constrained": False, "constraint": "not requested",
+         "invalid_json_rate": 0.25, "schema_mismatch_rate": 0.125}]
+    enforced = {"json": {"requested": True, "enforced": True, "backend": "vllm"}}
+    assert json_stage_summary(stages, enforced)[0]["constrained"] is True

@@ -11,6 +11,8 @@ from typing import Any, Protocol, runtime_checkable
 from ..records import Completion, GenerationRequest
 from ..recipe.schema import SamplingConfig
 
+DEFAULT_KEY = "generation.backend"  # the recipe key of the run's backend table; a judge's or step's differs
+
 
 @runtime_checkable
 class Backend(Protocol):
@@ -31,15 +33,21 @@ class Backend(Protocol):
         """Release the engine; idempotent."""
 
 
+SHAPE_HINT = "the backend broke its contract (one list of n completions per request): report it to its authors"
+
+
 def check_result_shape(requests: list[GenerationRequest], results: list[list[Completion]], n: int, backend: str) -> None:
-    """Guard the contract: a backend that loses or reorders rows is a bug, not a silent drop."""
+    """Guard the contract: a backend that loses or reorders rows is a bug, not a silent drop (one line,
+    not a traceback: the batches already checkpointed stay, and the run resumes once it is fixed)."""
+    from ..errors import BackendError
+
     if len(results) != len(requests):
-        raise RuntimeError(f"backend {backend} returned {len(results)} results for {len(requests)} requests")
+        raise BackendError(f"backend {backend} returned {len(results)} results for {len(requests)} requests",
+                           hint=SHAPE_HINT)
     for request, completions in zip(requests, results):
         if len(completions) != n:
-            raise RuntimeError(
-                f"backend {backend} returned {len(completions)} completions for request {request.index}, expected {n}"
-            )
+            raise BackendError(f"backend {backend} returned {len(completions)} completions for request "
+                               f"{request.index}, expected {n}", hint=SHAPE_HINT)
 
 
 def check_sampling(sampling: SamplingConfig) -> None:

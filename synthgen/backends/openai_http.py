@@ -19,6 +19,12 @@ Choices made here:
   stops the other requests' retries at once (the client's own retries sleep uninterruptibly).
 - ``timeout_s`` is the client's per-request timeout; a non-streamed reply sends nothing until it is
   done, so it bounds the whole generation of one request.
+- A 200 reply is read from its raw body and checked (JSON, an object, exactly ``n`` choices): a truncated
+  body, a proxy's HTML page or ``choices: null`` is retried like a 5xx, a wrong number of choices fails at
+  once; either way the error is one line naming the URL and what the server sent.
+- ``key`` is the recipe key of this backend's table (``generation.backend``, ``verify.0.backend``,
+  ``steps.1.backend``), so every hint names the setting to change; ``where`` (``recipe.toml:verify.0.backend``),
+  when given, prefixes every error of ``load`` and ``generate``.
 """
 
 from __future__ import annotations
@@ -30,28 +36,29 @@ import threading
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import Any
 
-from ..errors import BackendError
+from ..errors import BackendError, SynthgenError
 from ..records import Completion, GenerationRequest
 from ..recipe.schema import OpenAIBackendConfig, SamplingConfig
-from .base import check_result_shape, check_sampling, decoding_constraint
-from .openai_server import probe_server
-from .openai_wire import constraint_fields, parse_choices, redact_url, retry_after_s, server_message
+from ..redact import redact_url
+from .base import DEFAULT_KEY, check_result_shape, check_sampling, decoding_constraint
+from .openai_server import is_refused, probe_server, root_cause, start_hint
+from .openai_wire import (InvalidReply, constraint_fields, parse_choices, reply_body, reply_choices,
+                          retry_after_s, server_message, status_hint, token_count, tokens_known)
 
 log = logging.getLogger(__name__)
 
 RETRY_STATUS = frozenset({408, 409, 429})
-START_HINT = "start it with `vllm serve DIR` (or python -m vllm.entrypoints.openai.api_server --model DIR) " \
-             "or fix generation.backend.base_url"
 
 __all__ = ["OpenAIBackend", "redact_url"]
 
 
 class _Retryable(Exception):
-    """A failure worth another attempt; ``wait_s`` is the server's Retry-After when it gave one."""
+    """A failure worth another attempt; ``wait_s`` is the server's Retry-After when it gave one, ``hint``
+    what to do if every attempt fails this way (default: the server's log, or more retries)."""
 
-    def __init__(self, reason: str, wait_s: float | None = None):
+    def __init__(self, reason: str, wait_s: float | None = None, hint: str | None = None):
         super().__init__(reason)
-        self.wait_s = wait_s
+        self.wait_s, self.hint = wait_s, hint
 
 
 class _Aborted(BackendError):
@@ -82,7 +89,9 @@ class _Batch:
 class OpenAIBackend:
     """Generates through ``{base_url}/completions`` or ``{base_url}/chat/completions``.
 
-    ``last_usage`` holds ``{"prompt_tokens", "completion_tokens"}`` summed over the last ``generate``.
+    ``last_usage`` holds ``{"prompt_tokens", "completion_tokens", "tokens_known"}`` summed over the last
+    ``generate``; ``tokens_known`` is False when some reply said nothing about its tokens (no ``usage``,
+    no ``token_ids``): the counts are then lower bounds and the completions' ``n_tokens`` 0, not measured.
     ``backoff_s`` is the first retry delay (doubling each attempt, capped at 30 s).
     """
 
@@ -90,15 +99,16 @@ class OpenAIBackend:
     capacity = None
 
     def __init__(self, config: OpenAIBackendConfig, mode: str = "auto", system: str | None = None,
-                 *, backoff_s: float = 0.5):
+                 *, backoff_s: float = 0.5, key: str = DEFAULT_KEY, where: str | None = None):
         if mode not in ("auto", "completion", "chat"):
             raise ValueError(f"mode must be auto, completion or chat, not {mode!r}")
         self.config = config
         self.mode = "completion" if mode == "auto" else mode
         self.system = system
         self.backoff_s = backoff_s
+        self.key, self.where = key, where
         self.base_url = config.base_url.rstrip("/")
-        self.last_usage: dict[str, int] = {"prompt_tokens": 0, "completion_tokens": 0}
+        self.last_usage: dict[str, Any] = {"prompt_tokens": 0, "completion_tokens": 0, "tokens_known": True}
         self.server = None
         self._client: Any = None
         self._warned: set[str] = set()
@@ -109,6 +119,12 @@ class OpenAIBackend:
 
     def load(self) -> None:
         """Open the client and check that the server is up and serves ``config.model``; idempotent."""
+        try:
+            self._load()
+        except SynthgenError as exc:
+            raise self._located(exc) from None
+
+    def _load(self) -> None:
         if self._client is not None:
             return
         import openai  # a core dependency, imported on use to keep `import synthgen` light
@@ -116,11 +132,17 @@ class OpenAIBackend:
         client = openai.OpenAI(base_url=self.base_url, api_key=self._api_key(), max_retries=0,
                                timeout=self.config.timeout_s)
         try:
-            self.server = probe_server(client, self.base_url, self.config.model, START_HINT)
+            self.server = probe_server(client, self.base_url, self.config.model, self.key, self.config.api_key_env)
         except BaseException:
             client.close()
             raise
         self._client = client
+
+    def _located(self, exc: SynthgenError) -> SynthgenError:
+        """``exc`` with the recipe location of this backend's table in front, when one was given."""
+        if self.where is None:
+            return exc
+        return type(exc)(f"{self.where}: {exc.message}", exc.hint)
 
     def _api_key(self) -> str:
         """The key from ``api_key_env``; servers without auth get a placeholder (never OPENAI_API_KEY,
@@ -130,7 +152,7 @@ class OpenAIBackend:
             return "EMPTY"
         key = os.environ.get(env)
         if not key:
-            raise BackendError(f"environment variable {env} is not set",
+            raise BackendError(f"environment variable {env} is not set ({self.key}.api_key_env names it)",
                                hint=f"export {env}=... with the API key for {redact_url(self.base_url)}")
         return key
 
@@ -152,19 +174,29 @@ class OpenAIBackend:
 
     def generate(self, requests: list[GenerationRequest], sampling: SamplingConfig) -> list[list[Completion]]:
         """Send every request with at most ``concurrency`` in flight; results come back in request order."""
+        try:
+            return self._generate(requests, sampling)
+        except SynthgenError as exc:
+            raise self._located(exc) from None
+
+    def _generate(self, requests: list[GenerationRequest], sampling: SamplingConfig) -> list[list[Completion]]:
         check_sampling(sampling)
-        self.load()
-        self.last_usage = {"prompt_tokens": 0, "completion_tokens": 0}
+        self._load()
+        self.last_usage = {"prompt_tokens": 0, "completion_tokens": 0, "tokens_known": True}
         if not requests:
             return []
         replies = self._run_all(requests, sampling)
         results = []
-        for completions, usage in replies:
+        for completions, usage, known in replies:
             results.append(completions)
-            for key in self.last_usage:
-                self.last_usage[key] += int(usage.get(key) or 0)
+            self._count(usage, known)
         check_result_shape(requests, results, sampling.n, self.name)
         return results
+
+    def _count(self, usage: dict[str, Any], known: bool) -> None:
+        for key in ("prompt_tokens", "completion_tokens"):
+            self.last_usage[key] += token_count(usage.get(key))
+        self.last_usage["tokens_known"] = self.last_usage["tokens_known"] and known
 
     def _run_all(self, requests: list[GenerationRequest], sampling: SamplingConfig) -> list[tuple]:
         arguments = self._arguments(sampling)
@@ -182,7 +214,7 @@ class OpenAIBackend:
             pool.shutdown(wait=False, cancel_futures=True)
 
     def _one(self, request: GenerationRequest, n: int, arguments: dict, abort: threading.Event):
-        """One request with retries; returns (completions, usage)."""
+        """One request with retries; returns (completions, usage, tokens known)."""
         attempts = self.config.max_retries + 1
         for attempt in range(attempts):
             if abort.is_set():
@@ -190,51 +222,84 @@ class OpenAIBackend:
             try:
                 return self._create(request, n, arguments)
             except _Retryable as exc:
+                if abort.is_set():  # another request failed (and the client may be closing): not worth a line
+                    raise _Aborted("generation aborted") from None
                 if attempt + 1 == attempts:
-                    raise BackendError(
-                        f"request {request.index} to {redact_url(self.base_url)}{self._path} failed after "
-                        f"{attempts} attempts: {exc}",
-                        hint="check the server's log, or raise generation.backend.max_retries / timeout_s",
-                    ) from None
+                    raise self._exhausted(request, attempts, exc) from None
                 delay = exc.wait_s if exc.wait_s is not None else self._backoff(attempt)
                 log.warning("request %d: %s; retry %d/%d in %.1f s", request.index, exc,
                             attempt + 1, attempts - 1, delay)
                 abort.wait(delay)
         raise AssertionError("unreachable")
 
+    def _exhausted(self, request: GenerationRequest, attempts: int, exc: _Retryable) -> BackendError:
+        hint = exc.hint or f"check the server's log, or raise {self.key}.max_retries / timeout_s"
+        return BackendError(f"request {request.index} to {self._url} failed after {attempts} attempts: {exc}",
+                            hint=hint)
+
     @property
     def _path(self) -> str:
         return "/chat/completions" if self.mode == "chat" else "/completions"
+
+    @property
+    def _url(self) -> str:
+        return f"{redact_url(self.base_url)}{self._path}"
 
     def _backoff(self, attempt: int) -> float:
         """Full jitter (AWS's scheme): uniform in [0, base·2^attempt], so retrying clients spread out."""
         return random.uniform(0, min(30.0, self.backoff_s * 2**attempt))
 
-    def _create(self, request: GenerationRequest, n: int, arguments: dict) -> tuple[list[Completion], dict]:
+    def _create(self, request: GenerationRequest, n: int, arguments: dict) -> tuple[list[Completion], dict, bool]:
         """One call of the client, its errors sorted into retryable and fatal."""
         import openai
 
-        chat = self.mode == "chat"
         try:
-            if chat:
-                reply = self._client.chat.completions.create(
-                    messages=self._messages(request.prompt), seed=request.sampling_seed, **arguments)
-            else:
-                reply = self._client.completions.create(prompt=request.prompt, seed=request.sampling_seed,
-                                                        **arguments)
+            response = self._send(request, arguments)
         except openai.APIConnectionError as exc:  # includes APITimeoutError
-            raise _Retryable(f"{type(exc).__name__}: {exc}") from None
+            raise self._connection_error(exc) from None
         except openai.APIStatusError as exc:
             raise self._status_error(exc, request.index) from None
-        usage = reply.usage.model_dump() if reply.usage is not None else {}
-        return parse_choices(list(reply.choices), int(usage.get("completion_tokens") or 0), n, chat), usage
+        try:
+            body = reply_body(response.text, response.headers.get("content-type", ""))
+            choices = reply_choices(body, n)
+        except InvalidReply as exc:
+            raise self._invalid_reply(exc, request.index, n) from None
+        usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
+        completions = parse_choices(choices, token_count(usage.get("completion_tokens")), n, self.mode == "chat")
+        return completions, usage, tokens_known(usage, choices)
+
+    def _send(self, request: GenerationRequest, arguments: dict) -> Any:
+        """POST the request; the raw HTTP reply (its body is checked here, not by the client's models)."""
+        if self.mode == "chat":
+            raw = self._client.chat.completions.with_raw_response.create(
+                messages=self._messages(request.prompt), seed=request.sampling_seed, **arguments)
+        else:
+            raw = self._client.completions.with_raw_response.create(
+                prompt=request.prompt, seed=request.sampling_seed, **arguments)
+        return raw.http_response
+
+    def _connection_error(self, exc: Any) -> _Retryable:
+        """A refused connection or a timeout, with its root cause (the client's own text is generic)."""
+        cause = root_cause(exc)
+        reason = f"{type(exc).__name__}: {exc}"
+        reason = reason if cause in reason else f"{reason} ({cause})"
+        return _Retryable(reason, hint=start_hint(self.key) if is_refused(exc) else None)
+
+    def _invalid_reply(self, exc: InvalidReply, index: int, n: int) -> Exception:
+        """A body that is not a completion: retried (it may be a proxy's hiccup) unless it can't change."""
+        if exc.retry:
+            return _Retryable(f"invalid reply: {exc}", hint=f"check the server's log, and that {self.key}.base_url "
+                              "is an OpenAI-compatible server, not a proxy's error page or a web app")
+        fix = "set n = 1 in the sampling table" if n > 1 else "check the server's log"
+        return BackendError(f"{self._url} returned an invalid reply to request {index}: {exc}",
+                            hint=f"the server does not honour n = {n}: {fix}")
 
     def _status_error(self, exc: Any, index: int) -> Exception:
         status, message = exc.status_code, server_message(exc.response)
         if status in RETRY_STATUS or status >= 500:
             return _Retryable(f"HTTP {status}: {message}", retry_after_s(exc.response.headers))
-        return BackendError(f"{redact_url(self.base_url)}{self._path} rejected request {index}: "
-                            f"HTTP {status}: {message}", hint="fix the sampling settings or prompt the server names")
+        hint = status_hint(status, self.key, redact_url(self.base_url), self._path, self.config.api_key_env)
+        return BackendError(f"{self._url} rejected request {index}: HTTP {status}: {message}", hint=hint)
 
     def _arguments(self, sampling: SamplingConfig) -> dict[str, Any]:
         """The client's keyword arguments shared by every request of a batch (the seed is per request)."""

@@ -17,7 +17,7 @@ from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from ..errors import BackendError
-from .base import Backend
+from .base import DEFAULT_KEY, Backend
 
 ENTRY_POINT_GROUP = "synthgen.backends"
 
@@ -27,8 +27,10 @@ def installed_backends() -> dict[str, EntryPoint]:
     return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
 
 
-def load_plugin(name: str, options: dict[str, Any], *, mode: str, system: str | None, seed: int) -> Backend:
-    """The plugin backend ``name`` built with ``options``; a clear error when it is missing or broken."""
+def load_plugin(name: str, options: dict[str, Any], *, mode: str, system: str | None, seed: int,
+                key: str = DEFAULT_KEY) -> Backend:
+    """The plugin backend ``name`` built with ``options``; a clear error when it is missing or broken
+    (its hint names ``key``, the recipe key of the backend table)."""
     found = installed_backends()
     if name not in found:
         listed = ", ".join(sorted(found)) or "none"
@@ -39,7 +41,7 @@ def load_plugin(name: str, options: dict[str, Any], *, mode: str, system: str | 
         backend = factory(dict(options), mode=mode, system=system, seed=seed)
     except Exception as exc:  # a plugin's own failure, named with its origin
         raise BackendError(f"backend plugin {name!r} ({found[name].value}) failed to start: "
-                           f"{type(exc).__name__}: {exc}", hint="check generation.backend.options") from exc
+                           f"{type(exc).__name__}: {exc}", hint=f"check {key}.options") from exc
     if not isinstance(backend, Backend):
         raise BackendError(f"backend plugin {name!r} ({found[name].value}) returned {type(backend).__name__}, "
                            "which lacks the Backend methods (name, load, generate, describe, close)")

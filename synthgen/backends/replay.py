@@ -1,7 +1,8 @@
 """Replay saved completions, so a generation can be re-gated without a model.
 
 Completion ``k`` of the run is row ``k`` of the file; the backend's ``capacity`` tells the runner when
-the file is exhausted.
+the file is exhausted. Every LLM step reads the same file: a request for record index ``i`` with ``n``
+samples reads rows ``i·n .. i·n + n - 1``, so a later step that fans out reads rows past the first step's.
 """
 
 from __future__ import annotations
@@ -13,6 +14,14 @@ from ..errors import SynthgenError
 from ..records import Completion, GenerationRequest, content_hash
 from ..recipe.schema import SamplingConfig
 from ..tabular import read_rows
+
+
+REPLAY_HINT = ("add rows to the file, or lower generation.target (a later step that samples n > 1 reads "
+               "rows record index × n + j of the same file)")
+
+
+class ReplayExhausted(SynthgenError):
+    """The replay file has no row for a completion asked for (the caller may name its own remedy)."""
 
 
 class ReplayBackend:
@@ -51,8 +60,8 @@ class ReplayBackend:
     def _row(self, position: int) -> str:
         assert self.rows is not None
         if position >= len(self.rows):
-            raise SynthgenError(f"{self.path}: replay asked for row {position + 1} of {len(self.rows)}",
-                                hint="add rows to the file (synthgen plan: lower --sample)")
+            raise ReplayExhausted(f"{self.path}: replay asked for row {position + 1} of {len(self.rows)}",
+                                  hint=REPLAY_HINT)
         return self.rows[position]
 
     def describe(self) -> dict[str, Any]:

@@ -73,6 +73,7 @@ def run_dedup(input_path: Path, out: Path, *, text_field: str = "text", against:
     from ..outpaths import check_out_dir
     from .streaming import stream_dedup
 
+    check_executor(executor, address)
     check_out_dir(out)
     config = _config(text_field, against, eval_sets, threshold, ngram, history, num_perm, against_field, eval_field)
     plan = plan_dedup(config, input_path, workers, chunk_rows)
@@ -84,6 +85,18 @@ def run_dedup(input_path: Path, out: Path, *, text_field: str = "text", against:
         result = stream_dedup(plan, out)
     write_json_atomic(result.paths["summary"], result.summary())
     return result
+
+
+def check_executor(executor: str, address: str | None) -> None:
+    """An address names a Ray cluster: without the Ray executor it would be ignored, so it is refused (as
+    ``synthgen generate`` refuses it)."""
+    from ..executors import EXECUTORS
+
+    if executor not in EXECUTORS:
+        raise SynthgenError(f"unknown executor {executor!r}", hint=f"choose one of: {', '.join(EXECUTORS)}")
+    if address is not None and executor != "ray":
+        raise SynthgenError(f"--address {address} names a Ray cluster, but the executor is {executor!r}",
+                            hint="add --executor ray")
 
 
 def plan_dedup(config, input_path: Path, workers: int | None = None, chunk_rows: int = 8192):

@@ -30,7 +30,19 @@ def evolve_command(recipe: Path, generations: int | None, project: Path | None, 
         measures = ", ".join(f"{k}={v:.3f}" if v is not None else f"{k}=-" for k, v in g["measures"].items())
         click.echo(f"{g['id']}: {g['kept']} records, {measures}")
     click.echo(f"stopped: {result.stop_reason}" if result.stop_reason else "all generations ran")
+    note = unjudged_note(result.generations)
+    if note:
+        click.echo(note)
     click.echo(f"best generation: {result.best}; report: {result.project / 'report.md'}")
+
+
+def unjudged_note(generations: list[dict]) -> str | None:
+    """The measures the stop rule left out because their noise floor could not be measured."""
+    names = list(dict.fromkeys(name for g in generations for name in g.get("unjudged") or []))
+    if not names:
+        return None
+    return (f"note: the stop rule did not judge {', '.join(names)}: real data's noise floor could not be "
+            "measured at this sample size (n/a in report.md)")
 
 
 def project_dir(recipe: Path, overrides: tuple[str, ...], project: Path | None) -> Path:

@@ -80,21 +80,42 @@ def _sampling_table(raw: dict[str, Any], step: str | None) -> dict[str, Any]:
     return raw["generation"].setdefault("sampling", {})
 
 
-def feed_rows(run_dir: Path, column: str = "text") -> list[dict[str, Any]]:
+def feed_rows(run_dir: Path, column: str = "text", stride: int = 1) -> list[dict[str, Any]]:
     """A generation's records as feed rows: seed fields without their ``seed_`` prefix (not the provenance
     column ``seed_index``: as a seed field ``index`` it would clash with the next run's own), plus ``text``
-    (the record's ``column``: the step whose examples or seeds they become)."""
+    (the record's ``column``: the step whose examples or seeds they become). One row per record of that
+    step: ``stride`` is how many records a later fan-out makes of each (see :func:`one_per_parent`)."""
     mix = run_dir / "mix" / "data.parquet"
     rows = [r for r in read_rows(mix) if r.get("source") == "synthetic"] if mix.exists() \
         else read_rows(run_dir / "data.parquet")
     return [{**{k[5:]: v for k, v in row.items() if k.startswith("seed_") and k != "seed_index"},
-             "text": row[column], "id": row["id"]} for row in rows]
+             "text": row[column], "id": row["id"]} for row in one_per_parent(rows, stride)]
+
+
+def one_per_parent(rows: list[dict[str, Any]], stride: int) -> list[dict[str, Any]]:
+    """The first row of each record of the fed step. Later fan-out steps (n > 1) give a record ``stride``
+    children that share its columns; child ``j`` has ``candidate_index`` = the record's index + j × (a
+    stride of later steps), all below ``stride``, so ``candidate_index // stride`` names the record. A row
+    without ``candidate_index`` is kept."""
+    if stride <= 1:
+        return list(rows)
+    seen: set[int] = set()
+    kept = []
+    for row in rows:
+        index = row.get("candidate_index")
+        if index is None:
+            kept.append(row)
+        elif int(index) // stride not in seen:
+            seen.add(int(index) // stride)
+            kept.append(row)
+    return kept
 
 
 def write_feed(run_dir: Path, real_pool: list[dict[str, Any]], feed: str, out: Path, text_field: str = "text",
-               column: str = "text") -> Path:
-    """The next generation's input file: real pool + records (few_shot), or the records alone (seeds)."""
-    rows = feed_rows(run_dir, column)
+               column: str = "text", stride: int = 1) -> Path:
+    """The next generation's input file: real pool + records (few_shot), or the records alone (seeds);
+    one row per record of the step that writes ``column`` (``stride``: see :func:`feed_rows`)."""
+    rows = feed_rows(run_dir, column, stride)
     if feed == "few_shot":
         rows = real_pool + [{**row, text_field: row["text"]} for row in rows]
     tmp = out.with_name(out.name + ".tmp")

@@ -23,7 +23,8 @@ class EvolveResult:
     generations: list[dict[str, Any]] = field(default_factory=list)
     stop_reason: str | None = None
     best: str | None = None
-    noise: dict[str, float] = field(default_factory=dict)
+    noise: dict[str, float | None] = field(default_factory=dict)  # None: the floor could not be measured
+    noise_notes: dict[str, str] = field(default_factory=dict)  # how each floor was measured, or why not
 
     @property
     def stopped_early(self) -> bool:
@@ -48,6 +49,7 @@ class Evolution:
         self._check_mix_cap()
         self.text_column = self._text_column()
         self.gated_column = self._gated_column()
+        self.fed_stride = self._fed_stride()
 
     def _default_project(self) -> Path:
         configured = self.config.project_dir
@@ -99,6 +101,21 @@ class Evolution:
                               f"{column!r}, and format {recipe.output.format!r} leaves step columns out of the dataset",
                               hint="set [output] format = 'raw' for evolve runs")
         return column
+
+    def _fed_stride(self) -> int:
+        """How many dataset records each record of the step writing ``text_column`` becomes through the
+        later fan-out steps (n > 1): they all carry its column, and it is fed and measured once."""
+        recipe = self.base.recipe
+        if recipe.is_shorthand:
+            return 1
+        from ..plan import RecipeContext
+        from ..plan.pipeline import column_writers, fanout_strides, step_samplings
+
+        steps = recipe.step_configs()
+        writer = column_writers(steps, recipe.output).get(self.text_column)
+        if writer is None:
+            return 1
+        return fanout_strides(steps, step_samplings(recipe, RecipeContext.from_loaded(self.base)))[writer]
 
     def generation_recipe(self, k: int, feed_file: Path | None, previous: Path | None,
                           sampling: dict[str, float] | None = None) -> LoadedRecipe:

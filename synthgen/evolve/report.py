@@ -12,7 +12,7 @@ COLUMNS = ("kept", "acceptance_rate", "duplicate_rate", "synthetic_share")
 
 def write_collapse_report(project: Path, result: Any) -> None:
     data = {"project": str(project), "generations": result.generations, "stop_reason": result.stop_reason,
-            "best": result.best, "noise_floor": result.noise}
+            "best": result.best, "noise_floor": result.noise, "noise_floor_notes": result.noise_notes}
     write_json_atomic(project / "report.json", data)
     plot = plot_measures(result.generations, project / "collapse.png")
     (project / "report.md").write_text(render(data, plot), encoding="utf-8")
@@ -39,16 +39,32 @@ def render(data: dict[str, Any], plot: Path | None) -> str:
              f"- stopped: {data['stop_reason'] or 'no (all generations ran)'}",
              f"- best generation: {data['best']}", "",
              "Measures are ratios to held-out real data, oriented so that higher is healthier and capped at 1.0 "
-             "(= as diverse as real data). Noise floor (how far real data itself strays at this sample size): "
-             + (", ".join(f"{k} {v:.3f}" for k, v in data["noise_floor"].items()) or "-") + ".", "",
+             "(= as diverse as real data). " + floor_line(data), *floor_notes(data), "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for g in generations:
         cells = [g["id"], *[_fmt(g.get(c)) for c in COLUMNS], *[_fmt(g["measures"].get(m)) for m in measures],
-                 _gate(g), g.get("stop") or ""]
+                 _gate(g), _stop(g)]
         lines.append("| " + " | ".join(cells) + " |")
     if plot is not None:
         lines += ["", f"![measures per generation]({plot.name})"]
     return "\n".join(lines) + "\n"
+
+
+def floor_line(data: dict[str, Any]) -> str:
+    """The noise floors, ``n/a`` where one could not be measured (never 0: that would claim real data does
+    not stray at all)."""
+    floors = data["noise_floor"].items()
+    text = ", ".join(f"{k} {'n/a' if v is None else f'{v:.3f}'}" for k, v in floors) or "-"
+    return f"Noise floor (how far real data itself strays at this sample size): {text}."
+
+
+def floor_notes(data: dict[str, Any]) -> list[str]:
+    """How each floor was measured, or why it was not; a measure without one is not judged by the stop rule."""
+    notes = data.get("noise_floor_notes") or {}
+    lines = [f"- {name}: {note}" for name, note in notes.items()]
+    if any(v is None for v in data["noise_floor"].values()):
+        lines.append("- the stop rule does not judge a measure whose noise floor is n/a")
+    return ["", *lines] if lines else []
 
 
 def plot_measures(generations: list[dict[str, Any]], out: Path) -> Path | None:
@@ -71,6 +87,13 @@ def plot_measures(generations: list[dict[str, Any]], out: Path) -> Path | None:
     fig.savefig(out, dpi=100)
     plt.close(fig)
     return out
+
+
+def _stop(g: dict[str, Any]) -> str:
+    if g.get("stop"):
+        return g["stop"]
+    unjudged = g.get("unjudged") or []
+    return f"not judged (noise floor n/a): {', '.join(unjudged)}" if unjudged else ""
 
 
 def _gate(g: dict[str, Any]) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 from ..errors import RunDirError
 from ..lineage import Ledger, LineageEntry
 from .loop import DUPLICATE_REASONS, EvolveResult, Evolution
-from .measure import health, noise_floor
+from .measure import NoiseFloor, health, noise_floor, word_budget_floor
 from .stoprule import best_generation, should_stop
 from ..rundir import RunDir
 
@@ -21,18 +21,21 @@ def run_generations(ev: Evolution) -> EvolveResult:
     reference = reference_texts(ev)
     ledger.add(LineageEntry("real", depth=0, counts=_real_counts(ev, reference)), replace_existing=True)
     embedder = _embedder(ev, reference)
-    noise = noise_floor(reference, ev.base.recipe.generation.target, ev.config.stop_metrics, embedder,
+    floor = noise_floor(reference, ev.base.recipe.generation.target, ev.config.stop_metrics, embedder,
                         ev.base.recipe.recipe.seed)
-    result, history = EvolveResult(ev.project, noise=noise), []
+    result, history = EvolveResult(ev.project), []
+    _keep_floor(result, floor)
     feed_file = previous = sampling = None
     parent = "real"
     for k in range(1, ev.count + 1):
-        run, row = _run_one(ev, k, feed_file, previous, reference, embedder, sampling)
+        run, row, texts = _run_one(ev, k, feed_file, previous, reference, embedder, sampling)
         ledger.add(_entry(k, parent, run, row), replace_existing=True)
         history.append(row["measures"])
-        decision = should_stop(history, ev.config.tolerance, ev.config.patience, noise)
-        row["stop"] = decision.reason
+        floor = word_budget_floor(floor, texts, reference, ev.base.recipe.recipe.seed)
+        decision = should_stop(history, ev.config.tolerance, ev.config.patience, floor.values)
+        row["stop"], row["unjudged"] = decision.reason, list(decision.unjudged)
         result.generations.append(row)
+        _keep_floor(result, floor)
         result.stop_reason = _why_stop(k, run, decision)
         if result.stop_reason:
             break
@@ -47,6 +50,10 @@ def run_generations(ev: Evolution) -> EvolveResult:
     return result
 
 
+def _keep_floor(result: EvolveResult, floor: NoiseFloor) -> None:
+    result.noise, result.noise_notes = dict(floor.values), dict(floor.notes)
+
+
 def _real_counts(ev: Evolution, reference: list[str]) -> dict[str, int]:
     """The real node's row counts, named for what they are: the held-out reference the generations are
     measured against and, when the recipe has one, the real few-shot pool generation 1 was made from."""
@@ -59,7 +66,7 @@ def _real_counts(ev: Evolution, reference: list[str]) -> dict[str, int]:
 
 
 def _run_one(ev: Evolution, k: int, feed_file: Path | None, previous: Path | None, reference: list[str],
-             embedder: Any, sampling: dict[str, float] | None) -> tuple[Any, dict[str, Any]]:
+             embedder: Any, sampling: dict[str, float] | None) -> tuple[Any, dict[str, Any], list[str]]:
     from ..api import run_recipe
 
     loaded = ev.generation_recipe(k, feed_file, previous, sampling)
@@ -69,9 +76,20 @@ def _run_one(ev: Evolution, k: int, feed_file: Path | None, previous: Path | Non
     except RunDirError as exc:  # its hint names generate's --overwrite / --out, which evolve has not
         raise RunDirError(exc.message, hint=f"an evolve project holds the generations of one recipe: pass --project "
                                             f"DIR to start a new one, or delete {ev.project} to start over") from None
-    texts = [str(t) for t in run.dataset[ev.text_column]]
+    texts = measured_texts(ev, run.dataset)
     measured = health(texts, reference, ev.config.stop_metrics, embedder, seed=loaded.recipe.recipe.seed)
-    return run, generation_row(k, run, measured)
+    return run, generation_row(k, run, measured), texts
+
+
+def measured_texts(ev: Evolution, dataset: Any) -> list[str]:
+    """The texts the health measures see: one per record of the step that writes them (the fed step), as
+    fed forward; a later fan-out step copies that column into each of its children."""
+    from .feed import one_per_parent
+
+    indexes = dataset["candidate_index"] if "candidate_index" in dataset.column_names else None
+    rows = [{"text": text, "candidate_index": indexes[i] if indexes is not None else None}
+            for i, text in enumerate(dataset[ev.text_column])]
+    return [str(row["text"]) for row in one_per_parent(rows, ev.fed_stride)]
 
 
 def generation_row(k: int, run: Any, measured: dict[str, Any]) -> dict[str, Any]:
@@ -119,7 +137,8 @@ def _feed(ev: Evolution, run: Any, k: int) -> Path:
     few_shot = ev.slot.config if ev.slot else None
     pool = read_rows(ev.base.resolve(few_shot.path)) if (few_shot and ev.config.feed == "few_shot") else []
     field = few_shot.field if few_shot else "text"
-    return write_feed(run.run_dir, pool, ev.config.feed, ev.project / f"gen-{k}-feed.jsonl", field, ev.text_column)
+    return write_feed(run.run_dir, pool, ev.config.feed, ev.project / f"gen-{k}-feed.jsonl", field, ev.text_column,
+                      ev.fed_stride)
 
 
 def reference_texts(ev: Evolution) -> list[str]:

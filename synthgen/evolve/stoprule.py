@@ -5,6 +5,12 @@ measure worsens ``patience`` generations in a row (each step a drop of more than
 falls more than its tolerance below its best so far. A measure's tolerance is the larger of ``tolerance``
 and its noise floor (how far real data itself strays at the same sample size). The best generation is the
 one with the highest mean measure.
+
+A noise floor that could not be measured (``None``: real samples of that size had too few texts or words)
+is not taken as 0: the rule does not judge that measure at all, since a bare ``tolerance`` on a sample
+too small to measure real data's own spread would stop on noise. The decision names such measures in
+``unjudged`` so the report can say so. (:mod:`.measure` first tries the lexical measures' floor at the
+generation's word budget, so this happens only where the reference is too small for that too.)
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ class StopDecision:
     stop: bool
     reason: str | None
     best: int | None  # index into the history
+    unjudged: tuple[str, ...] = ()  # measures with a value but no measured noise floor: not judged
 
 
 def best_generation(history: list[dict[str, float | None]]) -> int | None:
@@ -26,16 +33,21 @@ def best_generation(history: list[dict[str, float | None]]) -> int | None:
 
 
 def should_stop(history: list[dict[str, float | None]], tolerance: float = 0.02, patience: int = 2,
-                noise: dict[str, float] | None = None) -> StopDecision:
-    """Apply the rule to the measures of generations 1..k (``history[-1]`` is the newest)."""
+                noise: dict[str, float | None] | None = None) -> StopDecision:
+    """Apply the rule to the measures of generations 1..k (``history[-1]`` is the newest). ``noise=None``:
+    no floors, ``tolerance`` alone; else a measure whose floor is ``None`` or missing is not judged."""
     best = best_generation(history)
-    for metric in history[-1] if history else {}:
+    latest = history[-1] if history else {}
+    unjudged = tuple(m for m in latest if noise is not None and noise.get(m) is None and latest[m] is not None)
+    for metric in latest:
+        if metric in unjudged:
+            continue
         values = [h.get(metric) for h in history]
-        allowed = max(tolerance, (noise or {}).get(metric, 0.0))
+        allowed = max(tolerance, (noise or {}).get(metric) or 0.0)
         reason = _worsening(metric, values, patience, allowed / 2) or _below_best(metric, values, allowed)
         if reason:
-            return StopDecision(True, reason, best)
-    return StopDecision(False, None, best)
+            return StopDecision(True, reason, best, unjudged)
+    return StopDecision(False, None, best, unjudged)
 
 
 def _worsening(metric: str, values: list[float | None], patience: int, step: float) -> str | None:

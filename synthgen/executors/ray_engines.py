@@ -68,10 +68,13 @@ class RayEngineBackend:
         self.started: list[dict[str, Any]] = []
         self.last_usage: dict[str, int] = {}
         self.actor_names: list[str] = []
+        self._capacity: int | None = None
 
     @property
     def capacity(self) -> int | None:
-        return self.started[0]["capacity"] if self.started else None
+        """A finite backend's size (a replay file's rows), from the replicas' start; kept after ``close()``,
+        because the run's stop reason (``source_exhausted``) is read after the engines are released."""
+        return self._capacity
 
     def load(self) -> None:
         """Start every replica's engine (once); one that cannot start fails the run with its own error."""
@@ -85,6 +88,7 @@ class RayEngineBackend:
         except BaseException:
             self.close()
             raise
+        self._capacity = self.started[0]["capacity"]
 
     def _actor(self, name: str) -> Any:
         ex = self.execution

@@ -19,27 +19,43 @@ log = logging.getLogger(__name__)
 
 
 def run_on_ray(loaded: Any, execution: Any, *, out: Any = None, overwrite: bool = False, progress: bool = True,
-               backend: Any = None, close_backend: bool = True) -> Any:
-    """Build the plan with engine replicas as its backend, join the cluster, run, leave the cluster."""
+               backend: Any = None, close_backend: bool = True, sequential: bool = False) -> Any:
+    """Build the plan with engine replicas as its backend, join the cluster, run, leave the cluster.
+    ``sequential`` turns off read-ahead generation, as for a local run."""
     from ..api import execute, resolve_out_dir
-    from ..plan import RecipeContext, build_run_plan
     from ..rundir import RunDir, run_identity
-    from .ray_cluster import check_resources, connect
+    from .ray_cluster import connect
 
     if backend is not None:
         raise SynthgenError("the Ray executor builds its engines from the recipe's [generation.backend]",
                             hint="drop the backend argument, or run with executor='local'")
-    context = RecipeContext.from_loaded(loaded)
     connection = connect(execution.address)
     try:
-        check_resources(execution, context.where("execution"))
-        plan = build_run_plan(loaded, engine_backend(loaded.recipe, context, execution))
-        distribute(plan, execution)
+        plan = cluster_plan(loaded, execution)
         run_dir = RunDir(resolve_out_dir(loaded, out))
         run_dir.prepare(loaded.hash, overwrite=overwrite, identity=run_identity(loaded))
-        return execute(loaded, plan, run_dir, progress, close_backend)
+        return execute(loaded, plan, run_dir, progress, close_backend, sequential)
     finally:
         connection.close()
+
+
+def cluster_plan(loaded: Any, execution: Any) -> Any:
+    """The run plan with its generation on replica pools and its verifiers on Ray tasks, once the cluster
+    is known to hold them all (the replicas' GPUs and CPUs, and a free CPU for the verifier tasks)."""
+    from ..plan import RecipeContext, build_run_plan
+    from .ray_cluster import check_resources
+    from .ray_verify import VERIFY_TASK_CPUS
+
+    context = RecipeContext.from_loaded(loaded)
+    check_resources(execution, context.where("execution"))  # before the plan: the GPUs, for the common case
+    plan = build_run_plan(loaded, engine_backend(loaded.recipe, context, execution))
+    try:
+        pools, moved = distribute(plan, execution)
+        check_resources(execution, context.where("execution"), pools, VERIFY_TASK_CPUS if moved else 0.0)
+    except BaseException:
+        plan.close()
+        raise
+    return plan
 
 
 def engine_backend(recipe: Any, context: Any, execution: Any) -> Any:
@@ -51,17 +67,21 @@ def engine_backend(recipe: Any, context: Any, execution: Any) -> Any:
     return RayEngineBackend(recipe.generation.backend, context, execution, mode=mode, system=system)
 
 
-def distribute(plan: Any, execution: Any) -> None:
-    """Steps with their own backend table get their own replica pool; stateless verifiers become tasks."""
+def distribute(plan: Any, execution: Any) -> tuple[int, list[str]]:
+    """Steps with their own backend table get their own replica pool; stateless verifiers become tasks.
+    Returns the number of replica pools and the names of the verifiers moved to Ray tasks."""
     from dataclasses import replace
 
     from .ray_engines import RayEngineBackend
     from .ray_verify import distribute_verifiers
 
+    pools = 1
     for stage in plan.pipeline:
         runtime = getattr(stage, "runtime", None)
         if runtime is not None and runtime.owns_backend:
             own = RayEngineBackend(stage.config.backend, plan.context, execution)
             stage.runtime = replace(runtime, backend=own)
+            pools += 1
     moved = distribute_verifiers(plan.pipeline, execution.verify_block_size)
     log.info("Ray executor: %d replica(s); verifiers on workers: %s", execution.replicas, ", ".join(moved) or "none")
+    return pools, moved

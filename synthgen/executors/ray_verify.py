@@ -13,12 +13,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from ..errors import SynthgenError
 from ..pipeline import Stage, VerifierStage
 from ..records import Candidate, Verdict
 from .ray_cluster import import_ray
+from .ray_engines import RESUME_HINT, first_line
 
 log = logging.getLogger(__name__)
 ray = import_ray()
+VERIFY_TASK_CPUS = 1.0  # what one verifier task reserves; the replicas must leave this much free
 
 
 def check_block(verifier: Any, candidates: list[Candidate]) -> list[tuple[Verdict, str, dict, dict]]:
@@ -28,7 +31,7 @@ def check_block(verifier: Any, candidates: list[Candidate]) -> list[tuple[Verdic
     return [(verdict, c.text, c.columns, c.scores) for verdict, c in zip(verdicts, candidates, strict=True)]
 
 
-_CHECK_BLOCK = ray.remote(check_block)
+_CHECK_BLOCK = ray.remote(num_cpus=VERIFY_TASK_CPUS)(check_block)
 
 
 class RayVerifierStage(VerifierStage):
@@ -41,13 +44,32 @@ class RayVerifierStage(VerifierStage):
 
     def _verdicts(self, candidates: list[Candidate]) -> list[Verdict]:
         blocks = [candidates[i:i + self.block_size] for i in range(0, len(candidates), self.block_size)]
-        results = ray.get([_CHECK_BLOCK.remote(self._verifier_ref, block) for block in blocks])
+        results = self._get([_CHECK_BLOCK.remote(self._verifier_ref, block) for block in blocks])
         verdicts = []
         for block, result in zip(blocks, results, strict=True):
             for candidate, (verdict, text, columns, scores) in zip(block, result, strict=True):
                 copy_back(candidate, text, columns, scores)
                 verdicts.append(verdict)
         return verdicts
+
+    def _get(self, refs: list[Any]) -> list[Any]:
+        """The blocks' results. A verifier that cannot work raised a SynthgenError on the worker: it stops the
+        run with that error's own line, as locally; a worker that died is one line too."""
+        try:
+            return ray.get(refs)
+        except ray.exceptions.RayError as exc:
+            raise verifier_error(exc, self.name) from None
+
+
+def verifier_error(exc: Exception, name: str) -> SynthgenError:
+    """A failed verifier task as one line: the verifier's own error when it raised one (the same as a local
+    run prints), else why the task or its worker failed."""
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, SynthgenError):
+        return cause
+    reason = f"{type(cause).__name__}: {first_line(cause)}" if cause is not None else first_line(exc)
+    return SynthgenError(f"verifier {name}: its Ray worker failed ({reason})",
+                         hint=f"see the Ray logs (/tmp/ray/session_latest/logs); {RESUME_HINT}")
 
 
 def copy_back(candidate: Candidate, text: str, columns: dict, scores: dict) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RecipeError
+from ..recipe.schema import step_columns
 from .model import MixPlan, OutputPlan, RecipeContext, SeedPlan, seeds_hash
 from ..prompts import RequestPlan
 from ..provenance import RunContext
@@ -48,17 +49,6 @@ def build_output(recipe: Any, context: RecipeContext) -> OutputPlan:
     return plan
 
 
-def step_columns(step: Any) -> tuple[str, ...]:
-    from ..steps.preference import PAIR_COLUMNS
-    from ..steps.rewrite import OPERATOR_SUFFIX
-
-    if step.type == "preference":
-        return PAIR_COLUMNS
-    if step.type == "rewrite":
-        return (step.name, step.name + OPERATOR_SUFFIX)
-    return (step.name,)
-
-
 def _check_format(plan: OutputPlan, steps: list[Any], context: RecipeContext) -> None:
     where = context.where("output.format")
     if plan.format == "preference" and not any(s.type == "preference" for s in steps):
@@ -91,7 +81,22 @@ def build_embedder(config: Any, context: RecipeContext) -> Any:
     from ..diversity.embed import prepare
 
     embedder = embedder_from_config(config, context.resolve, context.seed_for(config.seed))
-    return prepare(embedder, reference_texts(config, context)) if config.embedder == "tfidf" else embedder
+    if config.embedder != "tfidf":
+        return embedder
+    texts = reference_texts(config, context)
+    if not any(text and text.strip() for text in texts):
+        raise _no_texts_to_fit(config, context)
+    return prepare(embedder, texts)
+
+
+def _no_texts_to_fit(config: Any, context: RecipeContext) -> RecipeError:
+    """The tfidf embedder is fitted on the real reference: unset (or empty), the error names that key."""
+    if config.reference is None:
+        return RecipeError(f"{context.where('diversity.embedder')}: the tfidf embedder is fitted on real texts, "
+                           "and diversity.reference is not set",
+                           hint="set diversity.reference to a file of real texts, or use embedder = 'minilm'")
+    return RecipeError(f"{context.where('diversity.reference')}: the tfidf embedder is fitted on real texts, and "
+                       f"{config.reference} holds none", hint="point it at a file with non-empty texts")
 
 
 def build_mix(recipe: Any, context: RecipeContext, sampling: Any) -> MixPlan | None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..errors import RecipeError, did_you_mean
 from ..pipeline import Stage
+from ..recipe.schema import step_columns
 from .model import RecipeContext, SeedPlan
 from ..prompts import EXAMPLES, check_placeholders, template_fields
 
@@ -90,8 +91,6 @@ def records_per_request(steps: list[Any], samplings: dict[str, Any]) -> int:
 
 def column_writers(steps: list[Any], output: Any) -> dict[str, int]:
     """Which step (by position) writes each column."""
-    from .parts import step_columns
-
     return {column: i for i, step in enumerate(steps) for column in step_columns(step)}
 
 
@@ -105,8 +104,6 @@ COLUMN_KEYS = {"rewrite": ("source",), "judge": ("target", "prompt_field"), "cha
 def _check_references(step: Any, i: int, steps: list[Any], seed_fields: frozenset[str], context: RecipeContext,
                       shorthand: bool) -> None:
     """Every placeholder and column a step names must be a seed field or an earlier step's column."""
-    from .parts import step_columns
-
     available = set(seed_fields) | {c for s in steps[:i] for c in step_columns(s)}
     key = "prompt" if shorthand else f"steps.{i}"
     for attr in ("template", "user_template", "assistant_template"):
@@ -134,8 +131,6 @@ def _check_seed_rows(step: Any, i: int, steps: list[Any], seeds: SeedPlan, key: 
                      shorthand: bool) -> None:
     """The reference check sees the union of the seed fields; rendering needs each seed field a template
     uses in every row, with a value (a null would render as the text "None")."""
-    from .parts import step_columns
-
     written = {c for s in steps[:i] for c in step_columns(s)}
     for attr in ("template", "user_template", "assistant_template"):
         template = getattr(step, attr, None)
@@ -155,15 +150,31 @@ def _check_seed_rows(step: Any, i: int, steps: list[Any], seeds: SeedPlan, key: 
 def _check_preference(step: Any, i: int, steps: list[Any], samplings: dict[str, Any], verifiers: set[str],
                       context: RecipeContext) -> None:
     """A preference step needs several responses per prompt and a score for each."""
-    from .parts import step_columns
-
-    writer = next(s for s in steps[:i] if step.response in step_columns(s))
-    if writer.type not in FANOUT_TYPES or samplings[writer.name].n < 2:
-        raise RecipeError(f"{context.where(f'steps.{i}.response')}: {step.response!r} has one response per "
-                          "prompt: nothing to pair", hint=f"set n = 4 in step {writer.name!r}'s sampling")
+    _check_pairable(step, i, steps, samplings, context)
     earlier = {c for s in steps[:i] for c in step_columns(s)}
     if step.score not in earlier | verifiers:
         raise unknown_column(step.score, earlier | verifiers, steps[i:], context.where(f"steps.{i}.score"))
+
+
+PAIR_HINT = "name the column of a generate or rewrite step whose sampling has n >= 2, e.g. n = 4"
+
+
+def _check_pairable(step: Any, i: int, steps: list[Any], samplings: dict[str, Any], context: RecipeContext) -> None:
+    """``response`` must be the text column of an earlier generate or rewrite step with ``n >= 2``: a seed
+    field, another step's column or a one-response step leaves nothing to pair."""
+    where = context.where(f"steps.{i}.response")
+    writer = next((s for s in steps[:i] if s.name == step.response), None)
+    if writer is None:
+        other = next((s for s in steps[:i] if step.response in step_columns(s)), None)
+        what = "a seed field" if other is None else f"a column of {other.type} step {other.name!r}"
+        raise RecipeError(f"{where}: {step.response!r} is {what}, not sampled responses: nothing to pair",
+                          hint=PAIR_HINT)
+    if writer.type not in FANOUT_TYPES:
+        raise RecipeError(f"{where}: {step.response!r} is written by {writer.type} step {writer.name!r}, one value per "
+                          "prompt: nothing to pair", hint=PAIR_HINT)
+    if samplings[writer.name].n < 2:
+        raise RecipeError(f"{where}: {step.response!r} has one response per prompt: nothing to pair",
+                          hint=f"set n = 4 in step {writer.name!r}'s sampling")
 
 
 def _template_extras(step: Any, attr: str) -> set[str]:
@@ -203,7 +214,7 @@ def _build_step(step: Any, i: int, steps: list[Any], recipe: Any, context: Recip
     if own is not None:
         from ..backends import build_backend
 
-        step_backend = build_backend(own, context)
+        step_backend = build_backend(own, context, key=f"{_key(recipe, i)}.backend")
     llm_steps = [s for s in steps if hasattr(s, "sampling")]
     runtime = StepRuntime(backend=step_backend, sampling=samplings.get(step.name), stride=strides[i],
                           first_llm=bool(llm_steps) and llm_steps[0] is step, recipe_seed=context.seed,

@@ -150,16 +150,17 @@ def _title(inputs: CardInputs) -> str:
 
 
 def _summary(inputs: CardInputs) -> str:
-    from ..report.build import acceptance_phrase, candidates_phrase
+    from ..report.build import acceptance_line, candidates_phrase, merged_records
 
     report = inputs.files.report
-    rate = report.acceptance_rate
-    candidates = candidates_phrase(report.throughput.candidates, report.candidate_records)
+    data = report.to_dict()
+    candidates = candidates_phrase(report.throughput.candidates, report.candidate_records,
+                                   merged_records(data["stages"]))
     lines = ["## Summary", "",
              f"- records: **{inputs.n_rows}** (target {report.target}; run status "
              f"`{report.status}`, stop reason `{report.stop_reason}`)",
              f"- candidates generated: {candidates}, rejected: "
-             f"{report.rejected}, acceptance rate: {acceptance_phrase(rate, report.candidate_records)}",
+             f"{report.rejected}, acceptance rate: {acceptance_line(data)}",
              f"- synthetic share: {sections.share_phrase(inputs)}",
              f"- dataset format: `{sections.md(inputs.dataset_format)}` (the run's `output.format`)"]
     return "\n".join(lines)

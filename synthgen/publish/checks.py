@@ -72,7 +72,10 @@ def parquet_rows(path: Path) -> int:
 
 
 def read_run(run_dir: str | Path) -> RunFiles:
-    """Read ``report.json`` and ``manifest.json``; without them or ``data.parquet`` there is nothing to publish."""
+    """Read ``report.json`` and ``manifest.json``; without them or ``data.parquet`` there is nothing to publish.
+    The manifest's URL credentials are redacted here too, so an older run's card does not publish them."""
+    from ..redact import redact_secrets
+
     run = RunDir(Path(run_dir))
     if not run.path.is_dir():
         raise PublishError(f"{run.path}: no such run directory", hint="pass the folder `synthgen generate` wrote")
@@ -83,7 +86,7 @@ def read_run(run_dir: str | Path) -> RunFiles:
         raise PublishError(f"{run.path}: the run kept no records, so there is nothing to publish",
                            hint="see report.md for why every candidate was rejected")
     manifest = _read_object(run.manifest_path) if run.manifest_path.is_file() else {}
-    files = RunFiles(run.path, report, manifest)
+    files = RunFiles(run.path, report, redact_secrets(manifest))  # a run made before manifests were redacted
     files.problems = run_problems(files)
     return files
 

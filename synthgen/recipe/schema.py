@@ -280,3 +280,50 @@ def _check_step_names(steps: list[Any]) -> None:
         if step.name in RESERVED_COLUMNS or step.name.startswith("seed_"):
             raise ValueError(f"steps.{i}.name: step name {step.name!r} is a provenance column: choose another name")
         seen.add(step.name)
+    _check_step_columns(steps)
+
+
+OPERATOR_SUFFIX = "_operator"  # a rewrite step's second column: the operator each record was rewritten with
+PAIR_COLUMNS = ("prompt", "chosen", "rejected", "chosen_score", "rejected_score", "margin")  # a preference step's
+
+
+def step_columns(step: Any) -> tuple[str, ...]:
+    """The columns a step writes: its name, and a rewrite's operator; a preference step writes the pair."""
+    if step.type == "preference":
+        return PAIR_COLUMNS
+    if step.type == "rewrite":
+        return (step.name, step.name + OPERATOR_SUFFIX)
+    return (step.name,)
+
+
+def _check_step_columns(steps: list[Any]) -> None:
+    """A column written by two steps would keep only the later value, silently: refused like a shared name."""
+    writers: dict[str, int] = {}
+    for i, step in enumerate(steps):
+        for column in step_columns(step):
+            if column in writers:
+                raise ValueError(_column_clash(steps, writers[column], i, column))
+            if column != step.name and (column in RESERVED_COLUMNS or column.startswith("seed_")):
+                raise ValueError(f"steps.{i}.name: step {step.name!r} writes the column {column!r}, a provenance "
+                                 "column: choose another name")
+            writers[column] = i
+
+
+def _column_clash(steps: list[Any], first: int, second: int, column: str) -> str:
+    """``steps.N[.name]: two steps write the column …``, naming both writers and which step to rename."""
+    earlier, later = steps[first], steps[second]
+    if later.type == "preference":  # its columns are fixed: the other step must be renamed
+        return (f"steps.{second}: two steps write the column {column!r}: step {earlier.name!r} and this preference "
+                f"step (it writes {', '.join(PAIR_COLUMNS)}): rename step {earlier.name!r}")
+    return (f"steps.{second}.name: two steps write the column {column!r}: step {earlier.name!r} "
+            f"{_writes(earlier, column)} and step {later.name!r} {_writes(later, column)}: "
+            "give each step its own name")
+
+
+def _writes(step: Any, column: str) -> str:
+    """How ``step`` writes ``column``: as its name, as a rewrite's operator column, or as a pair column."""
+    if column == step.name:
+        return "(its name)"
+    if step.type == "rewrite":
+        return "(its rewrite operator column)"
+    return "(a preference pair column)"

@@ -11,6 +11,8 @@ from ..fidelity.report import fidelity_markdown
 from .sections import diversity_section, gate_section, mix_section, sandbox_section, structured_section
 from .timing import forecast_section, timing_section
 
+TARGET_STAGE, OVER_TARGET = "target", "over_target"  # the rejects' stage and reason for records over the target
+
 
 def build_report(*, name: str, recipe_hash: str, target: int, budget: int, stop_reason: str,
                  counters: dict[str, Any], stages: list[dict[str, Any]], n_kept: int, n_rejected: int,
@@ -19,7 +21,9 @@ def build_report(*, name: str, recipe_hash: str, target: int, budget: int, stop_
     gen_s = counters.get("generate_seconds", 0.0) or 0.0
     candidates = counters.get("candidates", 0)
     tokens = counters.get("completion_tokens", 0)
-    made = candidate_records(candidates, stages)
+    made = candidate_records(n_kept, n_rejected, stages)
+    reasons = _top_reasons(rejected_rows)
+    accepted = n_kept + over_target_records(reasons)  # cut over the target, they passed every stage
     throughput = Throughput(
         requests=counters.get("next_request", 0), candidates=candidates, batches=counters.get("batches", 0),
         prompt_tokens=counters.get("prompt_tokens", 0), completion_tokens=tokens,
@@ -29,33 +33,73 @@ def build_report(*, name: str, recipe_hash: str, target: int, budget: int, stop_
         name=name, recipe_hash=recipe_hash, status="complete" if stop_reason == "target_reached" else "incomplete",
         stop_reason=stop_reason, target=target, max_candidates=budget, kept=n_kept, rejected=n_rejected,
         funnel=_funnel(candidates, stages, n_kept), stages=[StageReport.from_dict(s) for s in stages],
-        top_reasons=_top_reasons(rejected_rows),
-        acceptance_rate=round(n_kept / made, 4) if made else None, candidate_records=made,
+        top_reasons=reasons, acceptance_rate=round(accepted / made, 4) if made else None, candidate_records=made,
         timings=Timings(round(wall_seconds, 3), round(gen_s, 3)), throughput=throughput,
         resumed_batches=resumed_batches)
 
 
-def candidate_records(candidates: int, stages: list[dict[str, Any]]) -> int:
-    """Every candidate record the run made: the first step's candidates plus the children later fan-out
-    steps created (``n = 3`` responses per instruction). The acceptance rate is kept ÷ this, so a
-    fan-out recipe's rejects count against it (kept ÷ first-step candidates could read 100%)."""
-    return candidates + sum(int(s.get("created", 0) or 0) for s in stages)
+def candidate_records(n_kept: int, n_rejected: int, stages: list[dict[str, Any]]) -> int:
+    """Every candidate record the run made: the first step's candidates plus the children fan-out steps
+    created (``n = 3`` responses per instruction). Each ends kept, rejected (with a reason) or merged into
+    another record (a preference pair's rejected response), so this counts them where they ended; adding
+    every step's ``created`` to the first-step candidates would count the first step's children twice."""
+    return n_kept + n_rejected + merged_records(stages)
 
 
-def acceptance_phrase(rate: float | None, made: int | None) -> str:
-    """The acceptance rate with what it divides by, for report.md, report.html and the dataset card."""
+def merged_records(stages: list[dict[str, Any]]) -> int:
+    """Records merged into another record (a preference pair holds its rejected response)."""
+    return sum(int(s.get("merged", 0) or 0) for s in stages)
+
+
+def over_target_records(top_reasons: dict[str, dict[str, int]]) -> int:
+    """Records that passed every stage and were cut only because the target was already reached."""
+    return int((top_reasons.get(TARGET_STAGE) or {}).get(OVER_TARGET, 0))
+
+
+def acceptance_phrase(rate: float | None, made: int | None, kept: int | None = None, over_target: int = 0) -> str:
+    """The acceptance rate with what it counts, for report.md, report.html and the dataset card. Records
+    cut over the target passed every stage, so they count as accepted (as in the forecast's outcome)."""
     if rate is None:
         return "n/a"
-    return f"{rate:.1%}" + ("" if made is None else f" (kept ÷ {made} candidate records, fan-out children included)")
+    if made is None or kept is None:
+        return f"{rate:.1%}"
+    cut = f"; {over_target} of them cut over the target" if over_target else ""
+    return f"{rate:.1%} ({kept + over_target} of {made} candidate records passed every stage{cut})"
 
 
-def candidates_phrase(first_step: int | None, made: int | None) -> str:
+def candidates_phrase(first_step: int | None, made: int | None, merged: int = 0) -> str:
     """What "rejected: R of N" counts against: every candidate record (fan-out children included), since
-    rejects include children; an older report without ``candidate_records`` falls back to first-step ones."""
-    if made is None or made == first_step:
+    rejects include children; an older report without ``candidate_records`` falls back to first-step ones.
+    The console's end-of-run line uses the same words, so the two agree."""
+    if made is None or (made == first_step and not merged):
         return f"{first_step} candidates"
     children = made - (first_step or 0)
-    return f"{made} candidate records ({first_step} first-step candidates + {children} fan-out children)"
+    parts = [f"{first_step} first-step candidates + {children} fan-out children"] if children > 0 else []
+    parts += [f"{merged} merged into preference pairs"] if merged else []
+    return f"{made} candidate records" + (f" ({'; '.join(parts)})" if parts else "")
+
+
+def rejected_phrase(report: dict[str, Any]) -> str:
+    """``8 of 16 candidate records (4 first-step candidates + 12 fan-out children; …)`` for a report.json
+    document: the header's "rejected" figure."""
+    return f"{report.get('rejected')} of {_made_phrase(report)}"
+
+
+def summary_counts(report: RunReport) -> str:
+    """The console's end-of-run counts, in the words of the report's header (so the two agree):
+    ``4 records (target_reached), 8 rejected of 16 candidate records (…)``."""
+    return f"{report.kept} records ({report.stop_reason}), {report.rejected} rejected of {_made_phrase(report.to_dict())}"
+
+
+def _made_phrase(report: dict[str, Any]) -> str:
+    first = (report.get("throughput") or {}).get("candidates")
+    return candidates_phrase(first, report.get("candidate_records"), merged_records(report.get("stages") or []))
+
+
+def acceptance_line(report: dict[str, Any]) -> str:
+    """The header's acceptance rate of a report.json document, with what it counts."""
+    return acceptance_phrase(report.get("acceptance_rate"), report.get("candidate_records"), report.get("kept"),
+                             over_target_records(report.get("top_reasons") or {}))
 
 
 def _funnel(candidates: int, stages: list[dict[str, Any]], n_kept: int) -> list[dict[str, Any]]:
@@ -75,15 +119,15 @@ def _top_reasons(rejected_rows: list[dict[str, Any]], k: int = 5) -> dict[str, d
 def render_markdown(report: RunReport, samples: list[dict[str, Any]] | None = None,
                     rejects: list[dict[str, Any]] | None = None) -> str:
     """``report.md``: the same facts as report.json, laid out for people."""
-    t = report.throughput
+    t, data = report.throughput, report.to_dict()
     lines = [
         f"# synthgen run: {report.name}",
         "",
         f"- status: **{report.status}** ({report.stop_reason}): {report.kept} / {report.target} records"
         f", {t.candidates} candidates of a budget of {report.max_candidates}",
-        f"- rejected: {report.rejected} of {candidates_phrase(t.candidates, report.candidate_records)}",
+        f"- rejected: {rejected_phrase(data)}",
         f"- recipe hash: `{report.recipe_hash}`",
-        f"- acceptance rate: {acceptance_phrase(report.acceptance_rate, report.candidate_records)}",
+        f"- acceptance rate: {acceptance_line(data)}",
         f"- generation: {t.completion_tokens} tokens in {report.timings.generate_seconds} s"
         f" ({t.tokens_per_s} tokens/s, {t.samples_per_s} samples/s)",
     ]
@@ -96,9 +140,9 @@ def render_markdown(report: RunReport, samples: list[dict[str, Any]] | None = No
     if "target" in report.top_reasons and report.stage("target") is None:
         extra = ", ".join(f"{r} ({n})" for r, n in report.top_reasons["target"].items())
         lines.append(f"\nOver the target (kept in rejected.parquet): {extra}")
-    lines += gate_section(report) + diversity_section(report) + fidelity_markdown(report.to_dict()) + mix_section(report)
+    lines += gate_section(report) + diversity_section(report) + fidelity_markdown(data) + mix_section(report)
     lines += structured_section(report) + sandbox_section(report)
-    lines += timing_section(report.to_dict()) + forecast_section(report.to_dict())
+    lines += timing_section(data) + forecast_section(data)
     lines += _sample_section("Samples kept", samples, "text")
     lines += _sample_section("Samples rejected", rejects, "reason")
     return "\n".join(lines) + "\n"

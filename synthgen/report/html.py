@@ -14,7 +14,7 @@ from typing import Any
 from ..formats import dataset_text, record_text
 from ..fidelity.report import fidelity_html
 from . import plots
-from .build import acceptance_phrase, candidates_phrase, render_markdown
+from .build import acceptance_line, rejected_phrase, render_markdown
 from .data import read_table, require_data_files, schema_names
 from .facts import (format_value, gate_checks_summary, gate_decisions, gate_failures, generation_series,
                     informational_metrics, verdict)
@@ -123,13 +123,12 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def _header(report: dict[str, Any], manifest: dict[str, Any]) -> str:
-    t, rate = report.get("throughput") or {}, report.get("acceptance_rate")
+    t = report.get("throughput") or {}
     backend = manifest.get("backend") or {}
     items = [f"status: <b>{esc(report.get('status'))}</b> ({esc(report.get('stop_reason'))})",
              f"records: {esc(report.get('kept'))} of target {esc(report.get('target'))}; "
-             f"rejected: {esc(report.get('rejected'))} of "
-             f"{esc(candidates_phrase(t.get('candidates'), report.get('candidate_records')))}",
-             f"acceptance rate: {esc(acceptance_phrase(rate, report.get('candidate_records')))}",
+             f"rejected: {esc(rejected_phrase(report))}",
+             f"acceptance rate: {esc(acceptance_line(report))}",
              f"recipe hash: <code>{esc(report.get('recipe_hash'))}</code>",
              f"model: {esc(backend.get('model', 'n/a'))} ({esc(backend.get('backend', 'unknown backend'))})",
              f"generation: {esc(t.get('completion_tokens'))} tokens in "

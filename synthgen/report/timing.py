@@ -31,20 +31,47 @@ def timing_section(report: dict[str, Any]) -> list[str]:
 
 
 def forecast_section(report: dict[str, Any]) -> list[str]:
-    """The pilot's forecast (``synthgen plan --out``) beside what the run needed."""
+    """The pilot's forecast (``synthgen plan --out``) beside what the run needed: both count candidates
+    until the same record (the selection pool's last, or the target's), and both rates are records kept
+    per first-step candidate (the acceptance rate when a candidate makes one record)."""
     fc = report.get("forecast")
     if not fc:
         return []
     predicted, outcome = fc["predicted"], fc["outcome"]
-    low, high = predicted["candidates_interval"]
-    acc_lo, acc_hi = predicted["acceptance_interval"]
+    collect = predicted.get("collect", predicted["target"])
+    what = "target" if collect == predicted["target"] else \
+        f"selection pool ({collect} records for target {predicted['target']})"
+    rate_label, rate_cell, outcome_rate = _rate_cells(predicted, outcome)
     return ["", "## Forecast vs outcome", "", "| | forecast (pilot) | outcome |", "|---|---:|---:|",
-            f"| candidates to reach the target | {predicted['candidates_needed']} ({low}-{high}) "
+            f"| candidates to reach the {what} | {_candidates_cell(predicted)} "
             f"| {outcome.get('candidates_to_target', 'not reached')} |",
-            f"| acceptance rate | {acc_lo:.1%}-{acc_hi:.1%} | {_pct(outcome.get('acceptance_rate'))} |",
-            f"| generation seconds | {predicted['generation_seconds']} | {report['timings']['generate_seconds']} |",
-            "", f"Within the interval: {fc['within_interval']}; error of the point forecast: "
+            f"| {rate_label} | {rate_cell} | {outcome_rate} |",
+            f"| generation seconds | {_or_na(predicted.get('generation_seconds'))} "
+            f"| {report['timings']['generate_seconds']} |",
+            "", f"Within the interval: {_or_na(fc['within_interval'])}; error of the point forecast: "
             + ("n/a" if fc["error"] is None else f"{fc['error']:+.1%}")]
+
+
+def _candidates_cell(predicted: dict[str, Any]) -> str:
+    """``46 (35-66)``; ``unreachable (≥31)`` when the pilot kept nothing; an open end is ``∞``."""
+    low, high = predicted["candidates_interval"]
+    if predicted.get("candidates_needed") is None:
+        return f"unreachable (≥{low})" if low else "unreachable"
+    return f"{predicted['candidates_needed']} ({_or_na(low)}-{'∞' if high is None else high})"
+
+
+def _rate_cells(predicted: dict[str, Any], outcome: dict[str, Any]) -> tuple[str, str, str]:
+    """The same rate on both sides: kept ÷ first-step candidates, as a share or (fan-out) records per candidate."""
+    low, high = predicted.get("yield_interval") or predicted["acceptance_interval"]
+    value = outcome.get("yield_per_candidate", outcome.get("acceptance_rate"))
+    if predicted.get("fan_out", 1) == 1:
+        return "acceptance rate (kept ÷ candidates)", f"{low:.1%}-{high:.1%}", _pct(value)
+    return ("records kept per first-step candidate", f"{low:.2f}-{high:.2f}",
+            "n/a" if value is None else f"{value:.2f}")
+
+
+def _or_na(value: Any) -> str:
+    return "n/a" if value is None else str(value)
 
 
 def _pct(value: float | None) -> str:

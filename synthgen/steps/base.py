@@ -100,9 +100,7 @@ class LLMStepStage(StepStage):
         """One backend call for the batch; tokens and seconds are counted on this step's stats."""
         if not requests:
             return []
-        if not self._loaded:
-            self.runtime.backend.load()
-            self._loaded = True
+        self.start()
         sampling = sampling or self.runtime.sampling
         start = time.perf_counter()
         results = self.runtime.backend.generate(requests, sampling)
@@ -131,6 +129,13 @@ class LLMStepStage(StepStage):
 
     def clean(self, text: str) -> str:
         return text.strip() if self.runtime.strip else text
+
+    def start(self) -> None:
+        """Load the step's own backend (once): the runner calls this before generating, so a step server
+        that cannot be reached stops the run before anything is made."""
+        if not self._loaded:
+            self.runtime.backend.load()
+            self._loaded = True
 
     def close(self) -> None:
         if self.runtime.owns_backend and self._loaded:

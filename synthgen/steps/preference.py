@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
+from ..recipe.schema import PAIR_COLUMNS
 from ..records import Candidate, as_text
 from .base import StepRuntime, StepStage, value_of
 
@@ -18,7 +19,6 @@ TIE = "preference_tie"
 SINGLE = "single_survivor"
 UNUSED = "preference_unused"
 NO_SCORE = "missing_score"
-PAIR_COLUMNS = ("prompt", "chosen", "rejected", "chosen_score", "rejected_score", "margin")
 
 
 class PreferenceStage(StepStage):

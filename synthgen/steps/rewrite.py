@@ -13,6 +13,7 @@ from typing import Iterator
 
 from ..prompts import derive_seed
 from ..records import Candidate
+from ..recipe.schema import OPERATOR_SUFFIX
 from .base import LLMStepStage, render, value_of
 
 OPERATOR_INSTRUCTIONS = {
@@ -27,7 +28,6 @@ REWRITE_PROMPT = (
     "self-contained, answerable and no more than twice as long.\n\n"
     "Instruction: {source_text}\nRewritten instruction:"
 )
-OPERATOR_SUFFIX = "_operator"
 
 
 class RewriteStage(LLMStepStage):

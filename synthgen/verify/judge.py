@@ -3,7 +3,10 @@
 Any backend can judge (the generator's model or its own). ``mode = "pairwise"`` compares the candidate with
 a reference (a seed field or column) in both orders and keeps it only when both orders prefer it, so a
 judge's position bias cannot let a candidate through. An unparseable reply is a rejection with its own
-reason, never a crash.
+reason, never a crash. A judge whose backend fails (its server down, its replay file exhausted) rejects
+nothing: the error, naming the judge's table, stops the run, and a resume judges the batch again. Its own
+backend starts with the run, before anything is generated. The request for each prompt is a pure function
+of the candidate (index, id, which prompt), so a resumed run asks what an uninterrupted one did.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
+from ..errors import SynthgenError
 from ..prompts import derive_seed
 from ..records import Candidate, GenerationRequest, Verdict
 from .base import Verifier, config_params
@@ -167,8 +171,9 @@ class JudgeVerifier(Verifier):
         from .judge_backend import judge_backend
 
         params = {k: v for k, v in config_params(config, "backend", "prompt_mode", "system").items() if v is not None}
-        verifier = cls(backend=judge_backend(config, context), **params)
+        verifier = cls(backend=judge_backend(config, context, where), **params)
         verifier.owns_backend = config.backend is not None
+        verifier.where = where
         return verifier
 
     def __init__(self, backend: Any = None, mode: str = "score", template: str | None = None,
@@ -183,8 +188,15 @@ class JudgeVerifier(Verifier):
         self._score_re, self._winner_re = re.compile(score_pattern), re.compile(winner_pattern)
         self.temperature, self.max_tokens = temperature, max_tokens
         self.constrain = constrain  # decode the verdict under structured outputs where the backend can
-        self._requests, self._loaded = 0, False
+        self._loaded = False
         self.owns_backend = False  # set by the factory when the judge has its own [verify.backend]
+        self.where = "judge"  # the recipe table (``file:verify.N``), set by the factory, names its errors
+
+    def start(self) -> None:
+        """Start the judge's own backend before the run generates: a server that is down fails here, once,
+        naming the judge's table (the generator's backend, when shared, the run has started already)."""
+        if self.owns_backend:
+            self._load()
 
     def close(self) -> None:
         """Release the judge's own backend (never the generator's, which the run closes)."""
@@ -197,9 +209,15 @@ class JudgeVerifier(Verifier):
 
     def check_batch(self, candidates: list[Candidate]) -> list[Verdict]:
         plans = [self._prompts(candidate) for candidate in candidates]
-        asked = [(c.id, p) for c, plan in zip(candidates, plans) if isinstance(plan, list) for p in plan]
-        replies = iter(self.ask([p for _, p in asked], [key for key, _ in asked]))
+        asked = [(c, k, p) for c, plan in zip(candidates, plans) if isinstance(plan, list) for k, p in enumerate(plan)]
+        replies = iter(self.ask([p for _, _, p in asked], [c.id for c, _, _ in asked],
+                                [judge_request_index(c, k, self.prompts_per_candidate) for c, k, _ in asked],
+                                [k for _, k, _ in asked]))
         return [plan if isinstance(plan, Verdict) else self._decide([next(replies) for _ in plan]) for plan in plans]
+
+    @property
+    def prompts_per_candidate(self) -> int:
+        return 2 if self.mode == "pairwise" else 1
 
     def _prompts(self, candidate: Candidate) -> list[str] | Verdict:
         """One prompt (score mode) or two (pairwise: candidate as A, then as B), or a rejection."""
@@ -216,24 +234,46 @@ class JudgeVerifier(Verifier):
         except MissingField as exc:
             return Verdict.reject(MISSING_FIELD, field=exc.name, template="judge")
 
-    def ask(self, prompts: list[str], keys: list[str] | None = None) -> list[str]:
-        """The judge's reply to each prompt (one backend call for the whole batch)."""
+    def ask(self, prompts: list[str], keys: list[str] | None = None, indices: list[int] | None = None,
+            calls: list[int] | None = None) -> list[str]:
+        """The judge's reply to each prompt (one backend call for the whole batch). Request ``i`` is a pure
+        function of its prompt, ``keys[i]`` (the candidate's id), ``indices[i]`` (its request index, which a
+        replay backend reads as the row) and ``calls[i]`` (which of the candidate's prompts it is), so a
+        resumed run asks exactly what an uninterrupted one did. A backend failure is raised naming the
+        judge's table: it says nothing about the candidates, and the run stops on it."""
         if not prompts:
             return []
-        if self.backend is None:
-            raise no_backend_error()
-        if not self._loaded:
-            self.backend.load()
-            self._loaded = True
+        self._load()
         from ..recipe.schema import SamplingConfig
 
         sampling = SamplingConfig(temperature=self.temperature, max_tokens=self.max_tokens, n=1,
                                   **self.decoding_constraint())
-        keys = keys or [str(i) for i in range(len(prompts))]
-        requests = [_request(self._requests + i, prompt, derive_seed(self.seed, "judge", key, i))
-                    for i, (prompt, key) in enumerate(zip(prompts, keys))]
-        self._requests += len(requests)
-        return [completions[0].text for completions in self.backend.generate(requests, sampling)]
+        positions = list(range(len(prompts)))
+        keys, indices, calls = keys or [str(i) for i in positions], indices or positions, calls or positions
+        requests = [_request(index, prompt, derive_seed(self.seed, "judge", key, call))
+                    for prompt, key, index, call in zip(prompts, keys, indices, calls, strict=True)]
+        try:
+            results = self.backend.generate(requests, sampling)
+        except SynthgenError as exc:
+            raise self._located(exc) from exc
+        return [completions[0].text for completions in results]
+
+    def _load(self) -> None:
+        """Load the backend once; its errors name the judge's table."""
+        if self.backend is None:
+            raise no_backend_error()
+        if self._loaded:
+            return
+        try:
+            self.backend.load()
+        except SynthgenError as exc:
+            raise self._located(exc) from exc
+        self._loaded = True
+
+    def _located(self, error: SynthgenError) -> SynthgenError:
+        """``error`` with the judge's table in front: ``file:verify.N.backend`` for its own backend."""
+        where = f"{self.where}.backend" if self.owns_backend else f"{self.where} (the generator's backend)"
+        return located_error(error, where)
 
     def decoding_constraint(self) -> dict[str, Any]:
         """``choice``/``regex`` sampling fields that make a reply exactly a verdict (vLLM offline and
@@ -270,6 +310,22 @@ class JudgeVerifier(Verifier):
         if outcome[0] == "tie":
             return Verdict.accept(0.5) if self.allow_ties else Verdict.reject(TIE, 0.5, **evidence)
         return Verdict.reject(PREFERS_REFERENCE, 0.0, **evidence)
+
+
+def judge_request_index(candidate: Candidate, call: int, calls: int) -> int:
+    """The judge's request index for prompt ``call`` of ``calls`` about ``candidate``: from the record's
+    index in the run (its request's for a hand-built candidate), never from how many were judged before."""
+    record = candidate.index if candidate.index is not None else candidate.request.index
+    return record * calls + call
+
+
+def located_error(error: SynthgenError, where: str) -> SynthgenError:
+    """The same error (type and hint) with ``where: `` before its message."""
+    message = f"{where}: {error.message}"
+    try:
+        return type(error)(message, error.hint)
+    except TypeError:  # a subclass with its own constructor
+        return SynthgenError(message, error.hint)
 
 
 def _request(index: int, prompt: str, sampling_seed: int) -> GenerationRequest:

@@ -7,9 +7,9 @@ stage's ``invalid_json`` count over ``seen`` is the invalid-JSON rate, reported 
 
 from __future__ import annotations
 
-from pathlib import Path
-
+import functools
 import json
+from pathlib import Path
 from typing import Any, Literal
 
 from ..records import Candidate, Verdict, canonical_json
@@ -22,11 +22,7 @@ from .checks import check_json_schema
 
 INVALID_JSON = "invalid_json"
 SCHEMA_MISMATCH = "schema_mismatch"
-RESERVED_COLUMNS = frozenset({
-    "id", "text", "prompt", "generation", "depth", "recipe_hash", "model", "backend", "sampling",
-    "sampling_hash", "seed_index", "prompt_hash", "parent_ids", "candidate_index", "n_tokens", "finish_reason",
-    "scores", "created_at",
-})
+RECORD_COLUMNS = ("prompt",)  # a [prompt] record's head column besides the provenance ones (a step may write it)
 _PINNED = {"string": str, "integer": int, "number": float, "boolean": bool}
 
 
@@ -146,22 +142,37 @@ class JsonSchemaVerifier(Verifier):
         return out
 
 
+@functools.lru_cache(maxsize=1)
+def reserved_columns() -> frozenset[str]:
+    """Names a JSON key cannot take as a column: the provenance columns (the recipe schema's one list,
+    imported here on use: that module imports this one) and :data:`RECORD_COLUMNS`."""
+    from ..recipe.schema import RESERVED_COLUMNS
+
+    return frozenset(RESERVED_COLUMNS) | frozenset(RECORD_COLUMNS)
+
+
 def column_name(prefix: str, key: str) -> str:
     """The column a top-level key becomes: prefixed, and ``json_`` before a reserved or ``seed_`` name."""
     name = f"{prefix}{key}"
-    return f"json_{name}" if name in RESERVED_COLUMNS or name.startswith("seed_") else name
+    return f"json_{name}" if name in reserved_columns() or name.startswith("seed_") else name
 
 
-def json_stage_summary(stages: list[dict[str, Any]], constrained: bool) -> list[dict[str, Any]]:
+def json_stage_summary(stages: list[dict[str, Any]], constraints: dict[str, dict[str, Any]] | None = None
+                       ) -> list[dict[str, Any]]:
     """For the report: each json stage's invalid-JSON and schema-mismatch rates (over the candidates it
-    saw), and whether decoding was constrained to the schema, so runs with and without compare directly."""
+    saw), and whether decoding was constrained to the schema, so runs with and without compare directly.
+    ``constraints`` (:func:`~synthgen.verify.constraint.json_constraints`) says per stage whether the schema
+    was asked for and whether the backend enforced it: ``constrained`` is True only when it was enforced."""
+    from .constraint import constraint_phrase
+
     out = []
     for stage in stages:
         if stage["stage"] != "json" and not stage["stage"].startswith("json_"):
             continue
         seen, reasons = stage["seen"], stage.get("reasons", {})
         rate = {key: round(reasons.get(key, 0) / seen, 4) if seen else None for key in (INVALID_JSON, SCHEMA_MISMATCH)}
-        out.append({"stage": stage["stage"], "seen": seen, "constrained": constrained,
+        constrained, phrase = constraint_phrase((constraints or {}).get(stage["stage"]))
+        out.append({"stage": stage["stage"], "seen": seen, "constrained": constrained, "constraint": phrase,
                     "invalid_json_rate": rate[INVALID_JSON], "schema_mismatch_rate": rate[SCHEMA_MISMATCH]})
     return out
 
