@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import numbers
-import os
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import ArgumentError, RecipeError, RunDirError, SynthgenError, option, options_spelled_for
+from .arguments import check_run_arguments
+from .errors import RecipeError, RunDirError, SynthgenError, option, options_spelled_for
 from .outpaths import check_out_dir
 from .plan import RecipeContext, RunPlan, build_run_plan
 from .provenance import RunContext, normalize_rows, now_iso
 from .recipe.load import LoadedRecipe, load_recipe
 from .report.model import RunReport
-from .rundir import FinishedRunDir, RunDir, run_identity
+from .rundir import RunDir, run_identity
 from .runner import Runner
 
 
@@ -102,58 +101,6 @@ def with_overrides(recipe: str | Path | LoadedRecipe, overrides: list[str] | tup
     return LoadedRecipe(again.recipe, recipe.source, recipe.base_dir, (*recipe.overrides, *overrides))
 
 
-BACKEND_METHODS = ("load", "generate", "describe", "close")
-
-
-def check_run_arguments(recipe: Any, overrides: Any, out: Any, limit: Any, backend: Any) -> None:
-    """``run_recipe``'s arguments, checked as the CLI checks its options: one ArgumentError naming the
-    argument, before any file is read or written."""
-    if not isinstance(recipe, str | os.PathLike | LoadedRecipe):
-        raise ArgumentError(f"recipe={recipe!r}: expected a recipe path or a LoadedRecipe",
-                            hint="pass the .toml file's path, or synthgen.load_recipe(path)")
-    check_overrides_argument(overrides)
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, numbers.Integral) or limit < 1):
-        raise ArgumentError(f"limit={limit!r}: must be a whole number >= 1",
-                            hint="limit=N stops at N records; leave it None for the recipe's generation.target")
-    if out is not None:
-        check_out_argument(out)
-    check_backend_argument(backend)
-
-
-def check_overrides_argument(overrides: Any) -> None:
-    if isinstance(overrides, str | bytes) or not isinstance(overrides, list | tuple):
-        raise ArgumentError(f"overrides={overrides!r}: must be a list of KEY=VALUE strings",
-                            hint="pass a list, even for one override: overrides=['generation.target=10']")
-    for item in overrides:
-        if not isinstance(item, str) or "=" not in item:
-            raise ArgumentError(f"overrides: {item!r} is not a KEY=VALUE string",
-                                hint="e.g. overrides=['generation.target=10', 'generation.sampling.temperature=0.7']")
-
-
-def check_out_argument(out: Any) -> None:
-    if not isinstance(out, str | os.PathLike):
-        raise ArgumentError(f"out={out!r}: expected a folder path (str or Path)", hint="e.g. out='runs/my-run'")
-    try:
-        check_out_dir(Path(out), option="out=")
-    except SynthgenError as exc:
-        raise ArgumentError(exc.message, exc.hint) from None
-
-
-def check_backend_argument(backend: Any) -> None:
-    """``backend`` is None (the recipe's) or an object with the Backend methods; a string is a common slip."""
-    missing = [name for name in BACKEND_METHODS if not callable(getattr(backend, name, None))]
-    if backend is None or not missing:
-        return
-    if isinstance(backend, str):
-        override = f"overrides=['generation.backend.type={backend}']"
-        raise ArgumentError(f"backend={backend!r}: expected a Backend object, not a string",
-                            hint="backend= takes an object such as synthgen.backends.testing.ScriptedBackend(); "
-                                 f"to choose the recipe's backend type, pass {override}")
-    methods = ", ".join(f"{name}()" for name in missing)
-    raise ArgumentError(f"backend={backend!r}: not a Backend: it has no {methods}",
-                        hint="pass None, or an object with load(), generate(requests, sampling), describe(), close()")
-
-
 def provenance_of(backend: Any, context: RunContext, configured: Any) -> RunContext:
     """The records' ``backend`` and ``model`` columns for a backend passed to run_recipe: from its
     ``describe()``, unless it describes the recipe's own backend (then the recipe's labels stand)."""
@@ -180,7 +127,7 @@ def execute(loaded: LoadedRecipe, plan: RunPlan, run_dir: RunDir, progress: bool
         check_resumed_inputs(run_dir, plan)
         check_resumed_backend(run_dir, plan.backend)
     described = run_dir.previous_backend()
-    finished = measured_run(run_dir) if resumed and runner.stop_reason() is not None else None
+    measured, started_before = measured_run(run_dir) if resumed and runner.stop_reason() is not None else (None, None)
     if runner.stop_reason() is None:
         load_backend(plan.backend, plan.context)
         described = plan.backend.describe()
@@ -191,9 +138,8 @@ def execute(loaded: LoadedRecipe, plan: RunPlan, run_dir: RunDir, progress: bool
             if close_backend:
                 plan.backend.close()
             plan.close()
-    report = finalize_run(runner, plan, finished or run_dir, wall_start=wall, resumed=resumed)
-    if finished is not None and finished.started_at:
-        started = finished.started_at
+    report = finalize_run(runner, plan, run_dir, wall_start=wall, resumed=resumed, measured=measured)
+    started = started_before or started
     manifest = build_manifest(loaded, plan, status=report.status, backend=described, started_at=started)
     if report.mix is not None:
         manifest["mix"] = report.mix
@@ -235,16 +181,16 @@ def _backend_label(described: dict[str, Any]) -> str:
     return f"{name} (model {model})" if model is not None else str(name)
 
 
-def measured_run(run_dir: RunDir) -> FinishedRunDir | None:
-    """A finished run's folder, re-run: its report's measured figures are kept (None when it has no
-    readable report, e.g. it was killed while writing its artifacts)."""
+def measured_run(run_dir: RunDir) -> tuple[RunReport | None, str | None]:
+    """A finished run's folder, re-run: its report (whose measured figures the no-op keeps) and when it
+    started; (None, None) when it has no readable report, e.g. it was killed while writing its artifacts."""
     try:
         report, manifest = run_dir.read_report(), run_dir.read_manifest()
     except SynthgenError:
-        return None
+        return None, None
     if report is None:
-        return None
-    return FinishedRunDir(run_dir.path, report, (manifest or {}).get("started_at"))
+        return None, None
+    return report, (manifest or {}).get("started_at")
 
 
 def prefetch_depth(loaded: LoadedRecipe, sequential: bool = False) -> int:

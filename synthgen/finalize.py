@@ -49,8 +49,16 @@ def choose_diverse(kept: list[dict[str, Any]], target: int, plan: RunPlan) -> li
     return sorted(int(i) for i in select_diverse(vectors, target, method, seed))
 
 
-def finalize_run(runner: Any, plan: RunPlan, run_dir: RunDir, *, wall_start: float, resumed: int) -> RunReport:
-    """Write dataset/, data.parquet, rejected.parquet, mix/, report.json/md/html; return the report."""
+MEASURED = ("timings", "throughput", "forecast")  # what only the run that generated the data could measure
+
+
+def finalize_run(runner: Any, plan: RunPlan, run_dir: RunDir, *, wall_start: float, resumed: int,
+                 measured: RunReport | None = None) -> RunReport:
+    """Write dataset/, data.parquet, rejected.parquet, mix/, report.json/md/html; return the report.
+
+    ``measured``: the earlier report of a finished run re-run (a no-op: nothing generated). Its wall time,
+    throughput, timings and forecast comparison stand (the no-op's own would be a fraction of a second of
+    nothing); ``resumed_batches`` is the no-op's: every batch."""
     state = runner.state
     kept, extra = split_over_target(state.kept_rows, plan.target, choose_diverse(state.kept_rows, plan.target, plan))
     for stage in runner.stages:
@@ -76,6 +84,8 @@ def finalize_run(runner: Any, plan: RunPlan, run_dir: RunDir, *, wall_start: flo
     if runner.gate is not None:
         add_gate_results(report, runner)
         report.diversity = dataset_diversity(runner.gate, kept, plan)
+    for name in MEASURED if measured is not None else ():
+        setattr(report, name, getattr(measured, name))
     write_report(run_dir, report, kept, rejected)
     return report
 

@@ -202,10 +202,11 @@ def plan_recipe(loaded: Any, sample: int, backend: Any = None) -> dict[str, Any]
     """Build the run plan, start its backend, run the pilot and forecast the run."""
     from .api import load_backend
     from .plan import build_run_plan
+    from .runner import candidate_capacity
 
     plan = build_run_plan(loaded, backend)
     load_backend(plan.backend, plan.context)
-    capacity = getattr(plan.backend, "capacity", None)
+    capacity = candidate_capacity(plan)
     sample = pilot_sample(sample, capacity, plan.limits.n)
     try:
         pilot = run_replayed(plan, sample)

@@ -90,7 +90,7 @@ def _budget_line(fc: dict[str, Any]) -> str:
         return (f"  max_candidates {fc['max_candidates']}: not reached: the gate fails the first window and "
                 "may not retry (raise diversity.remediation.budget, or fix what fails)")
     capacity = fc.get("capacity")
-    source = (f" (the replay file holds {capacity} completions: {fc['usable_candidates']} usable)"
+    source = (f" (the replay file can answer {capacity} candidates: {fc['usable_candidates']} usable)"
               if capacity is not None and capacity < fc["max_candidates"] else "")
     return (f"  max_candidates {fc['max_candidates']}{source}: {fc['budget_enough']} enough "
             f"(P = {fc['budget_enough_probability']:.0%})")

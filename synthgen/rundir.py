@@ -233,26 +233,6 @@ class RunDir:
         tmp.replace(self.path / name)
 
 
-class FinishedRunDir(RunDir):
-    """A finished run re-run (a no-op: nothing is generated). Its artifacts are written again from the
-    checkpoints, but the report keeps what only the generating run measured: wall time, throughput and
-    read-ahead facts, timings and the forecast comparison (the no-op's own would replace them with a
-    fraction of a second of nothing). ``resumed_batches`` is the no-op's: every batch, nothing generated."""
-
-    MEASURED = ("timings", "throughput", "forecast")
-
-    def __init__(self, path: Path, measured: Any, started_at: str | None = None):
-        super().__init__(path)
-        self.measured, self.started_at = measured, started_at
-
-    def write_report(self, report: Any) -> None:
-        """Write ``report`` with the measured figures of the run that generated the data (set on ``report``
-        itself, so report.md and report.html, rendered from it afterwards, show them too)."""
-        for name in self.MEASURED:
-            setattr(report, name, getattr(self.measured, name))
-        super().write_report(report)
-
-
 def run_identity(loaded: Any) -> dict[str, Any]:
     """What ``run.json`` records beside the recipe hash: the target and the hash of the recipe without it,
     so a run directory refused for ``--limit`` (which only lowers the target) can say exactly that."""

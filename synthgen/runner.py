@@ -146,7 +146,7 @@ class Runner:
         """SOURCE_EXHAUSTED when a finite backend (replay) cannot give another request's ``n`` completions
         and the budget would have (a leftover below ``n`` is the source running dry, not the budget),
         BUDGET_EXHAUSTED when the candidate budget cannot pay for another request, else None."""
-        capacity = getattr(self.backend, "capacity", None)
+        capacity = candidate_capacity(self.run_plan)
         source_left = None if capacity is None else capacity - self.state.candidates
         if source_left is not None and source_left < self.limits.n and capacity <= self.limits.budget:
             return SOURCE_EXHAUSTED
@@ -175,7 +175,7 @@ class Runner:
             while (reason := self.stop_reason()) is None:
                 final = self._limit_reason() is not None
                 if not final and not self._gate_pending(final=False):
-                    self._run_batch(next_batch_size(self.state, self.limits, getattr(self.backend, "capacity", None)))
+                    self._run_batch(next_batch_size(self.state, self.limits, candidate_capacity(self.run_plan)))
                     final = self._limit_reason() is not None
                 self._gate_if_due(final)
                 progress.update()
@@ -278,6 +278,14 @@ def gate_reject(row: dict[str, Any], check: dict[str, Any]) -> dict[str, Any]:
     """A revoked record as a reject row, with the failing metrics as evidence."""
     evidence = {"failed": check.get("failed"), "attempt": check.get("attempt"), "window": check.get("window")}
     return record_as_reject(row, GATE_STAGE, GATE_FAILED_REASON, evidence)
+
+
+def candidate_capacity(plan: RunPlan) -> int | None:
+    """A finite backend's capacity (a replay file's rows) in first-step candidates, the unit of the budget:
+    whole requests' worth of the rows every step of a request reads (``backend_rows_per_request``), so a
+    later step that fans out cannot run the file dry in the middle of a batch. None when unbounded."""
+    rows = getattr(plan.backend, "capacity", None)
+    return None if rows is None else rows // plan.backend_rows_per_request * plan.limits.n
 
 
 def records_per_request(plan: RunPlan) -> int:

@@ -7,6 +7,7 @@ import json
 import math
 import tempfile
 
+import pytest
 from click.testing import CliRunner
 
 from synthgen.api import build_run_plan, load_recipe, run_recipe
@@ -206,20 +207,43 @@ def test_the_forecast_counts_only_the_completions_a_replay_file_holds(tmp_path):
     fc = result["forecast"]
     assert fc["capacity"] == 7 and fc["usable_candidates"] == 7
     assert fc["budget_enough"] == "unlikely" and fc["budget_enough_probability"] < 0.1
-    assert "the replay file holds 7 completions" in render_plan(result)
+    assert "the replay file can answer 7 candidates" in render_plan(result)
     assert plan_recipe(load_recipe(write_replay(tmp_path, rows=7)), sample=32)["pilot"]["requests"] == 7
 
 
-def test_a_replay_file_that_runs_dry_names_the_remedy_of_the_command_being_run(tmp_path):
+def test_a_later_fan_out_step_cannot_run_a_replay_file_dry_mid_run(tmp_path):
+    """Every step reads the one replay file, a later step at rows record index × n + j: the run counts
+    whole requests' worth of those rows, so it stops `source_exhausted` instead of failing mid-batch."""
     recipe = write_replay(tmp_path, rows=30, target=8).read_text().replace(
-        '[prompt]\ntemplate = "Topic: {topic}\\n"\n', FAN_OUT)  # a later step fans out: it reads rows too
+        '[prompt]\ntemplate = "Topic: {topic}\\n"\n', FAN_OUT)
     (tmp_path / "replay.toml").write_text(recipe)
     generated = CliRunner().invoke(cli, ["generate", str(tmp_path / "replay.toml"), "--quiet",
                                          "--out", str(tmp_path / "run")])
-    assert generated.exit_code == 1 and "replay asked for row" in generated.output
-    assert "--sample" not in generated.output and "lower generation.target" in generated.output
+    assert generated.exit_code == 0, generated.output
+    assert "4 records (source_exhausted)" in generated.output  # one request (16 rows) fits in 30, not two
     planned = CliRunner().invoke(cli, ["plan", str(tmp_path / "replay.toml"), "--sample", "8"])
-    assert planned.exit_code == 1 and "lower --sample" in planned.output
+    assert planned.exit_code == 0, planned.output
+
+
+def test_a_replay_file_that_runs_dry_names_the_remedy_of_the_command_being_run(tmp_path, monkeypatch):
+    import synthgen.pilot as pilot
+    from synthgen.backends.replay import ReplayBackend, ReplayExhausted
+    from synthgen.records import GenerationRequest
+    from synthgen.recipe.schema import SamplingConfig
+
+    write_replay(tmp_path, rows=2)
+    replay = ReplayBackend(tmp_path / "saved.jsonl")
+    with pytest.raises(ReplayExhausted) as during_generate:
+        replay.generate([GenerationRequest(5, "p", None, 0)], SamplingConfig())
+    assert "lower generation.target" in during_generate.value.hint and "--sample" not in during_generate.value.hint
+
+    def run_dry(plan, sample):
+        raise during_generate.value
+
+    monkeypatch.setattr(pilot, "run_pilot", run_dry)
+    with pytest.raises(ReplayExhausted) as during_plan:
+        pilot.run_replayed(None, 8)
+    assert "lower --sample" in during_plan.value.hint
 
 
 # --- #8: plan --out checks ownership before it writes; a plain plan leaves nothing behind -----------------------

@@ -19,7 +19,7 @@ from ..pipeline import Stage
 from .checks import check_data_inputs, check_mix_inputs, check_output_columns
 from .model import Limits, MixPlan, OutputPlan, RecipeContext, RunPlan, SeedPlan, seeds_hash
 from .parts import build_gate_parts, build_mix, build_output, build_seeds, run_context
-from .pipeline import build_pipeline, records_per_request
+from .pipeline import backend_rows_per_request, build_pipeline, records_per_request
 
 SELECTION_POOL = 1.5
 
@@ -37,11 +37,12 @@ def build_run_plan(loaded: Any, backend: Any = None) -> RunPlan:
     pipeline, samplings, gated = build_pipeline(recipe, context, seeds, backend, output, embedder, diversity_field)
     check_mix_inputs(recipe, context, output, seeds.fields, pipeline)
     limits, target = run_limits(recipe, samplings, pipeline)
+    steps = recipe.step_configs()
     return RunPlan(context, seeds, pipeline, backend, samplings, gated, limits, target,
                    recipe.generation.candidate_budget, run_context(recipe, context, samplings, gated),
                    output, gate, embedder, selection, build_mix(recipe, context, samplings[gated]),
-                   diversity_field, input_paths(recipe, context),
-                   records_per_request(recipe.step_configs(), samplings), verification_facts(recipe))
+                   diversity_field, input_paths(recipe, context), records_per_request(steps, samplings),
+                   verification_facts(recipe), backend_rows_per_request(steps, samplings))
 
 
 def verification_facts(recipe: Any) -> dict[str, Any]:

@@ -121,6 +121,7 @@ class RunPlan:
     inputs: dict[str, Path] = field(default_factory=dict)
     records_per_request: int = 1
     verification: dict[str, Any] = field(default_factory=dict)
+    backend_rows_per_request: int = 1  # see plan.pipeline.backend_rows_per_request
 
     @property
     def sampling(self) -> Any:

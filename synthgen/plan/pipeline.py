@@ -89,6 +89,19 @@ def records_per_request(steps: list[Any], samplings: dict[str, Any]) -> int:
     return math.prod(samplings[s.name].n for s in steps if s.type in FANOUT_TYPES)
 
 
+def backend_rows_per_request(steps: list[Any], samplings: dict[str, Any]) -> int:
+    """The most completions of the run's backend one request reads, for a finite backend (a replay file
+    serves completion j of a request numbered i from row i·n + j). The first LLM step's requests are
+    numbered by request, so it reads its n rows per request (a chat step's later turns, numbered by record,
+    read more); a later step's are numbered by record, and a request spans ``records_per_request`` record
+    numbers, so it reads that many times its n. Steps with their own backend read their own source."""
+    per_request = records_per_request(steps, samplings)
+    llm = [step for step in steps if step.name in samplings]
+    rows = [samplings[step.name].n * (1 if i == 0 and step.type != "chat" else per_request)
+            for i, step in enumerate(llm) if getattr(step, "backend", None) is None]
+    return max(rows, default=1)
+
+
 def column_writers(steps: list[Any], output: Any) -> dict[str, int]:
     """Which step (by position) writes each column."""
     return {column: i for i, step in enumerate(steps) for column in step_columns(step)}
