@@ -125,14 +125,15 @@ def measurements(plan: Any, requests: int, kept: int, made: int, wall: float) ->
     backend_s = sum(s.backend_seconds for s in stats)
     stage_s = sum(max(s.seconds - s.llm_seconds, 0.0) for s in stats)
     duplicates = sum(s.dropped.get(reason, 0) for s in stats for reason in DUPLICATE_REASONS)
+    unknown = any(s.tokens_unknown for s in stats)
     return {
         "requests": requests, "candidates": candidates, "records": made, "kept": kept,
         "fan_out": fan_out(plan), "wall_seconds": round(wall, 3),
         "acceptance_rate": kept / made if made else 0.0,
         "yield_per_candidate": kept / candidates if candidates else 0.0,
         "duplicate_rate": duplicates / made if made else 0.0,
-        "completion_tokens": sum(s.completion_tokens for s in stats),
-        "tokens_per_s": sum(s.completion_tokens for s in stats) / backend_s if backend_s else None,
+        "completion_tokens": None if unknown else sum(s.completion_tokens for s in stats),
+        "tokens_per_s": sum(s.completion_tokens for s in stats) / backend_s if backend_s and not unknown else None,
         "backend_seconds_per_candidate": backend_s / candidates if candidates else 0.0,
         "stage_seconds_per_candidate": stage_s / candidates if candidates else 0.0,
         "stages": [stage_measurement(s) for s in stats],

@@ -34,6 +34,7 @@ class StageStats:
     completion_tokens: int = 0
     llm_seconds: float = 0.0
     backend_seconds: float = 0.0
+    tokens_unknown: bool = False  # the backend did not say how many tokens it made (a server without usage)
 
     @property
     def n_dropped(self) -> int:
@@ -62,7 +63,8 @@ class StageStats:
         return self.seen + self.created == self.kept + self.n_dropped + self.merged
 
 
-_STEP_COUNTERS = ("created", "merged", "prompt_tokens", "completion_tokens", "llm_seconds", "backend_seconds")
+_STEP_COUNTERS = ("created", "merged", "prompt_tokens", "completion_tokens", "llm_seconds", "backend_seconds",
+                  "tokens_unknown")  # saved (and checkpointed) when set
 
 
 VERIFIER_ERROR = "verifier_error"

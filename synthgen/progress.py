@@ -67,8 +67,9 @@ class RunProgress:
         state = self.runner.state
         accepted = acceptance(len(state.kept_rows), len(state.rejected_rows))
         shares = format_shares(time_shares(self.runner.checkpoint_stats()))
+        tokens = "? tok/s" if state.tokens_unknown else f"{rates['tokens_per_s']:.0f} tok/s"
         return (f"{rates['records_per_s']:.2f} rec/s, {rates['candidates_per_s']:.1f} cand/s, "
-                f"{rates['tokens_per_s']:.0f} tok/s, acc {accepted:.0%}" + (f" | {shares}" if shares else ""))
+                f"{tokens}, acc {accepted:.0%}" + (f" | {shares}" if shares else ""))
 
     def update(self) -> None:
         self.bar.update(min(len(self.runner.state.kept_rows), self.runner.limits.target) - self.bar.n)

@@ -39,12 +39,14 @@ class RunState:
     completion_tokens: int = 0
     generate_seconds: float = 0.0
     backend_seconds: float = 0.0
+    tokens_unknown: bool = False  # some completions came without a token count: totals are lower bounds
     kept_rows: list[dict[str, Any]] = field(default_factory=list)
     rejected_rows: list[dict[str, Any]] = field(default_factory=list)
 
     def counters(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in ("next_request", "candidates", "batches", "prompt_tokens",
-                                               "completion_tokens", "generate_seconds", "backend_seconds")}
+                                               "completion_tokens", "generate_seconds", "backend_seconds",
+                                               "tokens_unknown")}
 
 
 def next_batch_size(state: RunState, limits: Limits, capacity: int | None) -> int:
@@ -272,6 +274,7 @@ class Runner:
         self.state.completion_tokens = sum(s.completion_tokens for s in stats)
         self.state.generate_seconds = sum(s.llm_seconds for s in stats)
         self.state.backend_seconds = sum(s.backend_seconds for s in stats)
+        self.state.tokens_unknown = any(s.tokens_unknown for s in stats)
 
 
 def gate_reject(row: dict[str, Any], check: dict[str, Any]) -> dict[str, Any]:

@@ -323,3 +323,26 @@ def test_retries_on_a_refused_connection_keep_the_root_cause(server):
     assert "failed after 2 attempts: APIConnectionError: Connection error. (ConnectError: " in info.value.message
     assert "Connection refused" in info.value.message
     assert info.value.hint.endswith("fix generation.backend.base_url")
+
+
+def test_a_run_on_a_server_without_usage_reports_tokens_as_unknown(server, tmp_path):
+    """No usage in the replies: report.md, report.json and the progress line say the tokens are unknown
+    instead of "0 tokens, 0.0 tokens/s", and a resume keeps knowing it (the flag is checkpointed)."""
+    import json
+
+    from synthgen.progress import RunProgress
+    from synthgen.report.build import tokens_phrase
+
+    server.reply_for = no_usage
+    result = run_against(server, write_recipe(tmp_path, server.base_url), tmp_path / "run", sequential=True)
+    saved = json.loads((tmp_path / "run" / "report.json").read_text())["throughput"]
+    assert saved["completion_tokens"] is None and saved["tokens_per_s"] is None
+    assert f"generation: {tokens_phrase(None)}" in (tmp_path / "run" / "report.md").read_text()
+    assert "unknown tokens" in (tmp_path / "run" / "report.html").read_text()
+    assert result.report.throughput.tokens_per_s is None
+    shard = json.loads(sorted((tmp_path / "run" / "checkpoints").glob("batch-*.json"))[0].read_text())
+    assert '"tokens_unknown": true' in json.dumps(shard)  # restored on resume with the step's stats
+    runner = SimpleNamespace(state=SimpleNamespace(kept_rows=[1], rejected_rows=[], candidates=1, completion_tokens=0,
+                                                   tokens_unknown=True),
+                             limits=SimpleNamespace(target=2), checkpoint_stats=lambda: [])
+    assert "? tok/s" in RunProgress(runner, enabled=False).line()

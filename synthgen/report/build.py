@@ -20,7 +20,7 @@ def build_report(*, name: str, recipe_hash: str, target: int, budget: int, stop_
     """The run's report. ``funnel`` starts at generated candidates and ends at the dataset."""
     gen_s = counters.get("generate_seconds", 0.0) or 0.0
     candidates = counters.get("candidates", 0)
-    tokens = counters.get("completion_tokens", 0)
+    tokens = None if counters.get("tokens_unknown") else counters.get("completion_tokens", 0)
     made = candidate_records(n_kept, n_rejected, stages)
     reasons = _top_reasons(rejected_rows)
     accepted = n_kept + over_target_records(reasons)  # cut over the target, they passed every stage
@@ -28,7 +28,7 @@ def build_report(*, name: str, recipe_hash: str, target: int, budget: int, stop_
         requests=counters.get("next_request", 0), candidates=candidates, batches=counters.get("batches", 0),
         prompt_tokens=counters.get("prompt_tokens", 0), completion_tokens=tokens,
         samples_per_s=round(candidates / gen_s, 3) if gen_s else None,
-        tokens_per_s=round(tokens / gen_s, 3) if gen_s else None)
+        tokens_per_s=round(tokens / gen_s, 3) if gen_s and tokens is not None else None)
     return RunReport(
         name=name, recipe_hash=recipe_hash, status="complete" if stop_reason == "target_reached" else "incomplete",
         stop_reason=stop_reason, target=target, max_candidates=budget, kept=n_kept, rejected=n_rejected,
@@ -85,6 +85,11 @@ def rejected_phrase(report: dict[str, Any]) -> str:
     return f"{report.get('rejected')} of {_made_phrase(report)}"
 
 
+def tokens_phrase(tokens: int | None) -> str:
+    """``123 tokens``, or what is known when the backend sent no token counts (a server without usage)."""
+    return f"{tokens} tokens" if tokens is not None else "unknown tokens (the server sent no usage counts)"
+
+
 def summary_counts(report: RunReport) -> str:
     """The console's end-of-run counts, in the words of the report's header (so the two agree):
     ``4 records (target_reached), 8 rejected of 16 candidate records (…)``."""
@@ -128,8 +133,8 @@ def render_markdown(report: RunReport, samples: list[dict[str, Any]] | None = No
         f"- rejected: {rejected_phrase(data)}",
         f"- recipe hash: `{report.recipe_hash}`",
         f"- acceptance rate: {acceptance_line(data)}",
-        f"- generation: {t.completion_tokens} tokens in {report.timings.generate_seconds} s"
-        f" ({t.tokens_per_s} tokens/s, {t.samples_per_s} samples/s)",
+        f"- generation: {tokens_phrase(t.completion_tokens)} in {report.timings.generate_seconds} s"
+        f" ({t.tokens_per_s if t.completion_tokens is not None else 'unknown'} tokens/s, {t.samples_per_s} samples/s)",
     ]
     if report.output:
         lines.append(f"- dataset format: `{report.output.get('format')}`")

@@ -14,7 +14,7 @@ from typing import Any
 from ..formats import dataset_text, record_text
 from ..fidelity.report import fidelity_html
 from . import plots
-from .build import acceptance_line, rejected_phrase, render_markdown
+from .build import acceptance_line, rejected_phrase, render_markdown, tokens_phrase
 from .data import read_table, require_data_files, schema_names
 from .facts import (format_value, gate_checks_summary, gate_decisions, gate_failures, generation_series,
                     informational_metrics, verdict)
@@ -131,7 +131,7 @@ def _header(report: dict[str, Any], manifest: dict[str, Any]) -> str:
              f"acceptance rate: {esc(acceptance_line(report))}",
              f"recipe hash: <code>{esc(report.get('recipe_hash'))}</code>",
              f"model: {esc(backend.get('model', 'n/a'))} ({esc(backend.get('backend', 'unknown backend'))})",
-             f"generation: {esc(t.get('completion_tokens'))} tokens in "
+             f"generation: {esc(tokens_phrase(t.get('completion_tokens')))} in "
              f"{esc((report.get('timings') or {}).get('generate_seconds'))} s ({esc(t.get('tokens_per_s'))} tokens/s)"]
     warn = "".join(f"<p class=\"warn\">Failed gate: {esc(f)}</p>" for f in gate_failures(report))
     return (f"<h1>{esc(report.get('name'))}</h1>{warn}<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>")

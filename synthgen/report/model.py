@@ -55,7 +55,7 @@ class Throughput:
     candidates: int = 0
     batches: int = 0
     prompt_tokens: int = 0
-    completion_tokens: int = 0
+    completion_tokens: int | None = 0  # None: the backend sent no token counts
     samples_per_s: float | None = None
     tokens_per_s: float | None = None
     records_per_s: float | None = None
@@ -67,7 +67,8 @@ class Throughput:
     sequential_because: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None or k in ("samples_per_s", "tokens_per_s")}
+        return {k: v for k, v in asdict(self).items()
+                if v is not None or k in ("samples_per_s", "tokens_per_s", "completion_tokens")}
 
 
 @dataclass

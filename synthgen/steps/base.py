@@ -110,6 +110,8 @@ class LLMStepStage(StepStage):
         self.stats.backend_seconds += float(usage.get("seconds", waited))
         self.stats.prompt_tokens += int(usage.get("prompt_tokens", 0))
         self.stats.completion_tokens += sum(c.n_tokens for completions in results for c in completions)
+        if usage.get("tokens_known") is False:
+            self.stats.tokens_unknown = True
         return results
 
     def fan_out(self, record: Candidate, completions: list[Completion], **columns: Any) -> list[Candidate]:
