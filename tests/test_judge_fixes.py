@@ -332,6 +332,26 @@ def test_a_backend_may_say_what_it_enforces():
 
     assert backend_enforces(Says(), "json") is True and backend_enforces(Says(), "regex") is False
     assert backend_enforces(ScriptedBackend(ScriptedBackendConfig(type="scripted")), "json") is False
+    assert backend_enforces(object(), "json") is False  # a plugin that does not say enforces nothing
+
+
+def test_each_built_in_backend_says_what_it_enforces(tmp_path):
+    from types import SimpleNamespace
+
+    from synthgen.backends.openai_http import OpenAIBackend
+    from synthgen.backends.replay import ReplayBackend
+    from synthgen.backends.vllm_offline import VllmBackend
+    from synthgen.executors.ray_engines import RayEngineBackend
+    from synthgen.recipe.schema import OpenAIBackendConfig, VllmBackendConfig
+
+    assert VllmBackend(VllmBackendConfig(type="vllm", model="m")).enforces("regex") is True
+    assert ReplayBackend(tmp_path / "r.jsonl").enforces("json") is False
+    server = OpenAIBackend(OpenAIBackendConfig(type="openai", base_url="http://127.0.0.1:9/v1", model="m"))
+    assert server.enforces("json") is None  # not probed yet: the report says "enforcement unknown"
+    for engine, expected in (("vllm", True), ("openai", None), ("replay", False)):
+        ray = RayEngineBackend.__new__(RayEngineBackend)
+        ray.config = SimpleNamespace(type=engine)
+        assert ray.enforces("json") is expected
 
 
 # --- #12: JSON keys named like provenance columns are renamed -----------------------------------------

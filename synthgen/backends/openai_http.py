@@ -161,6 +161,13 @@ class OpenAIBackend:
             self._client.close()
             self._client = None
 
+    def enforces(self, kind: str) -> bool | None:
+        """Whether the server decodes under a ``kind`` constraint: a vLLM server does, another one only a
+        JSON Schema in chat mode (``response_format``); None until the server was probed (``load``)."""
+        if self.server is None:
+            return None
+        return constraint_fields(kind, {}, self.server, self.mode == "chat") is not None
+
     def describe(self) -> dict[str, Any]:
         info = {"backend": self.name, "base_url": redact_url(self.base_url), "model": self.config.model,
                 "mode": self.mode, "concurrency": self.config.concurrency}

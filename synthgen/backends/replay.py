@@ -64,6 +64,10 @@ class ReplayBackend:
                                   hint=REPLAY_HINT)
         return self.rows[position]
 
+    def enforces(self, kind: str) -> bool:
+        """Decoding constraints (``json``, ``choice``, ``regex``) are not enforced: the saved completions are replayed."""
+        return False
+
     def describe(self) -> dict[str, Any]:
         digest = content_hash("\n".join(self.rows or []))
         return {"backend": self.name, "model": f"replay:{self.path.name}", "path": str(self.path), "rows_hash": digest}

@@ -51,6 +51,10 @@ class ScriptedBackend:
         finish = "length" if len(text.split()) > sampling.max_tokens else "stop"
         return Completion(" ".join(words) if finish == "length" else text, len(words), finish)
 
+    def enforces(self, kind: str) -> bool:
+        """Decoding constraints (``json``, ``choice``, ``regex``) are not enforced: outputs are given."""
+        return False
+
     def describe(self) -> dict[str, Any]:
         return {"backend": self.name, "model": "scripted", "outputs": len(self.config.outputs)}
 

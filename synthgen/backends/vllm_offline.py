@@ -196,6 +196,10 @@ class VllmBackend:
         """The engine computes on this machine's CPU: generating ahead would only compete for its cores."""
         return self._vllm is not None and _on_cpu()
 
+    def enforces(self, kind: str) -> bool:
+        """vLLM decodes under every constraint kind (structured outputs)."""
+        return True
+
     def describe(self) -> dict[str, Any]:
         """Model (name, path, fingerprint and source of an embedded model), engine version, the
         decided prompt mode and the engine arguments synthgen chose."""

@@ -136,6 +136,11 @@ class RayEngineBackend:
         self.last_usage = usage
         return results
 
+    def enforces(self, kind: str) -> bool | None:
+        """The replicas' engine's answer: vLLM enforces, the test backends do not; an OpenAI server behind
+        the replicas is not probed here (None)."""
+        return {"vllm": True, "openai": None}.get(self.config.type, False)
+
     def describe(self) -> dict[str, Any]:
         own = dict(self.started[0]["describe"]) if self.started else {"backend": self.config.type}
         ex = self.execution

@@ -1,43 +1,20 @@
 """What a json verifier's ``constrain = true`` did: whether the backend that wrote the checked column
 actually decoded under the schema, so the report's invalid-JSON rates compare runs truthfully.
 
-A backend may say it itself with ``enforces(kind) -> bool | None`` (``kind``: ``json``, ``choice`` or
-``regex``; None when it cannot know yet). For the built-ins without that method the answer is known here:
-vLLM offline enforces every constraint; an OpenAI-compatible server enforces one when it is vLLM, or a JSON
-Schema in chat mode (``response_format``), which it can only tell once started; a Ray engine pool when its
-replicas run vLLM; the scripted and replay backends, and plugins that do not say, never.
+A backend says it with ``enforces(kind) -> bool | None`` (``kind``: ``json``, ``choice`` or ``regex``; None
+when it cannot know yet, e.g. a server that was never started in this process). A plugin without the
+method enforces nothing as far as the report can tell.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-ENFORCING = frozenset({"vllm"})
-
 
 def backend_enforces(backend: Any, kind: str) -> bool | None:
-    """Whether ``backend`` decodes under a ``kind`` constraint; None when it cannot be known (a server
-    that was never started in this process)."""
+    """Whether ``backend`` decodes under a ``kind`` constraint (its own ``enforces``; False without one)."""
     enforces = getattr(backend, "enforces", None)
-    if callable(enforces):
-        return enforces(kind)
-    name = getattr(backend, "name", None)
-    if name in ENFORCING:
-        return True
-    if name == "openai":
-        return _server_enforces(backend, kind)
-    if name == "ray":
-        return True if getattr(getattr(backend, "config", None), "type", None) in ENFORCING else None
-    return False
-
-
-def _server_enforces(backend: Any, kind: str) -> bool | None:
-    from ..backends.openai_wire import constraint_fields
-
-    server = getattr(backend, "server", None)
-    if server is None:
-        return None
-    return constraint_fields(kind, {}, server, getattr(backend, "mode", None) == "chat") is not None
+    return enforces(kind) if callable(enforces) else False
 
 
 def json_constraints(stages: list[Any]) -> dict[str, dict[str, Any]]:
