@@ -144,6 +144,10 @@ def execute(loaded: LoadedRecipe, plan: RunPlan, run_dir: RunDir, progress: bool
     if report.mix is not None:
         manifest["mix"] = report.mix
     run_dir.write_manifest(manifest)
+    if report.mix is not None:
+        from .mix.run import check_mix_written
+
+        check_mix_written(report.mix, run_dir.path)
     return RunResult(run_dir.path, report, manifest)
 
 

@@ -67,7 +67,7 @@ def finalize_run(runner: Any, plan: RunPlan, run_dir: RunDir, *, wall_start: flo
     rows = normalize_rows(format_rows(kept, plan.output))
     write_dataset(run_dir, rows, format_columns(plan.output), rejected)
     run_dir.write_rejected(rejected)
-    mix = run_mix(plan, run_dir, rows) if plan.mix is not None else None
+    mix = mix_or_failure(plan, run_dir, rows) if plan.mix is not None else None
     report = build_report(
         name=plan.context.name, recipe_hash=plan.context.hash, target=plan.target, budget=plan.budget,
         stop_reason=runner.stop_reason() or "interrupted", counters=state.counters(),
@@ -145,7 +145,20 @@ def add_gate_results(report: RunReport, runner: Any) -> None:
     report.gates_passed = not runner.gate_failed and bool(checks) and checks[-1]["passed"]
     if runner.gate_failed:
         report.status = "failed_gate"
-        report.gate_failure = checks[-1]["summary"]
+        report.gate_failure = gate_failure_text(checks[-1], runner.limit_reason())
+
+
+UNTRIED = {"budget_exhausted": "the candidate budget ran out before the remediated retry could be gated "
+                               "(raise generation.max_candidates)",
+           "source_exhausted": "the replay source ran out before the remediated retry could be gated"}
+
+
+def gate_failure_text(check: dict[str, Any], limit: str | None) -> str:
+    """The last check's summary; when it scheduled a retry that generation could not make, why."""
+    summary = check["summary"]
+    if (check.get("remediation") or {}).get("retry") and limit in UNTRIED:
+        return f"{summary}; {UNTRIED[limit]}"
+    return summary
 
 
 def write_report(run_dir: RunDir, report: RunReport, kept: list[dict[str, Any]],
@@ -156,6 +169,17 @@ def write_report(run_dir: RunDir, report: RunReport, kept: list[dict[str, Any]],
     run_dir.write_report(report)
     run_dir.write_text("report.md", render_markdown(report, kept[:5], rejected[:5]))
     write_html_report(run_dir.path, report)
+
+
+def mix_or_failure(plan: RunPlan, run_dir: RunDir, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """:func:`run_mix`'s summary; a mix that fails after generation must not lose the run's report, so
+    its error becomes the summary (``error``) and ``api.execute`` raises it once everything is written."""
+    from .mix.run import failed_mix_summary
+
+    try:
+        return run_mix(plan, run_dir, rows)
+    except SynthgenError as exc:
+        return failed_mix_summary(plan.mix.mixer, exc, plan.mix.context.where("mix"))
 
 
 def run_mix(plan: RunPlan, run_dir: RunDir, rows: list[dict[str, Any]]) -> dict[str, Any]:

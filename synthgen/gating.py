@@ -10,6 +10,12 @@ is committed. A failing one is revoked (its records move to the rejects with the
 evidence), sampling is adjusted by :func:`~synthgen.diversity.remediate.remediation_step` (temperature /
 top_p up, wider seeds, rotated few-shot examples) and generation goes on; when the remediation budget is
 spent the run stops with ``gate_failed`` and the CLI exits 3, naming the metric.
+
+A window holds at least :func:`gate_min_records` records (the gate's ``min_samples``): a run whose target is
+smaller collects that many and keeps its target (the rest are ``over_target`` rejects), so a small target
+(``--limit 5``) is gated on a window its metrics can be computed on. Only blocking decisions fail a window:
+a metric that could not be computed under ``on_not_computed = "warn"`` is a warning. Remediation changes only
+what the run can change (:meth:`GateController.bind_levers`).
 """
 
 from __future__ import annotations
@@ -55,6 +61,22 @@ class GateController:
         self.bounds, self.window = bounds, window
         self.fidelity, self.previous_sampling = fidelity, previous_sampling
         self.state = GateState()
+        self._can_widen: Any = None
+        self._few_shot = True
+
+    def bind_levers(self, can_widen: Any, few_shot: bool) -> None:
+        """What remediation can change in this run: ``can_widen(current, new)`` says whether the seed source
+        gives more distinct seeds at factor ``new`` than at ``current``; ``few_shot``: some step draws
+        few-shot examples (to rotate or add to)."""
+        self._can_widen, self._few_shot = can_widen, few_shot
+
+    def levers(self) -> Any:
+        from .diversity.remediate import Levers
+
+        current = self.state.seed_factor
+        new = current * int(getattr(self.bounds, "seed_widening", 1))
+        widen = new > current and (self._can_widen is None or bool(self._can_widen(current, new)))
+        return Levers(widen_seeds=widen, few_shot=self._few_shot)
 
     def due(self, n_kept: int, final: bool) -> bool:
         """A full window is waiting, or the run is ending with records not yet gated."""
@@ -71,7 +93,7 @@ class GateController:
         previous = None if unlike else self.previous
         result = self.gate.evaluate(window, self.reference, previous, embedder=self.embedder)
         if self.fidelity is not None:
-            result = result.merged(self.fidelity.evaluate(window))
+            result = result.merged(fidelity_result(self.fidelity, window))
         check = {"window": [start, len(kept_texts)], "attempt": self.state.attempt, **result.to_dict(),
                  "summary": result.summary(), "sampling": _sampling_values(sampling)}
         if unlike:
@@ -80,7 +102,8 @@ class GateController:
             self.state.committed, self.state.last_move = len(kept_texts), 0.0
             self.state.checks.append(check)
             return GateOutcome(True, False, check)
-        step = remediation_step(result, sampling, self.state.attempt, self.bounds, self.state.last_move)
+        step = remediation_step(result, sampling, self.state.attempt, self.bounds, self.state.last_move,
+                                self.levers())
         check["remediation"] = step.to_dict()
         self.state.checks.append(check)
         if step.retry:
@@ -138,13 +161,34 @@ def build_gate_controller(config: Any, context: Any, embedder: Any, target: int)
     from .diversity.embed import prepare
 
     seed = context.seed_for(config.seed)
-    window = min(target, max(config.gate.min_samples, 100))
+    least = gate_min_records(config)
+    window = min(max(target, least), max(least, 100))
     reference = reference_texts(config, context)
     if embedder is not None:
         embedder = prepare(embedder, reference)  # fitted once per run (a no-op when the run already did)
     return GateController(gate_from_config(config, seed), reference, previous_texts(config, context), embedder,
                           config.remediation, window, fidelity_from_config(config, reference, seed),
                           previous_sampling(config, context))
+
+
+def gate_min_records(config: Any) -> int:
+    """The fewest records a window must hold for the gate to be computable: the [diversity.gate]'s
+    ``min_samples``, and the fidelity perplexity rule's ``min_records`` when its not-computed blocks. 0 when
+    the gate is off."""
+    if config is None or not config.gate.enabled:
+        return 0
+    fidelity = config.fidelity
+    blocks = fidelity.enabled and fidelity.on_not_computed == "fail" and fidelity.perplexity_tolerance is not None
+    return max(config.gate.min_samples, fidelity.min_records if blocks else 0)
+
+
+def fidelity_result(fidelity: Any, window: list[str]) -> Any:
+    """The fidelity gate's result, each decision marked blocking or a warning (its ``on_not_computed``)."""
+    from .diversity.gate import GateResult, mark_blocking
+
+    result = fidelity.evaluate(window)
+    blocking = getattr(fidelity, "blocking", {"fail", "not_computed"})
+    return GateResult(result.passed, mark_blocking(result.decisions, blocking), result.metrics, result.label)
 
 
 def _sampling_values(sampling: Any) -> dict[str, float]:

@@ -70,7 +70,8 @@ def _forecast_lines(fc: dict[str, Any]) -> list[str]:
 
 def _forecast_header(fc: dict[str, Any]) -> str:
     collect = fc.get("collect", fc["target"])
-    pool = (f" (diverse selection collects a pool of {collect}: the forecast is for the pool)"
+    pool = (f" (the run collects {collect} records, for diverse selection or the quality gate's smallest "
+            f"window, and keeps {fc['target']}: the forecast is for the {collect})"
             if collect != fc["target"] else "")
     extra = f" (+{fc['revoked_window']} for the window the gate revokes)" if fc.get("revoked_window") else ""
     return f"forecast for target {fc['target']}{pool}{extra}:"

@@ -137,6 +137,14 @@ class RequestPlan:
                 self.seeds, self._orders = widened, {}
         self.rotation, self.few_shot_extra = rotation, few_shot_extra
 
+    def can_widen(self, current: int, new: int) -> bool:
+        """Whether seed factor ``new`` gives more distinct seeds than ``current`` (False for a source used
+        whole: inline, file and dataset seeds, a grid without ``sample``, or a sample already the whole grid)."""
+        if self.widen is None or new <= current:
+            return False
+        now = len(self.base_seeds) if current <= 1 else len(self.widen(current))
+        return len(self.widen(new)) > now
+
     def few_shot_adjustment(self) -> tuple[int, int]:
         """(rotation, extra examples): what every step that draws few-shot examples applies."""
         return self.rotation, self.few_shot_extra

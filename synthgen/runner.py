@@ -125,11 +125,29 @@ class Runner:
         return [s.stats for s in self.stages] + ([self.gate_stats] if self.gate is not None else [])
 
     def stop_reason(self) -> str | None:
-        """Why the run is over, or None while there is work: generating, or gating the last window."""
+        """Why the run is over, or None while there is work: generating, or gating the last window.
+
+        When generating ends (budget or source spent) after a failed gate check with nothing left to gate,
+        the failure stands: the run is ``gate_failed`` (exit 3), the same as when the last records were
+        gated and failed; a window that passed after the failure ends the run by its limit as usual. So a
+        revoked window never turns into an exit-0 ``budget_exhausted`` run, whatever was left over."""
         if self.gate_failed:
             return GATE_FAILED
         reason = self._limit_reason()
-        return None if reason and self._gate_pending(final=True) else reason
+        if reason and self._gate_pending(final=True):
+            return None
+        if reason and reason != TARGET_REACHED and self._last_check_failed():
+            self.gate_failed = True
+            return GATE_FAILED
+        return reason
+
+    def limit_reason(self) -> str | None:
+        """Why generating is over (target, budget or source), or None while it goes on."""
+        return self._limit_reason()
+
+    def _last_check_failed(self) -> bool:
+        checks = self.gate.state.checks if self.gate is not None else []
+        return bool(checks) and not checks[-1]["passed"]
 
     def _limit_reason(self) -> str | None:
         """Why generating is over, or None. The runner collects ``limits.target`` records, which is more

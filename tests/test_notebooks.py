@@ -37,3 +37,17 @@ def test_notebook_executes(path, tmp_path):
                    resources={"metadata": {"path": str(root / "notebooks")}}).execute()
     errors = [o for c in book.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors
+    CHECKS.get(path.name, lambda root: None)(root)
+
+
+def no_duplicate_records(root):
+    """generations.ipynb says each generation is deduplicated against all history: no text is kept twice,
+    within a generation or across generations (its recipe's [dedup] table does it)."""
+    import pyarrow.parquet as pq
+
+    runs = sorted((root / "runs" / "notebook-generations").glob("gen-*/data.parquet"))
+    texts = [t for run in runs for t in pq.read_table(run).column("text").to_pylist()]
+    assert len(runs) >= 2 and len(set(texts)) == len(texts)
+
+
+CHECKS = {"generations.ipynb": no_duplicate_records}  # what a notebook's text claims about its output

@@ -103,12 +103,12 @@ def test_with_diverse_selection_forecast_and_outcome_both_count_the_pool(write_r
     out = tmp_path / "run"
     planned = CliRunner().invoke(cli, ["plan", str(recipe), "--sample", "16", "--out", str(out)])
     assert planned.exit_code == 0, planned.output
-    assert "forecast for target 12 (diverse selection collects a pool of 18" in planned.output
+    assert "forecast for target 12 (the run collects 18 records" in planned.output
     run_recipe(recipe, out=out, progress=False)
     compared = json.loads((out / "report.json").read_text())["forecast"]
     assert compared["predicted"]["collect"] == compared["outcome"]["collect"] == 18
     assert compared["outcome"]["candidates_to_target"] >= 18 and compared["within_interval"]
-    assert "selection pool (18 records for target 12)" in (out / "report.md").read_text()
+    assert "candidates to reach the 18 records collected (for target 12" in (out / "report.md").read_text()
 
 
 # --- #4: the gate preview is the run's GateController.check, fidelity included ----------------------------------

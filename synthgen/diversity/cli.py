@@ -40,7 +40,7 @@ def metrics_command(input_path: Path, reference: Path | None, as_json: bool, tex
     report = {"input": str(input_path), "reference": str(reference) if reference else None, "n": len(texts),
               "missing_text": missing, "reference_n": len(real) if real is not None else None,
               "reference_missing_text": reference_missing, "embedder": embedder,
-              "metrics": diversity_rows(texts, real, embedder, seed)}
+              "metrics": diversity_rows(texts, real, embedder, seed, _sources(input_path, reference))}
     if real is not None and fidelity_scorer != "none":
         from ..fidelity.metrics import fidelity_rows
 
@@ -48,15 +48,24 @@ def metrics_command(input_path: Path, reference: Path | None, as_json: bool, tex
     click.echo(json.dumps(report, indent=2) if as_json else format_table(report))
 
 
-def diversity_rows(texts: list[str], real: list[str] | None, embedder_name: str, seed: int) -> list[dict[str, Any]]:
-    from .embed import build_embedder, for_comparison
+def diversity_rows(texts: list[str], real: list[str] | None, embedder_name: str, seed: int,
+                   source: str = "") -> list[dict[str, Any]]:
+    """The metric rows; an embedder that cannot be fitted on these texts (tfidf on one-character words)
+    leaves the embedding metrics not computed, with its reason prefixed by ``source``."""
+    from .embed import Unavailable, build_embedder, for_comparison
     from .metrics import MetricSettings, compute_metrics
 
     embedder = None
     if embedder_name != "none":
         params = {"seed": seed} if embedder_name == "tfidf" else {}
         embedder = for_comparison(build_embedder(embedder_name, **params), texts, real)
+        if isinstance(embedder, Unavailable) and source:
+            embedder.reason = f"{source}: {embedder.reason}"
     return [row.to_dict() for row in compute_metrics(texts, real, embedder, MetricSettings(seed=seed))]
+
+
+def _sources(input_path: Path, reference: Path | None) -> str:
+    return f"{input_path} + {reference}" if reference else str(input_path)
 
 
 def format_table(report: dict[str, Any]) -> str:

@@ -130,11 +130,26 @@ class TfidfSvdEmbedder:
             raise SynthgenError(f"the tfidf embedder needs at least 2 non-empty texts to fit, got {len(texts)}",
                                 hint="give more reference texts, or use embedder = 'minilm'")
         self.vectorizer_ = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, max_features=self.max_features)
-        x = self.vectorizer_.fit_transform(texts)
+        x = self._vectorize(texts)
         k = max(1, min(self.n_components, x.shape[1] - 1, len(texts) - 1))
         self.svd_ = TruncatedSVD(n_components=k, random_state=self.seed).fit(x)
         self.fit_keys_ = frozenset(text_key(t) for t in texts)
         return self
+
+    def _vectorize(self, texts: list[str]) -> Any:
+        """The TF-IDF matrix of ``texts``; fewer than 2 terms (words of 2+ characters: "a b", "3 6 !" have
+        none) leave nothing to embed, which is a :class:`SynthgenError` rather than scikit-learn's ValueError."""
+        try:
+            x = self.vectorizer_.fit_transform(texts)
+        except ValueError as exc:
+            if "empty vocabulary" not in str(exc):
+                raise
+            x = None
+        terms = 0 if x is None else x.shape[1]
+        if terms < 2:
+            raise SynthgenError(f"tfidf: {terms} distinct term(s) (words of 2+ characters) in the {len(texts)} texts "
+                                "it is fitted on; it needs at least 2", hint="use embedder = 'minilm' for such texts")
+        return x
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         if not self.fitted:
@@ -214,7 +229,7 @@ def for_comparison(embedder: Embedder, *text_sets: Sequence[str] | None) -> Embe
     try:
         return type(embedder)(**embedder.params()).fit(texts)
     except SynthgenError as exc:
-        return Unavailable(embedder.name, exc.message)
+        return Unavailable(embedder.name, str(exc))
 
 
 class Unavailable:

@@ -5,7 +5,8 @@ budgets); mean pairwise cosine ≤ min(real + 0.05, 0.8); Vendi ≥ 0.8× real (
 real-cluster coverage ≥ 0.9× real's own at equal n. Against the previous generation a metric may lose at
 most ``previous_tolerance`` (a project starting value, not from the literature). Every decision keeps its
 value, threshold and reference; a metric that cannot be computed is a ``not_computed`` decision, which
-fails the gate unless ``on_not_computed = "warn"``.
+fails the gate unless ``on_not_computed = "warn"``. Each decision says whether it is ``blocking``: a
+non-blocking one that did not pass is a *warning* (shown as such, never a failure, never steering remediation).
 """
 
 from __future__ import annotations
@@ -53,16 +54,25 @@ class GateResult:
 
     @property
     def failures(self) -> list[dict[str, Any]]:
-        return [d for d in self.decisions if d["status"] != PASS]
+        """Blocking decisions that did not pass (a decision without ``blocking`` counts as blocking)."""
+        return [d for d in self.decisions if d["status"] != PASS and is_blocking(d)]
+
+    @property
+    def warnings(self) -> list[dict[str, Any]]:
+        """Decisions that did not pass but only warn (``on_not_computed = "warn"``)."""
+        return [d for d in self.decisions if d["status"] != PASS and not is_blocking(d)]
 
     def to_dict(self) -> dict[str, Any]:
         return jsonable({"passed": self.passed, "decisions": self.decisions, "metrics": self.metrics,
-                         "failed": [f"{d['metric']} vs {d['against']}" for d in self.failures]})
+                         "failed": [f"{d['metric']} vs {d['against']}" for d in self.failures],
+                         "warnings": [f"{d['metric']} vs {d['against']}" for d in self.warnings]})
 
     def summary(self) -> str:
+        warned = "; ".join(describe_decision(d) for d in self.warnings)
+        note = f" (warning: {warned})" if warned else ""
         if self.passed:
-            return f"{self.label} passed ({len(self.decisions)} decisions)"
-        return f"{self.label} failed: " + "; ".join(describe_decision(d) for d in self.failures)
+            return f"{self.label} passed ({len(self.decisions)} decisions){note}"
+        return f"{self.label} failed: " + "; ".join(describe_decision(d) for d in self.failures) + note
 
     def merged(self, other: "GateResult") -> "GateResult":
         """Both results' decisions in one (the run's gate: diversity, then fidelity)."""
@@ -110,11 +120,23 @@ class DiversityGate:
                                    only=_names(self.previous_rules))
             decisions += [decide(rule, _row(prev, rule.metric), "previous") for rule in self.previous_rules]
             metrics += [dict(row.to_dict(), against="previous") for row in prev]
-        return GateResult(self._passed(decisions), jsonable(decisions), jsonable(metrics))
+        decisions = mark_blocking(decisions, self.blocking)
+        return GateResult(not any(d["blocking"] for d in decisions), jsonable(decisions), jsonable(metrics))
 
-    def _passed(self, decisions: list[dict[str, Any]]) -> bool:
-        blocking = {FAIL} if self.on_not_computed == "warn" else {FAIL, NOT_COMPUTED}
-        return not any(d["status"] in blocking for d in decisions)
+    @property
+    def blocking(self) -> set[str]:
+        """The decision statuses that fail the gate."""
+        return {FAIL} if self.on_not_computed == "warn" else {FAIL, NOT_COMPUTED}
+
+
+def mark_blocking(decisions: list[dict[str, Any]], blocking: set[str]) -> list[dict[str, Any]]:
+    """Each decision with ``blocking``: True when its status fails the gate (``blocking`` holds those statuses)."""
+    return [{**d, "blocking": d["status"] in blocking} for d in decisions]
+
+
+def is_blocking(decision: dict[str, Any]) -> bool:
+    """A decision that did not pass fails the gate unless it says ``blocking: False`` (a warning)."""
+    return decision.get("blocking", True) is not False
 
 
 def _real_rules(distinct2, compression, margin, cap, vendi, coverage, rare) -> list[Rule]:

@@ -11,6 +11,12 @@ drift), while a batch that is only bunched in embedding space but too far from r
 fidelity side decides) and its seeds widened. A step that reverses the previous one is half of it
 (bisection). Within ``bounds``; once ``attempt`` reaches the budget, or nothing can change, ``retry`` is
 False and the message names the failing metrics (the run exits 3).
+
+Only *blocking* decisions steer remediation: a decision marked ``blocking: False`` (a metric that could not
+be computed under ``on_not_computed = "warn"``) is a warning, never a failure. ``levers`` says what the run
+can actually change: a seed source that cannot widen (a grid without ``sample``, or one already whole; inline,
+file or dataset seeds) or a recipe without few-shot examples is never reported as widened or rotated, and a
+retry whose only changes would be those is no retry.
 """
 
 from __future__ import annotations
@@ -38,6 +44,15 @@ class RemediationBounds:
 
 
 @dataclass(frozen=True)
+class Levers:
+    """What a retry can change besides sampling: ``widen_seeds`` (the seed source gives more distinct seeds at
+    the next factor) and ``few_shot`` (some step draws few-shot examples to rotate or add to)."""
+
+    widen_seeds: bool = True
+    few_shot: bool = True
+
+
+@dataclass(frozen=True)
 class Remediation:
     """The next attempt's settings: absolute ``temperature`` and ``top_p``; ``seed_widening`` multiplies the
     current number of distinct seeds per batch (1 = unchanged); ``rotate_few_shot`` asks for new examples."""
@@ -57,29 +72,42 @@ class Remediation:
 
 
 def remediation_step(gate_result: Any, sampling: Any, attempt: int, bounds: Any = None,
-                     previous_move: float = 0.0) -> Remediation:
+                     previous_move: float = 0.0, levers: Levers | None = None) -> Remediation:
     """The adjustment after failed attempt ``attempt`` (0 = the first try) of a batch. ``previous_move`` is the
     signed temperature change of the retry before this one: when the new move goes the other way (the last
     step overshot), the step is half of that move, so the temperature settles between the two sides
     (bisection) instead of bouncing between them."""
     bounds = bounds or RemediationBounds()
     temp, top_p = float(_get(sampling, "temperature")), float(_get(sampling, "top_p"))
-    failures = [d for d in gate_result.decisions if d["status"] != "pass"]
+    failures = [d for d in gate_result.decisions if d["status"] != "pass" and d.get("blocking", True) is not False]
     names = tuple(dict.fromkeys(d["metric"] for d in failures))
     what = "; ".join(_why(d) for d in failures)
     keep = dict(temperature=temp, top_p=top_p, seed_widening=1, rotate_few_shot=False, failing=names)
-    if gate_result.passed:
+    if gate_result.passed or not failures:
         return Remediation(False, message="diversity gate passed: no change", **{**keep, "failing": ()})
     if all(d["status"] == "not_computed" for d in failures):
-        return Remediation(False, message=f"cannot remediate, metrics not computed: {what} (add real reference "
-                           "data or set on_not_computed = 'warn')", **keep)
+        hint = _not_computed_hint(failures)
+        return Remediation(False, message=f"cannot remediate, metrics not computed: {what} ({hint})", **keep)
     budget = _get(bounds, "budget")
     if attempt >= budget:
         return Remediation(False, message=f"remediation budget spent ({budget} retries); still failing: {what}", **keep)
     sides = tuple(dict.fromkeys(d["side"] for d in failures if d.get("side")))
     plain = {d["metric"] for d in failures if not d.get("side")}
     return _adjust(plain, sides, temp, top_p, attempt, bounds, what, names, previous_move,
-                   _step_multiple(failures, bounds))
+                   _step_multiple(failures, bounds), levers or Levers())
+
+
+SHORT_BATCH = ("the batch has", "scored records", "words to compare", "words at an equal budget")
+
+
+def _not_computed_hint(failures: list[dict[str, Any]]) -> str:
+    """What would let the metrics be computed: a larger window when the batch is what is short, else more
+    reference data; either way, on_not_computed = 'warn' makes them warnings."""
+    reasons = " ".join(str(d.get("reason") or "") for d in failures)
+    if any(marker in reasons for marker in SHORT_BATCH):
+        return ("the gated window is too small: raise generation.target or generation.max_candidates, or lower "
+                "diversity.gate.min_samples / min_tokens; or set on_not_computed = 'warn'")
+    return "add real reference data or set on_not_computed = 'warn'"
 
 
 def _step_multiple(failures: list[dict[str, Any]], bounds: Any) -> float:
@@ -95,7 +123,8 @@ def _step_multiple(failures: list[dict[str, Any]], bounds: Any) -> float:
 
 
 def _adjust(failed: set[str], sides: tuple[str, ...], temp: float, top_p: float, attempt: int, bounds: Any,
-            what: str, names: tuple[str, ...], previous_move: float = 0.0, multiple: float = 1.0) -> Remediation:
+            what: str, names: tuple[str, ...], previous_move: float = 0.0, multiple: float = 1.0,
+            levers: Levers = Levers()) -> Remediation:
     lexical, semantic, tail = failed & LEXICAL, failed & SEMANTIC, failed & TAIL
     cooler = TOO_FAR in sides
     hotter = bool(lexical or TOO_TYPICAL in sides or (semantic and not cooler))
@@ -109,17 +138,27 @@ def _adjust(failed: set[str], sides: tuple[str, ...], temp: float, top_p: float,
     elif cooler:
         new_temp = max(round(temp - step, 4), _get(bounds, "min_temperature"))
     broaden = bool(semantic or tail or TOO_TYPICAL in sides or (hotter and cooler))
-    factor = _get(bounds, "seed_widening") if broaden else 1
-    rotate = (broaden or cooler) and bool(_get(bounds, "rotate_few_shot"))
+    factor = _get(bounds, "seed_widening") if broaden and levers.widen_seeds else 1
+    rotate = (broaden or cooler) and bool(_get(bounds, "rotate_few_shot")) and levers.few_shot
+    more = cooler and levers.few_shot
     changes = _changes(temp, new_temp, top_p, new_top_p, factor, rotate) + (["more real few-shot examples"]
-                                                                           if cooler else [])
+                                                                           if more else [])
     names = tuple(sorted(set(names)))
     if not changes:
-        return Remediation(False, temp, top_p, 1, False, f"bounds reached, nothing left to adjust; {what}", names,
-                           sides=sides)
+        return Remediation(False, temp, top_p, 1, False, f"{_stuck(broaden, levers)}; {what}", names, sides=sides)
     conflict = "; conflicting directions: repetition decides the temperature" if hotter and cooler else ""
     message = f"attempt {attempt + 1}/{_get(bounds, 'budget')}: {what} -> {', '.join(changes)}{conflict}"
-    return Remediation(True, new_temp, new_top_p, factor, rotate, message, names, cooler, sides)
+    return Remediation(True, new_temp, new_top_p, factor, rotate, message, names, more, sides)
+
+
+def _stuck(broaden: bool, levers: Levers) -> str:
+    """Why no lever can change anything (the retry would generate the same way)."""
+    why = []
+    if broaden and not levers.widen_seeds:
+        why.append("the seed source cannot widen (only a grid with `sample` below the whole grid can)")
+    if broaden and not levers.few_shot:
+        why.append("no step draws few-shot examples to rotate")
+    return "nothing left to adjust: " + "; ".join(why) if why else "bounds reached, nothing left to adjust"
 
 
 def _changes(temp: float, new_temp: float, top_p: float, new_top_p: float, factor: int, rotate: bool) -> list[str]:

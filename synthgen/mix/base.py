@@ -6,11 +6,13 @@ into the mix is returned with one of them, never silently lost.
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import SynthgenError
-from ..records import as_text, conversation_has_text
+from ..records import as_text, conversation_has_text, is_conversation
 
 OVER_MIX_CAP = "over_mix_cap"
 """The synthetic-share cap was full: the real data cannot carry this row."""
@@ -48,3 +50,26 @@ def mix_text(value: Any) -> str | None:
     if conversation_has_text(value):
         return as_text(value)
     return None
+
+
+def real_text(value: Any) -> str | None:
+    """A real row's text as the mixer compares it and the mix writes it. Real rows are kept as given, so a
+    value that is neither a string nor a conversation (5, ``["a", "b"]``) is text in the mix: its JSON text
+    (:func:`written_text`), which is also what the mix's text column holds. None when there is no text
+    (absent, null, NaN, blank, a conversation without text): such rows are kept with no text."""
+    if not is_non_text(value):
+        return mix_text(value)
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return written_text(value)
+
+
+def is_non_text(value: Any) -> bool:
+    """A text value that is neither null, a string nor a conversation (5, NaN, ``["a", "b"]``): the mix
+    holds it as :func:`real_text` (its JSON text, or None for NaN)."""
+    return not (value is None or isinstance(value, str) or is_conversation(value))
+
+
+def written_text(value: Any) -> str:
+    """A non-string value as the mix writes it in a text column: its JSON text (5 → ``5``)."""
+    return json.dumps(value, ensure_ascii=False, default=str)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from .base import (DUPLICATE_IN_MIX, MISSING_TEXT, OVER_MIX_CAP, SOURCE_REAL, SOURCE_SYNTHETIC, MixError, MixTexts,
-                   mix_text)
+                   is_non_text, mix_text, real_text, written_text)
 from .caps import CAP_KEY, OVERRIDE_KEY, default_cap, resolve_cap, synthetic_allowance
 from .fields import check_text_field, label_rows, require_field, with_reason
 from .novelty import DiversityOrder
@@ -97,7 +97,8 @@ class Mixer:
         synthetic = carried + list(synthetic_rows)
         check_text_field(synthetic, self.text_field, "synthetic")
         allowance = self._allowance(len(real), len(synthetic))
-        real_texts = [mix_text(row.get(self.text_field)) for row in real]
+        real_values = [row.get(self.text_field) for row in real]
+        real_texts = [real_text(value) for value in real_values]
         eligible, offered, dropped = self._eligible(synthetic, real_texts)
         chosen = self._choose(eligible, allowance, MixTexts(offered, [t for t in real_texts if t is not None]))
         picked = [row for i, row in enumerate(eligible) if i in chosen]
@@ -107,7 +108,7 @@ class Mixer:
         result = MixResult(records, len(real), len(picked), share, label_rows(dropped, SOURCE_SYNTHETIC),
                            self.cap, self.default_cap, allowance, self.override_reason, self.strategy,
                            self.settings())
-        result.warnings = self._warnings(result, blank_real=real_texts.count(None), carried=len(carried))
+        result.warnings = self._warnings(result, carried=len(carried)) + self._real_text_notes(real_values)
         return result
 
     def _real_records(self, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -161,7 +162,7 @@ class Mixer:
         picked = STRATEGIES[self.strategy](eligible, k, self, texts)
         return set(check_selection(list(picked), len(eligible), k, self.strategy))
 
-    def _warnings(self, result: MixResult, blank_real: int, carried: int = 0) -> list[str]:
+    def _warnings(self, result: MixResult, carried: int = 0) -> list[str]:
         notes = []
         if carried:
             notes.append(f"{carried} rows of the real data are tagged source='synthetic' (an earlier mix?): they "
@@ -171,9 +172,20 @@ class Mixer:
             notes.append(f"the real data ({result.n_real} rows) can carry at most {result.allowance} synthetic "
                          f"rows at a {self.cap} share: {over} synthetic rows left out ({OVER_MIX_CAP}); "
                          "add real data to use more of them")
-        if blank_real:
-            notes.append(f"{blank_real} real rows have no text in {self.real_text_field!r}; kept anyway (real data "
-                         "is never dropped)")
+        return notes
+
+    def _real_text_notes(self, values: list[Any]) -> list[str]:
+        """What happened to real rows without a text string: kept as given, like every real row. A value
+        with no text is kept without text; any other non-string (5) is compared and written as its JSON text."""
+        notes, field = [], self.real_text_field
+        blank = sum(real_text(value) is None for value in values)
+        if blank:
+            notes.append(f"{blank} real rows have no text in {field!r} (absent, null, NaN or blank); kept anyway "
+                         "without text (real data is never dropped)")
+        odd = [value for value in values if is_non_text(value) and real_text(value) is not None]
+        if odd:
+            notes.append(f"{len(odd)} real rows hold a non-string value in {field!r} (e.g. {odd[0]!r}); kept, and "
+                         f"compared and written as its JSON text (e.g. {written_text(odd[0])!r})")
         return notes
 
 

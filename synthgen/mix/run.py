@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import RecipeError, SynthgenError
+from .base import MixError
 from .mixer import Mixer, MixResult
 from .novelty import DiversityOrder
 from .store import write_mix
@@ -51,3 +52,23 @@ def mix_run_dir(run_dir: str | Path, mixer: Mixer, real_rows: list[dict[str, Any
     result = mixer.mix(real_rows, synthetic)
     write_mix(result, run_dir / "mix")
     return result
+
+
+def failed_mix_summary(mixer: Mixer, error: SynthgenError, where: str = "mix") -> dict[str, Any]:
+    """The run report's mix summary when the mix fails after generation (the report must still be
+    written): nothing in ``mix/``, the error as ``error`` and as the warning the report shows."""
+    message = str(error) if isinstance(error, RecipeError) else f"{where}: {error}"
+    result = MixResult([], 0, 0, 0.0, [], mixer.cap, mixer.default_cap, None, mixer.override_reason,
+                       mixer.strategy, mixer.settings(), [f"the mix was not written: {message}"])
+    return {**result.summary(), "error": message}
+
+
+def check_mix_written(summary: dict[str, Any] | None, run_dir: str | Path) -> None:
+    """Raise the error of a mix that failed after generation (:func:`failed_mix_summary`); called once the
+    run's dataset, report and manifest are written, so the failure loses none of them."""
+    error = (summary or {}).get("error")
+    if error:
+        data, mix = Path(run_dir) / "data.parquet", Path(run_dir) / "mix"
+        raise MixError(f"{mix} was not written: {error}",
+                       hint=f"the dataset and report are written; fix what the error names, then build the mix with "
+                            f"`synthgen mix --real REAL --synthetic {data} --out {mix}`")

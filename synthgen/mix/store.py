@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import write_json_atomic
-from .base import MixError
+from .base import MixError, is_non_text, real_text, written_text
 from .mixer import MixResult
 from ..atomic import replace_folder
 
@@ -33,7 +33,8 @@ def write_mix(result: MixResult, out_dir: str | Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    records = to_table(result.records, ("text", "source"), result.warnings)
+    records = to_table(text_as_compared(result.records, result.settings.get("text_field", "text")),
+                       ("text", "source"), result.warnings)
     try:
         with _quiet_datasets():
             datasets.Dataset(records).save_to_disk(str(tmp))
@@ -44,6 +45,13 @@ def write_mix(result: MixResult, out_dir: str | Path) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+
+def text_as_compared(rows: list[dict[str, Any]], field: str) -> list[dict[str, Any]]:
+    """``rows`` with a text value that is neither a string nor a conversation (a real row's 5, or NaN) as
+    the mixer read it (:func:`.base.real_text`: its JSON text, or None), so the mix's text column holds what
+    the mixer counted, whatever the column's other values are; other rows as they are."""
+    return [{**row, field: real_text(row[field])} if is_non_text(row.get(field)) else row for row in rows]
 
 
 def _check_replaceable(out: Path) -> None:
@@ -104,5 +112,4 @@ def _array(values: list[Any]):
 def _as_text(values: list[Any]) -> list[Any]:
     if all(v is None or isinstance(v, str) for v in values):
         return values
-    return [v if v is None or isinstance(v, str) else json.dumps(v, ensure_ascii=False, default=str)
-            for v in values]
+    return [v if v is None or isinstance(v, str) else written_text(v) for v in values]

@@ -35,6 +35,8 @@ def build_run_plan(loaded: Any, backend: Any = None) -> RunPlan:
     check_data_inputs(recipe, context)
     embedder, gate, selection, diversity_field = build_gate_parts(recipe, context, output, collect_target(recipe))
     pipeline, samplings, gated = build_pipeline(recipe, context, seeds, backend, output, embedder, diversity_field)
+    if gate is not None:
+        gate.bind_levers(seeds.requests.can_widen, draws_few_shot(seeds, pipeline))
     check_mix_inputs(recipe, context, output, seeds.fields, pipeline)
     limits, target = run_limits(recipe, samplings, pipeline)
     steps = recipe.step_configs()
@@ -77,12 +79,22 @@ def check_replay_file(config: Any, context: RecipeContext) -> None:
                           hint="point it at the jsonl of saved completions; relative paths start at the recipe's folder")
 
 
+def draws_few_shot(seeds: SeedPlan, pipeline: list[Stage]) -> bool:
+    """Whether any prompt draws few-shot examples (what gate remediation rotates or adds to)."""
+    return seeds.requests.few_shot is not None or any(getattr(s, "few_shot", None) is not None for s in pipeline)
+
+
 def collect_target(recipe: Any) -> int:
-    """Records to collect: the target, or 1.5× it (within the budget) when diverse selection chooses."""
+    """Records to collect: the target, or 1.5× it (within the budget) when diverse selection chooses; at
+    least the quality gate's smallest window (:func:`~synthgen.gating.gate_min_records`), so a target below
+    it is gated on a computable window. Records beyond the target go to the rejects as ``over_target``."""
+    from ..gating import gate_min_records
+
     gen = recipe.generation
+    collect = gen.target
     if recipe.diversity is not None and recipe.diversity.selection != "first":
-        return min(math.ceil(gen.target * SELECTION_POOL), gen.candidate_budget)
-    return gen.target
+        collect = min(math.ceil(gen.target * SELECTION_POOL), gen.candidate_budget)
+    return max(collect, gate_min_records(recipe.diversity))
 
 
 def run_limits(recipe: Any, samplings: dict[str, Any], pipeline: list[Stage]) -> tuple[Limits, int]:

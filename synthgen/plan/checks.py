@@ -85,9 +85,25 @@ def _check_real(config: Any, context: RecipeContext) -> None:
 
     with located(context.where("mix.real")):
         rows = read_rows(context.resolve(config.real), split=config.split)
+    _check_real_rows(rows, config, context)
     key = "mix.real" if config.text_field == "text" else "mix.text_field"
     with located(f"{context.where(key)} ({config.real})"):
         check_text_field(rows, config.text_field, "real")
+
+
+def _check_real_rows(rows: list[dict[str, Any]], config: Any, context: RecipeContext) -> None:
+    """Real data with no real row admits no synthetic row under a cap below 1 (the mixer would refuse it
+    after the whole generation): refused here, unless the cap is 1 (synthetic data alone, by override)."""
+    from ..mix.base import SOURCE_SYNTHETIC
+    from ..mix.caps import CAP_KEY, OVERRIDE_KEY
+
+    if (config.max_synthetic_share or 0.0) >= 1.0 or any(row.get("source") != SOURCE_SYNTHETIC for row in rows):
+        return
+    what = "has no rows" if not rows else f"has no real rows (all {len(rows)} are tagged source='synthetic')"
+    raise RecipeError(f"{context.where('mix.real')} ({config.real}): the real data {what}, so the synthetic-share "
+                      "cap admits no synthetic row: real data is kept and accumulated, never replaced",
+                      hint=f"point mix.real at real data with rows; to ship synthetic data alone set {CAP_KEY} = 1 "
+                           f"with {OVERRIDE_KEY}")
 
 
 def written_columns(recipe: Any, output: OutputPlan, seed_fields: frozenset[str]) -> set[str] | None:

@@ -86,7 +86,18 @@ def _normalize(gate: str, d: dict[str, Any], check: str | None = None) -> dict[s
         passed = d["status"] == "pass"
     return {"gate": gate, "check": check, "metric": str(d.get("metric") or d.get("name") or "?"),
             "against": d.get("against"), "value": d.get("value"), "threshold": d.get("threshold"), "passed": passed,
-            "rule": d.get("rule") or d.get("op"), "reason": d.get("reason")}
+            "rule": d.get("rule") or d.get("op"), "reason": d.get("reason"), "warning": is_warning(d)}
+
+
+def is_warning(d: dict[str, Any]) -> bool:
+    """A decision that did not pass but does not block its gate (``blocking: False``: a metric not computed
+    under ``on_not_computed = "warn"``)."""
+    return d.get("blocking") is False and d.get("status", "pass") != "pass" and d.get("passed") is not True
+
+
+def decision_verdict(d: dict[str, Any]) -> str:
+    """pass, FAIL, not computed, or "warning: not computed" for a decision that only warns."""
+    return f"warning: {verdict(d.get('passed'))}" if d.get("warning") else verdict(d.get("passed"))
 
 
 def gate_failures(report: dict[str, Any]) -> list[str]:

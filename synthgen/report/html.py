@@ -16,8 +16,8 @@ from ..fidelity.report import fidelity_html
 from . import plots
 from .build import acceptance_line, rejected_phrase, render_markdown, tokens_phrase
 from .data import read_table, require_data_files, schema_names
-from .facts import (format_value, gate_checks_summary, gate_decisions, gate_failures, generation_series,
-                    informational_metrics, verdict)
+from .facts import (decision_verdict, format_value, gate_checks_summary, gate_decisions, gate_failures,
+                    generation_series, informational_metrics, verdict)
 
 N_KEPT_SAMPLES, PER_REASON, MAX_REJECT_SAMPLES, TEXT_CHARS = 8, 3, 40, 600
 
@@ -163,7 +163,7 @@ def _gates(report: dict[str, Any]) -> str:
 def _decision_table(decisions: list[dict[str, Any]]) -> str:
     rows = [[esc(d["gate"]), esc(d.get("check") or ""), esc(d["metric"]), esc(d.get("against") or ""),
              _num(format_value(d["value"])), _num(format_value(d["threshold"])), esc(d.get("rule") or ""),
-             _verdict(d["passed"]), esc(d.get("reason") or "")] for d in decisions]
+             _verdict(d["passed"], d), esc(d.get("reason") or "")] for d in decisions]
     return _table(["gate", "check", "metric", "against", "value", "threshold", "rule", "result", "note"], rows)
 
 
@@ -226,6 +226,7 @@ def _num(value: Any) -> str:
     return f"<span class=\"num\">{esc(value)}</span>"
 
 
-def _verdict(passed: Any) -> str:
+def _verdict(passed: Any, decision: dict[str, Any] | None = None) -> str:
     css = {True: "pass", False: "fail"}.get(passed, "na")
-    return f"<span class=\"{css}\">{esc(verdict(passed))}</span>"
+    text = decision_verdict(decision) if decision is not None else verdict(passed)
+    return f"<span class=\"{css}\">{esc(text)}</span>"

@@ -21,10 +21,18 @@ def gate_section(report: RunReport) -> list[str]:
         lines += [f"Check {i} (records {start}-{end}, attempt {check['attempt']}): **{outcome}**", "",
                   "| metric | against | value | threshold | reference | status |", "|---|---|---:|---:|---:|---|"]
         lines += [f"| {d['metric']} | {d.get('against', '')} | {_num(d.get('value'))} | {_num(d.get('threshold'))} "
-                  f"| {_num(d.get('reference'))} | {d.get('status', '')} |" for d in check["decisions"]]
+                  f"| {_num(d.get('reference'))} | {_status(d)} |" for d in check["decisions"]]
         remedy = (check.get("remediation") or {}).get("message")
         lines += ["", f"Remediation: {remedy}", ""] if remedy else [""]
     return lines
+
+
+def _status(decision: dict[str, Any]) -> str:
+    """The decision's status; one that did not pass but does not block the gate is marked a warning."""
+    from .facts import is_warning
+
+    status = decision.get("status", "")
+    return f"{status} (warning)" if is_warning(decision) else status
 
 
 def diversity_section(report: RunReport) -> list[str]:

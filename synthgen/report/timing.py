@@ -32,7 +32,7 @@ def timing_section(report: dict[str, Any]) -> list[str]:
 
 def forecast_section(report: dict[str, Any]) -> list[str]:
     """The pilot's forecast (``synthgen plan --out``) beside what the run needed: both count candidates
-    until the same record (the selection pool's last, or the target's), and both rates are records kept
+    until the same record (the last one collected, or the target's), and both rates are records kept
     per first-step candidate (the acceptance rate when a candidate makes one record)."""
     fc = report.get("forecast")
     if not fc:
@@ -40,7 +40,7 @@ def forecast_section(report: dict[str, Any]) -> list[str]:
     predicted, outcome = fc["predicted"], fc["outcome"]
     collect = predicted.get("collect", predicted["target"])
     what = "target" if collect == predicted["target"] else \
-        f"selection pool ({collect} records for target {predicted['target']})"
+        f"{collect} records collected (for target {predicted['target']}: a selection pool or the gate's window)"
     rate_label, rate_cell, outcome_rate = _rate_cells(predicted, outcome)
     return ["", "## Forecast vs outcome", "", "| | forecast (pilot) | outcome |", "|---|---:|---:|",
             f"| candidates to reach the {what} | {_candidates_cell(predicted)} "
