@@ -4,13 +4,15 @@ the reporter (frames, gc, tracing, signals, the module table), by lying to the t
 objects, subclasses, patched builtins, shadowed or rebound names), by exiting or reporting early, or by
 leaving something behind to report later. ``test_honest_solution_passes`` proves the harness can pass.
 
-The attacks run under bubblewrap (when it works here) and without any outer isolation: the verdict
-must not depend on the outer boundary.
+The attacks run under bubblewrap and kernel namespaces (when they work here) and without any outer
+isolation: the verdict must not depend on the outer boundary.
 """
 
 from __future__ import annotations
 
+import os
 import textwrap
+import time
 
 import pytest
 
@@ -33,7 +35,8 @@ def check(candidate):
 MATH_TEST = "\n\nimport math\n\n\ndef check(candidate):\n    assert math.fabs(candidate(2, 3) - 5) < 1e-9\n"
 HELPER_PROMPT = 'def expected(a, b):\n    return a + b\n\n\ndef add(a, b):\n    """Return a + b."""\n'
 HELPER_TEST = '\n\ndef check(candidate):\n    for a, b in [(2, 3), (4, 5)]:\n        assert candidate(a, b) == expected(a, b)\n'
-ISOLATIONS = ["strict", "none"] if isolation.bwrap_available() else ["none"]
+ISOLATIONS = [*(["strict"] if isolation.bwrap_available() else []),
+              *(["namespaces"] if isolation.available() is not None else []), "none"]
 
 # Reused by several attacks: report a pass on every descriptor, the way the old reporter did.
 SPRAY = """
@@ -58,9 +61,9 @@ ATTACKS: dict[str, str] = {
         import sys, os
         f = sys._getframe(1)
         while f is not None:
-            cfg = f.f_locals.get("cfg")
-            if cfg is not None and "key_path" in cfg:
-                os.write(cfg["status_fd"], b"pass " + open(cfg["key_path"], "rb").read() + b"\\n")
+            cfg, control = f.f_locals.get("cfg"), f.f_locals.get("control")
+            if cfg is not None and control is not None:
+                os.write(cfg["status_fd"], b"pass " + control[-1]() + b"\\n")
                 os._exit(0)
             f = f.f_back
         return 0
@@ -88,10 +91,15 @@ ATTACKS: dict[str, str] = {
     """),
     "gc_object_list": body("""
         import gc, os
+        fd = nonce = None
         for obj in gc.get_objects():
-            if type(obj) is dict and "key_path" in obj and "status_fd" in obj:
-                os.write(obj["status_fd"], b"pass " + open(obj["key_path"], "rb").read() + b"\\n")
-                os._exit(0)
+            if type(obj) is tuple and len(obj) == 3 and obj[0] is None and callable(obj[2]):
+                nonce = obj[2]()
+            if type(obj).__name__ == "mappingproxy" and "status_fd" in obj:
+                fd = obj["status_fd"]
+        if fd is not None and nonce:
+            os.write(fd, b"pass " + nonce + b"\\n")
+            os._exit(0)
         return 0
     """),
     "gc_referrers": body("""
@@ -307,6 +315,16 @@ ATTACKS: dict[str, str] = {
         _spray(nonce)
         os._exit(0)
     """) + SPRAY,
+    "key_next_to_work_through_dir_fd": body("""
+        import os
+        work = os.getcwd()
+        os.mkdir("a")
+        os.chdir("a")
+        folder = os.open(work, os.O_RDONLY)
+        nonce = os.read(os.open("../key", os.O_RDONLY, dir_fd=folder), 256).strip()
+        _spray(nonce)
+        os._exit(0)
+    """) + SPRAY,
     "list_the_parent_folder": body("""
         import os
         print(os.listdir(".."))
@@ -462,7 +480,7 @@ def test_attack_is_rejected(verifier, name):
     ("builtins_monkeypatch_with_int_subclass", "non_plain_return"),
     ("builtins_patch_on_first_call_only", "tampered_builtins"),
     ("tests_namespace_patched_through_sys_modules", "tampered_builtins"),
-    ("check_code_replaced", "tampered_builtins"), ("shadow_builtin_at_module_level", "tampered_builtins"),
+    ("check_code_replaced", "runtime_error"), ("shadow_builtin_at_module_level", "tampered_builtins"),
     ("replace_dunder_builtins", "tampered_builtins"), ("thread_patches_builtins_after_return", "tampered_builtins"),
     ("gc_callback_patches_builtins", "tampered_builtins"), ("rebind_own_function_during_call", "tampered_builtins"),
     ("os_exit_zero", "early_exit"), ("raise_system_exit_zero", "early_exit"), ("sys_exit_zero", "early_exit"),
@@ -554,3 +572,357 @@ def test_guard_functions_reference_no_global_name():
              for f in functions}
     assert loads == {f.__name__: [] for f in functions}
     assert all(f.__closure__ is None for f in functions)
+
+
+# --- Issue: the red-team report of the sandbox (/tmp/hunt_sandbox). Each attack below forged a pass,
+# read or wrote host files, or crashed the parent before the fix. ---
+
+# The cwd is work/d/d/… (12 deep); a descriptor of work makes "../"*12 reach "/" for the kernel while the
+# hook, resolving against the cwd, saw a path inside work.
+DIR_FD_SETUP = """
+import os
+_work = os.getcwd()
+for _ in range(12):
+    os.mkdir("d")
+    os.chdir("d")
+_fd = os.open(_work, os.O_RDONLY)
+_up = "../" * 12
+"""
+
+DIR_FD_ATTACKS: dict[str, str] = {
+    "dir_fd_open_outside": body("""
+        os.open(_up + "etc/hostname", os.O_RDONLY, dir_fd=_fd)
+        return 0
+    """),
+    "dir_fd_mkdir_outside": body("""
+        os.mkdir(_up + "tmp/synthgen-dir-fd-was-here", dir_fd=_fd)
+        return 0
+    """),
+    "dir_fd_rename_outside": body("""
+        open("x", "w").close()
+        os.rename("x", _up + "tmp/synthgen-dir-fd-was-here", dst_dir_fd=_fd)
+        return 0
+    """),
+    "dir_fd_remove_outside": body("""
+        os.remove(_up + "tmp/synthgen-dir-fd-nothing", dir_fd=_fd)
+        return 0
+    """),
+    "listdir_of_a_descriptor": body("""
+        print(os.listdir(_fd))
+        return 0
+    """),
+    "scandir_of_a_descriptor": body("""
+        print([e.name for e in os.scandir(_fd)])
+        return 0
+    """),
+    "fchdir_to_a_descriptor": body("""
+        os.fchdir(_fd)
+        return 0
+    """),
+    "fwalk_hands_out_directory_descriptors": body("""
+        for _top, _dirs, _files, dirfd in os.fwalk("."):
+            os.open(_up + "etc/hostname", os.O_RDONLY, dir_fd=dirfd)
+        return 0
+    """),
+    "fifo_outside_without_an_audit_event": body("""
+        try:
+            os.mkfifo(_up + "tmp/synthgen-fifo-was-here")
+        except OSError:
+            return 0
+        raise SystemExit("made a FIFO outside the sandbox")
+    """),
+    "io_open_with_a_dir_fd_opener": body("""
+        open(_up + "etc/hostname", opener=lambda path, flags: os.open(path, flags, dir_fd=_fd)).read()
+        return 0
+    """),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DIR_FD_ATTACKS))
+def test_paths_relative_to_a_descriptor_are_refused(verifier, name):
+    """The audit hook resolves relative paths against the cwd; the kernel resolves them against
+    ``dir_fd`` (or takes an fd as the path). Every such use is refused, whatever it points at."""
+    verdict = verifier.check(candidate_for(DIR_FD_ATTACKS[name], prompt=DIR_FD_SETUP + PROMPT))
+    assert (verdict.keep, verdict.reason) == (False, "forbidden_file_access"), verdict
+
+
+def test_host_files_cannot_be_read_or_written_through_dir_fd(verifier, tmp_path):
+    """The report's host read and write: a secret file outside the sandbox is neither read (its text
+    would come back in the error excerpt) nor is a file created next to it."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("hunter2-synthgen-secret")
+    attack = body(f"""
+        try:
+            leaked = os.read(os.open(_up + {str(secret)[1:]!r}, os.O_RDONLY, dir_fd=_fd), 100)
+        except OSError as exc:
+            leaked = repr(exc).encode()
+        try:
+            os.close(os.open(_up + {str(tmp_path / "pwned")[1:]!r}, os.O_WRONLY | os.O_CREAT, dir_fd=_fd))
+        except OSError:
+            pass
+        raise RuntimeError(leaked)
+    """)
+    verdict = verifier.check(candidate_for(attack, prompt=DIR_FD_SETUP + PROMPT))
+    assert "hunter2" not in str(verdict.evidence) and not (tmp_path / "pwned").exists(), verdict
+    assert (verdict.keep, verdict.reason) == (False, "forbidden_file_access")
+
+
+KEY_HUNT = body("""
+    import os
+    found = []
+    for fd in range(3, 64):
+        for read in (lambda: os.read(fd, 4096), lambda: os.pread(fd, 4096, 0)):
+            try:
+                found.append(read())
+            except OSError:
+                pass
+    for path in ("/proc/self/environ", "/proc/1/environ", "/proc/self/cmdline", "../key", "key"):
+        try:
+            found.append(open(path, "rb").read())
+        except (OSError, ValueError):
+            pass
+    try:
+        found += [os.readlink("/proc/self/fd/" + n).encode() for n in os.listdir("/proc/self/fd")]
+    except (OSError, ValueError):
+        pass
+    for blob in found:
+        for word in blob.replace(b"\\0", b" ").replace(b'"', b" ").split():
+            if len(word) == 32:
+                _spray(word)
+    return 0
+""") + SPRAY
+
+
+def test_the_pass_key_is_in_no_descriptor_file_or_environment(verifier):
+    """Every inherited descriptor (read and pread), the environment of this process and of PID 1, and the
+    old key file: none holds the nonce, so nothing sprayed from them is a pass."""
+    verdict = verifier.check(candidate_for(KEY_HUNT))
+    assert not verdict.keep, verdict
+
+
+def test_the_pass_key_is_not_in_a_file(monkeypatch):
+    """The parent writes no key file: the only files of a run are its output, status and program."""
+    import tempfile
+
+    from synthgen.verify import sandbox as sandbox_module
+
+    seen: list[list[str]] = []
+    original = sandbox_module.Sandbox._wait
+
+    def spy(self, proc, work):
+        seen.append(sorted(p.name for p in work.parent.iterdir()))
+        return original(self, proc, work)
+
+    monkeypatch.setattr(sandbox_module.Sandbox, "_wait", spy)
+    Sandbox(SandboxLimits(timeout_s=3.0), isolation_mode="none").run("print(1)")
+    assert seen == [sorted(["work", "program.py", "stdout", "stderr", "status"])]
+    assert tempfile.gettempdir()
+
+
+DEEP_TREE = """
+for _ in range(1500):
+    os.mkdir("d")
+    os.chdir("d")
+"""
+
+
+@pytest.mark.parametrize("mode", ISOLATIONS)
+def test_a_deep_tree_does_not_crash_the_parent(mode, tmp_path, monkeypatch):
+    """A tree deeper than the recursion limit crashed the parent's quota scan (before the process group
+    was killed) and its clean-up: the run must end with a verdict, the child dead, nothing left."""
+    import tempfile
+
+    from synthgen.verify.sandbox import _compiled_prelude
+
+    _compiled_prelude()  # made once per process, in the real temporary folder
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    program = "import os, signal, time\nprint(os.getpid(), flush=True)\n" \
+        "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM, signal.SIGXCPU})\n" + DEEP_TREE + \
+        "print('deep', flush=True)\ntime.sleep(30)\n"
+    start = time.monotonic()
+    # audit=False: the parent's robustness is what is tested (and the hook makes each mkdir O(depth))
+    result = Sandbox(SandboxLimits(timeout_s=3.0), isolation_mode=mode, audit=False).run(program)
+    assert time.monotonic() - start < 10 and result.reason == "timeout" and "deep" in result.stdout, result
+    assert list(tmp_path.iterdir()) == []
+    if mode == "none":
+        with pytest.raises(ProcessLookupError):
+            os.kill(int(result.stdout.split()[0]), 0)
+
+
+
+def test_the_quota_scan_and_clean_up_survive_deep_trees(tmp_path):
+    from synthgen.verify.sandbox import _over_quota, _remove
+
+    folder = tmp_path / "root"
+    deep = folder
+    deep.mkdir()
+    here = os.getcwd()
+    try:
+        os.chdir(deep)
+        for _ in range(1500):
+            os.mkdir("d")
+            os.chdir("d")
+    finally:
+        os.chdir(here)
+    assert _over_quota(folder, SandboxLimits(max_files=10_000)) is False
+    assert _over_quota(folder, SandboxLimits(max_files=1000)) is True
+    _remove(folder)
+    assert not folder.exists()
+
+
+def test_a_quota_scan_that_fails_counts_as_over(tmp_path, monkeypatch):
+    from synthgen.verify import sandbox as sandbox_module
+
+    def broken(path):
+        raise PermissionError(13, "denied", path)
+
+    monkeypatch.setattr(sandbox_module.os, "scandir", broken)
+    assert sandbox_module._over_quota(tmp_path, SandboxLimits()) is True
+
+
+ANSWER_LOOKUP = body("""
+    import sys, dis
+    check = sys.modules["__main__"].check
+    ins = list(dis.get_instructions(check))
+    for i, x in enumerate(ins):
+        if x.opname == "LOAD_FAST" and x.argval == "candidate":
+            j, args = i + 1, []
+            while ins[j].opname == "LOAD_CONST":
+                args.append(ins[j].argval)
+                j += 1
+            if tuple(args) != (a, b):
+                continue
+            while ins[j].opname in ("PRECALL", "CALL"):
+                j += 1
+            if ins[j].opname == "LOAD_CONST":
+                return ins[j].argval
+    return None
+""")
+EQ_TEST = "\n\ndef check(candidate):\n    assert candidate(2, 3) == 5\n    assert candidate(-1, 1) == 0\n"
+
+TESTS_CODE_ATTACKS: dict[str, str] = {
+    "answers_read_off_the_tests_bytecode": ANSWER_LOOKUP,
+    "tests_module_looked_up_by_name": body("""
+        import sys
+        for module in list(sys.modules.values()):
+            check = vars(module).get("check")
+            if check is not None:
+                return check.__code__.co_consts
+        return None
+    """),
+    "tests_code_through_a_traceback": body("""
+        try:
+            raise RuntimeError
+        except RuntimeError as exc:
+            return exc.__traceback__.tb_frame.f_back.f_code.co_consts
+    """),
+    "tests_code_through_getframe": body("""
+        import sys
+        return sys._getframe(1).f_code.co_consts
+    """),
+    "tests_code_through_inspect": body("""
+        import inspect
+        return inspect.stack()[1].frame.f_code.co_consts
+    """),
+    "tests_code_through_gc_referrers": body("""
+        import gc
+        for holder in gc.get_referrers(add):
+            return str(holder)
+    """),
+    "tests_code_through_gc_objects": body("""
+        import gc
+        for obj in gc.get_objects():
+            if getattr(obj, "__name__", "") == "check":
+                return obj.__code__.co_consts
+    """),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TESTS_CODE_ATTACKS))
+def test_the_tests_code_is_out_of_reach(verifier, name):
+    """The tests' module is not in ``sys.modules``, and frames, tracebacks, gc and inspect lead nowhere:
+    an answer read off the tests' constants never passes."""
+    verdict = verifier.check(candidate_for(TESTS_CODE_ATTACKS[name], test=EQ_TEST))
+    assert not verdict.keep, verdict
+
+
+@pytest.mark.parametrize("mode", ISOLATIONS)
+def test_the_tests_code_cannot_be_read_even_with_the_guards_off(mode):
+    """With both guards off the tests share the program's module, so ``check`` can be named: reading its
+    code (``__code__``, hence ``dis``, ``inspect.getsource``) is refused all the same."""
+    verifier = CodeExecutionVerifier(program=HUMAN_EVAL_PROGRAM, extract="raw", timeout_s=3.0, workers=1,
+                                     isolation=mode, guards_off={"non_plain_return": "test",
+                                                                 "tampered_builtins": "test"})
+    assert verifier.check(candidate_for("    return a + b\n", test=EQ_TEST)).keep
+    verdict = verifier.check(candidate_for(ANSWER_LOOKUP, test=EQ_TEST))
+    assert not verdict.keep and "code is disabled" in str(verdict.evidence), verdict
+
+
+SUM_PROMPT = 'def expected(a, b):\n    return sum([a, b])\n\n\ndef add(a, b):\n    """Return a + b."""\n'
+SUM_TEST = ("\n\ndef check(candidate):\n    for a, b in [(2, 3), (4, 5), (10, -7)]:\n"
+            "        assert candidate(a, b) == expected(a, b)\n")
+
+
+@pytest.mark.parametrize("attack", [
+    '    globals()["sum"] = lambda xs: 0\n    return 0\n',
+    '    import sys\n    vars(sys.modules["__main__"])["sum"] = lambda xs: 0\n    return 0\n',
+    '    global sum\n    sum = lambda xs: 0\n    return 0\n',
+])
+def test_shadowing_a_builtin_a_prompt_helper_uses_is_tampering(verifier, attack):
+    """The prompt's helpers run with the program's own globals: shadowing ``sum`` there during a call
+    makes ``expected`` agree with anything. The guarded call checks those globals too."""
+    assert verifier.check(candidate_for("    return a + b\n", SUM_PROMPT, SUM_TEST)).keep
+    forged = verifier.check(candidate_for(attack, SUM_PROMPT, SUM_TEST))
+    assert (forged.keep, forged.reason) == (False, "tampered_builtins"), forged
+
+
+def test_honest_programs_may_still_use_folders_and_temporary_directories(verifier):
+    honest = body("""
+        import os, shutil, tempfile
+        os.makedirs("x/y", exist_ok=True)
+        with open("x/y/f", "w") as f:
+            f.write("1")
+        with tempfile.TemporaryDirectory() as folder:
+            open(os.path.join(folder, "g"), "w").close()
+            os.listdir(folder)
+        shutil.rmtree("x")
+        return a + b
+    """)
+    assert verifier.check(candidate_for(honest)).keep
+
+
+@pytest.mark.skipif(not isolation.bwrap_available(), reason="bubblewrap does not run here")
+def test_bubblewrap_takes_no_bytes_outside_the_work_folder():
+    """Without the hook, a write next to the work folder landed in bubblewrap's root tmpfs (host memory,
+    no size limit, outside the quota scan). That root is read-only now."""
+    program = textwrap.dedent("""
+        import os
+        for path in ("../big", "/big", "/tmp/big"):
+            try:
+                open(path, "wb").write(b"0" * 2**20)
+                raise SystemExit("wrote " + path)
+            except OSError:
+                pass
+        open("fine", "wb").write(b"0")
+    """)
+    result = Sandbox(SandboxLimits(timeout_s=5.0), isolation_mode="strict", audit=False).run(program)
+    assert result.passed, result
+
+
+@pytest.mark.parametrize("mode", [m for m in ISOLATIONS if m != "none"])
+def test_outer_isolation_shows_no_host_process(mode):
+    """Without the hook, ``namespaces`` left the host's /proc visible: every host process's environment
+    (HF_TOKEN and the like) was readable. Both outer layers now mount a /proc of their own."""
+    program = textwrap.dedent("""
+        import os
+        seen = []
+        for pid in (p for p in os.listdir("/proc") if p.isdigit()):
+            try:
+                seen.append(open(f"/proc/{pid}/cmdline", "rb").read())
+            except OSError:
+                pass
+        assert not [c for c in seen if b"pytest" in c], seen
+        print(len(seen))
+    """)
+    result = Sandbox(SandboxLimits(timeout_s=5.0), isolation_mode=mode, audit=False).run(program)
+    assert result.passed and int(result.stdout) <= 3, result

@@ -169,20 +169,33 @@ def test_network_namespace_holds_without_the_audit_hook():
 @pytest.mark.skipif(not NAMESPACES, reason="unshare is not permitted here")
 def test_pid_namespace_kills_escaped_children_without_the_audit_hook(tmp_path):
     """Bounded: 8 children start their own sessions and sleep; the program then hangs. When the wall clock
-    ends it, every child must be gone, although they left its process group. Each child records its
-    host pid (``/proc/self`` resolves in the host's procfs) so the test can look for it afterwards."""
-    pids = tmp_path / "pids"
+    ends it, every child must be gone, although they left its process group. Each child holds a file open
+    (the namespace has its own /proc, so its pids mean nothing here): afterwards no host process may."""
+    pids, held = tmp_path / "pids", tmp_path / "held"
+    held.write_text("")
     program = (f"import os, time\nfor _ in range(8):\n    if os.fork() == 0:\n        os.setsid()\n"
-               f"        with open({str(pids)!r}, 'a') as f:\n            f.write(os.readlink('/proc/self') + '\\n')\n"
+               f"        keep = open({str(held)!r})\n"
+               f"        with open({str(pids)!r}, 'a') as f:\n            f.write(str(os.getpid()) + '\\n')\n"
                f"        time.sleep(60)\n        os._exit(0)\n"
                f"while not os.path.exists({str(pids)!r}) or len(open({str(pids)!r}).read().split()) < 8:\n"
                f"    time.sleep(0.01)\nprint('all started', flush=True)\ntime.sleep(60)")
     result = run(Sandbox(SandboxLimits(timeout_s=3.0), audit=False, isolation_mode="namespaces"), program)
     assert result.status == TIMEOUT and result.stdout == "all started", result
-    host_pids = pids.read_text().split()
-    assert len(host_pids) == 8
+    assert len(pids.read_text().split()) == 8
     time.sleep(0.2)
-    assert [pid for pid in host_pids if _alive(pid)] == []
+    assert [pid for pid in _holders(held) if _alive(pid)] == []
+
+
+def _holders(path: Path) -> list[str]:
+    """Host pids with ``path`` open."""
+    found = []
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        try:
+            if any(os.readlink(link) == str(path) for link in fd_dir.iterdir()):
+                found.append(fd_dir.parent.name)
+        except OSError:
+            continue
+    return found
 
 
 def _alive(pid: str) -> bool:

@@ -21,8 +21,14 @@ def _compile(source, code_lines, status_fd):
     for code in trusted:
         names.update(code.co_names)
     return _MappingProxy({"codes": tuple(codes), "split": code_lines is not None, "swallowed": parts[3],
-                          "trusted": frozenset(trusted), "test_names": frozenset(names),
+                          "trusted": frozenset(trusted), "test_codes": _test_codes(codes, code_lines), "test_names": frozenset(names),
                           "watched": _watch_modules(names) if code_lines else ()})
+
+
+def _test_codes(codes, code_lines):
+    """The code objects the program must not read (their constants are the expected answers): the tests'
+    (after the untrusted lines), or none when the whole program is untrusted."""
+    return frozenset(_nested_codes(codes[2])) if code_lines else frozenset()
 
 
 def _split(body, code_lines):
@@ -69,13 +75,11 @@ def _boundary(ns, program, guards, from_prompt, report):
         _check_code_kept_apart(ns, program, from_prompt, report)
     if not (guards["non_plain_return"] or tamper):
         return ns, None
-    module = type(_sys)("__main__")
-    tests_ns = vars(module)
+    tests_ns = vars(type(_sys)("__main__"))  # not in sys.modules: the program must not reach the tests
     tests_ns.update(ns)
-    _modules["__main__"] = module
     targets = [n for n, v in ns.items() if type(n) is str and not n.startswith("__") and _wants_guard(v)]
     protected = frozenset(targets) | program["test_names"] | frozenset(from_prompt) | _BUILTIN_NAMES
-    ctx = _guard_context(tests_ns, program, guards, protected - {"__builtins__"}, report)
+    ctx = _guard_context(tests_ns, program, guards, protected - {"__builtins__"}, report, ns)
     for name in targets:
         tests_ns[name] = _MethodType(GUARDED_CALL, (ns[name], name, ctx))
     return tests_ns, ctx
@@ -122,13 +126,15 @@ def _wants_guard(value):
     return not (isinstance(value, type) and not _type_flags(value) & HEAP_TYPE)
 
 
-def _guard_context(ns, program, guards, protected, report):
-    """The immutable tuple the guarded calls read (field order: ``CTX_FIELDS``)."""
+def _guard_context(ns, program, guards, protected, report, program_ns=_MappingProxy({})):
+    """The immutable tuple the guarded calls read (field order: ``CTX_FIELDS``). ``program_ns`` is the
+    program's own globals, which the prompt's helpers (called by the tests) read: rebinding a protected
+    name there is tampering too."""
     return (PLAIN_TYPES, tuple(frozenset(dir(t)) for t in PLAIN_TYPES), type, str, SAFE_CLASS_NAMES, id,
             CONTAINERS, dict, vars(_BUILTINS), _BUILTINS_SNAPSHOT, protected, _MISSING, _thread_count,
             _gc_callbacks, _BUILTINS, ns, bool(guards["non_plain_return"]),
             bool(guards["tampered_builtins"]), report, type.__dict__["__qualname__"].__get__, IS_PLAIN, TAMPERED,
-            PLAIN_BASE, _getsignal, _SIGNAL_HANDLERS, program.get("watched", ()), _modules)
+            PLAIN_BASE, _getsignal, _SIGNAL_HANDLERS, program.get("watched", ()), _modules, program_ns)
 
 
 def _tamper_only_context(ns, program=_MappingProxy({})):

@@ -9,6 +9,7 @@ value reaches the test:
   no method of its plain base (so no lying ``__eq__``, ``__hash__``, ``__abs__``, ``lower``…);
 - ``tampered_builtins``: the builtins, the program's ``__builtins__`` and every name the tests or the
   prompt bound (plus every builtin's name, so a module-level ``abs`` cannot shadow one) are what they were,
+  in the tests' namespace and in the program's own (which the prompt's helpers read),
   no audit/gc callback was added and no thread outlived the call.
 
 The guarded call is a bound method of a global-free function over an immutable tuple: the program can
@@ -22,7 +23,8 @@ SAFE_CLASS_NAMES = frozenset({"__module__", "__qualname__", "__doc__", "__slots_
 CTX_FIELDS = ("plain_types", "base_names", "type_", "str_", "safe_names", "id_", "containers", "dict_",
               "builtins_dict", "snapshot", "protected", "missing", "thread_count", "gc_callbacks",
               "module_builtins", "ns", "check_plain", "check_tamper", "report",
-              "type_name", "is_plain", "tampered", "plain_base", "getsignal", "signal_handlers", "watched_modules", "modules")
+              "type_name", "is_plain", "tampered", "plain_base", "getsignal", "signal_handlers", "watched_modules", "modules",
+              "program_ns")
 
 
 def _plain_base(t, ctx):
@@ -114,14 +116,19 @@ def _guarded_call(bound, /, *args, **kwargs):
     target, name, ctx = bound
     (_pt, _bn, type_, _s, _sn, _id, _c, _d, _bd, _snap, protected, missing, _tc, _gc, _mb,
      ns, check_plain, check_tamper, report, type_name, is_plain, tampered, *_rest) = ctx
-    before = {}
+    program_ns = ctx[27]
+    before, before_program = {}, {}
     for key in protected:
         before[key] = ns.get(key, missing)
+        before_program[key] = program_ns.get(key, missing)
     result = target(*args, **kwargs)
     if check_plain and not is_plain(result, ctx):
         report("non_plain_return", f"{name}() returned a {type_name(type_(result))}")
     if check_tamper:
         problem = tampered(ns, before, ctx)
+        for key in protected:
+            if not problem and program_ns.get(key, missing) is not before_program[key]:
+                problem = f"the program's global {key} was rebound"
         if problem:
             report("tampered_builtins", f"after {name}(): {problem}")
     return result

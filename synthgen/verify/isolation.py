@@ -8,8 +8,9 @@ visible); new user (the program runs as ``nobody``, never as real root, with eve
 network (no interface but a down loopback), PID (every descendant dies with the program), IPC and UTS
 namespaces; ``--die-with-parent`` and ``--new-session``.
 
-**namespaces**: fresh network and PID namespaces (``unshare --net --pid --fork --kill-child``), through a
-user namespace when not root. Containers often forbid both.
+**namespaces**: fresh network and PID namespaces (``unshare --net --pid --fork --kill-child``) with a fresh
+``/proc`` where the kernel allows a mount namespace, through a user namespace when not root. Containers
+often forbid both.
 
 Modes: ``auto`` (the best available; falling back logs one warning line per process), ``strict``
 (bubblewrap or an error), ``namespaces`` (unshare or an error) and ``none``.
@@ -30,7 +31,11 @@ from ..errors import SynthgenError
 log = logging.getLogger(__name__)
 MODES = ("auto", "strict", "namespaces", "none")
 _NAMESPACES = ["--net", "--pid", "--fork", "--kill-child"]
-_UNSHARE = {"namespaces": _NAMESPACES, "user_namespaces": ["--user", "--map-root-user", *_NAMESPACES]}
+# Best first: a fresh /proc (--mount-proc) shows the program no host process (their environments hold
+# secrets); without it the host /proc stays visible and only the audit hook keeps the program out.
+_UNSHARE = (("namespaces", ["--mount-proc", *_NAMESPACES]), ("namespaces", _NAMESPACES),
+            ("user_namespaces", ["--user", "--map-root-user", "--mount-proc", *_NAMESPACES]),
+            ("user_namespaces", ["--user", "--map-root-user", *_NAMESPACES]))
 _BWRAP_FLAGS = ["--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
                 "--uid", "65534", "--gid", "65534", "--cap-drop", "ALL", "--die-with-parent", "--new-session",
                 "--hostname", "sandbox", "--proc", "/proc", "--dev", "/dev"]
@@ -63,20 +68,21 @@ def interpreter_paths(python: str, site_packages: bool) -> tuple[str, list[str]]
     return real, folders
 
 
-def bwrap_argv(work: str, key: str, disk_mb: int, ro_paths: list[str]) -> list[str]:
-    """The bubblewrap prefix for one run: ``work`` becomes a fresh tmpfs of ``disk_mb``, ``key`` and
-    ``ro_paths`` are bound read-only at their own paths."""
+def bwrap_argv(work: str, disk_mb: int, ro_paths: list[str]) -> list[str]:
+    """The bubblewrap prefix for one run: ``work`` becomes a fresh tmpfs of ``disk_mb``, ``ro_paths`` are
+    bound read-only at their own paths. Nothing else of the host is there (the pass key comes on a pipe),
+    and bubblewrap's own root (an unlimited tmpfs) is made read-only: only ``work`` takes bytes."""
     binary = shutil.which("bwrap") or "bwrap"
     binds = system_binds(tuple(p for p in ro_paths if not p.startswith(_SYSTEM)))
     return [binary, *_BWRAP_FLAGS, *binds, "--size", str(disk_mb * 1024 * 1024), "--tmpfs", work,
-            "--ro-bind", key, key, "--chdir", work, "--"]
+            "--remount-ro", "/", "--chdir", work, "--"]
 
 
 def _probe_bwrap() -> bool:
     if shutil.which("bwrap") is None:
         return False
     python, folders = interpreter_paths(sys.executable, False)
-    argv = bwrap_argv("/tmp/synthgen-probe", python, 1, folders) + [python, "-I", "-S", "-c", "pass"]
+    argv = bwrap_argv("/tmp/synthgen-probe", 1, folders) + [python, "-I", "-S", "-c", "pass"]
     try:
         done = subprocess.run(argv, capture_output=True, timeout=20, check=False)
     except (OSError, subprocess.SubprocessError):
@@ -88,7 +94,7 @@ def _probe_unshare() -> tuple[str, list[str]] | None:
     binary = shutil.which("unshare")
     if binary is None:
         return None
-    for name, flags in _UNSHARE.items():
+    for name, flags in _UNSHARE:
         argv = [binary, *flags, "--"]
         try:
             done = subprocess.run([*argv, "true"], capture_output=True, timeout=10, check=False)

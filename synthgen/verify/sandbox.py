@@ -9,14 +9,15 @@ Layers, outermost first:
    inherited secrets), rlimits on CPU time, address space, file size, processes and core files, a
    wall-clock timeout and a disk quota.
 3. **The prelude** (``_sandbox_prelude.py`` with ``_sandbox_hook.py`` and ``_sandbox_guards.py``): an
-   audit hook that ends the child on file access outside its folder, sockets, process creation and native
-   code and refuses every introspection path (frames, gc, tracing); reward-hack guards on the values the
-   tests get back; and the pass protocol below.
+   audit hook that ends the child on file access outside its folder (paths relative to a descriptor
+   included), sockets, process creation and native code and refuses every introspection path (frames, gc,
+   tracing, the tests' code); reward-hack guards on the values the tests get back; and the pass protocol
+   below.
 
 **The verdict.** A run passes only when the status descriptor carries ``pass <nonce>`` with this run's
-nonce, the child exited 0 and reported no violation. The nonce is not in the child's memory while the
-program runs: it lies in a key file the audit hook lets the prelude open once, after the tests' code has
-returned and the guards have held. So a program that writes "pass" lines, calls the prelude's reporter (it
+nonce, the child exited 0 and reported no violation. The nonce reaches the child through a pipe the prelude
+reads and closes before the program runs (no file, descriptor or environment variable holds it); the
+audit hook hands it to the prelude once, after the tests' code has returned and the guards have held. So a program that writes "pass" lines, calls the prelude's reporter (it
 cannot reach one: see the prelude's docstring), exits early or leaves a thread to report later, fails.
 
 **What is not defended** (the honest part): the in-process layers rely on CPython being memory-safe, so a
@@ -126,35 +127,33 @@ class Sandbox:
         work.mkdir()
         (root / "program.py").write_text(program, encoding="utf-8")
         nonce = secrets.token_hex(16)
-        key = root / "key"
-        key.write_text(nonce, encoding="ascii")
-        key.chmod(0o444)
         with open(root / "stdout", "wb+") as out, open(root / "stderr", "wb+") as err, \
-                open(root / "status", "wb+") as status, open(root / "program.py", "rb") as source:
+                open(root / "status", "wb+") as status, open(root / "program.py", "rb") as source, \
+                _KeyPipe(nonce) as key_fd:
             start = time.perf_counter()
-            proc = self._spawn(work, key, source, out, err, status, code_lines)
+            proc = self._spawn(work, key_fd, source, out, err, status, code_lines)
             ended = self._wait(proc, work)
             seconds = time.perf_counter() - start
             found = markers(_tail(status, 20_000), nonce)
             excerpt = self.limits.excerpt_chars
             return classify(found, proc.returncode, ended, seconds, _tail(err, excerpt), _tail(out, excerpt))
 
-    def _config(self, work: Path, key: Path, status_fd: int, code_lines: tuple[int, int] | None) -> dict:
-        return {"status_fd": status_fd, "key_path": str(key), "timeout_s": self.limits.timeout_s,
+    def _config(self, key_fd: int, status_fd: int, code_lines: tuple[int, int] | None) -> dict:
+        return {"status_fd": status_fd, "key_fd": key_fd, "timeout_s": self.limits.timeout_s,
                 "cpu_s": self.limits.cpu_seconds, "memory_mb": self.limits.memory_mb,
                 "file_size_mb": self.limits.file_size_mb, "max_processes": self.limits.max_processes,
                 "read_roots": list(self.read_roots), "audit": self.audit, "guards": self.guards,
                 "code_lines": list(code_lines) if code_lines else None}
 
-    def _spawn(self, work: Path, key: Path, source: Any, out: Any, err: Any, status: Any,
+    def _spawn(self, work: Path, key_fd: int, source: Any, out: Any, err: Any, status: Any,
                code_lines: tuple[int, int] | None) -> subprocess.Popen:
-        cfg = self._config(work, key, status.fileno(), code_lines)
+        cfg = self._config(key_fd, status.fileno(), code_lines)
         env = {"PATH": "/usr/bin:/bin", "HOME": str(work), "TMPDIR": str(work), "LANG": "C.UTF-8",
                "LC_ALL": "C.UTF-8", "OMP_NUM_THREADS": "1", "SYNTHGEN_SANDBOX": json.dumps(cfg)}
         flags = ["-I", "-B"] if self.site_packages else ["-I", "-S", "-B"]
-        argv = [*self._prefix(work, key), *self._interpreter(), *flags, "-c", self._prelude_source()]
+        argv = [*self._prefix(work), *self._interpreter(), *flags, "-c", self._prelude_source()]
         return subprocess.Popen(argv, cwd=work, env=env, stdin=source, stdout=out, stderr=err,
-                                pass_fds=(status.fileno(),), start_new_session=True, close_fds=True)
+                                pass_fds=(status.fileno(), key_fd), start_new_session=True, close_fds=True)
 
     def _prelude_source(self) -> str:
         """The prelude, or (same interpreter as ours) a loader for its code compiled once per process:
@@ -167,14 +166,14 @@ class Sandbox:
             return [self.python]
         return [isolation.interpreter_paths(self.python, self.site_packages)[0]]
 
-    def _prefix(self, work: Path, key: Path) -> list[str]:
+    def _prefix(self, work: Path) -> list[str]:
         level = self.isolation
         if level != "bwrap":
             return isolation.wrapper(self.isolation_mode)
         _python, folders = isolation.interpreter_paths(self.python, self.site_packages)
         roots = [r for r in self.read_roots if os.path.exists(r)]
         compiled = _compiled_prelude() if _same_interpreter(self.python) else None
-        return isolation.bwrap_argv(str(work), str(key), self.limits.disk_mb,
+        return isolation.bwrap_argv(str(work), self.limits.disk_mb,
                                     [*folders, *roots, *([compiled] if compiled else [])])
 
     def _wait(self, proc: subprocess.Popen, work: Path) -> str | None:
@@ -182,18 +181,20 @@ class Sandbox:
         deadline = time.monotonic() + self.limits.timeout_s + 1.0
         ended = None
         inside_bwrap = self.isolation == "bwrap"
-        with _ExitWatch(proc) as watch:
-            while proc.poll() is None:
-                remaining = deadline - time.monotonic()
-                folder = _tmpfs_view(proc, work) if inside_bwrap else work
-                if remaining <= 0:
-                    ended = TIMED_OUT
-                elif folder is not None and _over_quota(folder, self.limits):
-                    ended = DISK_LIMIT
-                if ended:
-                    break
-                watch.wait(min(remaining, 0.25))
-        _kill_group(proc)
+        try:
+            with _ExitWatch(proc) as watch:
+                while proc.poll() is None:
+                    remaining = deadline - time.monotonic()
+                    folder = _tmpfs_view(proc, work) if inside_bwrap else work
+                    if remaining <= 0:
+                        ended = TIMED_OUT
+                    elif folder is not None and _over_quota(folder, self.limits):
+                        ended = DISK_LIMIT
+                    if ended:
+                        break
+                    watch.wait(min(remaining, 0.25))
+        finally:  # whatever went wrong here, no process of the program outlives the run
+            _kill_group(proc)
         return ended
 
 
@@ -220,6 +221,25 @@ def _compiled_prelude() -> str | None:
         except OSError:
             _compiled["path"] = None
     return _compiled["path"]
+
+
+class _KeyPipe:
+    """A pipe holding the nonce, its read end passed to the child (the prelude reads it and closes it
+    before the program runs): a key file would be readable by a program that escapes the path check."""
+
+    def __init__(self, nonce: str):
+        self.nonce = nonce.encode("ascii")
+
+    def __enter__(self) -> int:
+        self.read_fd, write_fd = os.pipe()
+        try:
+            os.write(write_fd, self.nonce)
+        finally:
+            os.close(write_fd)
+        return self.read_fd
+
+    def __exit__(self, *exc: Any) -> None:
+        os.close(self.read_fd)
 
 
 class _ExitWatch:
@@ -271,31 +291,51 @@ def _kill_group(proc: subprocess.Popen) -> None:
 
 def _remove(root: Path, attempts: int = 40) -> None:
     """rmtree, retried: a killed grandchild (the namespace's init) may still be dying and create one more
-    file just after the first pass listed the directory."""
+    file just after the first pass listed the directory. Never raises: ``shutil.rmtree`` recurses (a deep
+    tree the program made raises RecursionError), so ``rm -rf`` finishes what it could not."""
     for _ in range(attempts):
-        shutil.rmtree(root, ignore_errors=True)
+        try:
+            shutil.rmtree(root, ignore_errors=True)
+        except RecursionError:
+            subprocess.run(["rm", "-rf", "--one-file-system", "--", str(root)], capture_output=True, check=False)
         if not root.exists():
             return
         time.sleep(0.05)
 
 
 def _over_quota(work: Path, limits: SandboxLimits) -> bool:
-    """More files than ``max_files``, or more bytes than ``disk_mb`` (a full tmpfs counts as over)."""
+    """More files (folders count) than ``max_files``, or more bytes than ``disk_mb`` (a full tmpfs counts
+    as over). Iterative, so any depth is fine; any error but a vanished entry counts as over: a program
+    must not hide its usage by making the scan fail."""
     try:
         stats = os.statvfs(work)
         if stats.f_blocks and stats.f_bfree == 0:
             return True
     except OSError:
         return False
-    total, count = 0, 0
-    for dirpath, _dirs, files in os.walk(work):
-        for name in files:
+    try:
+        return _usage_over(work, limits.max_files, limits.disk_mb * 1024 * 1024)
+    except Exception:  # noqa: BLE001 - a scan that fails is a program over its quota
+        return True
+
+
+def _usage_over(work: Path, max_files: int, max_bytes: int) -> bool:
+    total, count, todo = 0, 0, [str(work)]
+    while todo:
+        try:
+            entries = list(os.scandir(todo.pop()))
+        except FileNotFoundError:
+            continue
+        for entry in entries:
             count += 1
             try:
-                total += os.lstat(os.path.join(dirpath, name)).st_size
-            except OSError:
+                if entry.is_dir(follow_symlinks=False):
+                    todo.append(entry.path)
+                else:
+                    total += entry.stat(follow_symlinks=False).st_size
+            except FileNotFoundError:
                 continue
-            if count > limits.max_files or total > limits.disk_mb * 1024 * 1024:
+            if count > max_files or total > max_bytes:
                 return True
     return False
 
