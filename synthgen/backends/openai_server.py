@@ -9,9 +9,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import httpx  # at import, on the thread that builds the backend: imported lazily from worker threads it raced
+
 from ..errors import BackendError
-from .base import DEFAULT_KEY
 from ..redact import redact_url
+from .base import DEFAULT_KEY
 from .openai_wire import ServerInfo, key_hint, server_message, server_root
 
 log = logging.getLogger(__name__)
@@ -67,7 +69,6 @@ def _v1_note(base_url: str, key: str) -> str:
 
 def _vllm_version(client: Any, base_url: str) -> str | None:
     """vLLM's ``/version`` (at the server root, outside ``/v1``); None when it does not answer."""
-    import httpx
 
     try:
         response = httpx.get(f"{server_root(base_url)}/version", headers=client.auth_headers, timeout=5.0)
