@@ -12,13 +12,13 @@ from .plan import RunPlan
 from .provenance import normalize_rows, record_as_reject
 from .records import as_text
 from .report import build_report, render_markdown
+from .report.build import OVER_TARGET, TARGET_STAGE
 from .report.model import RunReport
 from .rundir import RunDir
 from .tabular import column_type_problem
 from .verify.constraint import json_constraints
 from .verify.structured import json_stage_summary
 
-OVER_TARGET = "over_target"
 UNWRITTEN = "data.jsonl"
 
 
@@ -27,7 +27,7 @@ def split_over_target(kept: list[dict[str, Any]], target: int, chosen: list[int]
     """Keep ``target`` records (the first ones, or the ``chosen`` indices); the rest go to the rejects with
     reason ``over_target`` (never silently dropped)."""
     keep = set(range(min(target, len(kept)))) if chosen is None else set(chosen)
-    extra = [record_as_reject(row, "target", OVER_TARGET) for i, row in enumerate(kept) if i not in keep]
+    extra = [record_as_reject(row, TARGET_STAGE, OVER_TARGET) for i, row in enumerate(kept) if i not in keep]
     return [row for i, row in enumerate(kept) if i in keep], extra
 
 

@@ -12,6 +12,7 @@ from .sections import diversity_section, gate_section, mix_section, sandbox_sect
 from .timing import forecast_section, timing_section
 
 TARGET_STAGE, OVER_TARGET = "target", "over_target"  # the rejects' stage and reason for records over the target
+# (finalize writes them; defined here because finalize imports the report, not the other way round)
 
 
 def build_report(*, name: str, recipe_hash: str, target: int, budget: int, stop_reason: str,
