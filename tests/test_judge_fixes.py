@@ -7,13 +7,8 @@ from __future__ import annotations
 import json
 import socket
 import textwrap
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-# httpx is imported here once: the backend imports it lazily, in worker threads too, which races the openai
-# client's look at sys.modules["httpx"] (a partially initialized module)
-import httpx  # noqa: F401
 import pytest
 from click.testing import CliRunner
 
@@ -25,62 +20,36 @@ from synthgen.recipe.schema import RESERVED_COLUMNS, ScriptedBackendConfig
 from synthgen.records import Candidate, GenerationRequest, Seed
 from synthgen.verify.judge import JudgeVerifier
 from synthgen.verify.structured import JsonSchemaVerifier
+from tests.test_openai_backend import FakeServer, Reply, served
 
 VOLATILE = {"created_at"}
 
 
-class JudgeServer:
-    """A tiny OpenAI-compatible server: ``/v1/models`` lists ``model``; every POST answers ``reply`` (the
-    completion text), or HTTP 500 while ``failing``. ``owned_by="vllm"`` makes it a vLLM server."""
+class JudgeServer(FakeServer):
+    """test_openai_backend's fake server as a judge: ``/v1/models`` lists ``judge``; every POST answers
+    ``reply`` (the completion text), or HTTP 500 while ``failing`` or after ``fail_after`` posts.
+    ``owned_by="vllm"`` makes it a vLLM server."""
 
-    def __init__(self, model: str = "judge", reply: str = "Score: 8", owned_by: str = "test"):
-        self.model, self.reply, self.owned_by = model, reply, owned_by
-        self.failing, self.fail_after = False, None
-        self.posts: list[dict] = []
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.httpd.daemon_threads = True
-        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+    def __init__(self):
+        super().__init__(models=("judge",))
+        self.version = "0.11.0"
+        self.reply, self.failing, self.fail_after = "Score: 8", False, None
+        self.reply_for = self.judge_reply
 
-    def _handler(self):
-        server = self
+    def judge_reply(self, body: dict) -> Reply:
+        if self.failing or (self.fail_after is not None and len(self.posts) > self.fail_after):
+            return Reply(500, {"error": {"message": "judge exploded"}})
+        choice = {"index": 0, "text": self.reply, "finish_reason": "stop"}
+        return Reply(body={"choices": [choice], "usage": {"prompt_tokens": 1, "completion_tokens": 1}})
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                if self.path == "/version":
-                    return server.send(self, 200, {"version": "0.11.0"})
-                server.send(self, 200, {"object": "list", "data": [{"id": server.model, "owned_by": server.owned_by}]})
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                server.posts.append(body)
-                if server.failing or (server.fail_after is not None and len(server.posts) > server.fail_after):
-                    return server.send(self, 500, {"error": {"message": "judge exploded"}})
-                choice = {"index": 0, "text": server.reply, "finish_reason": "stop"}
-                server.send(self, 200, {"choices": [choice], "usage": {"prompt_tokens": 1, "completion_tokens": 1}})
-
-            def log_message(self, *args):
-                pass
-
-        return Handler
-
-    @staticmethod
-    def send(handler, status: int, body: dict) -> None:
-        data = json.dumps(body).encode()
-        handler.send_response(status)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(data)))
-        handler.end_headers()
-        handler.wfile.write(data)
+    @property
+    def bodies(self) -> list[dict]:
+        return [body for _, _, body in self.posts]
 
 
 @pytest.fixture
 def judge_server():
-    server = JudgeServer()
-    thread = threading.Thread(target=server.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    yield server
-    server.httpd.shutdown()
-    server.httpd.server_close()
+    yield from served(JudgeServer())
 
 
 def free_port() -> int:
@@ -311,14 +280,14 @@ def test_non_vllm_server_in_completion_mode_reports_not_enforced(judge_server, t
     judge_server.reply = '{"topic": "a"}'
     row = structured_run(tmp_path, f'type = "openai"\nbase_url = "{judge_server.base_url}"\nmodel = "judge"')
     assert row["constrained"] is False and row["constraint"] == "requested, not enforced by openai"
-    assert not any("structured_outputs" in json.dumps(body) for body in judge_server.posts)
+    assert not any("structured_outputs" in json.dumps(body) for body in judge_server.bodies)
 
 
 def test_vllm_server_reports_the_json_constraint_as_enforced(judge_server, tmp_path):
     judge_server.reply, judge_server.owned_by = '{"topic": "a"}', "vllm"
     row = structured_run(tmp_path, f'type = "openai"\nbase_url = "{judge_server.base_url}"\nmodel = "judge"')
     assert row["constrained"] is True and row["constraint"] == "enforced by openai"
-    assert all("structured_outputs" in body for body in judge_server.posts)
+    assert all("structured_outputs" in body for body in judge_server.bodies)
 
 
 def test_a_backend_may_say_what_it_enforces():

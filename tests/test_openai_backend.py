@@ -119,14 +119,18 @@ class FakeServer:
             pass
 
 
-@pytest.fixture
-def server():
-    fake = FakeServer()
+def served(fake: FakeServer):
+    """Serve ``fake`` on a thread for a fixture's body (``yield from served(fake)``), then shut it down."""
     thread = threading.Thread(target=fake.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     yield fake
     fake.httpd.shutdown()
     fake.httpd.server_close()
+
+
+@pytest.fixture
+def server():
+    yield from served(FakeServer())
 
 
 def make_backend(server, **overrides) -> OpenAIBackend:
