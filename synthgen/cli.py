@@ -125,8 +125,10 @@ def validate(recipe: Path, overrides: tuple[str, ...]) -> None:
     from .recipe import load_recipe
 
     loaded = load_recipe(recipe, list(overrides))
-    validate_recipe(loaded)
+    plan = validate_recipe(loaded)
     click.echo(f"{recipe}: ok (hash {loaded.hash})")
+    for warning in plan.warnings:
+        click.echo(f"Warning: {warning}.", err=True)
 
 
 @cli.command("plan")

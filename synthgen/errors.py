@@ -91,6 +91,12 @@ OPTION_SPELLINGS = {  # option: (command line, Python)
     "limit lowers it": ("; --limit N lowers it", ""),
     "no limit": ("without --limit", "limit=None"),
     "run again": ("run `synthgen generate` again", "call run_recipe again"),
+    "set": ("--set", "override"),
+    "set example": ("--set generation.target=10", "overrides=['generation.target=10']"),
+    "executor ray": ("add --executor ray", "pass executor='ray'"),
+    "address": ("--address", "address=HOST:PORT"),
+    "address given": ("--address {}", "address={!r}"),  # .format(the address)
+    "address example": ("--address 10.0.0.5:6379", "address='10.0.0.5:6379'"),
 }
 _SPELLING: contextvars.ContextVar[str | None] = contextvars.ContextVar("synthgen_option_spelling", default=None)
 

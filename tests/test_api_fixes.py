@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from synthgen.api import run_recipe
 from synthgen.backends.testing import ScriptedBackend
 from synthgen.cli import cli
-from synthgen.errors import ArgumentError, RunDirError
+from synthgen.errors import ArgumentError, RunDirError, SynthgenError
 from synthgen.redact import redact_secrets, redact_url as redact_url_secrets
 from synthgen.recipe import load_recipe
 
@@ -241,6 +241,38 @@ def test_cli_hints_still_name_flags(write_recipe, tmp_path):
     assert result.exit_code == 1
     assert "--limit N lowers it" in result.output and "without --limit" in result.output
     assert "--out DIR" in result.output and "--overwrite" in result.output and "overwrite=True" not in result.output
+
+
+def test_override_errors_name_overrides_from_python_and_set_from_the_cli(write_recipe):
+    from synthgen.errors import RecipeError
+
+    recipe = write_recipe()
+    with pytest.raises(RecipeError) as error:
+        load_recipe(recipe, ["generation.target"])
+    assert str(error.value) == (f"{recipe}: override 'generation.target': expected KEY=VALUE "
+                                "(e.g. overrides=['generation.target=10'])")
+    with pytest.raises(RecipeError, match=r": override 'recipe.name.x=1': recipe.name is not a table$"):
+        run_recipe(recipe, overrides=["recipe.name.x=1"], progress=False)
+    result = CliRunner().invoke(cli, ["validate", str(recipe), "--set", "generation.target"])
+    assert result.exit_code == 1
+    assert "--set 'generation.target': expected KEY=VALUE (e.g. --set generation.target=10)" in result.output
+
+
+def test_ray_address_hints_name_run_recipes_arguments(write_recipe, tmp_path):
+    recipe = write_recipe()
+    with pytest.raises(SynthgenError) as error:
+        run_recipe(recipe, out=tmp_path / "run", address="127.0.0.1:6379", progress=False)
+    assert str(error.value) == ("address='127.0.0.1:6379' names a Ray cluster, but the executor is 'local' "
+                                "(pass executor='ray' (or set [execution] executor = 'ray'))")
+    pytest.importorskip("ray")
+    with pytest.raises(SynthgenError) as error:
+        run_recipe(recipe, out=tmp_path / "run", executor="ray", address="nowhere", progress=False)
+    assert error.value.hint == "e.g. address='10.0.0.5:6379' or 'auto'"
+    with pytest.raises(SynthgenError) as error:
+        run_recipe(recipe, out=tmp_path / "run", executor="ray", address="127.0.0.1:9", progress=False)
+    assert error.value.hint == ("start one with `ray start --head` on the head node, or fix address=HOST:PORT / "
+                                "RAY_ADDRESS")
+    assert not (tmp_path / "run").exists()
 
 
 def test_a_foreign_folder_hint_names_keyword_arguments(write_recipe, tmp_path):

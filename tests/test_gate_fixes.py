@@ -101,6 +101,43 @@ def test_the_plan_collects_the_gate_window_for_a_small_target(gated):
         plan.close()
 
 
+def test_validate_warns_when_the_budget_cannot_fill_the_first_gate_window(gated):
+    from click.testing import CliRunner
+
+    from synthgen.cli import cli
+
+    recipe = gated(target=5, budget=10)
+    result = CliRunner().invoke(cli, ["validate", str(recipe)])
+    assert result.exit_code == 0 and result.stdout.startswith(f"{recipe}: ok (hash ")
+    assert result.stderr == (f"Warning: {recipe}:diversity.gate.min_samples (20) is above generation.max_candidates "
+                             "(10): the gate's first window can never fill, so the run cannot pass its first gate "
+                             "check; raise generation.max_candidates to at least 20 or lower "
+                             "diversity.gate.min_samples.\n")
+    for fine in (["--set", "generation.max_candidates=20"], ["--set", "diversity.gate.min_samples=10"],
+                 ["--set", "diversity.gate.enabled=false"]):
+        result = CliRunner().invoke(cli, ["validate", str(recipe), *fine])
+        assert result.exit_code == 0 and result.stderr == "", fine
+
+
+def test_the_gate_budget_warning_names_the_binding_key_the_default_budget_and_fan_out(gated):
+    from synthgen.plan.checks import gate_budget_warning
+    from synthgen.plan.model import RecipeContext
+
+    recipe = gated(target=4, budget=16)
+
+    def warning(overrides=(), fan_out=1):
+        loaded = load_recipe(recipe, list(overrides))
+        return gate_budget_warning(loaded.recipe, RecipeContext.from_loaded(loaded), fan_out)
+
+    assert "diversity.gate.min_samples (20) is above generation.max_candidates (16): " in warning()
+    assert warning(fan_out=2) is None  # a later step's n = 2: 16 candidates can make 32 records
+    fidelity = warning(["diversity.fidelity.on_not_computed=fail", "diversity.fidelity.min_records=40"], fan_out=2)
+    assert ":diversity.fidelity.min_records (40) is above the 32 records generation.max_candidates (16) can make " \
+           "(2 per candidate): " in fidelity and fidelity.endswith("at least 20 or lower diversity.fidelity.min_records")
+    recipe.write_text(recipe.read_text().replace("max_candidates = 16\n", ""))  # the default: 4 × target
+    assert "is above generation.max_candidates (unset: 4 × target = 16): " in warning()
+
+
 def test_a_failed_window_with_the_budget_spent_ends_gate_failed(gated):
     """Nothing left over to gate: the failure stands (exit 3), as when leftovers are gated and fail."""
     result = run_recipe(gated(budget=30), backend=scripted(NARROW), progress=False)

@@ -89,8 +89,26 @@ def test_a_mix_failure_after_generation_still_writes_the_report(write_recipe, tm
     assert report["kept"] == 4 and "the real data has no rows" in report["mix"]["error"]
     for name in ("report.md", "report.html"):
         assert "the mix was not written" in (run / name).read_text(), name
+    assert f"\n> {tmp_path / 'recipe.toml'}:mix: the real data has no rows" in (run / "report.md").read_text()
     assert json.loads((run / "manifest.json").read_text())["status"] == "complete"
     assert not (run / "mix").exists()
+
+
+def test_a_failed_mix_error_is_a_quoted_block_of_its_own_in_report_md():
+    from types import SimpleNamespace
+
+    from synthgen.mix.run import failed_mix_summary
+    from synthgen.report.sections import mix_section
+
+    error = RecipeError("r.toml:mix.real: the real data has no rows", hint="point mix.real at real data",
+                        problems=["r.toml:mix.real: the real data has no rows", "r.toml:mix.text_field: no 'body'"])
+    lines = "\n".join(mix_section(SimpleNamespace(mix=failed_mix_summary(Mixer(0.5), error)))).splitlines()
+    assert lines[-5:] == ["- warning: the mix was not written:", "", "> r.toml:mix.real: the real data has no rows",
+                          ">", "> r.toml:mix.text_field: no 'body' (point mix.real at real data)"]
+    assert not any("the mix was not written: r.toml" in line for line in lines)  # not inline any more
+    markdown_it = pytest.importorskip("markdown_it")
+    tokens = [t.type for t in markdown_it.MarkdownIt().parse("\n".join(lines))]
+    assert tokens.count("blockquote_open") == 1 and tokens.index("bullet_list_close") < tokens.index("blockquote_open")
 
 
 # --- real rows whose text is not a string -----------------------------------------------------------------

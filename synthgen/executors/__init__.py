@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ..errors import SynthgenError
+from ..errors import SynthgenError, option
 
 EXECUTORS = ("local", "ray")
 
@@ -26,8 +26,9 @@ def resolve_execution(recipe: Any, executor: str | None = None, address: str | N
     update = {key: value for key, value in (("executor", executor), ("address", address)) if value is not None}
     config = config.model_copy(update=update) if update else config
     if address is not None and config.executor != "ray":
-        raise SynthgenError(f"--address {address} names a Ray cluster, but the executor is {config.executor!r}",
-                            hint="add --executor ray (or set [execution] executor = 'ray')")
+        given = option("address given").format(address)
+        raise SynthgenError(f"{given} names a Ray cluster, but the executor is {config.executor!r}",
+                            hint=f"{option('executor ray')} (or set [execution] executor = 'ray')")
     if address is None and config.executor == "ray" and os.environ.get("RAY_ADDRESS"):
         config = config.model_copy(update={"address": os.environ["RAY_ADDRESS"]})
     return config

@@ -14,11 +14,15 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import MissingDependencyError, SynthgenError
+from ..errors import MissingDependencyError, SynthgenError, option
 
 CONNECT_TIMEOUT_S = 5.0
 AUTH_MODE_ENV = "RAY_AUTH_MODE"
-START_HINT = "start one with `ray start --head` on the head node, or fix --address / RAY_ADDRESS"
+
+
+def start_hint() -> str:
+    """Start a cluster, or fix the address (``--address`` on the command line, ``address=`` from Python)."""
+    return f"start one with `ray start --head` on the head node, or fix {option('address')} / RAY_ADDRESS"
 
 
 def import_ray() -> Any:
@@ -66,9 +70,9 @@ def join_hint() -> str:
     driver that joins by address sends one only with ``RAY_AUTH_MODE=token`` (a token file or
     ``RAY_AUTH_TOKEN`` alone is not sent)."""
     if os.environ.get(AUTH_MODE_ENV, "").strip().lower() == "token":
-        return (f"{START_HINT}; {AUTH_MODE_ENV}=token is set, so the token here (RAY_AUTH_TOKEN, else "
+        return (f"{start_hint()}; {AUTH_MODE_ENV}=token is set, so the token here (RAY_AUTH_TOKEN, else "
                 "~/.ray/auth_token) must be the head's: copy ~/.ray/auth_token from the head")
-    return (f"{START_HINT}; a cluster with token authentication (on by default since Ray 2.59) is joined with "
+    return (f"{start_hint()}; a cluster with token authentication (on by default since Ray 2.59) is joined with "
             f"{AUTH_MODE_ENV}=token set here and the head's token in ~/.ray/auth_token (copy it from the head) "
             "or in RAY_AUTH_TOKEN")
 
@@ -77,11 +81,13 @@ def probe(address: str) -> None:
     """Fail fast when nothing listens at ``host:port`` (``ray://host:port`` too)."""
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit():
-        raise SynthgenError(f"Ray address {address!r} is not host:port", hint="e.g. --address 10.0.0.5:6379 or 'auto'")
+        raise SynthgenError(f"Ray address {address!r} is not host:port",
+                            hint=f"e.g. {option('address example')} or 'auto'")
     try:
         socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
     except OSError as exc:
-        raise SynthgenError(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}", hint=START_HINT) from None
+        raise SynthgenError(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}",
+                            hint=start_hint()) from None
 
 
 def check_resources(execution: Any, where: str, pools: int = 1, verify_cpus: float = 0.0) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..pipeline import Stage
-from .checks import check_data_inputs, check_mix_inputs, check_output_columns
+from .checks import check_data_inputs, check_mix_inputs, check_output_columns, gate_budget_warning
 from .model import Limits, MixPlan, OutputPlan, RecipeContext, RunPlan, SeedPlan, seeds_hash
 from .parts import build_gate_parts, build_mix, build_output, build_seeds, run_context
 from .pipeline import backend_rows_per_request, build_pipeline, records_per_request
@@ -40,11 +40,21 @@ def build_run_plan(loaded: Any, backend: Any = None) -> RunPlan:
     check_mix_inputs(recipe, context, output, seeds.fields, pipeline)
     limits, target = run_limits(recipe, samplings, pipeline)
     steps = recipe.step_configs()
-    return RunPlan(context, seeds, pipeline, backend, samplings, gated, limits, target,
+    plan = RunPlan(context, seeds, pipeline, backend, samplings, gated, limits, target,
                    recipe.generation.candidate_budget, run_context(recipe, context, samplings, gated),
                    output, gate, embedder, selection, build_mix(recipe, context, samplings[gated]),
                    diversity_field, input_paths(recipe, context), records_per_request(steps, samplings),
                    verification_facts(recipe), backend_rows_per_request(steps, samplings))
+    plan.warnings = plan_warnings(recipe, plan)
+    return plan
+
+
+def plan_warnings(recipe: Any, plan: RunPlan) -> list[str]:
+    """What ``synthgen validate`` warns about: problems that let the recipe run, but not as meant."""
+    from ..pilot import fan_out
+
+    warning = gate_budget_warning(recipe, plan.context, fan_out(plan))
+    return [warning] if warning else []
 
 
 def verification_facts(recipe: Any) -> dict[str, Any]:

@@ -169,3 +169,27 @@ def _open_history(config: Any, context: RecipeContext) -> None:
     client = getattr(index, "client", None)
     if client is not None and hasattr(client, "close"):
         client.close()
+
+
+# --- warnings: a recipe that runs, but not as meant ---------------------------------------------------
+
+
+def gate_budget_warning(recipe: Any, context: RecipeContext, fan_out: int = 1) -> str | None:
+    """A warning when the candidate budget cannot make the records of the quality gate's smallest window
+    (:func:`~synthgen.gating.gate_min_records`): the window never fills, so the run cannot pass its first
+    gate check. ``fan_out``: the most records one candidate can become (later steps' ``n``)."""
+    from ..gating import gate_min_records
+
+    least, gen = gate_min_records(recipe.diversity), recipe.generation
+    most = gen.candidate_budget * fan_out
+    if least <= most:
+        return None
+    binding = "gate.min_samples" if least == recipe.diversity.gate.min_samples else "fidelity.min_records"
+    key = f"diversity.{binding}"
+    budget = gen.max_candidates if gen.max_candidates is not None else f"unset: 4 × target = {gen.candidate_budget}"
+    room = f"generation.max_candidates ({budget})"
+    if fan_out > 1:
+        room = f"the {most} records {room} can make ({fan_out} per candidate)"
+    return (f"{context.where(key)} ({least}) is above {room}: the gate's first window can never fill, so the run "
+            f"cannot pass its first gate check; raise generation.max_candidates to at least "
+            f"{-(-least // fan_out)} or lower {key}")

@@ -122,6 +122,7 @@ class RunPlan:
     records_per_request: int = 1
     verification: dict[str, Any] = field(default_factory=dict)
     backend_rows_per_request: int = 1  # see plan.pipeline.backend_rows_per_request
+    warnings: list[str] = field(default_factory=list)  # the recipe runs, but not as meant (synthgen validate)
 
     @property
     def sampling(self) -> Any:

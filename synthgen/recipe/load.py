@@ -17,7 +17,7 @@ from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
-from ..errors import RecipeError
+from ..errors import RecipeError, option, options_spelled_for
 from ..records import canonical_json
 from .schema import Recipe
 
@@ -82,7 +82,8 @@ def parse_override(text: str, source: str) -> tuple[list[str], Any]:
     """``a.b=value`` → (["a", "b"], value); the value is read as TOML when it parses, else as a string."""
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
-        raise RecipeError(f"{source}: --set {text!r}: expected KEY=VALUE", hint="e.g. --set generation.target=10")
+        raise RecipeError(f"{source}: {option('set')} {text!r}: expected KEY=VALUE",
+                          hint=f"e.g. {option('set example')}")
     try:
         parsed = tomllib.loads(f"v = {value}")["v"]
     except tomllib.TOMLDecodeError:
@@ -91,16 +92,19 @@ def parse_override(text: str, source: str) -> tuple[list[str], Any]:
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...], source: str) -> dict[str, Any]:
-    """Set each ``a.b.c=value`` in a copy of ``raw``; numeric parts index arrays of tables (``verify.0.min``)."""
+    """Set each ``a.b.c=value`` in a copy of ``raw``; numeric parts index arrays of tables (``verify.0.min``).
+    Errors name ``--set`` under a ``synthgen`` command and ``overrides`` when Python called (load_recipe,
+    run_recipe)."""
     import copy
 
     raw = copy.deepcopy(raw)
-    for text in overrides:
-        keys, value = parse_override(text, source)
-        container: Any = raw
-        for i, key in enumerate(keys[:-1]):
-            container = _step(container, key, source, ".".join(keys[: i + 1]), text)
-        _assign(container, keys[-1], value, source, text)
+    with options_spelled_for("python"):  # a no-op under the command line, which chose first
+        for text in overrides:
+            keys, value = parse_override(text, source)
+            container: Any = raw
+            for i, key in enumerate(keys[:-1]):
+                container = _step(container, key, source, ".".join(keys[: i + 1]), text)
+            _assign(container, keys[-1], value, source, text)
     return raw
 
 
@@ -108,10 +112,10 @@ def _step(container: Any, key: str, source: str, dotted: str, text: str) -> Any:
     if isinstance(container, list):
         return container[_list_index(container, key, source, dotted, text)]
     if not isinstance(container, dict):
-        raise RecipeError(f"{source}:{dotted}: --set {text!r}: {dotted.rpartition('.')[0]} is not a table")
+        raise RecipeError(f"{source}:{dotted}: {option('set')} {text!r}: {dotted.rpartition('.')[0]} is not a table")
     child = container.setdefault(key, {})
     if not isinstance(child, dict | list):
-        raise RecipeError(f"{source}:{dotted}: --set {text!r}: {dotted} is not a table")
+        raise RecipeError(f"{source}:{dotted}: {option('set')} {text!r}: {dotted} is not a table")
     return child
 
 
@@ -124,7 +128,7 @@ def _assign(container: Any, key: str, value: Any, source: str, text: str) -> Non
 
 def _list_index(items: list, key: str, source: str, dotted: str, text: str) -> int:
     if not key.isdigit() or int(key) >= len(items):
-        raise RecipeError(f"{source}:{dotted}: --set {text!r}: no item {key!r} (the array has {len(items)})",
+        raise RecipeError(f"{source}:{dotted}: {option('set')} {text!r}: no item {key!r} (the array has {len(items)})",
                           hint="arrays of tables are indexed from 0, e.g. verify.0.min=5")
     return int(key)
 

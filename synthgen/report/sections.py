@@ -70,8 +70,17 @@ def mix_section(report: RunReport) -> list[str]:
              f"strategy {mix.get('strategy', 'random')}"]
     if mix.get("override_reason"):
         lines.append(f"- cap raised above the default because: {mix['override_reason']}")
-    lines += [f"- warning: {w}" for w in mix.get("warnings") or []]
-    return lines
+    error = mix.get("error")
+    failed = f"the mix was not written: {error}"
+    lines += [f"- warning: {w}" for w in mix.get("warnings") or [] if not error or w != failed]
+    return lines + (failed_mix_lines(error) if error else [])
+
+
+def failed_mix_lines(error: str) -> list[str]:
+    """A failed mix's error as a quoted block of its own (a long message, or one line per recipe problem,
+    stays readable), after the list."""
+    quoted = "\n>\n".join(f"> {line}" for line in str(error).splitlines() if line.strip())
+    return ["- warning: the mix was not written:", "", quoted]
 
 
 def structured_section(report: RunReport) -> list[str]:
