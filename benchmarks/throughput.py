@@ -9,7 +9,7 @@ Rows here:
   (d) signatures/s of synthgen's ``MinHasher.signatures`` (raw text in: normalize, tokenize, hash, sign)
       against datasketch's ``MinHash.update_batch`` with shared permutations (shingles in), one core, CPU
       time. Target ≥ 3×.
-Rows (a) and (b) (the generation pipeline) are the lead's to add: write ``row_a(args) -> list[Row]``.
+Rows (a) and (b) (the pipelined runner) are ``benchmarks/throughput_pipeline.py``'s.
 
 Corpus: ``benchmarks/dedup.py``'s generator (pydoc text chunks, a word-bigram model of it, 10% planted
 near-duplicates with 0–30% word edits). Other agents may share the CPU: the load average before and after

@@ -27,6 +27,8 @@ WRITE_EVENTS = frozenset({
     "shutil.copyfile", "shutil.copytree", "shutil.move", "shutil.chown", "shutil.copymode", "shutil.copystat",
 })
 READ_EVENTS = frozenset({"os.listdir", "os.scandir", "os.chdir", "glob.glob", "os.walk"})
+# Extended attributes: ACLs on shared folders (/dev) and unmetered kernel memory; no test needs them.
+XATTR_EVENTS = frozenset({"os.getxattr", "os.setxattr", "os.listxattr", "os.removexattr"})
 # Where the events carry ``dir_fd``: the kernel resolves a relative path against it, the hook against the
 # cwd, so any value but the default (-1, AT_FDCWD) would let ``../..`` escape the check. Refused.
 DIR_FD_ARGS = {"os.mkdir": (2,), "os.rmdir": (1,), "os.remove": (1,), "os.chmod": (2,), "os.chown": (3,),
@@ -126,7 +128,7 @@ def _file_policy(work, roots):
         if text is None:
             return False
         real = _resolve(text)
-        if real in DEVICES or inside(real, (work,)):
+        if (opening and real in DEVICES) or inside(real, (work,)):  # a device is opened, never changed
             return True
         if write or not inside(real, roots):
             return False
@@ -149,6 +151,8 @@ def _decide(event, args, file_ok, allowed_frame_codes):
         path, mode, flags = args
         write = any(c in mode for c in "wax+") if type(mode) is str else bool(flags & WRITE_FLAGS)
         return None if file_ok(path, write, True) else ("file", f"open {_exact_path(path)!r} write={write}")
+    if event in XATTR_EVENTS:
+        return ("file", f"{event} (extended attributes)")
     if event == "os.symlink":  # a link the hook resolves one way and ``dir_fd`` opens another way
         return ("file", f"os.symlink {_exact_path(args[1])!r}")
     if event in READ_EVENTS or event in WRITE_EVENTS:

@@ -64,9 +64,7 @@ GUARDED_CALL, IS_PLAIN, TAMPERED, PLAIN_BASE, REPORT_GUARD, REFUSE_BUILTIN = (
 
 
 def _main():
-    import json
-
-    cfg = _freeze(json.loads(_os.environ.pop("SYNTHGEN_SANDBOX")))
+    cfg = _freeze(__import__("marshal").loads(bytes.fromhex(_os.environ.pop("SYNTHGEN_SANDBOX"))))
     nonce = _read_nonce(cfg["key_fd"])
     source = _read_source()
     _set_limits(cfg)

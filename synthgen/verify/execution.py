@@ -218,6 +218,10 @@ class CodeExecutionVerifier(Verifier):
     def describe(self) -> dict[str, Any]:
         return {"workers": self.workers, **self.sandbox.describe()}
 
+    def close(self) -> None:
+        """Stop the sandbox's fork servers at the end of the run."""
+        self.sandbox.close()
+
     def build_program(self, candidate: Candidate) -> tuple[str | None, Verdict | None]:
         """The program to run, or the rejection that makes running it pointless."""
         built, rejection = self.build(candidate)
