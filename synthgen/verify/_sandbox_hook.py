@@ -49,6 +49,8 @@ FRAME_ATTRS = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame", "f_back
 CODE_ATTRS = frozenset({"__code__", "gi_code", "cr_code", "ag_code"})  # refused when the code is the tests'
 TAMPER_ATTRS = frozenset({"__code__"})  # namedtuple & co. set __defaults__ honestly; no guard has any
 DEVICES = frozenset({"/dev/null", "/dev/zero", "/dev/urandom", "/dev/random"})
+UNAUDITED_REFUSED = {"mkfifo": "no FIFOs or device nodes in the sandbox", "mknod": "no FIFOs or device nodes in the sandbox",
+                     "memfd_create": "in-memory files would hold memory outside every limit"}
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 NOT_PATHS = (int, bool, float, tuple, type(None))
 S_IFMT, S_IFLNK, S_IFDIR = 0o170000, 0o120000, 0o040000
@@ -288,14 +290,13 @@ def guard_open(status_fd):
     gen = _open_gate(posix.open, status_fd)
     next(gen)
     wrapper = _MethodType_(_FunctionType_(_call_open.__code__, {"__builtins__": {}}, "open"), (gen.send,))
-    line = b"violation file os.mkfifo/os.mknod (no FIFOs or device nodes in the sandbox)\n"
-    refuse = _MethodType_(_FunctionType_(_refuse_call.__code__, {"__builtins__": {}}, "refused"),
-                          (_write, _exit, status_fd, line, VIOLATION_EXIT))
     for module in (os, posix):
         vars(module)["open"] = wrapper
-        for name in ("mkfifo", "mknod"):  # no audit event: the hook would never see where they write
+        for name, why in UNAUDITED_REFUSED.items():  # no audit event: the hook would never see them
             if name in vars(module):
-                vars(module)[name] = refuse
+                line = f"violation file os.{name} ({why})\n".encode()
+                vars(module)[name] = _MethodType_(_FunctionType_(_refuse_call.__code__, {"__builtins__": {}}, name),
+                                                  (_write, _exit, status_fd, line, VIOLATION_EXIT))
     os.supports_dir_fd.clear()
     for name in ("listdir", "scandir", "chdir"):
         os.supports_fd.discard(getattr(os, name))

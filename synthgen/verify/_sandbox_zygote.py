@@ -8,17 +8,18 @@ process would (the prelude, then the program), with the same descriptors, limits
 Each program gets the namespaces a fresh bubblewrap would give it, nested in the server's (so one program
 can leave nothing for the next, nor name the server):
 
-* a new **user** namespace (uid ``nobody`` mapped to itself; every capability dropped and
-  ``no_new_privs`` set before the program runs);
+* the server's own **user** namespace (made once, nested in bubblewrap's; uid ``nobody``), where the
+  program drops every capability and gets ``no_new_privs`` before it runs (so keyrings, which belong to
+  the uid, are shared by the programs of one server: only the audit hook, which refuses native code,
+  keeps a program from them);
 * a new **PID** namespace with a small init of ours as PID 1 and the program as PID 2 (a default SIGALRM
   or SIGXCPU still ends it); whatever the program leaves dies with that init. The program cannot signal,
   renice or re-limit the server (no PID names it), and its own PIDs (``os.getpid``, thread ids) say
   nothing about earlier programs;
 * a new **mount** namespace: a fresh tmpfs of the sandbox's size and file count as its folder (freed with
-  the namespace; the kernel enforces both limits). ``/proc`` stays the server's (the kernel refuses a
-  fresh one under bubblewrap's read-only ``/proc`` covers); the audit hook keeps programs out of it and
-  the server's own entries are unreadable (not dumpable); ``/proc/sys`` and ``/proc/sysrq-trigger`` are
-  read-only (bound so once, in the server's own user and mount namespaces, which every program's copy);
+  the namespace; the kernel enforces both limits) and an empty read-only ``/proc`` (the server's would
+  show the program's outer PID, a counter earlier programs move, and the server's own files; the kernel
+  refuses a fresh proc under bubblewrap's covers); device nodes and ``/dev/pts`` read-only;
 * a new **IPC** namespace (no SysV segments or queues survive it).
 
 The server itself is not dumpable (``PR_SET_DUMPABLE`` 0, inherited): nothing can read or write its
@@ -44,10 +45,12 @@ _SETUP_FAILED = 70
 _PR_SET_DUMPABLE, _PR_SET_NO_NEW_PRIVS = 4, 38
 _CLONE_NEWNS, _CLONE_NEWUSER, _CLONE_NEWPID, _CLONE_NEWIPC = 0x20000, 0x10000000, 0x20000000, 0x08000000
 _MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 1, 2, 4, 8
-_MS_REMOUNT, _MS_BIND, _MS_REC, _MS_PRIVATE = 32, 4096, 16384, 1 << 18
-# Where synthgen runs as root, the sandbox's uid is host root, and these check nothing but the uid
-# (bubblewrap covers only the ones whose folder is writable, so not /proc/sys).
-_READ_ONLY_PROC = ("/proc/sys", "/proc/sysrq-trigger")
+_MS_REMOUNT, _MS_NOATIME, _MS_NODIRATIME, _MS_BIND = 32, 1024, 2048, 4096
+_MS_REC, _MS_PRIVATE, _MS_RELATIME = 16384, 1 << 18, 1 << 21
+# Over /proc in each program's mount namespace: it is the server's PID namespace's proc (the kernel refuses
+# a fresh one under bubblewrap's covers), where /proc/self is the program's outer PID, a counter earlier
+# programs move (a wrong solution learned the tests' answers through it), and the server's own files are.
+_EMPTY_PROC = "size=4k,nr_inodes=2,mode=555"
 _CAP_VERSION_3 = 0x20080522
 
 
@@ -145,7 +148,8 @@ def _receive(sock, _socket):
 def _run_one(libc, setup, program, fds, sock):
     """Run ``program`` in the process tree below and return its ``Popen``-style return code. The tree:
     this zygote → a child that makes new PID, mount and IPC namespaces and exits → their init (PID 1) →
-    the program (PID 2). The init writes the program's wait status on a pipe only it still holds.
+    the program (PID 2). The init kills whatever the program left, then writes the program's wait status
+    on a pipe only it holds: when the zygote reads it, nothing of the program can run any more.
     (``unshare(CLONE_NEWPID)`` works once per process, hence the child that makes them.)"""
     status_read, status_write = _os.pipe()
     pid = _os.fork()
@@ -193,16 +197,30 @@ def _reap():
 
 def _enter_own_namespaces(libc):
     """The zygote's own user and mount namespaces (nested in bubblewrap's), made once: there it has the
-    capabilities to make each program's PID, mount and IPC namespaces (the program drops them all), and
-    binds ``/proc/sys`` and ``/proc/sysrq-trigger`` read-only, which every program's mounts copy."""
+    capabilities to make each program's PID, mount and IPC namespaces (the program drops them all), and it
+    makes the device nodes and ``/dev/pts`` read-only (bubblewrap's read-only ``/dev`` does not reach the
+    nodes it binds from the host: as root, ``chmod`` on ``/dev/null`` changed the host's), which every
+    program's mounts copy."""
     uid, gid = _os.getuid(), _os.getgid()
     _check(libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNS), "unshare")
     _map_ids(uid, gid)
     _mount(libc, None, "/", None, _MS_REC | _MS_PRIVATE)
-    for path in _READ_ONLY_PROC:
-        if _os.path.exists(path):
-            _mount(libc, path, path, None, _MS_BIND | _MS_REC)
-            _mount(libc, None, path, None, _MS_BIND | _MS_REMOUNT | _MS_RDONLY | _MS_NOSUID | _MS_NODEV | _MS_NOEXEC)
+    for target, flags in _mounts_under("/dev/"):
+        _mount(libc, None, target, None, _MS_BIND | _MS_REMOUNT | _MS_RDONLY | flags)
+
+
+def _mounts_under(prefix):
+    """``(mount point, flags to keep)`` of every mount below ``prefix``: a remount must repeat the flags a
+    less privileged namespace may not drop (nosuid, nodev, noexec, the atime mode)."""
+    kept = {"nosuid": _MS_NOSUID, "nodev": _MS_NODEV, "noexec": _MS_NOEXEC, "noatime": _MS_NOATIME,
+            "nodiratime": _MS_NODIRATIME, "relatime": _MS_RELATIME}
+    found = []
+    with open("/proc/self/mountinfo") as handle:
+        for line in handle:
+            fields = line.split()
+            if fields[4].startswith(prefix):
+                found.append((fields[4], sum(kept.get(option, 0) for option in fields[5].split(","))))
+    return found
 
 
 def _map_ids(uid, gid):
@@ -222,6 +240,7 @@ def _namespaces(libc, setup, program, fds, sock, status_write):
         _check(libc.unshare(_CLONE_NEWPID | _CLONE_NEWNS | _CLONE_NEWIPC), "unshare")
         options = f"size={setup['disk_bytes']},nr_inodes={setup['max_files'] + 1},mode=755"
         _mount(libc, "tmpfs", setup["base"], "tmpfs", _MS_NOSUID | _MS_NODEV, options)
+        _mount(libc, "tmpfs", "/proc", "tmpfs", _MS_RDONLY | _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, _EMPTY_PROC)
         if _os.fork() == 0:
             _init(libc, program, fds, status_write)
         _os._exit(0)  # the init carries on, adopted by bubblewrap's; the zygote waits on the status pipe
@@ -234,8 +253,12 @@ def _init(libc, program, fds, status_write):
     """PID 1 of the program's namespace: the program as PID 2, its wait status to the zygote. When it
     exits, the kernel kills whatever the program left."""
     try:
+        import signal
+
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # PID 1 ignores what it has no handler for; not this
         pid = _os.fork()
         if pid == 0:
+            signal.signal(signal.SIGINT, signal.default_int_handler)  # the program's, as in any process
             _os.close(status_write)
             _drop_privileges(libc)
             _setup_descriptors(fds)
@@ -243,6 +266,10 @@ def _init(libc, program, fds, status_write):
         for fd in fds:
             _os.close(fd)
         _, status = _os.waitpid(pid, 0)
+        try:
+            _os.kill(-1, 9)  # every process left in this namespace; they die (and are reaped) as it ends
+        except OSError:
+            pass
         _os.write(status_write, status.to_bytes(4, _sys.byteorder))
         _os._exit(0)
     except BaseException as exc:  # noqa: BLE001

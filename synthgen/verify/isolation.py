@@ -36,9 +36,13 @@ _NAMESPACES = ["--net", "--pid", "--fork", "--kill-child"]
 _UNSHARE = (("namespaces", ["--mount-proc", *_NAMESPACES]), ("namespaces", _NAMESPACES),
             ("user_namespaces", ["--user", "--map-root-user", "--mount-proc", *_NAMESPACES]),
             ("user_namespaces", ["--user", "--map-root-user", *_NAMESPACES]))
+# /proc/sys and /proc/sysrq-trigger are bound read-only over the sandbox's /proc (bubblewrap covers only
+# the /proc folders that are writable, and /proc/sys is not): where synthgen runs as root the sandbox's uid
+# is host root, and those files check nothing but the uid (core_pattern would run a command as root).
 _BWRAP_FLAGS = ["--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
                 "--uid", "65534", "--gid", "65534", "--cap-drop", "ALL", "--die-with-parent", "--new-session",
-                "--hostname", "sandbox", "--proc", "/proc", "--dev", "/dev"]
+                "--hostname", "sandbox", "--proc", "/proc", "--ro-bind", "/proc/sys", "/proc/sys",
+                "--ro-bind-try", "/proc/sysrq-trigger", "/proc/sysrq-trigger", "--dev", "/dev"]
 _SYSTEM = ("/usr", "/bin", "/lib", "/lib64", "/lib32", "/sbin", "/etc/alternatives")
 _lock = threading.Lock()
 _probed: dict[str, object] = {}
