@@ -218,6 +218,48 @@ ATTACKS: dict[str, str] = {
     "nan_result": body("""
         return float("nan")
     """),
+    # A key that only hashes like a protected name: the guard's lookup ran its __eq__ after the value had
+    # been found plain, and that __eq__ made the returned class always-equal (a pass in one run).
+    "late_always_equal_through_a_hash_colliding_global": """    return _wrong(a, b)
+
+
+_cur = []
+
+
+class _K(str):
+    def __hash__(self):
+        return hash("zip")
+
+    def __eq__(self, other):
+        if _cur:
+            R = _cur[-1]
+            R.__eq__ = lambda s, o: True
+            R.__ne__ = lambda s, o: False
+            R.__lt__ = R.__le__ = lambda s, o: False
+            R.__gt__ = R.__ge__ = lambda s, o: True
+            R.__sub__ = R.__rsub__ = lambda s, o: 0
+            R.__hash__ = int.__hash__
+        return False
+
+
+def _wrong(a, b):
+    R = type("R", (int,), {})
+    _cur.append(R)
+    if len(_cur) == 1:
+        globals()[_K("k")] = 0
+    return R(-42)
+""",
+    # An instance attribute hides a method of the plain base; what it returns is never checked.
+    "instance_attribute_shadows_a_method": body("""
+        class Total(int):
+            pass
+        class Anything:
+            def __eq__(self, other):
+                return True
+        result = Total(0)
+        result.__dict__["bit_length"] = lambda: Anything()
+        return result
+    """),
     "builtins_monkeypatch_with_int_subclass": body("""
         import builtins
         class Liar(int):
@@ -477,7 +519,10 @@ def test_attack_is_rejected(verifier, name):
 @pytest.mark.parametrize("name, reason", [
     ("always_equal_object", "non_plain_return"), ("always_equal_int_subclass", "non_plain_return"),
     ("class_swap_claims_int", "non_plain_return"), ("generator_result", "non_plain_return"),
-    ("builtins_monkeypatch_with_int_subclass", "non_plain_return"),
+    ("late_always_equal_through_a_hash_colliding_global", "tampered_builtins"),
+    ("instance_attribute_shadows_a_method", "non_plain_return"),
+    # the tamper check runs before the plain-data check (nothing of the program may run after the latter)
+    ("builtins_monkeypatch_with_int_subclass", "tampered_builtins"),
     ("builtins_patch_on_first_call_only", "tampered_builtins"),
     ("tests_namespace_patched_through_sys_modules", "tampered_builtins"),
     ("check_code_replaced", "runtime_error"), ("shadow_builtin_at_module_level", "tampered_builtins"),

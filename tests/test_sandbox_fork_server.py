@@ -361,10 +361,38 @@ def test_memory_files_are_refused(fork_server):
 @pytest.mark.parametrize("fork_server", [True, False])
 def test_signalling_its_init_does_not_end_the_run(fork_server):
     """``pidfd_send_signal`` has no audit event: SIGINT to PID 1 killed the server's Python init, and the
-    honest program's run crashed."""
+    program's run crashed (with the audit hook on, pidfd_open itself is refused now)."""
     program = "import os, signal\nsignal.pidfd_send_signal(os.pidfd_open(1), signal.SIGINT)\nimport time\ntime.sleep(0.1)"
-    result = Sandbox(LIMITS, isolation_mode="strict", fork_server=fork_server).run(program)
+    result = Sandbox(LIMITS, isolation_mode="strict", audit=False, fork_server=fork_server).run(program)
     assert result.status == PASS, result
+
+
+@pytest.mark.parametrize("call", [
+    "os.pidfd_open(os.getpid())",                                   # its inode number counts host processes
+    "os.posix_fadvise(os.open('/dev/null', os.O_RDONLY), 0, 0, 4)",  # evicts the host's page cache
+    "os.preadv(os.open('/dev/null', os.O_RDONLY), [bytearray(1)], 0)",  # RWF_NOWAIT probes it
+    "os.openpty()",                                                 # the host's pool of ptys
+    "__import__('mmap').mmap(os.open('/dev/zero', os.O_RDONLY), 4096, access=1)",  # a file's pages
+    "__import__('fcntl').fcntl(os.open('x', os.O_CREAT | os.O_RDONLY), 1024, 1)",   # F_SETLEASE
+])
+@pytest.mark.parametrize("fork_server", [True, False])
+def test_covert_channels_and_host_pools_are_refused(call, fork_server):
+    """A third round of attacks (all also without the fork server): counters and caches of the host that a
+    program can move and the next one read (a wrong solution learned the answers in 3-4 runs), and host
+    resources one program could take from all (leases as root, ptys, epoll watches)."""
+    result = Sandbox(LIMITS, isolation_mode="strict", fork_server=fork_server).run(f"import os\n{call}")
+    assert (result.status, result.reason) == (CRASH, "forbidden_file_access"), result
+
+
+@pytest.mark.parametrize("fork_server", [True, False])
+def test_epoll_is_gone_and_selectors_still_work(fork_server):
+    """As root, epoll watches counted against the host root's limit (two programs exhausted it in 2.5 s):
+    ``select.epoll`` is gone, and ``selectors`` falls back to poll."""
+    program = ("import os, select, selectors\nassert not hasattr(select, 'epoll')\n"
+               "selector = selectors.DefaultSelector()\nread, write = os.pipe()\nos.write(write, b'x')\n"
+               "selector.register(read, selectors.EVENT_READ)\nassert len(selector.select(0)) == 1")
+    result = Sandbox(LIMITS, isolation_mode="strict", fork_server=fork_server).run(program)
+    assert result.passed, result
 
 
 def test_the_server_cannot_be_named_to_renice_or_limit_it():

@@ -134,7 +134,8 @@ def _guard_context(ns, program, guards, protected, report, program_ns=_MappingPr
             CONTAINERS, dict, vars(_BUILTINS), _BUILTINS_SNAPSHOT, protected, _MISSING, _thread_count,
             _gc_callbacks, _BUILTINS, ns, bool(guards["non_plain_return"]),
             bool(guards["tampered_builtins"]), report, type.__dict__["__qualname__"].__get__, IS_PLAIN, TAMPERED,
-            PLAIN_BASE, _getsignal, _SIGNAL_HANDLERS, program.get("watched", ()), _modules, program_ns)
+            PLAIN_BASE, _getsignal, _SIGNAL_HANDLERS, program.get("watched", ()), _modules, program_ns,
+            _GETSET_DESCRIPTOR)
 
 
 def _tamper_only_context(ns, program=_MappingProxy({})):

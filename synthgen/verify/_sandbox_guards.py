@@ -24,7 +24,7 @@ CTX_FIELDS = ("plain_types", "base_names", "type_", "str_", "safe_names", "id_",
               "builtins_dict", "snapshot", "protected", "missing", "thread_count", "gc_callbacks",
               "module_builtins", "ns", "check_plain", "check_tamper", "report",
               "type_name", "is_plain", "tampered", "plain_base", "getsignal", "signal_handlers", "watched_modules", "modules",
-              "program_ns")
+              "program_ns", "getset_descriptor")
 
 
 def _plain_base(t, ctx):
@@ -55,15 +55,25 @@ def _plain_base(t, ctx):
 
 
 def _is_plain(value, ctx):
-    """Walk ``value`` (iteratively, each container once) and say whether all of it is plain data."""
+    """Walk ``value`` (iteratively, each container once) and say whether all of it is plain data. An
+    instance of a plain subclass must hold no attributes of its own: one named like a method of its base
+    (``s.__dict__["split"] = ...``) would answer for it. Its dict is read through each class's own
+    ``__dict__`` slot descriptor (C code), never through a ``__dict__`` the program defined instead."""
     (_pt, _bn, type_, _s, _sn, id_, containers, dict_, *_rest) = ctx
-    plain_base = ctx[22]
+    plain_base, getset = ctx[22], ctx[28]
     stack, seen = [value], {}
     while stack:
         item = stack.pop()
-        base = plain_base(type_(item), ctx)
+        kind = type_(item)
+        base = plain_base(kind, ctx)
         if base is None:
             return False
+        for cls in (type_.__dict__["__mro__"].__get__(kind) if kind is not base else ()):
+            if cls is base:
+                break
+            entry = type_.__dict__["__dict__"].__get__(cls).get("__dict__")
+            if entry is not None and (type_(entry) is not getset or dict_.__len__(getset.__get__(entry, item, cls))):
+                return False
         if base not in containers or id_(item) in seen:
             continue
         seen[id_(item)] = True
@@ -81,12 +91,14 @@ def _tampered(ns, before, ctx):
      gc_callbacks, module_builtins, *_rest) = ctx
     if builtins_dict.__len__() != snapshot.__len__():
         return "builtins gained or lost a name"
+    watched, modules = ctx[25], ctx[26]
+    for space in (builtins_dict, ns, modules, *(module.__dict__ for _name, module, _attributes in watched)):
+        for key in space:  # before any lookup: a key that only hashes like a name runs its __eq__ there
+            if type_(key) is not str_:
+                return "a namespace holds a non-str name"
     for name, obj in snapshot:
         if builtins_dict.get(name, missing) is not obj:
             return f"builtins.{name} was replaced"
-    for key in ns:
-        if type_(key) is not str_:
-            return "a global with a non-str name"
     if ns.get("__builtins__", missing) is not module_builtins:
         return "__builtins__ was replaced"
     for name in protected:
@@ -100,7 +112,6 @@ def _tampered(ns, before, ctx):
     for number, handler in handlers:
         if getsignal(number) is not handler:
             return f"the handler of signal {number} was replaced"
-    watched, modules = ctx[25], ctx[26]
     for name, module, attributes in watched:
         if modules.get(name, missing) is not module:
             return f"sys.modules[{name!r}] was replaced"
@@ -112,25 +123,36 @@ def _tampered(ns, before, ctx):
 
 def _guarded_call(bound, /, *args, **kwargs):
     """Call the wrapped callable and check what comes back (see module doc). Only the tests' namespace
-    holds guarded calls: the program's own functions keep calling each other directly."""
+    holds guarded calls: the program's own functions keep calling each other directly. Every lookup in a
+    namespace the program can write comes after a check that its keys are exact ``str`` (a key hashing
+    like a protected name would run the program's ``__eq__`` inside the lookup), and the plain-data check
+    comes last: nothing of the program runs between it and the ``return``."""
     target, name, ctx = bound
-    (_pt, _bn, type_, _s, _sn, _id, _c, _d, _bd, _snap, protected, missing, _tc, _gc, _mb,
+    (_pt, _bn, type_, str_, _sn, _id, _c, _d, _bd, _snap, protected, missing, _tc, _gc, _mb,
      ns, check_plain, check_tamper, report, type_name, is_plain, tampered, *_rest) = ctx
     program_ns = ctx[27]
     before, before_program = {}, {}
-    for key in protected:
-        before[key] = ns.get(key, missing)
-        before_program[key] = program_ns.get(key, missing)
+    if check_tamper:
+        for space in (ns, program_ns):
+            for key in space:
+                if type_(key) is not str_:
+                    report("tampered_builtins", f"before {name}(): a global with a non-str name")
+        for key in protected:
+            before[key] = ns.get(key, missing)
+            before_program[key] = program_ns.get(key, missing)
     result = target(*args, **kwargs)
-    if check_plain and not is_plain(result, ctx):
-        report("non_plain_return", f"{name}() returned a {type_name(type_(result))}")
     if check_tamper:
         problem = tampered(ns, before, ctx)
+        for key in program_ns:
+            if not problem and type_(key) is not str_:
+                problem = "the program's globals hold a non-str name"
         for key in protected:
             if not problem and program_ns.get(key, missing) is not before_program[key]:
                 problem = f"the program's global {key} was rebound"
         if problem:
             report("tampered_builtins", f"after {name}(): {problem}")
+    if check_plain and not is_plain(result, ctx):
+        report("non_plain_return", f"{name}() returned a {type_name(type_(result))}")
     return result
 
 

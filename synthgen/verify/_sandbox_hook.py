@@ -40,7 +40,9 @@ BLOCKED_IMPORTS = {"cffi": "native", "_cffi_backend": "native", "_posixsubproces
                    "_testinternalcapi": "native", "_testbuffer": "native", "_testmultiphase": "native",
                    "_testimportmultiple": "native", "_testsinglephase": "native", "_xxtestfuzz": "native",
                    "_ctypes_test": "native", "_testclinic": "native"}
-REFUSED_IMPORTS = frozenset({"_signal"})  # its handlers would hand the program the current frame
+# Imported by the prelude before the program runs, refused after: _signal's handlers would hand the
+# program the current frame; select is imported again only to get epoll back (see guard_open).
+REFUSED_IMPORTS = frozenset({"_signal", "select"})
 INTROSPECTION = frozenset({"sys._getframe", "sys._current_frames", "sys._current_exceptions", "gc.get_objects",
                            "gc.get_referrers", "gc.get_referents", "sys.settrace", "sys.setprofile",
                            "sys._getframemodulename", "sys.monitoring.register_callback", "code.__new__",
@@ -49,8 +51,20 @@ FRAME_ATTRS = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame", "f_back
 CODE_ATTRS = frozenset({"__code__", "gi_code", "cr_code", "ag_code"})  # refused when the code is the tests'
 TAMPER_ATTRS = frozenset({"__code__"})  # namedtuple & co. set __defaults__ honestly; no guard has any
 DEVICES = frozenset({"/dev/null", "/dev/zero", "/dev/urandom", "/dev/random"})
-UNAUDITED_REFUSED = {"mkfifo": "no FIFOs or device nodes in the sandbox", "mknod": "no FIFOs or device nodes in the sandbox",
-                     "memfd_create": "in-memory files would hold memory outside every limit"}
+# Functions without an audit event, refused by replacing them (in ``os`` and ``posix``) before the program
+# runs. Each was used by an attack: a FIFO or node escapes the path checks; memfd memory counts against no
+# limit; a pidfd's inode number is a host-wide count of processes (and programs move it: a covert channel
+# between runs); fadvise and preadv(RWF_NOWAIT) evict and probe the host's page cache (another one); ptys
+# are a host-wide pool a program can empty.
+UNAUDITED_REFUSED = {
+    "mkfifo": "no FIFOs or device nodes in the sandbox", "mknod": "no FIFOs or device nodes in the sandbox",
+    "memfd_create": "in-memory files would hold memory outside every limit",
+    "pidfd_open": "a pidfd's inode number counts the host's processes",
+    "posix_fadvise": "it changes the host's page cache", "preadv": "its flags probe the host's page cache",
+    "pwritev": "its flags probe the host's page cache", "openpty": "ptys are a pool shared with the host",
+    "forkpty": "ptys are a pool shared with the host", "login_tty": "ptys are a pool shared with the host",
+}
+F_SETLEASE = 1024
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 NOT_PATHS = (int, bool, float, tuple, type(None))
 S_IFMT, S_IFLNK, S_IFDIR = 0o170000, 0o120000, 0o040000
@@ -167,6 +181,10 @@ def _decide(event, args, file_ok, allowed_frame_codes):
         return ("network", event)
     if event.startswith("ctypes.") and not (event == "ctypes.dlopen" and args[0] is None):
         return ("native", event)  # importing ctypes (numpy does) is fine; calling into C is not
+    if event == "mmap.__new__" and args[0] != -1:  # advice on a file's pages would reach the host's cache
+        return ("file", "mmap of a file")
+    if event == "fcntl.fcntl" and args[1] == F_SETLEASE:  # as root, a lease holds every other open of a file
+        return ("file", "fcntl F_SETLEASE")
     if event == "import":
         name = args[0] if type(args[0]) is str else ""
         if name in REFUSED_IMPORTS:
@@ -297,6 +315,8 @@ def guard_open(status_fd):
                 line = f"violation file os.{name} ({why})\n".encode()
                 vars(module)[name] = _MethodType_(_FunctionType_(_refuse_call.__code__, {"__builtins__": {}}, name),
                                                   (_write, _exit, status_fd, line, VIOLATION_EXIT))
+    select = __import__("select")  # no epoll: as root, its watches count against the host root's limit
+    vars(select).pop("epoll", None)  # selectors (and so asyncio) then use poll
     os.supports_dir_fd.clear()
     for name in ("listdir", "scandir", "chdir"):
         os.supports_fd.discard(getattr(os, name))

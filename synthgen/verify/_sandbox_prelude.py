@@ -48,6 +48,7 @@ _MappingProxy = type(type.__dict__)
 _getsignal = __import__("_signal").getsignal
 _SIGNAL_HANDLERS = tuple((n, _getsignal(n)) for n in sorted(__import__("_signal").valid_signals()))
 _BUILTINS_SNAPSHOT = tuple(vars(_BUILTINS).items())
+_GETSET_DESCRIPTOR = type(type.__dict__["__dict__"])  # the C slot an instance's own __dict__ is read through
 ONLY_AST = 0x400
 PLAIN_TYPES = (bool, int, float, complex, str, bytes, type(None), list, tuple, dict, set, frozenset)
 CONTAINERS = (list, tuple, dict, set, frozenset)
