@@ -536,6 +536,55 @@ def test_attack_is_rejected_for_the_right_reason(verifier, name, reason):
     assert verifier.check(candidate_for(ATTACKS[name])).reason == reason
 
 
+# A fourth round (the in-process guards and the code/tests split; each kept a wrong solution in one run):
+# (completion, tests, reason)
+SPLIT_AND_GUARD_ATTACKS = {
+    "decorator_on_the_last_code_line_wraps_check": (
+        "    return 0\n@lambda f: lambda c: None\n", HELPER_TEST, "tampered_builtins"),
+    "module_class_swapped_to_answer_for_fabs": (
+        "    return 0\n\n\nimport math as _m, types as _t\n\n\nclass _M(_t.ModuleType):\n"
+        "    def __getattribute__(self, name):\n        if name == 'fabs':\n            return lambda x: 0.0\n"
+        "        return _t.ModuleType.__getattribute__(self, name)\n\n\n_m.__class__ = _M\n", MATH_TEST,
+        "tampered_builtins"),
+    "stdlib_class_patched": (
+        "    return 0\n\n\nimport collections as _c\n_c.Counter.__eq__ = lambda s, o: True\n",
+        "\n\nimport collections\n\n\ndef check(candidate):\n"
+        "    assert collections.Counter([candidate(2, 3), 1]) == collections.Counter([1, 5])\n",
+        "tampered_builtins"),
+    "module_spec_replaced_to_run_at_the_tests_import": (
+        "    return 0\n\n\nimport math as _m\n\n\nclass _S:\n    _initializing = False\n\n\n_m.__spec__ = _S()\n",
+        MATH_TEST, "tampered_builtins"),
+    "mixin_after_the_plain_base_supplies_iter": (
+        "    return _R(0)\n\n\nclass _Mix:\n    def __iter__(self):\n        return iter(())\n\n\n"
+        "class _R(int, _Mix):\n    pass\n", TEST, "non_plain_return"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SPLIT_AND_GUARD_ATTACKS))
+def test_split_and_guard_attacks_are_rejected(verifier, name):
+    completion, test, reason = SPLIT_AND_GUARD_ATTACKS[name]
+    prompt = HELPER_PROMPT if test is HELPER_TEST else PROMPT
+    verdict = verifier.check(candidate_for(completion, prompt=prompt, test=test))
+    assert (verdict.keep, verdict.reason) == (False, reason), verdict
+
+
+def test_a_lone_carriage_return_cannot_move_code_into_the_tests(verifier):
+    """Python ends a line at a lone CR; the code's line numbers counted LF only, so ``add = ...`` after a
+    CR ran as trusted test code and replaced the guarded ``add``. Completions are now LF-only (CRLF from a
+    model still works), and the prelude refuses any CR left when lines are given."""
+    liar = body("""
+        class L(int):
+            def __eq__(s, o): return True
+            __hash__ = int.__hash__
+        return L(0)
+    """) + "_x = 0\radd = __import__('sys').modules['__main__'].add\n"
+    assert verifier.check(candidate_for(liar)).reason == "non_plain_return"
+    honest_crlf = "    return a + b\r\n"
+    assert verifier.check(candidate_for(honest_crlf)).keep
+    raw = Sandbox(SandboxLimits(timeout_s=3.0), isolation_mode="none").run("x = 1\ry = 2\n", code_lines=(1, 1))
+    assert (raw.status, raw.reason) == ("fail", "tampered_builtins"), raw
+
+
 @pytest.mark.parametrize("name", ["frame_walk_to_reporter", "gc_object_list"])
 def test_reach_attacks_forge_a_pass_without_the_audit_hook(name):
     """Proof that these attacks are potent: without the hook they do forge a pass (so the hook is what

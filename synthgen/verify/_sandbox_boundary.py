@@ -9,6 +9,9 @@ own namespace of guarded calls (``_sandbox_guards.py``). Standard library only.
 def _compile(source, code_lines, status_fd):
     """``(prefix, middle, tail)`` code objects, the trusted code objects and the tests' names. Without
     ``code_lines`` the whole program is the middle. A syntax error is reported and ends the process."""
+    if code_lines and "\r" in source:  # Python ends a line at a lone CR; the line numbers count LF only
+        _write(status_fd, b"violation guard tampered_builtins a carriage return in the program\n")
+        _exit(VIOLATION_EXIT)
     try:
         tree = compile(source, "program.py", "exec", ONLY_AST)
         parts = _split(tree.body, code_lines)
@@ -32,13 +35,20 @@ def _test_codes(codes, code_lines):
 
 
 def _split(body, code_lines):
+    """(prompt's statements, code's, tests', whether the code swallows the start of the tests). A
+    statement starts at its first decorator: ``lineno`` of a decorated ``def`` is the ``def`` line, and a
+    decorator on the code's last line would otherwise wrap the tests' ``check`` unguarded."""
     if not code_lines:
         return [], body, [], False
     first, last = code_lines
     prefix = [s for s in body if s.end_lineno < first]
-    tail = [s for s in body if s.lineno > last]
+    tail = [s for s in body if _first_line(s) > last]
     middle = body[len(prefix):len(body) - len(tail)]
     return prefix, middle, tail, any(s.end_lineno > last for s in middle)
+
+
+def _first_line(statement):
+    return min([statement.lineno, *(d.lineno for d in getattr(statement, "decorator_list", ()))])
 
 
 def _nested_codes(code):
@@ -51,9 +61,12 @@ def _nested_codes(code):
 
 
 def _watch_modules(names):
-    """``((name, module, ((attribute, value), …)), …)`` for the standard-library modules the tests (or the
-    prompt) name, imported now, before the program runs, with the attributes they name: a program that
-    patches ``math.fabs`` or swaps ``sys.modules['math']`` is caught like one that patches a builtin."""
+    """``((name, module, ((attribute, value), …), ((class, ((attribute, value), …)), …)), …)`` for the
+    standard-library modules the tests (or the prompt) name, imported now, before the program runs: every
+    attribute of the module (``random._inst``, ``math.__spec__``, not only the names the tests use), and
+    every attribute of the classes it defines (``Random.getrandbits``, ``Counter.__eq__``), plus the
+    import system's ``ModuleSpec`` (a property there ran at every import). A program that patches any of
+    them, or swaps ``sys.modules['math']``, is caught like one that patches a builtin."""
     watched = []
     for name in sorted(names & frozenset(_sys.stdlib_module_names)):
         if name in BLOCKED_IMPORTS or name in REFUSED_IMPORTS or name.startswith("_"):
@@ -63,8 +76,17 @@ def _watch_modules(names):
         except BaseException:  # noqa: BLE001 - a module that does not import here is not watched
             continue
         attributes = vars(module)
-        watched.append((name, module, tuple((a, attributes[a]) for a in sorted(names) if a in attributes)))
+        classes = [v for v in attributes.values() if type(v) is type and _type_flags(v) & HEAP_TYPE
+                   and v.__dict__.get("__module__") == name]
+        watched.append((name, module, tuple(attributes.items()), _class_snapshots(classes)))
+    if watched:
+        spec = type(_sys.__spec__)
+        watched.append(("sys", _sys, (), _class_snapshots([spec])))
     return tuple(watched)
+
+
+def _class_snapshots(classes):
+    return tuple((cls, tuple(vars(cls).items())) for cls in classes)
 
 
 def _boundary(ns, program, guards, from_prompt, report):
@@ -135,7 +157,7 @@ def _guard_context(ns, program, guards, protected, report, program_ns=_MappingPr
             _gc_callbacks, _BUILTINS, ns, bool(guards["non_plain_return"]),
             bool(guards["tampered_builtins"]), report, type.__dict__["__qualname__"].__get__, IS_PLAIN, TAMPERED,
             PLAIN_BASE, _getsignal, _SIGNAL_HANDLERS, program.get("watched", ()), _modules, program_ns,
-            _GETSET_DESCRIPTOR)
+            _GETSET_DESCRIPTOR, _ModuleType, _MODULE_DICT)
 
 
 def _tamper_only_context(ns, program=_MappingProxy({})):

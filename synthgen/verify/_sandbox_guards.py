@@ -24,7 +24,7 @@ CTX_FIELDS = ("plain_types", "base_names", "type_", "str_", "safe_names", "id_",
               "builtins_dict", "snapshot", "protected", "missing", "thread_count", "gc_callbacks",
               "module_builtins", "ns", "check_plain", "check_tamper", "report",
               "type_name", "is_plain", "tampered", "plain_base", "getsignal", "signal_handlers", "watched_modules", "modules",
-              "program_ns", "getset_descriptor")
+              "program_ns", "getset_descriptor", "module_type", "module_dict")
 
 
 def _plain_base(t, ctx):
@@ -43,9 +43,19 @@ def _plain_base(t, ctx):
         index += 1
     else:
         return None
+    base_mro = type_.__dict__["__mro__"].__get__(base)
+    position = 0
     for cls in mro:
-        if cls is base:
+        if cls is base:  # what follows must be the base's own MRO: a mixin after it supplies dunders too
+            if mro.__len__() - position != base_mro.__len__():
+                return None
+            offset = 0
+            while offset < base_mro.__len__():
+                if mro[position + offset] is not base_mro[offset]:
+                    return None
+                offset += 1
             return base
+        position += 1
         for name in type_.__dict__["__dict__"].__get__(cls):
             if type_(name) is not str_:
                 return None
@@ -91,8 +101,14 @@ def _tampered(ns, before, ctx):
      gc_callbacks, module_builtins, *_rest) = ctx
     if builtins_dict.__len__() != snapshot.__len__():
         return "builtins gained or lost a name"
-    watched, modules = ctx[25], ctx[26]
-    for space in (builtins_dict, ns, modules, *(module.__dict__ for _name, module, _attributes in watched)):
+    watched, modules, module_type, module_dict = ctx[25], ctx[26], ctx[29], ctx[30]
+    for _name, module, _attributes, _classes in watched:  # a module's class swapped answers its lookups
+        if type_(module) is not module_type:
+            return f"the class of module {_name} was replaced"
+    spaces = [builtins_dict, ns, modules]
+    for _name, module, _attributes, _classes in watched:
+        spaces.append(module_dict.__get__(module))
+    for space in spaces:
         for key in space:  # before any lookup: a key that only hashes like a name runs its __eq__ there
             if type_(key) is not str_:
                 return "a namespace holds a non-str name"
@@ -112,12 +128,20 @@ def _tampered(ns, before, ctx):
     for number, handler in handlers:
         if getsignal(number) is not handler:
             return f"the handler of signal {number} was replaced"
-    for name, module, attributes in watched:
+    for name, module, attributes, classes in watched:
         if modules.get(name, missing) is not module:
             return f"sys.modules[{name!r}] was replaced"
+        space = module_dict.__get__(module)
         for attribute, value in attributes:
-            if module.__dict__.get(attribute, missing) is not value:
+            if space.get(attribute, missing) is not value:
                 return f"{name}.{attribute} was replaced"
+        for cls, items in classes:
+            own = type_.__dict__["__dict__"].__get__(cls)
+            if own.__len__() != items.__len__():
+                return f"{name}.{type_.__dict__['__name__'].__get__(cls)} gained or lost an attribute"
+            for attribute, value in items:
+                if own.get(attribute, missing) is not value:
+                    return f"{name}.{type_.__dict__['__name__'].__get__(cls)}.{attribute} was replaced"
     return ""
 
 

@@ -75,6 +75,7 @@ _getattr = getattr
 _FunctionType_ = type(lambda: None)
 _MethodType_ = type((lambda: None).__get__(0))
 _getframe = sys._getframe
+_ModuleType_ = type(sys)
 
 
 def _resolve(path):
@@ -215,6 +216,8 @@ def _decide_object_event(event, args, allowed_frame_codes):
         return ("refuse", f"reading {args[1]} is disabled in the sandbox")
     if event in ("object.__setattr__", "object.__delattr__") and type(args[1]) is str and args[1] in TAMPER_ATTRS:
         return ("tamper", f"{event} {args[1]}")
+    if event == "object.__setattr__" and args[1] == "__class__" and type(args[0]) is _ModuleType_:
+        return ("tamper", "a module's __class__ replaced")  # its __getattribute__ would answer for math.fabs
     if event == "sys.addaudithook":
         return ("refuse-hook", "")
     return None

@@ -78,13 +78,14 @@ def render_program(template: str, fields: dict[str, Any], untrusted: set[str]) -
     formatter, mapping = string.Formatter(), _Fields(fields)
     out, pos, span = [], 0, None
     for literal, name, spec, conversion in formatter.parse(template):
+        literal = _lf_only(literal)
         out.append(literal)
         pos += len(literal)
         if name is None:
             continue
         value, key = formatter.get_field(name, (), mapping)
         spec = formatter.vformat(spec, (), mapping) if spec else ""
-        text = formatter.format_field(formatter.convert_field(value, conversion), spec)
+        text = _lf_only(formatter.format_field(formatter.convert_field(value, conversion), spec))
         if key in untrusted and text:
             span = (pos if span is None else span[0], pos + len(text))
         out.append(text)
@@ -93,6 +94,12 @@ def render_program(template: str, fields: dict[str, Any], untrusted: set[str]) -
     if span is None:
         return program, None
     return program, (program.count("\n", 0, span[0]) + 1, program.count("\n", 0, span[1] - 1) + 1)
+
+
+def _lf_only(text: str) -> str:
+    """CRLF and lone CR as LF: Python ends a line at each, and the code's line numbers count LF. A lone CR
+    in a completion once moved a code line into the tests (run unguarded); the prelude refuses any CR left."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def checked_interpreter(python: str, where: str) -> str:
