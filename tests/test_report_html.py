@@ -154,7 +154,7 @@ def test_a_gated_run_shows_its_checks_in_the_report_and_the_card(write_recipe, t
     page = rebuild_report(run_dir).read_text()
     assert '<img alt="gate metrics"' in page and "cluster_coverage" in page and "records 0-30, attempt 0" in page
     card = (publish_run(run_dir, "me/gated", dry_run=True).folder / "README.md").read_text()
-    assert "| gates | records 0-30, attempt 0 | distinct_2 | real |" in card
+    assert "| diversity | records 0-30, attempt 0 | distinct_2 | real |" in card  # the gate kind, not the key
 
 
 def test_final_dataset_diversity_metrics_are_informational_not_gate_rows():

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from . import card_sections as sections
 from .checks import PublishError, RunFiles
-from .licensing import LicenseInfo, choose_license, data_sources, source_dataset_ids
+from .licensing import LicenseInfo, choose_license
+from .sources import data_sources, source_dataset_ids
 
 DEFAULT_LICENSE = "other"
 DEFAULT_TASKS = ("text-generation",)
@@ -44,9 +44,19 @@ class CardInputs:
         return choose_license(self.license, self.files.manifest)
 
     @property
-    def sources(self) -> list[dict[str, str]]:
-        source = self.files.manifest.get("recipe_source")
-        return data_sources(self.files.manifest, Path(source).parent if source else None)
+    def sources(self) -> list[dict[str, Any]]:
+        """The real data behind the run, found at the absolute paths of the manifest's ``inputs``."""
+        return data_sources(self.files.manifest, mix_published=self.n_mix is not None)
+
+    @property
+    def mix(self) -> dict[str, Any] | None:
+        """The published mix's facts (its summary.json); the report's mix when no mix is published."""
+        return self.files.mix_summary if self.n_mix is not None else self.files.report.mix
+
+    @property
+    def report_document(self) -> dict[str, Any]:
+        """report.json as a dict, its mix the published one (the gates table judges that mix's share)."""
+        return {**self.files.report.to_dict(), "mix": self.mix}
 
     @property
     def columns(self) -> list[str]:

@@ -15,7 +15,7 @@ from typing import Any
 from ..errors import SynthgenError
 from ..report.facts import gate_failures
 from ..report.data import row_count
-from ..report.model import RunReport, report_from_json
+from ..report.model import RunReport, is_evolve_report, report_from_json
 from ..rundir import RunDir
 
 
@@ -66,6 +66,15 @@ class RunFiles:
         path = RunDir(self.run_dir).mix_data_path
         return path if path.is_file() and parquet_rows(path) > 0 else None
 
+    @property
+    def mix_summary(self) -> dict[str, Any] | None:
+        """What the mix folder holds, from its own summary.json (written with its rows, so still true after
+        ``synthgen mix ... --out RUN/mix`` rebuilt it); the report's mix for a folder without one."""
+        from ..mix.store import read_summary
+
+        summary = read_summary(RunDir(self.run_dir).mix_dir)
+        return summary if summary is not None else self.report.mix
+
 
 def parquet_rows(path: Path) -> int:
     return row_count(path)
@@ -80,7 +89,10 @@ def read_run(run_dir: str | Path) -> RunFiles:
     if not run.path.is_dir():
         raise PublishError(f"{run.path}: no such run directory", hint="pass the folder `synthgen generate` wrote")
     _require_file(run, run.report_path)
-    report = report_from_json(_read_json(run.report_path), run.report_path)
+    document = _read_json(run.report_path)
+    if is_evolve_report(document):
+        raise evolve_project_error(run.path)
+    report = report_from_json(document, run.report_path)
     _require_file(run, run.data_path)
     if parquet_rows(run.data_path) == 0:
         raise PublishError(f"{run.path}: the run kept no records, so there is nothing to publish",
@@ -89,6 +101,16 @@ def read_run(run_dir: str | Path) -> RunFiles:
     files = RunFiles(run.path, report, redact_secrets(manifest))  # a run made before manifests were redacted
     files.problems = run_problems(files)
     return files
+
+
+def evolve_project_error(folder: Path) -> PublishError:
+    """An evolve project is not one run: publish one of its generations (the latest, as the example)."""
+    numbers = sorted(int(p.name[4:]) for p in folder.glob("gen-*") if p.name[4:].isdigit() and p.is_dir())
+    example = folder / f"gen-{numbers[-1] if numbers else 1}"
+    return PublishError(f"{folder} is an evolve project (made by `synthgen evolve`), not a run: publish one of "
+                        "its generations",
+                        hint=f"each generation's run is in {folder}/gen-N/, e.g. "
+                             f"`synthgen publish {example} --repo-id OWNER/NAME`")
 
 
 def _require_file(run: RunDir, path: Path) -> None:

@@ -64,12 +64,18 @@ def write_shards(source: Path, dest: Path, split: str = "train", shard_bytes: in
     import pyarrow.parquet as pq
 
     table = read_table(source)
-    n_shards = max(1, min(table.num_rows, math.ceil(table.nbytes / shard_bytes)))  # never an empty shard
-    per_shard = max(1, math.ceil(table.num_rows / n_shards))
+    bounds = shard_bounds(table.num_rows, math.ceil(table.nbytes / shard_bytes))
     dest.mkdir(parents=True, exist_ok=True)
-    for i in range(n_shards):
-        pq.write_table(table.slice(i * per_shard, per_shard), dest / f"{split}-{i:05d}.parquet")
+    for i, (start, stop) in enumerate(bounds):
+        pq.write_table(table.slice(start, stop - start), dest / f"{split}-{i:05d}.parquet")
     return table.num_rows
+
+
+def shard_bounds(n_rows: int, n_shards: int) -> list[tuple[int, int]]:
+    """(start, stop) of each shard: rows spread evenly over at most ``n_rows`` shards, so none is empty
+    (one empty shard only for an empty table, which the Hub still needs a file for)."""
+    n_shards = max(1, min(n_rows, n_shards))
+    return [(i * n_rows // n_shards, (i + 1) * n_rows // n_shards) for i in range(n_shards)]
 
 
 def _lineage_rows(path: Path) -> list[dict[str, Any]]:
@@ -101,11 +107,23 @@ def check_loads(folder: Path, expected: dict[str, int]) -> None:
 
 
 def _check_replaceable(out: Path) -> None:
+    _check_parent(out)
     if not out.exists():
         return
     if not out.is_dir() or (any(out.iterdir()) and not is_hub_folder(out)):
         raise PublishError(f"{out} exists and is not a synthgen Hub folder",
                            hint="choose a new or empty folder with --out")
+
+
+def _check_parent(out: Path) -> None:
+    """One clear error, before any work, when a folder above ``out`` is a file."""
+    from ..errors import SynthgenError
+    from ..outpaths import check_parent
+
+    try:
+        check_parent(out)
+    except SynthgenError as exc:
+        raise PublishError(exc.message, hint=exc.hint) from None
 
 
 def is_hub_folder(path: Path) -> bool:

@@ -1,16 +1,14 @@
-"""License and source metadata for the card, from the generating model and the seed data.
+"""The card's license, from the one chosen when publishing and the generating model's terms.
 
 Synthetic text carries its generator's terms: a Gemma model's outputs are published under ``license:
-gemma``, the Hub's id for the Gemma Terms of Use (the card body links them). A license the user passes explicitly wins; the card body still names the model's terms.
-Seed and few-shot data saved with ``datasets`` carry their ``dataset_info.json``: its license and the
-dataset's name, which becomes a ``source_datasets`` entry.
+gemma``, the Hub's id for the Gemma Terms of Use (the card body links them). A license the user passes
+explicitly (a Hub id, or ``other`` with a name) wins; the card body still names the model's terms.
+The real data's sources and licenses are :mod:`synthgen.publish.sources`.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, replace
 from typing import Any
 
 GEMMA = ("gemma", "https://ai.google.dev/gemma/terms")
@@ -79,49 +77,19 @@ def model_terms(manifest: dict[str, Any]) -> tuple[str, str] | None:
 def choose_license(chosen: "str | LicenseInfo | None", manifest: dict[str, Any]) -> LicenseInfo:
     """The card's license: the one chosen when publishing (a Hub id, or a :func:`custom_license`), else the
     model's terms, else ``other``."""
+    terms = model_terms(manifest)
     if isinstance(chosen, LicenseInfo):
-        return chosen
+        return replace(chosen, why=chosen.why + _also_apply(terms))
     if chosen:
         validate_license(chosen)
-    terms = model_terms(manifest)
     if chosen and chosen != "other":
-        why = f"chosen when publishing; the generating model's terms ({terms[1]}) also apply" if terms else \
-            "chosen when publishing"
-        return LicenseInfo(chosen, why=why)
+        return LicenseInfo(chosen, why="chosen when publishing" + _also_apply(terms))
     if terms:
         return LicenseInfo(terms[0], why=f"the generating model's terms: {terms[1]}")
     return LicenseInfo("other", NO_LICENSE_NAME, None,
                        why="no license was chosen when publishing (pass --license, e.g. cc-by-4.0)")
 
 
-def data_sources(manifest: dict[str, Any], recipe_dir: Path | None) -> list[dict[str, str]]:
-    """``{"name", "license", "path"}`` for each seed or few-shot dataset whose ``dataset_info.json`` we can
-    read (a folder written by ``save_to_disk``); relative paths resolve against the recipe's folder."""
-    recipe = manifest.get("recipe") or {}
-    paths = [(recipe.get("seeds") or {}).get("path"), ((recipe.get("prompt") or {}).get("few_shot") or {}).get("path")]
-    found = []
-    for raw in filter(None, paths):
-        path = Path(raw) if Path(raw).is_absolute() or recipe_dir is None else recipe_dir / raw
-        info = _dataset_info(path)
-        if info:
-            found.append({"name": str(info.get("dataset_name") or info.get("builder_name") or ""),
-                          "license": str(info.get("license") or ""), "path": str(raw)})
-    return found
-
-
-def _dataset_info(path: Path) -> dict[str, Any] | None:
-    candidates = [path / "dataset_info.json", *sorted(path.glob("*/dataset_info.json"))] if path.is_dir() else []
-    for candidate in candidates:
-        try:
-            info = json.loads(candidate.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if isinstance(info, dict):
-            return info
-    return None
-
-
-def source_dataset_ids(sources: list[dict[str, str]]) -> list[str]:
-    """Hub-style ``source_datasets`` values: the named sources, ``original`` when there are none."""
-    names = sorted({s["name"] for s in sources if s.get("name")})
-    return [f"extended|{name}" for name in names] or ["original"]
+def _also_apply(terms: tuple[str, str] | None) -> str:
+    """The clause that names the generating model's terms beside a license chosen when publishing."""
+    return f"; the generating model's terms ({terms[1]}) also apply" if terms else ""
