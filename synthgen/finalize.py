@@ -11,7 +11,7 @@ from .formats import dataset_text, format_columns, format_rows
 from .plan import RunPlan
 from .provenance import normalize_rows, record_as_reject
 from .records import as_text
-from .report import build_report, render_markdown
+from .report import build_report
 from .report.build import OVER_TARGET, TARGET_STAGE
 from .report.model import RunReport
 from .rundir import RunDir
@@ -86,7 +86,7 @@ def finalize_run(runner: Any, plan: RunPlan, run_dir: RunDir, *, wall_start: flo
         report.diversity = dataset_diversity(runner.gate, kept, plan)
     for name in MEASURED if measured is not None else ():
         setattr(report, name, getattr(measured, name))
-    write_report(run_dir, report, kept, rejected)
+    write_report(run_dir, report)
     return report
 
 
@@ -161,14 +161,13 @@ def gate_failure_text(check: dict[str, Any], limit: str | None) -> str:
     return summary
 
 
-def write_report(run_dir: RunDir, report: RunReport, kept: list[dict[str, Any]],
-                 rejected: list[dict[str, Any]]) -> None:
-    """report.json, report.md and report.html."""
-    from .report import write_html_report
+def write_report(run_dir: RunDir, report: RunReport) -> None:
+    """report.json, then report.md and report.html as ``synthgen report`` rebuilds them (samples read back
+    from data.parquet and rejected.parquet, in the dataset's format)."""
+    from .report.html import write_readable_reports
 
     run_dir.write_report(report)
-    run_dir.write_text("report.md", render_markdown(report, kept[:5], rejected[:5]))
-    write_html_report(run_dir.path, report)
+    write_readable_reports(run_dir.path, report)
 
 
 def mix_or_failure(plan: RunPlan, run_dir: RunDir, rows: list[dict[str, Any]]) -> dict[str, Any]:

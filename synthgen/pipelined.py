@@ -106,9 +106,12 @@ class Pipelining:
         return [self.first._request(record) for record in records]  # noqa: SLF001 - the step's own prompt
 
     def summary(self) -> dict[str, Any]:
+        """The report's pipelining facts. ``backend_busy_seconds`` covers the read-ahead step's calls only
+        (``read_ahead_step``), in this process: the backend's work on every LLM call is the report's
+        ``timings.backend_seconds``."""
         data: dict[str, Any] = {"pipelined": self.readahead is not None, "prefetch": self.depth}
         if self.readahead is not None:
-            data.update(backend_busy_seconds=round(self.readahead.busy_seconds, 3),
+            data.update(backend_busy_seconds=round(self.readahead.busy_seconds, 3), read_ahead_step=self.first.name,
                         read_ahead_discarded=self.readahead.discarded)
         elif self.depth > 0:
             data["sequential_because"] = self.reason

@@ -1,7 +1,7 @@
 """The run's progress line: accepted records/s, candidates/s, tokens/s and where the time goes.
 
-``gen`` is the time the backend spent generating (read-ahead included, measured around the engine call);
-every other entry is a stage's own time (a step's time minus what it waited on the backend). The shares
+``gen`` is the time the backend spent generating (read-ahead included; measured inside the lock that
+serializes the backend, so a step waiting for another thread's call does not count that wait); every other entry is a stage's own time (a step's time minus what it waited on the backend). The shares
 are of their sum, so the largest one is the bottleneck: with a pipelined runner the backend and the
 stages overlap, and the run goes as fast as its slowest part.
 """

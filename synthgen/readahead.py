@@ -18,7 +18,8 @@ of the run generates in the foreground. A failed foreground call stops the threa
 
 Backends are not thread-safe (vLLM's ``LLM`` must be used by one thread at a time), so every call to the
 backend, from the read-ahead thread or from any step or verifier on the main thread, goes through one lock
-(:func:`serialized`).
+(:func:`serialized`). A call's time waiting for that lock is not the backend's work: :func:`call_usage`
+gives each thread its last call's ``seconds`` measured inside the lock (or the backend's own figure).
 """
 
 from __future__ import annotations
@@ -31,22 +32,55 @@ from typing import Any, Iterator
 from .records import Completion, GenerationRequest
 
 
+class _Serialized:
+    """``backend.generate`` behind one lock. Each thread's last call keeps its usage (:func:`call_usage`):
+    the backend's ``last_usage`` read inside the lock (so another thread's call cannot overwrite it
+    first), with ``seconds`` measured inside the lock unless the backend said how long it worked."""
+
+    def __init__(self, backend: Any):
+        self.backend, self.original = backend, backend.generate
+        self.lock = threading.Lock()
+        self._local = threading.local()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self._local.usage = None
+        with self.lock:
+            start = time.perf_counter()
+            results = self.original(*args, **kwargs)
+            self._local.usage = own_usage(self.backend, time.perf_counter() - start)
+        return results
+
+    def usage(self) -> dict[str, Any] | None:
+        return getattr(self._local, "usage", None)
+
+
 @contextmanager
 def serialized(backend: Any) -> Iterator[threading.Lock]:
     """Route every ``backend.generate`` call through one lock for the duration (instance-level wrap,
     undone on exit), so the read-ahead thread and the steps never call the engine at the same time."""
-    lock = threading.Lock()
-    original = backend.generate
-
-    def generate(*args: Any, **kwargs: Any) -> Any:
-        with lock:
-            return original(*args, **kwargs)
-
-    backend.generate = generate
+    wrapper = _Serialized(backend)
+    backend.generate = wrapper
     try:
-        yield lock
+        yield wrapper.lock
     finally:
         del backend.generate
+
+
+def own_usage(backend: Any, seconds: float) -> dict[str, Any]:
+    """``backend.last_usage`` (a copy) with ``seconds`` set to ``seconds`` unless the backend set it."""
+    usage = dict(getattr(backend, "last_usage", None) or {})
+    if usage.get("seconds") is None:
+        usage["seconds"] = seconds
+    return usage
+
+
+def call_usage(backend: Any, waited: float) -> dict[str, Any]:
+    """The usage of this thread's last ``backend.generate`` call, with ``seconds`` the time the backend
+    worked on it: its own figure, else the time inside the lock when the backend is serialized (waiting
+    for another thread's call excluded), else ``waited`` (no lock: the call's wall time is its work)."""
+    generate = getattr(backend, "generate", None)
+    usage = generate.usage() if isinstance(generate, _Serialized) else None
+    return usage if usage is not None else own_usage(backend, waited)
 
 
 def request_key(request: GenerationRequest, sampling: Any) -> tuple:
@@ -75,8 +109,9 @@ class ReadAhead:
     """Stands in for the first LLM step's backend: ``submit`` queues requests to generate in the background
     (one call at a time, in order), ``generate`` serves cached completions and generates the rest.
 
-    ``busy_seconds`` is the time the backend spent on every call (read-ahead included); ``discarded`` counts
-    requests generated ahead and never used."""
+    ``busy_seconds`` is the time the backend worked on every call made for this step, read ahead or in
+    the foreground, used or discarded (waits for the lock excluded); ``discarded`` counts requests
+    generated ahead and never used."""
 
     def __init__(self, backend: Any):
         self.backend = backend
@@ -172,10 +207,11 @@ class ReadAhead:
     def _call(self, requests: list[GenerationRequest], sampling: Any) -> tuple[list, dict, float]:
         start = time.perf_counter()
         results = self.backend.generate(requests, sampling)
-        seconds = time.perf_counter() - start
-        self.busy_seconds += seconds
-        usage = dict(getattr(self.backend, "last_usage", None) or {})
-        return results, usage, float(usage.get("seconds", seconds))
+        usage = call_usage(self.backend, time.perf_counter() - start)
+        seconds = float(usage["seconds"])
+        with self._wake:  # the thread and a foreground call both add to it
+            self.busy_seconds += seconds
+        return results, usage, seconds
 
     def _collect(self, indices: set[int], keys: set[tuple]) -> None:
         """Wait for the queued calls up to the last one holding any of ``indices`` (calls run in order)

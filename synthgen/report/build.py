@@ -9,8 +9,10 @@ from ..formats import record_text
 from .model import RunReport, StageReport, Throughput, Timings
 from ..fidelity.report import fidelity_markdown
 from .sections import diversity_section, gate_section, mix_section, sandbox_section, structured_section
-from .timing import forecast_section, timing_section
+from .timing import forecast_section, resume_note, timing_section
 
+NOT_RECORDED = "not recorded (an older report.json)"
+UNRECORDED_COUNT = "an unrecorded number of candidates (an older report.json)"
 TARGET_STAGE, OVER_TARGET = "target", "over_target"  # the rejects' stage and reason for records over the target
 # (finalize writes them; defined here because finalize imports the report, not the other way round)
 
@@ -35,7 +37,8 @@ def build_report(*, name: str, recipe_hash: str, target: int, budget: int, stop_
         stop_reason=stop_reason, target=target, max_candidates=budget, kept=n_kept, rejected=n_rejected,
         funnel=_funnel(candidates, stages, n_kept), stages=[StageReport.from_dict(s) for s in stages],
         top_reasons=reasons, acceptance_rate=round(accepted / made, 4) if made else None, candidate_records=made,
-        timings=Timings(round(wall_seconds, 3), round(gen_s, 3)), throughput=throughput,
+        timings=Timings(round(wall_seconds, 3), round(gen_s, 3), process_resumed_after=resumed_batches or None),
+        throughput=throughput,
         resumed_batches=resumed_batches)
 
 
@@ -70,8 +73,12 @@ def acceptance_phrase(rate: float | None, made: int | None, kept: int | None = N
 
 def candidates_phrase(first_step: int | None, made: int | None, merged: int = 0) -> str:
     """What "rejected: R of N" counts against: every candidate record (fan-out children included), since
-    rejects include children; an older report without ``candidate_records`` falls back to first-step ones.
-    The console's end-of-run line uses the same words, so the two agree."""
+    rejects include children; an older report without ``candidate_records`` falls back to first-step ones,
+    and one without either says so. The console's end-of-run line uses the same words, so the two agree."""
+    if made is None and first_step is None:
+        return NOT_RECORDED
+    if first_step is None:
+        return f"{made} candidate records"
     if made is None or (made == first_step and not merged):
         return f"{first_step} candidates"
     children = made - (first_step or 0)
@@ -83,12 +90,33 @@ def candidates_phrase(first_step: int | None, made: int | None, merged: int = 0)
 def rejected_phrase(report: dict[str, Any]) -> str:
     """``8 of 16 candidate records (4 first-step candidates + 12 fan-out children; …)`` for a report.json
     document: the header's "rejected" figure."""
-    return f"{report.get('rejected')} of {_made_phrase(report)}"
+    made = _made_phrase(report)
+    return f"{report.get('rejected')} of {UNRECORDED_COUNT if made == NOT_RECORDED else made}"
 
 
 def tokens_phrase(tokens: int | None) -> str:
     """``123 tokens``, or what is known when the backend sent no token counts (a server without usage)."""
     return f"{tokens} tokens" if tokens is not None else "unknown tokens (the server sent no usage counts)"
+
+
+def generation_phrase(report: dict[str, Any]) -> str:
+    """The header's generation figures of a report.json document: ``1230 tokens in 33.0 s (37.2 tokens/s,
+    1.24 samples/s)``; what an older report did not record says so."""
+    t, timings = report.get("throughput"), report.get("timings")
+    if t is None:
+        return NOT_RECORDED
+    seconds = f"{timings.get('generate_seconds')} s" if timings is not None else f"a time {NOT_RECORDED}"
+    tokens = t.get("completion_tokens")
+    per_s = _or_na(t.get("tokens_per_s")) if tokens is not None else "unknown"
+    return f"{tokens_phrase(tokens)} in {seconds} ({per_s} tokens/s, {_or_na(t.get('samples_per_s'))} samples/s)"
+
+
+def status_phrase(report: dict[str, Any]) -> str:
+    """``complete (target_reached): 12 / 12 records, 16 candidates of a budget of 64``."""
+    candidates = (report.get("throughput") or {}).get("candidates")
+    made = f"{candidates} candidates" if candidates is not None else UNRECORDED_COUNT
+    return (f"**{report.get('status')}** ({report.get('stop_reason')}): {report.get('kept')} / {report.get('target')} "
+            f"records, {made} of a budget of {report.get('max_candidates')}")
 
 
 def summary_counts(report: RunReport) -> str:
@@ -125,18 +153,12 @@ def _top_reasons(rejected_rows: list[dict[str, Any]], k: int = 5) -> dict[str, d
 def render_markdown(report: RunReport, samples: list[dict[str, Any]] | None = None,
                     rejects: list[dict[str, Any]] | None = None) -> str:
     """``report.md``: the same facts as report.json, laid out for people."""
-    t, data = report.throughput, report.to_dict()
-    lines = [
-        f"# synthgen run: {report.name}",
-        "",
-        f"- status: **{report.status}** ({report.stop_reason}): {report.kept} / {report.target} records"
-        f", {t.candidates} candidates of a budget of {report.max_candidates}",
-        f"- rejected: {rejected_phrase(data)}",
-        f"- recipe hash: `{report.recipe_hash}`",
-        f"- acceptance rate: {acceptance_line(data)}",
-        f"- generation: {tokens_phrase(t.completion_tokens)} in {report.timings.generate_seconds} s"
-        f" ({t.tokens_per_s if t.completion_tokens is not None else 'unknown'} tokens/s, {t.samples_per_s} samples/s)",
-    ]
+    data = report.to_dict()
+    lines = [f"# synthgen run: {report.name}", "", f"- status: {status_phrase(data)}",
+             f"- rejected: {rejected_phrase(data)}", f"- recipe hash: `{report.recipe_hash}`",
+             f"- acceptance rate: {acceptance_line(data)}", f"- generation: {generation_phrase(data)}"]
+    if (resumed := resume_note(data)) is not None:
+        lines.append(f"- resumed: {resumed}")
     if report.output:
         lines.append(f"- dataset format: `{report.output.get('format')}`")
     lines += ["", "## Funnel", "", "| step | kept | dropped | top reasons |", "|---|---:|---:|---|"]
@@ -165,5 +187,5 @@ def _sample_section(title: str, rows: list[dict[str, Any]] | None, key: str) -> 
     return out
 
 
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.1%}"
+def _or_na(value: Any) -> str:
+    return "n/a" if value is None else str(value)

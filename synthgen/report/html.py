@@ -14,12 +14,14 @@ from typing import Any
 from ..formats import dataset_text, record_text
 from ..fidelity.report import fidelity_html
 from . import plots
-from .build import acceptance_line, rejected_phrase, render_markdown, tokens_phrase
+from .build import acceptance_line, generation_phrase, rejected_phrase, render_markdown
 from .data import read_table, require_data_files, schema_names
 from .facts import (decision_verdict, format_value, gate_checks_summary, gate_decisions, gate_failures,
                     generation_series, informational_metrics, verdict)
+from .timing import Section, forecast_data, resume_note, timing_data
 
 N_KEPT_SAMPLES, PER_REASON, MAX_REJECT_SAMPLES, TEXT_CHARS = 8, 3, 40, 600
+N_MD_SAMPLES = 5  # report.md shows the first 5 of each
 
 _CSS = """body{font-family:system-ui,sans-serif;max-width:980px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em;width:100%}td,th{border:1px solid #ddd;padding:4px 8px;
@@ -45,6 +47,19 @@ def write_html_report(run_dir: str | Path, report: Any) -> Path:
     return run_dir / "report.html"
 
 
+def write_readable_reports(run_dir: str | Path, report: Any) -> Path:
+    """Write ``report.md`` and ``report.html`` of a run's ``report`` (a RunReport), their samples read from
+    the run's parquet files. ``synthgen generate`` and ``synthgen report`` both write them here, so a rebuild
+    gives the same files. Returns the HTML path."""
+    from ..rundir import RunDir
+
+    run, data = RunDir(Path(run_dir)), report.to_dict()
+    kept, rejected = kept_samples(run.path, main_field=_main_field(data)), rejected_samples(run.path)
+    run.write_text("report.md", render_markdown(report, kept[:N_MD_SAMPLES], rejected[:N_MD_SAMPLES]))
+    run.write_text("report.html", render_html(data, kept, rejected, _manifest(run.path)))
+    return run.path / "report.html"
+
+
 def rebuild_report(run_dir: str | Path) -> Path:
     """Rebuild ``report.md`` and ``report.html`` from ``report.json`` and the parquet files; returns the HTML path."""
     from ..rundir import RunDir
@@ -53,11 +68,8 @@ def rebuild_report(run_dir: str | Path) -> Path:
 
     run = RunDir.open(run_dir)
     report = report_from_json(run.read_json(run.report_path), run.report_path)
-    run_dir = run.path
-    require_data_files(run_dir)
-    samples = kept_samples(run_dir, 5, _main_field(report.to_dict()))
-    run.write_text("report.md", render_markdown(report, samples, rejected_samples(run_dir)[:5]))
-    return write_html_report(run_dir, report)
+    require_data_files(run.path)
+    return write_readable_reports(run.path, report)
 
 
 def _manifest(run_dir: Path) -> dict[str, Any]:
@@ -102,7 +114,8 @@ def _head(path: Path, n: int | None, columns: tuple[str, ...] | None = None) -> 
 def render_html(report: dict[str, Any], kept: list[dict[str, Any]], rejected: list[dict[str, Any]],
                 manifest: dict[str, Any] | None = None) -> str:
     """The whole page as a string."""
-    parts = [_header(report, manifest or {}), _funnel(report), _gates(report), _diversity_info(report), _mix(report), _generations(report),
+    parts = [_header(report, manifest or {}), _funnel(report), _gates(report), _diversity_info(report), _mix(report),
+             _generations(report), _section(timing_data(report)), _section(forecast_data(report)),
              _samples_kept(kept), _samples_rejected(rejected)]
     parts.insert(3, fidelity_html(report))  # after the gates (synthgen.fidelity.report)
     title = esc(f"synthgen run: {report.get('name')}")
@@ -123,7 +136,6 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def _header(report: dict[str, Any], manifest: dict[str, Any]) -> str:
-    t = report.get("throughput") or {}
     backend = manifest.get("backend") or {}
     items = [f"status: <b>{esc(report.get('status'))}</b> ({esc(report.get('stop_reason'))})",
              f"records: {esc(report.get('kept'))} of target {esc(report.get('target'))}; "
@@ -131,10 +143,20 @@ def _header(report: dict[str, Any], manifest: dict[str, Any]) -> str:
              f"acceptance rate: {esc(acceptance_line(report))}",
              f"recipe hash: <code>{esc(report.get('recipe_hash'))}</code>",
              f"model: {esc(backend.get('model', 'n/a'))} ({esc(backend.get('backend', 'unknown backend'))})",
-             f"generation: {esc(tokens_phrase(t.get('completion_tokens')))} in "
-             f"{esc((report.get('timings') or {}).get('generate_seconds'))} s ({esc(t.get('tokens_per_s'))} tokens/s)"]
+             f"generation: {esc(generation_phrase(report))}"]
+    items += [f"resumed: {esc(resumed)}"] if (resumed := resume_note(report)) is not None else []
     warn = "".join(f"<p class=\"warn\">Failed gate: {esc(f)}</p>" for f in gate_failures(report))
     return (f"<h1>{esc(report.get('name'))}</h1>{warn}<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>")
+
+
+def _section(section: Section | None) -> str:
+    """A report section computed once for report.md and report.html (synthgen.report.timing)."""
+    if section is None:
+        return ""
+    rows = [[_num(cell) if i in section.numeric else esc(cell) for i, cell in enumerate(row)] for row in section.rows]
+    notes = "".join(f"<p>{esc(note)}</p>" for note in section.notes)
+    footer = "".join(f"<p>{esc(note)}</p>" for note in section.footer)
+    return f"<h2>{esc(section.title)}</h2>{notes}" + _table(section.header, rows) + footer
 
 
 def _funnel(report: dict[str, Any]) -> str:

@@ -49,12 +49,13 @@ class StageReport:
 
 @dataclass
 class Throughput:
-    """Counts and rates; the pipelining facts say whether the backend generated ahead, and if not why."""
+    """Counts and rates; the pipelining facts say whether the backend generated ahead, and if not why.
+    ``recorded`` is False for an older report.json without this section (its counts are then None)."""
 
-    requests: int = 0
-    candidates: int = 0
-    batches: int = 0
-    prompt_tokens: int = 0
+    requests: int | None = 0
+    candidates: int | None = 0
+    batches: int | None = 0
+    prompt_tokens: int | None = 0
     completion_tokens: int | None = 0  # None: the backend sent no token counts
     samples_per_s: float | None = None
     tokens_per_s: float | None = None
@@ -62,23 +63,47 @@ class Throughput:
     candidates_per_s: float | None = None
     pipelined: bool | None = None
     prefetch: int | None = None
-    backend_busy_seconds: float | None = None
+    backend_busy_seconds: float | None = None  # the read-ahead step's calls only, in the last process
+    read_ahead_step: str | None = None
     read_ahead_discarded: int | None = None
     sequential_because: str | None = None
+    recorded: bool = True
+
+    @classmethod
+    def unrecorded(cls) -> "Throughput":
+        return cls(requests=None, candidates=None, batches=None, prompt_tokens=None, completion_tokens=None,
+                   recorded=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items()
-                if v is not None or k in ("samples_per_s", "tokens_per_s", "completion_tokens")}
+        return {k: v for k, v in asdict(self).items() if k != "recorded"
+                and (v is not None or k in ("samples_per_s", "tokens_per_s", "completion_tokens"))}
 
 
 @dataclass
 class Timings:
+    """Seconds. ``wall_seconds`` (and the throughput's wall-clock figures) are one process's: the whole run's,
+    unless that process resumed the run after ``process_resumed_after`` checkpointed batches; the others
+    (``generate_seconds``: waiting on the backend, ``backend_seconds``: its work) add up every process."""
+
     wall_seconds: float = 0.0
     generate_seconds: float = 0.0
     backend_seconds: float | None = None
+    process_resumed_after: int | None = None
+    recorded: bool = True  # False: an older report.json without timings
+
+    @classmethod
+    def unrecorded(cls) -> "Timings":
+        return cls(recorded=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        return {k: v for k, v in asdict(self).items() if v is not None and k != "recorded"}
+
+
+def _section(cls: type, data: dict[str, Any], key: str) -> Any:
+    """The ``key`` section of a report.json document; an older document without it is not recorded."""
+    if key not in data:
+        return cls.unrecorded()
+    return cls(**_known(cls, data[key])[0])
 
 
 @dataclass
@@ -129,6 +154,7 @@ class RunReport:
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
         data["stages"] = [s.to_dict() for s in self.stages]
         data["timings"], data["throughput"] = self.timings.to_dict(), self.throughput.to_dict()
+        data = {k: v for k, v in data.items() if k not in ("timings", "throughput") or getattr(self, k).recorded}
         optional = ("candidate_records", "output", "mix", "structured", "final_sampling", "gates", "gates_passed", "gate_failure",
                     "diversity", "verification", "forecast")
         data = {k: v for k, v in data.items() if k not in optional or v is not None}
@@ -138,8 +164,7 @@ class RunReport:
     def from_dict(cls, data: dict[str, Any]) -> "RunReport":
         known, extra = _known(cls, data)
         known["stages"] = [StageReport.from_dict(s) for s in known.get("stages", [])]
-        known["timings"] = Timings(**_known(Timings, known.get("timings", {}))[0])
-        known["throughput"] = Throughput(**_known(Throughput, known.get("throughput", {}))[0])
+        known["timings"], known["throughput"] = _section(Timings, data, "timings"), _section(Throughput, data, "throughput")
         return cls(**known, extra=extra)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..pipeline import Stage
 from ..prompts import derive_seed
+from ..readahead import call_usage
 from ..records import Candidate, Completion, GenerationRequest, as_text, canonical_json, content_hash
 
 
@@ -101,18 +102,21 @@ class LLMStepStage(StepStage):
         if not requests:
             return []
         self.start()
-        sampling = sampling or self.runtime.sampling
         start = time.perf_counter()
-        results = self.runtime.backend.generate(requests, sampling)
+        results = self.runtime.backend.generate(requests, sampling or self.runtime.sampling)
         waited = time.perf_counter() - start
+        self._count(results, call_usage(self.runtime.backend, waited), waited)
+        return results
+
+    def _count(self, results: list[list[Completion]], usage: dict[str, Any], waited: float) -> None:
+        """``llm_seconds``: how long the step waited (for another thread's call too, when the backend is
+        shared with read-ahead); ``backend_seconds``: how long the backend worked on this call."""
         self.stats.llm_seconds += waited
-        usage = getattr(self.runtime.backend, "last_usage", None) or {}
-        self.stats.backend_seconds += float(usage.get("seconds", waited))
+        self.stats.backend_seconds += float(usage["seconds"])
         self.stats.prompt_tokens += int(usage.get("prompt_tokens", 0))
         self.stats.completion_tokens += sum(c.n_tokens for completions in results for c in completions)
         if usage.get("tokens_known") is False:
             self.stats.tokens_unknown = True
-        return results
 
     def fan_out(self, record: Candidate, completions: list[Completion], **columns: Any) -> list[Candidate]:
         """One record per completion (the record itself when the step samples once): the completion is
