@@ -14,9 +14,15 @@ from typing import Any, Iterator
 from .errors import SynthgenError
 
 FORMATS = ("jsonl", "json", "csv", "parquet", "dataset")
+RECIPE_FOLDER = "the recipe's folder"
+CURRENT_FOLDER = "the current folder"
+"""Where relative paths start, for the hint of a missing file: a recipe's paths resolve against its folder,
+a command line's (and a Python caller's) against the current one. The caller of :func:`read_rows` says which."""
 
 
-def detect_format(path: Path) -> str:
+def detect_format(path: Path, format_option: str | None = None) -> str:
+    """The format of ``path`` from its extension; ``format_option`` names the caller's setting that chooses
+    one instead (``seeds.format``), when it has one."""
     if path.is_dir():
         return "dataset"
     suffix = path.suffix.lower().lstrip(".")
@@ -24,18 +30,20 @@ def detect_format(path: Path) -> str:
         return "jsonl"
     if suffix in ("json", "csv", "parquet"):
         return suffix
-    raise SynthgenError(
-        f"{path}: cannot tell the format from the extension {path.suffix!r}",
-        hint="use .jsonl, .csv, .parquet or a folder written by Dataset.save_to_disk, or set format",
-    )
+    hint = "use .jsonl, .csv, .parquet or a folder written by Dataset.save_to_disk"
+    raise SynthgenError(f"{path}: cannot tell the format from the extension {path.suffix!r}",
+                        hint=f"{hint}, or set {format_option}" if format_option else hint)
 
 
-def read_rows(path: Path, fmt: str = "auto", split: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
-    """All rows of ``path`` as dicts; a clear SynthgenError for a missing or unreadable file."""
+def read_rows(path: Path, fmt: str = "auto", split: str | None = None, limit: int | None = None, *,
+              relative_to: str = RECIPE_FOLDER, format_option: str | None = None) -> list[dict[str, Any]]:
+    """All rows of ``path`` as dicts; a clear SynthgenError for a missing or unreadable file. The hints
+    speak the caller's language: ``relative_to`` says where its relative paths start (RECIPE_FOLDER or
+    CURRENT_FOLDER), ``format_option`` names its setting that picks a format (None when it has none)."""
     path = Path(path)
     if not path.exists():
-        raise SynthgenError(f"{path}: file not found", hint="check the path (relative paths start at the recipe's folder)")
-    fmt = detect_format(path) if fmt == "auto" else fmt
+        raise SynthgenError(f"{path}: file not found", hint=f"check the path; relative paths start at {relative_to}")
+    fmt = detect_format(path, format_option) if fmt == "auto" else fmt
     reader = {"jsonl": _read_jsonl, "json": _read_json, "csv": _read_csv, "parquet": _read_parquet}.get(fmt)
     try:
         rows = _read_dataset(path, split) if fmt == "dataset" else reader(path)
@@ -95,16 +103,60 @@ def _read_csv(path: Path) -> list[dict[str, Any]]:
         return list(csv_rows(handle, path))
 
 
+CSV_FIELD_LIMIT = 2**31 - 1
+"""The longest CSV field read (the csv module's default, 131072 characters, refuses long documents)."""
+
+
+class FormatMismatch(SynthgenError):
+    """The file's content is in another format than the one it is read as (JSON Lines read as CSV)."""
+
+
+class SplitError(SynthgenError):
+    """A saved dataset's splits do not fit the split asked for (or none was asked for among several)."""
+
+
 def csv_rows(handle: Any, path: Path) -> Iterator[dict[str, Any]]:
     """The rows of a CSV file; a row with more fields than the header is an error naming its line (the csv
-    module would keep the extra fields under a column named None)."""
+    module would keep the extra fields under a column named None), and so is a header that repeats a column
+    (the csv module would keep only the last one's values) or that is a JSON object (a jsonl file)."""
+    if csv.field_size_limit() < CSV_FIELD_LIMIT:
+        csv.field_size_limit(CSV_FIELD_LIMIT)
     reader = csv.DictReader(handle)
+    _check_header(reader.fieldnames or [], path)
     for row in reader:
         if None in row:
             raise SynthgenError(f"{path}:{reader.line_num}: {len(reader.fieldnames or []) + len(row[None])} fields "
                                 f"for {len(reader.fieldnames or [])} header columns",
                                 hint="quote fields that contain commas, or fix the row")
         yield row
+
+
+def _check_header(names: list[str], path: Path) -> None:
+    if names and names[0].lstrip().startswith(("{", "[")):
+        raise FormatMismatch(f"{path}: the CSV header looks like JSON ({','.join(names)[:40]}...): the file is not CSV",
+                             hint="read it as jsonl (one JSON object per line)")
+    repeated = next((name for i, name in enumerate(names) if name in names[:i]), None)
+    if repeated is not None:
+        raise SynthgenError(f"{path}: the CSV header repeats the column {repeated!r}, so only one of them "
+                            "could be read", hint="give every column its own name")
+
+
+def decode_binary(rows: list[dict[str, Any]], path: Path, columns: Any = None) -> list[dict[str, Any]]:
+    """``rows`` with each bytes value (in ``columns``, default all) decoded as UTF-8 text, in place: Spark
+    and Hive write strings as unannotated binary. A value that is not UTF-8 is an error naming the column."""
+    for index, row in enumerate(rows):
+        for name in row if columns is None else [c for c in columns if c in row]:
+            if isinstance(row[name], bytes | bytearray):
+                row[name] = _utf8(bytes(row[name]), f"{path}: row {index + 1}: column {name!r}")
+    return rows
+
+
+def _utf8(value: bytes, where: str) -> str:
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SynthgenError(f"{where} holds binary data that is not UTF-8 text (byte {exc.start}: {exc.reason})",
+                            hint="store the column as text (UTF-8 strings), or leave it out") from None
 
 
 def _read_parquet(path: Path) -> list[dict[str, Any]]:
@@ -116,18 +168,29 @@ def _read_parquet(path: Path) -> list[dict[str, Any]]:
 def _read_dataset(path: Path, split: str | None) -> list[dict[str, Any]]:
     import datasets
 
+    if not (path / "dataset_dict.json").exists() and (path / "data.parquet").is_file():
+        raise SynthgenError(f"{path}: a folder with data.parquet but not a saved dataset (a synthgen run folder?)",
+                            hint=f"use {path / 'data.parquet'}, which holds the run's records")
     loaded = datasets.load_from_disk(str(path))
     if isinstance(loaded, datasets.DatasetDict):
-        if split is None:
-            if len(loaded) != 1:
-                raise SynthgenError(f"{path}: holds splits {sorted(loaded)}",
-                                    hint=f"read one split's folder, e.g. {path / sorted(loaded)[0]} (or set a "
-                                         "recipe source's split to one of them)")
-            split = next(iter(loaded))
-        if split not in loaded:
-            raise SynthgenError(f"{path}: no split {split!r}", hint=f"use one of {sorted(loaded)}")
-        loaded = loaded[split]
+        return loaded[_split_of(loaded, path, split)].to_list()
+    if split is not None:
+        raise SplitError(f"{path}: holds one dataset without splits, so split {split!r} cannot be read",
+                         hint="remove the split, or point the path at a DatasetDict folder that has that split")
     return loaded.to_list()
+
+
+def _split_of(loaded: Any, path: Path, split: str | None) -> str:
+    """The split of the DatasetDict ``loaded`` to read: ``split``, or its only one."""
+    if split is None:
+        if len(loaded) != 1:
+            raise SplitError(f"{path}: holds splits {sorted(loaded)}",
+                             hint=f"read one split's folder, e.g. {path / sorted(loaded)[0]} (or set a "
+                                  "recipe source's split to one of them)")
+        return next(iter(loaded))
+    if split not in loaded:
+        raise SplitError(f"{path}: no split {split!r}", hint=f"use one of {sorted(loaded)}")
+    return split
 
 
 def write_parquet(rows: list[dict[str, Any]], path: Path, schema: Any = None) -> None:
@@ -173,6 +236,15 @@ def _has_empty_struct(arrow_type: Any) -> bool:
     return False
 
 
+def a_value(value: Any) -> str:
+    """``value`` named with its type for an error: "an int (42)", "a list (['a'])"."""
+    kind = type(value).__name__
+    return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind} ({str(value)[:40]})"
+
+
+TOO_BIG = "an integer outside the 64-bit range a dataset column stores"
+
+
 def column_type_problem(values: list[Any]) -> str | None:
     """Why Arrow cannot store ``values`` as one column (``None`` when it can): the dataset and parquet files
     need one type per column. Nulls are fine, and so is what Arrow widens itself (int with float)."""
@@ -180,6 +252,9 @@ def column_type_problem(values: list[Any]) -> str | None:
 
     try:
         pa.array(values)
+    except OverflowError:
+        big = next((v for v in values if isinstance(v, int) and not -2**63 <= v < 2**63), None)
+        return f"{TOO_BIG} ({big})" if big is not None else TOO_BIG
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         kinds = list(dict.fromkeys(type(value).__name__ for value in values if value is not None))
         if len(kinds) > 1:

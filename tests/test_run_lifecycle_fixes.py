@@ -101,13 +101,25 @@ def test_resume_refuses_a_changed_input_and_resumes_once_restored(write_recipe, 
 
 # --- 3. a run that made nothing does not claim its folder --------------------------------------------
 
-def test_a_failed_run_without_checkpoints_does_not_lock_the_folder(write_recipe, tmp_path):
+def test_a_failed_run_without_checkpoints_does_not_lock_the_folder(write_recipe, tmp_path, monkeypatch):
+    from synthgen.backends.replay import ReplayBackend
+    from synthgen.errors import SynthgenError
+
     write_jsonl(tmp_path / "saved.jsonl", ["a saved completion that is long enough"] * 6)
     bad = use_replay(write_recipe(target=3, name="bad.toml"), "saved.jsonl", field="txt")
     good = use_replay(write_recipe(target=3, name="good.toml"), "saved.jsonl")
     run = tmp_path / "runs" / "rb"
-    with pytest.raises(Exception, match="no 'txt' field"):
+    with pytest.raises(RecipeError, match="no 'txt' field"):  # refused by the plan, before the folder is claimed
         run_recipe(bad, out=run, progress=False)
+    assert not (run / "run.json").exists()
+
+    def fail(self):  # the backend fails once the run has claimed the folder
+        raise SynthgenError("the backend cannot load")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ReplayBackend, "load", fail)
+        with pytest.raises(SynthgenError, match="cannot load"):
+            run_recipe(good, out=run, progress=False)
     assert (run / "run.json").is_file() and not RunDir(run).has_data()
     result = run_recipe(good, out=run, progress=False)
     assert result.report.kept == 3 and result.report.stop_reason == "target_reached"

@@ -13,7 +13,7 @@ from typing import Any
 from ..errors import SynthgenError
 from ..records import Completion, GenerationRequest, content_hash
 from ..recipe.schema import SamplingConfig
-from ..tabular import read_rows
+from ..tabular import a_value, decode_binary, read_rows
 
 
 REPLAY_HINT = ("add rows to the file, or lower generation.target (a later step that samples n > 1 reads "
@@ -22,6 +22,15 @@ REPLAY_HINT = ("add rows to the file, or lower generation.target (a later step t
 
 class ReplayExhausted(SynthgenError):
     """The replay file has no row for a completion asked for (the caller may name its own remedy)."""
+
+
+class ReplayFileError(SynthgenError):
+    """A row of the replay file holds no text in the field: ``key`` is the backend setting to fix, ``field``
+    (the column is missing) or ``path`` (a value is not text)."""
+
+    def __init__(self, message: str, hint: str | None = None, key: str = "path"):  # unpickled from the message
+        super().__init__(message, hint)
+        self.key = key
 
 
 class ReplayBackend:
@@ -39,14 +48,7 @@ class ReplayBackend:
     def load(self) -> None:
         if self.rows is not None:
             return
-        rows = read_rows(self.path)
-        missing = next((i for i, row in enumerate(rows) if self.field not in row), None)
-        if missing is not None:
-            raise SynthgenError(
-                f"{self.path}: row {missing + 1} has no {self.field!r} field",
-                hint="set generation.backend.field to the column holding the text",
-            )
-        self.rows = [str(row[self.field]) for row in rows]
+        self.rows = replay_texts(read_rows(self.path), self.path, self.field)
 
     def generate(self, requests: list[GenerationRequest], sampling: SamplingConfig) -> list[list[Completion]]:
         self.load()
@@ -74,3 +76,19 @@ class ReplayBackend:
 
     def close(self) -> None:
         pass
+
+
+def replay_texts(rows: list[dict[str, Any]], path: Path, field: str) -> list[str]:
+    """The ``field`` value of every row, each a string (binary decoded as UTF-8). A missing field, or a
+    null, number or list there, is an error naming the row: replayed as text ('None', '42'), it would pass
+    the verifiers as a completion."""
+    decode_binary(rows, path, [field])
+    for number, row in enumerate(rows, 1):
+        if field not in row:
+            raise ReplayFileError(f"{path}: row {number} has no {field!r} field",
+                                  "set generation.backend.field to the column holding the text", "field")
+        if not isinstance(row[field], str):
+            kind = "null" if row[field] is None else a_value(row[field])
+            raise ReplayFileError(f"{path}: row {number}: {field!r} is {kind}, not text",
+                                  'give every row a string completion ("" for an empty one)', "path")
+    return [row[field] for row in rows]

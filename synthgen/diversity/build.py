@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SynthgenError
-from ..tabular import read_rows
+from ..tabular import RECIPE_FOLDER, read_rows
 
 
 def read_texts(path: Path | str, field: str = "text", limit: int | None = None) -> list[str]:
@@ -14,19 +14,22 @@ def read_texts(path: Path | str, field: str = "text", limit: int | None = None) 
     return read_text_column(path, field, limit)[0]
 
 
-def read_text_column(path: Path | str, field: str = "text", limit: int | None = None) -> tuple[list[str], int]:
+def read_text_column(path: Path | str, field: str = "text", limit: int | None = None, *,
+                     relative_to: str = RECIPE_FOLDER, field_option: str = "the text field") -> tuple[list[str], int]:
     """``(texts, missing)``: the ``field`` column of a jsonl/json/csv/parquet file or saved dataset (see
-    :func:`text_column`)."""
-    return text_column(read_rows(Path(path), limit=limit), field, path)
+    :func:`text_column`). ``relative_to`` and ``field_option`` word the hints for the caller (a command
+    names its flags: CURRENT_FOLDER, ``--text-field``)."""
+    return text_column(read_rows(Path(path), limit=limit, relative_to=relative_to), field, path, field_option)
 
 
-def text_column(rows: list[dict[str, Any]], field: str, path: Path | str) -> tuple[list[str], int]:
+def text_column(rows: list[dict[str, Any]], field: str, path: Path | str,
+                field_option: str = "the text field") -> tuple[list[str], int]:
     """``(texts, missing)``: the ``field`` column of ``rows`` (read from ``path``), read as ``synthgen mix``
     reads it (:func:`~synthgen.mix.base.mix_text`: a non-blank string, or a conversation as ``role: content``
     lines), and the number of rows with no text there (absent, null, blank), which are left out rather than
     measured as empty strings. A synthgen dataset in the ``messages``, ``prompt_completion`` or
     ``preference`` format has no ``text`` column: its records' text is read. A file where no row has
-    ``field`` is an error listing its columns."""
+    ``field`` is an error listing its columns (the hint says to set ``field_option``)."""
     from ..formats import record_text
     from ..mix.base import mix_text
 
@@ -35,7 +38,7 @@ def text_column(rows: list[dict[str, Any]], field: str, path: Path | str) -> tup
             values = [mix_text(record_text(row)) for row in rows]
         else:
             names = sorted(dict.fromkeys(key for row in rows for key in row))
-            raise SynthgenError(f"{path}: no column {field!r}", hint=f"set the text field to one of {names}")
+            raise SynthgenError(f"{path}: no column {field!r}", hint=f"set {field_option} to one of {names}")
     else:
         values = [mix_text(row.get(field)) for row in rows]
     texts = [text for text in values if text is not None]

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from ..cli_errors import reports_errors
+from ..errors import SynthgenError
 
 
 @click.command("metrics")
@@ -32,11 +33,10 @@ def metrics_command(input_path: Path, reference: Path | None, as_json: bool, tex
                     fidelity_scorer: str) -> None:
     """Diversity and fidelity metrics of INPUT (jsonl/csv/parquet/saved dataset), with ratios to --reference.
     Each file is read once; the diversity and the fidelity metrics measure the same texts."""
-    from .build import read_text_column
-
-    texts, missing = read_text_column(input_path, text_field, limit)
+    texts, missing = _texts(input_path, text_field, limit, "--text-field")
     reference_field = reference_text_field or text_field
-    real, reference_missing = read_text_column(reference, reference_field, limit) if reference else (None, None)
+    real, reference_missing = _texts(reference, reference_field, limit, "--reference-text-field") if reference \
+        else (None, None)
     report = {"input": str(input_path), "reference": str(reference) if reference else None, "n": len(texts),
               "missing_text": missing, "reference_n": len(real) if real is not None else None,
               "reference_missing_text": reference_missing, "embedder": embedder,
@@ -46,6 +46,21 @@ def metrics_command(input_path: Path, reference: Path | None, as_json: bool, tex
 
         report["fidelity"] = fidelity_rows(texts, real, fidelity_scorer, seed)
     click.echo(json.dumps(report, indent=2) if as_json else format_table(report))
+
+
+def _texts(path: Path, field: str, limit: int | None, option: str) -> tuple[list[str], int]:
+    """The texts of ``path``'s ``field`` and the count of rows without one; a file with no text at all is an
+    error (every metric would be "not computed"), its hint naming ``option``."""
+    from ..tabular import CURRENT_FOLDER
+    from .build import read_text_column
+
+    texts, missing = read_text_column(path, field, limit, relative_to=CURRENT_FOLDER, field_option=option)
+    if not texts and not missing:
+        raise SynthgenError(f"{path}: no rows, so no text to measure", hint="give a file with rows of text")
+    if not texts:
+        raise SynthgenError(f"{path}: no text to measure: none of its {missing} rows has a non-blank string in "
+                            f"{field!r}", hint=f"set {option} to the column holding the texts")
+    return texts, missing
 
 
 def diversity_rows(texts: list[str], real: list[str] | None, embedder_name: str, seed: int,

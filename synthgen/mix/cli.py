@@ -21,13 +21,13 @@ def run_mix(real: Path, synthetic: Path, out: Path, *, max_synthetic_share: floa
             **options: Any) -> MixResult:
     """Read both tables (jsonl/csv/parquet/saved dataset), mix them and write ``out``; returns the result."""
     from ..outpaths import check_out_dir
-    from ..tabular import read_rows
+    from ..tabular import CURRENT_FOLDER, read_rows
     from .mixer import Mixer
     from .store import write_mix
 
     check_out_dir(out)
     mixer = Mixer(max_synthetic_share, strategy, text_field=text_field, real_text_field=real_text_field, **options)
-    result = mixer.mix(read_rows(real), read_rows(synthetic))
+    result = mixer.mix(read_rows(real, relative_to=CURRENT_FOLDER), read_rows(synthetic, relative_to=CURRENT_FOLDER))
     write_mix(result, out)
     return result
 

@@ -80,9 +80,9 @@ def _write_parquet(table: Any, path: Path) -> None:
 
 def to_table(rows: list[dict[str, Any]], empty_columns: tuple[str, ...], warnings: list[str] | None = None):
     """A pyarrow table of ``rows`` over the union of their columns (missing values null). A column whose
-    values mix types (say int ids beside string ids), or that Parquet cannot store (all ``{}``:
-    :func:`~synthgen.tabular.parquet_safe`), is written as text rather than failing the write; the latter
-    is noted in ``warnings``."""
+    values mix types (say int ids beside string ids, or a synthetic score 0.5 beside real scores "high"),
+    or that Parquet cannot store (all ``{}``: :func:`~synthgen.tabular.parquet_safe`), is written as text
+    rather than failing the write; both are noted in ``warnings``."""
     import pyarrow as pa
 
     from ..tabular import parquet_safe
@@ -90,11 +90,31 @@ def to_table(rows: list[dict[str, Any]], empty_columns: tuple[str, ...], warning
     if not rows:
         return pa.table({name: pa.array([], pa.string()) for name in empty_columns})
     names = list(dict.fromkeys(key for row in rows for key in row))
-    table, texts = parquet_safe(pa.table({name: _array([row.get(name) for row in rows]) for name in names}))
-    note = f"column(s) {', '.join(texts)} hold only empty objects ({{}}), which Parquet cannot store: written as JSON text"
-    if texts and warnings is not None and note not in warnings:
-        warnings.append(note)
+    columns = {name: [row.get(name) for row in rows] for name in names}
+    arrays = {name: _array(values) for name, values in columns.items()}
+    table, texts = parquet_safe(pa.table(arrays))
+    notes = [_mixed_note(name, columns[name]) for name, array in arrays.items()
+             if pa.types.is_string(array.type) and not _all_text(columns[name])]
+    if texts:
+        notes.append(f"column(s) {', '.join(texts)} hold only empty objects ({{}}), which Parquet cannot store: "
+                     "written as JSON text")
+    for note in notes if warnings is not None else ():
+        if note not in warnings:
+            warnings.append(note)
     return table
+
+
+def _mixed_note(name: str, values: list[Any]) -> str:
+    """The warning for a column written as text because Arrow cannot store its values as one type."""
+    kinds = list(dict.fromkeys(type(v).__name__ for v in values if v is not None))
+    example = next(v for v in values if v is not None and not isinstance(v, str))
+    mixed = f"mixes value types ({', '.join(kinds)})" if len(kinds) > 1 else f"holds {kinds[0]}s of different shapes"
+    return (f"column {name!r} {mixed} across rows: written as text, so {example!r} became "
+            f"{written_text(example)!r}; give the column one type in both tables")
+
+
+def _all_text(values: list[Any]) -> bool:
+    return all(v is None or isinstance(v, str) for v in values)
 
 
 def _array(values: list[Any]):
@@ -110,6 +130,6 @@ def _array(values: list[Any]):
 
 
 def _as_text(values: list[Any]) -> list[Any]:
-    if all(v is None or isinstance(v, str) for v in values):
+    if _all_text(values):
         return values
     return [v if v is None or isinstance(v, str) else written_text(v) for v in values]

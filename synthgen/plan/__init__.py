@@ -77,9 +77,11 @@ def build_main_backend(recipe: Any, context: RecipeContext) -> Any:
 
 
 def check_replay_file(config: Any, context: RecipeContext) -> None:
-    """A replay backend's file must exist before the run starts (it is read only when the backend loads,
-    so without this check ``synthgen validate`` would pass a recipe that cannot run)."""
-    from ..errors import RecipeError
+    """A replay backend's file must exist and hold text in its field before the run starts (it is read only
+    when the backend loads, so without this check ``synthgen validate`` would pass a recipe that cannot run)."""
+    from ..backends.replay import ReplayFileError, replay_texts
+    from ..errors import RecipeError, SynthgenError
+    from ..tabular import read_rows
 
     if config.type != "replay":
         return
@@ -87,6 +89,12 @@ def check_replay_file(config: Any, context: RecipeContext) -> None:
     if not path.is_file():
         raise RecipeError(f"{context.where('generation.backend.path')}: {path}: file not found",
                           hint="point it at the jsonl of saved completions; relative paths start at the recipe's folder")
+    try:
+        replay_texts(read_rows(path), path, config.field)
+    except ReplayFileError as exc:
+        raise RecipeError(f"{context.where(f'generation.backend.{exc.key}')}: {exc.message}", hint=exc.hint) from None
+    except SynthgenError as exc:
+        raise RecipeError(f"{context.where('generation.backend.path')}: {exc.message}", hint=exc.hint) from None
 
 
 def draws_few_shot(seeds: SeedPlan, pipeline: list[Stage]) -> bool:

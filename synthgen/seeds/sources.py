@@ -7,8 +7,8 @@ from typing import Any
 from ..errors import RecipeError, SynthgenError
 from ..provenance import seed_column_value
 from ..recipe.schema import RESERVED_COLUMNS, DatasetSeeds, FileSeeds, GridSeeds, InlineSeeds
-from ..records import Seed
-from ..tabular import column_type_problem, read_rows
+from ..records import Seed, canonical_json
+from ..tabular import TOO_BIG, FormatMismatch, SplitError, column_type_problem, decode_binary, read_rows
 from .grid import grid_rows
 
 
@@ -22,10 +22,40 @@ def load_seeds(config: Any, context: Any) -> list[Seed]:
     else:
         rows = _read_source(context, config)
     if not rows:
-        raise RecipeError(f"{context.source}:seeds: the seed source has no rows", hint="add seed rows")
+        raise _no_rows(config, context)
     _check_reserved(rows, context)
     _check_column_types(config, rows, context)
-    return [Seed(index=i, fields=dict(row)) for i, row in enumerate(rows)]
+    return [Seed(index=i, fields=template_values(row)) for i, row in enumerate(rows)]
+
+
+def _no_rows(config: Any, context: Any) -> RecipeError:
+    if isinstance(config, InlineSeeds | GridSeeds):
+        return RecipeError(f"{context.source}:seeds: the seed source has no rows", hint="add seed rows")
+    path = context.resolve(config.path)
+    header_only = path.suffix.lower() == ".csv" and path.is_file() and path.stat().st_size > 0
+    return RecipeError(f"{context.where('seeds.path')}: {path} has no rows",
+                       hint="add seed rows under the CSV's header line" if header_only else "add seed rows")
+
+
+class JsonList(list):
+    """A list seed value: a template renders it as JSON text (what its ``seed_<name>`` column holds), not
+    as Python's repr; hashed, compared and stored as the list it is."""
+
+    def __str__(self) -> str:
+        return canonical_json(self)
+
+
+class JsonDict(dict):
+    """A struct (table) seed value, rendered in templates as JSON text like :class:`JsonList`."""
+
+    def __str__(self) -> str:
+        return canonical_json(self)
+
+
+def template_values(row: dict[str, Any]) -> dict[str, Any]:
+    """A seed row's fields, with list and struct values rendering as JSON text in prompts."""
+    wrap = {list: JsonList, dict: JsonDict}
+    return {name: wrap[type(value)](value) if type(value) in wrap else value for name, value in row.items()}
 
 
 RESERVED_FIELDS = tuple(column[len("seed_"):] for column in RESERVED_COLUMNS if column.startswith("seed_"))
@@ -61,18 +91,30 @@ def _check_column_types(config: Any, rows: list[dict], context: Any) -> None:
         if problem is None:
             continue
         where, first = (f"seeds.axes.{name}", "") if grid else (seeds_key(config), f"field {name!r} has ")
-        raise RecipeError(f"{context.source}:{where}: {first}{problem}",
-                          hint="give every value the same type, e.g. quote the numbers")
+        hint = "give every value the same type, e.g. quote the numbers"
+        if problem.startswith(TOO_BIG):
+            hint = "store the values as text: quote them, or cast the column to string"
+        raise RecipeError(f"{context.source}:{where}: {first}{problem}", hint=hint)
 
 
 def _read_source(context: Any, config: FileSeeds | DatasetSeeds) -> list[dict]:
+    """The source's rows, binary (Spark's unannotated string) values decoded as UTF-8 text."""
     path = context.resolve(config.path)
     try:
         if isinstance(config, FileSeeds):
-            return read_rows(path, config.format, limit=config.limit)
-        return read_rows(path, "dataset", split=config.split, limit=config.limit)
+            rows = read_rows(path, config.format, limit=config.limit, format_option="seeds.format")
+        else:
+            rows = read_rows(path, "dataset", split=config.split, limit=config.limit)
+        return decode_binary(rows, path)
+    except FormatMismatch as exc:
+        if config.format == "auto":
+            raise RecipeError(f"{context.where('seeds.path')}: {exc.message}",
+                              hint="name the file .jsonl, or set seeds.format = 'jsonl'") from None
+        raise RecipeError(f"{context.where('seeds.format')}: {exc.message}",
+                          hint="set format = 'jsonl', or 'auto' to follow the extension") from None
     except SynthgenError as exc:
-        raise RecipeError(f"{context.source}:seeds.path: {exc.message}", hint=exc.hint) from None
+        key = "seeds.split" if isinstance(exc, SplitError) else "seeds.path"
+        raise RecipeError(f"{context.where(key)}: {exc.message}", hint=exc.hint) from None
 
 
 def seed_widener(config: Any, context: Any):
@@ -83,6 +125,6 @@ def seed_widener(config: Any, context: Any):
 
     def widen(factor: int) -> list[Seed]:
         rows = grid_rows(config.axes, config.sample * factor, context.seed)
-        return [Seed(index=i, fields=dict(row)) for i, row in enumerate(rows)]
+        return [Seed(index=i, fields=template_values(row)) for i, row in enumerate(rows)]
 
     return widen

@@ -48,23 +48,41 @@ def load_few_shot(config: Any, context: Any, where: str) -> Any:
     if config is None:
         return None
     from ..prompts import FewShotPool
-    from ..tabular import read_rows
+    from ..tabular import decode_binary, read_rows
 
+    path = context.resolve(config.path)
     try:
-        rows = read_rows(context.resolve(config.path))
+        rows = decode_binary(read_rows(path), path)
     except SynthgenError as exc:
         raise RecipeError(f"{context.where(where)}.path: {exc.message}", hint=exc.hint) from None
     if not rows:
-        raise RecipeError(f"{context.where(where)}.path: the few-shot file has no rows", hint="add real examples")
+        raise RecipeError(f"{context.where(where)}.path: {path} has no rows", hint="add real examples")
     if any(config.field not in row for row in rows):
         raise RecipeError(f"{context.where(where)}.field: some rows have no {config.field!r} column",
                           hint=f"columns are: {', '.join(sorted(rows[0]))}")
+    _check_few_shot_texts(rows, config.field, path, context.where(f"{where}.field"))
     _check_few_shot_format(config.format, rows, context.where(f"{where}.format"))
     return FewShotPool(rows, config.k, config.field, config.format, config.separator)
 
 
+def _check_few_shot_texts(rows: list[dict[str, Any]], field: str, path: Any, where: str) -> None:
+    """Every example is a non-blank string: a null would put the word None into prompts, a number its
+    digits, and a blank string an empty example."""
+    from ..tabular import a_value
+
+    for number, row in enumerate(rows, 1):
+        value = row[field]
+        if isinstance(value, str) and value.strip():
+            continue
+        kind = "null" if value is None else "blank" if isinstance(value, str) else \
+            f"{a_value(value)}, not text"
+        raise RecipeError(f"{where}: {path}: row {number}: {field!r} is {kind}",
+                          hint=f"give every example a non-blank text in {field!r}, or remove that row")
+
+
 def _check_few_shot_format(template: str, rows: list[dict[str, Any]], where: str) -> None:
-    """``format`` is filled from each example row (``{text}`` is always the example field)."""
+    """``format`` is filled from each example row (``{text}`` is always the example field); a column it
+    names must be in every row, with a value (a null would render as the text "None")."""
     from ..prompts import check_placeholders
 
     for name in check_placeholders(template, where):
@@ -72,6 +90,10 @@ def _check_few_shot_format(template: str, rows: list[dict[str, Any]], where: str
             columns = sorted({"text", *(column for row in rows for column in row)})
             hint = f"{did_you_mean(name, columns, show='{{{}}}'.format)}columns: {', '.join(columns)}"
             raise RecipeError(f"{where}: placeholder {{{name}}} is not a column of every few-shot row", hint=hint)
+        null = next((i for i, row in enumerate(rows, 1) if name != "text" and row[name] is None), None)
+        if null is not None:
+            raise RecipeError(f"{where}: placeholder {{{name}}} is null in few-shot row {null}",
+                              hint=f"give {name!r} a value in every row, or leave it out of the format")
 
 
 __all__ = ["StepRuntime", "StepStage", "build_step", "load_few_shot"]
