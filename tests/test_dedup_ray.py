@@ -124,3 +124,20 @@ def test_address_without_the_ray_executor_is_refused(tmp_path):
     assert "--address 127.0.0.1:1 names a Ray cluster, but the executor is 'local'" in result.output
     assert "add --executor ray" in result.output and len(result.output.strip().splitlines()) == 1
     assert not (tmp_path / "o").exists()
+
+
+def test_ray_keeps_a_parquet_inputs_column_types_as_the_local_run_does(tmp_path, ray_cluster):
+    """The write pass takes rows from the Arrow batches on Ray too (they travel with their chunk)."""
+    from synthgen.dedup.cli import _config, plan_dedup
+    from synthgen.dedup.ray_exec import RayWorkers
+    from synthgen.dedup.streaming import stream_dedup
+    from test_dedup_fixes2 import typed_table
+
+    pq.write_table(typed_table(120), tmp_path / "in.parquet")
+    local = run_dedup(tmp_path / "in.parquet", tmp_path / "local", workers=1, chunk_rows=32)
+    plan = plan_dedup(_config("text", (), (), 0.8, "auto", None, 128, None, None), tmp_path / "in.parquet", 2, 32)
+    stream_dedup(plan, tmp_path / "ray", workers=lambda n, s: RayWorkers(ray_cluster, n, s, ship=True))
+    for name in ("kept.parquet", "rejected.parquet"):
+        expected, got = pq.read_table(tmp_path / "local" / name), pq.read_table(tmp_path / "ray" / name)
+        assert got.schema.equals(expected.schema) and got.equals(expected)
+    assert local.kept == 25 and pq.read_schema(tmp_path / "ray" / "kept.parquet").equals(typed_table(0).schema)

@@ -162,4 +162,5 @@ def test_unreachable_redis_and_other_settings_are_one_clear_line(tmp_path, redis
                                               "--workers", "1"]).exit_code == 0
     result = CliRunner().invoke(dedup_command, [str(source), "--out", str(tmp_path / "o"), "--history", redis_url,
                                                 "--num-perm", "64", "--workers", "1"])
-    assert result.exit_code == 1 and "num_perm=128 (here: 64)" in result.output
+    assert result.exit_code == 1 and "built with num_perm=128, bands=14, rows=9, not --num-perm 64" in result.output
+    assert "pass --num-perm 128, or point --history at another Redis database" in result.output

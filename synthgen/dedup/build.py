@@ -9,7 +9,7 @@ from ..errors import RecipeError, SynthgenError
 from ..tabular import read_rows
 from .decontam import Decontaminator
 from .deduplicator import Deduplicator, DedupParams
-from .index import HistoryIndex, HistoryWriter
+from .index import HistoryIndex, HistoryMismatch, HistoryWriter
 from .redis_history import RedisHistory, is_redis_url
 from .stage import DecontamStage, DedupStage
 
@@ -31,8 +31,10 @@ def load_texts(path: Path, field: str, split: str | None = None) -> tuple[list[s
     columns, and so is a table none of whose rows has usable text (a reference that silently matches
     nothing would let every copy through).
     """
+    from .chunks import table_format
     from .table import text_value
 
+    table_format(Path(path))  # dedup's own hint for a file it cannot read (it has no format option)
     rows = read_rows(path, split=split)
     if rows and not any(field in row for row in rows):
         raise SynthgenError(f"{path}: no {field!r} column", hint=f"columns are: {', '.join(sorted(rows[0]))}")
@@ -49,11 +51,12 @@ def load_texts(path: Path, field: str, split: str | None = None) -> tuple[list[s
     return ids, texts, len(rows) - len(texts)
 
 
-def _load_source(source: Any, config: Any, loaded: Any, where: str) -> tuple[list[str], list[str], Path]:
-    """Texts of one against_real / eval_sets entry; in a recipe, errors also name the recipe key."""
+def _load_source(source: Any, config: Any, loaded: Any, where: str) -> tuple[list[str], list[str], Path, int]:
+    """``(ids, texts, path, skipped)`` of one against_real / eval_sets entry; in a recipe, errors also name
+    the recipe key."""
     path = loaded.resolve(source.path)
     try:
-        ids, texts, _ = load_texts(path, source.field or config.text_field, source.split)
+        ids, texts, skipped = load_texts(path, source.field or config.text_field, source.split)
     except SynthgenError as exc:
         if getattr(loaded, "source", None) is None:
             raise
@@ -63,7 +66,7 @@ def _load_source(source: Any, config: Any, loaded: Any, where: str) -> tuple[lis
             more = "" if "-field" in (exc.hint or "") else f"name its text column with {flag}-field"
             raise SynthgenError(f"{flag}: {exc.message}", hint="; ".join(h for h in (exc.hint, more) if h)) from None
         raise RecipeError(f"{loaded.source}:{where}: {exc.message}", hint=exc.hint) from None
-    return ids, texts, path
+    return ids, texts, path, skipped
 
 
 def open_history(config: Any, loaded: Any, bands: int, rows: int) -> Any:
@@ -78,29 +81,67 @@ def open_history(config: Any, loaded: Any, bands: int, rows: int) -> Any:
 
 def build_engine(config: Any, loaded: Any, run_label: str | None = None) -> tuple[Deduplicator, Any]:
     """The engine with its reference scopes (real data, then history) and the history writer
-    (:class:`HistoryWriter`, or :class:`RedisHistoryWriter` for a ``redis://`` history)."""
+    (:class:`HistoryWriter`, or :class:`RedisHistoryWriter` for a ``redis://`` history). With an automatic
+    n-gram size and no history to take it from, the real texts wait for the texts to deduplicate to fix it
+    (:meth:`Deduplicator.add_reference_texts`)."""
     engine = Deduplicator(params_from_config(config))
-    index = open_history(config, loaded, engine.bands_, engine.rows_)
-    if index is not None:
-        ngram = index.check(config.num_perm, config.seed, engine.ngram_)
-        if ngram is not None and engine.ngram_ is None:
-            engine.set_ngram(ngram)
-    real_ids, real_texts = [], []
+    index = _history(config, loaded, engine)
+    real_ids, real_texts, skipped = [], [], 0
     for i, source in enumerate(config.against_real):
-        ids, texts, _ = _load_source(source, config, loaded, f"dedup.against_real[{i}]")
-        real_ids += ids
-        real_texts += texts
+        ids, texts, _, left_out = _load_source(source, config, loaded, f"dedup.against_real[{i}]")
+        real_ids, real_texts, skipped = real_ids + ids, real_texts + texts, skipped + left_out
     if real_texts:
-        engine.add_reference_texts("real", real_ids, real_texts)
+        engine.add_reference_texts("real", real_ids, real_texts, skipped)
     if index is None:
         return engine, None
+    label = run_label or "standalone"
     if isinstance(index, RedisHistory):
-        engine.references_.append(index.scope(exclude=run_label or "standalone"))
-        return engine, index.writer(run_label or "standalone", config.seed)
-    history = index.load(config.num_perm, exclude=run_label)
+        engine.add_scope(index.scope(exclude=label))
+        return engine, index.writer(label, config.seed)
+    history = _reading_history(loaded, lambda: index.load(config.num_perm, exclude=run_label))
     if len(history):
         engine.add_reference("history", history)
-    return engine, HistoryWriter(index, run_label or "standalone", config.seed)
+    return engine, HistoryWriter(index, label, config.seed)
+
+
+def _history(config: Any, loaded: Any, engine: Deduplicator) -> Any:
+    """The history index, checked against the settings (its n-gram size fixes an automatic one)."""
+    def check() -> Any:
+        index = open_history(config, loaded, engine.bands_, engine.rows_)
+        ngram = index.check(config.num_perm, config.seed, engine.ngram_) if index is not None else None
+        if ngram is not None and engine.ngram_ is None:
+            engine.set_ngram(ngram)
+        return index
+
+    return _reading_history(loaded, check)
+
+
+def _reading_history(loaded: Any, read: Any) -> Any:
+    """``read()``, its errors worded for the caller (:func:`history_error`)."""
+    try:
+        return read()
+    except SynthgenError as exc:
+        raise history_error(exc, loaded) from None
+
+
+_RECIPE_KEY = {"hash": "history"}  # a setting of the index → its [dedup] key (the hash scheme has none)
+
+
+def history_error(exc: SynthgenError, loaded: Any) -> SynthgenError:
+    """A history error naming where the history was set: ``file:dedup.history`` (or the ``dedup`` key of a
+    mismatched setting) in a recipe; ``loaded.history_error`` words it otherwise (``synthgen dedup``'s
+    ``--history`` / ``--ngram``, or run_dedup's keywords)."""
+    if getattr(loaded, "source", None) is None:
+        return exc
+    if hasattr(loaded, "history_error"):  # the command line, or run_dedup
+        return loaded.history_error(exc)
+    if isinstance(exc, HistoryMismatch):
+        problems = [f"{loaded.source}:dedup.{_RECIPE_KEY.get(key, key)}: the history index {exc.location} "
+                    f"was built with {key}={theirs!r}, the recipe has {ours!r}"
+                    for key, (theirs, ours) in exc.differences.items()]
+        return RecipeError(problems[0], hint="set them to the index's values, or point dedup.history at a new folder",
+                           problems=problems)
+    return RecipeError(f"{loaded.source}:dedup.history: {exc.message}", hint=exc.hint)
 
 
 def build_decontaminator(config: Any, loaded: Any) -> Decontaminator | None:
@@ -108,8 +149,8 @@ def build_decontaminator(config: Any, loaded: Any) -> Decontaminator | None:
         return None
     decontaminator = Decontaminator(config.decontam_ngram, config.decontam_min_tokens)
     for i, source in enumerate(config.eval_sets):
-        ids, texts, path = _load_source(source, config, loaded, f"dedup.eval_sets[{i}]")
-        decontaminator.add_eval(ids, texts, path.name)
+        ids, texts, path, skipped = _load_source(source, config, loaded, f"dedup.eval_sets[{i}]")
+        decontaminator.add_eval(ids, texts, path.name, skipped)
     return decontaminator
 
 

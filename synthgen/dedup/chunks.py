@@ -3,12 +3,15 @@
 The driver reads cheap payloads (raw jsonl lines, parquet record batches) and workers decode them, so
 JSON parsing runs on every core. jsonl and parquet stream; csv streams row by row in the driver; a json
 list and a saved ``datasets`` folder are read whole (their formats do not stream) and then chunked.
+jsonl lines end as the row reader (:func:`synthgen.tabular.read_rows`) ends them: at ``\n``, ``\r\n`` or
+a lone ``\r``; a line is blank when ``str.strip`` empties it; a byte-order mark starts no row.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, replace
 from itertools import islice
 from pathlib import Path
@@ -16,6 +19,7 @@ from typing import Any, Iterator
 
 from ..errors import SynthgenError
 from ..tabular import csv_rows, detect_format, not_utf8, open_text, read_rows
+from .rowtables import casts, conform, unified_schema
 
 
 @dataclass(frozen=True)
@@ -33,7 +37,7 @@ def iter_chunks(path: Path, size: int) -> Iterator[Chunk]:
     path = Path(path)
     if not path.exists():
         raise SynthgenError(f"{path}: file not found", hint="check the path")
-    fmt = detect_format(path)
+    fmt = table_format(path)
     readers = {"jsonl": _jsonl_payloads, "parquet": _parquet_payloads, "csv": _csv_payloads}
     payloads = readers.get(fmt, _whole_payloads)(path, size)
     start = 0
@@ -42,8 +46,27 @@ def iter_chunks(path: Path, size: int) -> Iterator[Chunk]:
         start += count
 
 
+_COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".zip", ".lz4", ".7z")
+_READS = "dedup reads .jsonl, .json, .csv, .parquet or a folder written by Dataset.save_to_disk"
+
+
+def table_format(path: Path) -> str:
+    """The format of a table dedup reads, by its extension; an error with dedup's own hint (it has no format
+    option to set) and one for a compressed file."""
+    try:
+        return detect_format(path)
+    except SynthgenError as exc:
+        if path.suffix.lower() in _COMPRESSED:
+            raise SynthgenError(f"{path}: a compressed file ({path.suffix}) cannot be read",
+                                hint=f"decompress it first (e.g. gunzip -k {path.name}); {_READS}") from None
+        raise SynthgenError(exc.message, hint=f"rename it if it is one of these: {_READS}") from None
+
+
 _BLOCK_BYTES = 1 << 22
-_WHITESPACE = b" \t\n\r\x0b\x0c"  # what ``bytes.strip`` removes
+_BOM = b"\xef\xbb\xbf"
+_LINE_BREAK = re.compile(rb"\r\n|\r|\n")
+# a line can be blank only if its first byte is whitespace for ``str.strip`` (ASCII, or a UTF-8 lead byte)
+_MAYBE_BLANK = bytes([9, 10, 11, 12, 13, 28, 29, 30, 31, 32, *range(0x80, 0x100)])
 
 
 @dataclass(frozen=True)
@@ -74,10 +97,12 @@ def with_data(chunk: Chunk, path: str | Path) -> Chunk:
 
 def _jsonl_payloads(path: Path, size: int):
     """Chunks of ``size`` non-blank lines as :class:`LineRange` payloads: the driver only finds line ends
-    (numpy, in 4 MiB blocks); workers read, split and parse (:func:`decode`)."""
+    (numpy, in 4 MiB blocks); workers read, split and parse (:func:`decode`). A leading byte-order mark
+    is left out of the first chunk."""
     with path.open("rb") as handle:
-        rows, offset, line, first_line, tail = 0, 0, 1, 1, b""  # the current chunk: rows, start, first line
-        position = 0  # file offset of ``data``
+        position = len(_BOM) if handle.read(len(_BOM)) == _BOM else 0  # file offset of ``data``
+        handle.seek(position)
+        rows, offset, line, first_line, tail = 0, position, 1, 1, b""  # the current chunk: rows, start, first line
         while True:
             block = handle.read(_BLOCK_BYTES)
             data, tail = _complete_lines(tail + block, at_end=not block)
@@ -99,31 +124,44 @@ def _jsonl_payloads(path: Path, size: int):
 
 
 def _complete_lines(data: bytes, at_end: bool) -> tuple[bytes, bytes]:
-    """``data`` cut after its last newline: (whole lines, the rest); at the end of the file, all of it."""
+    """``data`` cut after its last line break: (whole lines, the rest); at the end of the file, all of it.
+    A ``\r`` at the very end stays in the rest (a ``\n`` may follow it in the next block)."""
     if at_end:
         return data, b""
-    cut = data.rfind(b"\n") + 1
+    cut = max(data.rfind(b"\n"), data.rfind(b"\r", 0, len(data) - 1)) + 1
     return data[:cut], data[cut:]
 
 
 def _line_ends(data: bytes):
-    """The end offset of every line of ``data`` (after its newline) and the numbers of the lines that are
-    not blank (a line is blank when ``bytes.strip`` empties it, as the row reader treats it)."""
+    """The end offset of every line of ``data`` (after its ``\n``, ``\r\n`` or lone ``\r``) and the numbers
+    of the lines that are not blank (:func:`_blank`, as the row reader treats them)."""
     import numpy as np
 
     if not data:
         return np.empty(0, np.int64), np.empty(0, np.int64)
     view = np.frombuffer(data, np.uint8)
-    ends = np.flatnonzero(view == 10) + 1
+    lf, cr = view == 10, view == 13
+    cr[:-1] &= ~lf[1:]  # the \r of \r\n ends no line: its \n does
+    ends = np.flatnonzero(lf | cr) + 1
     if not len(ends) or ends[-1] != len(data):
         ends = np.append(ends, len(data))
     starts = np.concatenate(([0], ends[:-1]))
     first_bytes = view[np.minimum(starts, len(data) - 1)]
-    maybe_blank = np.flatnonzero(np.isin(first_bytes, np.frombuffer(_WHITESPACE, np.uint8)))
-    blank = [n for n in maybe_blank.tolist() if not data[starts[n]:ends[n]].strip()]
+    maybe_blank = np.flatnonzero(np.isin(first_bytes, np.frombuffer(_MAYBE_BLANK, np.uint8)))
+    blank = [n for n in maybe_blank.tolist() if _blank(data[starts[n]:ends[n]])]
     keep = np.ones(len(ends), bool)
     keep[blank] = False
     return ends, np.flatnonzero(keep)
+
+
+def _blank(line: bytes) -> bool:
+    """Whether ``str.strip`` empties the line (spaces, a non-breaking space, …), as the row reader tests."""
+    if line and line[0] not in _MAYBE_BLANK:
+        return False
+    try:
+        return not line.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        return False
 
 
 def _parquet_payloads(path: Path, size: int):
@@ -153,41 +191,51 @@ def _whole_payloads(path: Path, size: int):
         yield rows[lo:lo + size], len(rows[lo:lo + size])
 
 
-def decode(chunk: Chunk, source: str) -> list[dict[str, Any]]:
-    """The chunk's rows as dicts (raises a SynthgenError naming ``source`` and the line for bad JSON)."""
+def decode(chunk: Chunk, source: str, fields: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+    """The chunk's rows as dicts (raises a SynthgenError naming ``source`` and the line for bad JSON);
+    ``fields``: the columns needed, when a parquet chunk can leave the others undecoded."""
     if chunk.fmt == "parquet":
-        return chunk.payload.to_pylist()
+        names = chunk.payload.schema.names
+        batch = chunk.payload if fields is None else chunk.payload.select(
+            [i for i, name in enumerate(names) if name in fields])
+        return batch.to_pylist()
     if chunk.fmt != "jsonl":
         return chunk.payload
     lines: LineRange = chunk.payload
-    rows = []
-    for lineno, line in enumerate(lines.read(source).split(b"\n"), lines.first_line):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise SynthgenError(f"{source}:{lineno}: invalid JSON: {exc.msg}", hint="one JSON object per line") from None
-        except UnicodeDecodeError:
-            raise SynthgenError(f"{source}:{lineno}: not UTF-8 text", hint="save the file as UTF-8") from None
-        if not isinstance(row, dict):
-            raise SynthgenError(f"{source}:{lineno}: expected a JSON object, got {type(row).__name__}")
-        rows.append(row)
-    return rows
+    return [_json_row(line, source, lineno)
+            for lineno, line in enumerate(_LINE_BREAK.split(lines.read(source)), lines.first_line) if not _blank(line)]
 
 
-def write_part(rows: list[dict[str, Any]], path: Path) -> Path | None:
-    """One Arrow IPC part (cheap to write and read back; None when there are no rows); mixed-type
-    columns, and columns Parquet cannot store (all ``{}``: :func:`~synthgen.tabular.parquet_safe`), are
-    stored as JSON text."""
+def _json_row(line: bytes, source: str, lineno: int) -> dict[str, Any]:
+    """One jsonl row, read as the row reader reads it (UTF-8 text; a byte-order mark only starts the file)."""
+    try:
+        row = json.loads(line.decode("utf-8"))
+    except json.JSONDecodeError as exc:
+        raise SynthgenError(f"{source}:{lineno}: invalid JSON: {exc.msg}", hint="one JSON object per line") from None
+    except UnicodeDecodeError:
+        raise SynthgenError(f"{source}:{lineno}: not UTF-8 text", hint="save the file as UTF-8") from None
+    except RecursionError:
+        raise SynthgenError(f"{source}:{lineno}: JSON nested too deeply to read",
+                            hint="flatten the row, or store its deepest values as JSON text") from None
+    if not isinstance(row, dict):
+        raise SynthgenError(f"{source}:{lineno}: expected a JSON object, got {type(row).__name__}")
+    return row
+
+
+def chunk_columns(chunk: Chunk, rows: list[dict[str, Any]]) -> tuple[str, ...]:
+    """The chunk's column names: a parquet batch's schema, else the first row's keys."""
+    if chunk.fmt == "parquet":
+        return tuple(chunk.payload.schema.names)
+    return tuple(rows[0]) if rows else ()
+
+
+def write_part(table: Any, path: Path) -> Path | None:
+    """One Arrow IPC part (cheap to write and read back) of ``table`` (see :mod:`.rowtables`); None when
+    there are no rows."""
     import pyarrow as pa
 
-    from ..tabular import parquet_safe
-    from .table import arrow_safe
-
-    if not rows:
+    if table is None or not table.num_rows:
         return None
-    table, _ = parquet_safe(pa.Table.from_pylist(arrow_safe(rows)))
     with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
         writer.write_table(table)
     return path
@@ -207,9 +255,8 @@ class PartsWriter:
     that was all null, then typed; an int column that later holds text), the file is rebuilt at the
     end from every part with the unified schema, so no value is lost."""
 
-    def __init__(self, out: Path, empty_columns: tuple[str, ...] = ()):
+    def __init__(self, out: Path):
         self.out, self.tmp = out, out.with_name(out.name + ".tmp")
-        self.empty_columns = empty_columns
         self.parts: list[Path] = []
         self.writer, self.schema, self.rebuild = None, None, False
 
@@ -226,7 +273,7 @@ class PartsWriter:
             self.schema = table.schema
             self.writer = pq.ParquetWriter(self.tmp, self.schema)
         try:
-            self.writer.write_table(table if table.schema == self.schema else _conform(table, self.schema, strict=True))
+            self.writer.write_table(table if table.schema == self.schema else conform(table, self.schema, strict=True))
         except (ValueError, TypeError, NotImplementedError):
             self.rebuild = True
 
@@ -239,28 +286,31 @@ class PartsWriter:
             pass
         self.tmp.unlink(missing_ok=True)
 
-    def close(self) -> None:
+    def close(self, empty_schema: Any = None) -> None:
+        """Finish the file; with no parts, an empty one with ``empty_schema``."""
         if self.writer is not None:
             self.writer.close()
         if self.rebuild or self.writer is None:
-            merge_parts(self.parts, self.out, self.empty_columns)
+            merge_parts(self.parts, self.out, empty_schema)
         else:
             self.tmp.replace(self.out)
 
 
-def merge_parts(parts: list[Path], out: Path, empty_columns: tuple[str, ...] = ()) -> None:
+def merge_parts(parts: list[Path], out: Path, empty_schema: Any = None) -> None:
     """Concatenate parts into one parquet file (atomically), unifying their schemas part by part; with no
-    parts, an empty file with ``empty_columns`` (as text columns)."""
+    parts, an empty file with ``empty_schema`` (an Arrow schema; none: no columns)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schema = (_unified_schema([read_part(p).schema for p in parts]) if parts
-              else pa.schema([pa.field(name, pa.string()) for name in empty_columns]))
+    if parts:
+        schema = _fitted(parts, unified_schema([read_part(p).schema for p in parts]))
+    else:
+        schema = empty_schema or pa.schema([])
     tmp = out.with_name(out.name + ".tmp")
     try:
         with pq.ParquetWriter(tmp, schema) as writer:
             for part in parts:
-                writer.write_table(_conform(read_part(part), schema))
+                writer.write_table(conform(read_part(part), schema))
             if not parts:
                 writer.write_table(schema.empty_table())
     except BaseException:
@@ -269,45 +319,14 @@ def merge_parts(parts: list[Path], out: Path, empty_columns: tuple[str, ...] = (
     tmp.replace(out)
 
 
-def _unified_schema(schemas: list) -> Any:
-    """Permissive union of the parts' schemas; a column whose types cannot be unified becomes text."""
+def _fitted(parts: list[Path], schema: Any) -> Any:
+    """``schema`` with each column that some part cannot be cast to (a uint64 part beside negative int64
+    ones: the permissive union is int64) as text, which :func:`.rowtables.conform` writes as JSON."""
     import pyarrow as pa
 
-    if not schemas:
-        return pa.schema([])
-    try:
-        return pa.unify_schemas(schemas, promote_options="permissive")
-    except (pa.ArrowInvalid, pa.ArrowTypeError, NotImplementedError):
-        names = list(dict.fromkeys(name for schema in schemas for name in schema.names))
-        fields = []
-        for name in names:
-            types = {schema.field(name).type for schema in schemas if name in schema.names} - {pa.null()}
-            fields.append(pa.field(name, types.pop() if len(types) == 1 else pa.string()))
-        return pa.schema(fields)
-
-
-def _conform(table: Any, schema: Any, strict: bool = False) -> Any:
-    """``table`` with ``schema``'s columns in order: missing ones null, other types cast or JSON-encoded.
-
-    ``strict``: raise ValueError instead of widening (a column ``schema`` lacks, a value turned to text)."""
-    import pyarrow as pa
-
-    if strict and set(table.column_names) - set(schema.names):
-        raise ValueError("the part has columns the file lacks")
-    columns = []
-    for field in schema:
-        if field.name not in table.column_names:
-            columns.append(pa.nulls(table.num_rows, field.type))
-            continue
-        column = table.column(field.name)
-        if column.type == field.type:
-            columns.append(column)
-        elif strict and column.type != pa.null():
-            raise ValueError(f"column {field.name}: {column.type} is not {field.type}")
-        elif field.type == pa.string() and not pa.types.is_string(column.type):
-            values = [None if v is None else v if isinstance(v, str) else json.dumps(v, default=str)
-                      for v in column.to_pylist()]
-            columns.append(pa.array(values, pa.string()))
-        else:
-            columns.append(column.cast(field.type))
-    return pa.Table.from_arrays(columns, schema=schema)
+    for part in parts:
+        table = read_part(part)
+        for field in [f for f in schema if f.name in table.column_names]:
+            if not casts(table.column(field.name), field.type):
+                schema = schema.set(schema.get_field_index(field.name), pa.field(field.name, pa.string()))
+    return schema

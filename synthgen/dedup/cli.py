@@ -8,11 +8,26 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 
 from ..cli_errors import reports_errors
 from ..errors import SynthgenError
+
+
+_FLAGS = {"history": "--history", "ngram": "--ngram", "num_perm": "--num-perm", "threshold": "--threshold",
+          "text_field": "--text-field"}
+
+
+def spelled(key: str, value: Any = None) -> str:
+    """A :func:`run_dedup` option as its caller spells it: ``--num-perm 64`` on the command line,
+    ``num_perm=64`` from Python (:func:`synthgen.errors.options_spelled_for`)."""
+    from ..errors import OPTION_SPELLINGS, option
+
+    if option("out") == OPTION_SPELLINGS["out"][1]:  # spelled for a Python caller
+        return key if value is None else f"{key}={str(value) if isinstance(value, Path) else value!r}"
+    return _FLAGS[key] if value is None else f"{_FLAGS[key]} {value}"
 
 
 @dataclass(frozen=True)
@@ -29,6 +44,23 @@ class _Here:
     def option(where: str) -> str:
         """The flag that gave a reference source (``dedup.against_real[0]`` → ``--against``)."""
         return "--against" if where.startswith("dedup.against_real") else "--eval"
+
+    @staticmethod
+    def history_error(exc: SynthgenError) -> SynthgenError:
+        """A history error naming ``--history`` / ``--ngram`` / ``--num-perm`` (their keywords for Python)."""
+        from .index import HistoryMismatch
+        from .redis_history import is_redis_url
+
+        if not isinstance(exc, HistoryMismatch):
+            return SynthgenError(f"{spelled('history')}: {exc.message}", hint=exc.hint)
+        ours = ", ".join(spelled(key, mine) if key in _FLAGS else f"{key}={mine!r}"
+                         for key, (_, mine) in exc.differences.items())
+        theirs = ", ".join(f"{key}={index!r}" for key, (index, _) in exc.differences.items())
+        fixes = [spelled(key, index) for key, (index, _) in exc.differences.items() if key in _FLAGS]
+        elsewhere = "another Redis database" if is_redis_url(exc.location) else "a new folder"
+        hint = f"point {spelled('history')} at {elsewhere}"
+        return SynthgenError(f"{spelled('history', exc.location)}: the index was built with {theirs}, not {ours}",
+                             hint=f"pass {' '.join(fixes)}, or {hint}" if fixes else hint)
 
 
 def _config(text_field: str, against: tuple[Path, ...], eval_sets: tuple[Path, ...], threshold: float,
@@ -68,15 +100,23 @@ def run_dedup(input_path: Path, out: Path, *, text_field: str = "text", against:
               executor: str = "local", address: str | None = None):
     """Deduplicate ``input_path`` in chunks on ``workers`` processes (default: all cores), or on a Ray
     cluster (``executor="ray"``, ``address`` or ``RAY_ADDRESS``, else a local one), and write ``out``
-    (kept.parquet, rejected.parquet, summary.json); returns the :class:`StreamResult`."""
+    (kept.parquet, rejected.parquet, summary.json); returns the :class:`StreamResult`. Errors name options
+    as keyword arguments (``ngram=5``); ``synthgen dedup`` spells them as its flags."""
+    from ..errors import options_spelled_for
+
+    with options_spelled_for("python"):  # unless the command line called (it chose first)
+        config = _config(text_field, against, eval_sets, threshold, ngram, history, num_perm, against_field, eval_field)
+        return _run(config, Path(input_path), Path(out), workers, chunk_rows, executor, address)
+
+
+def _run(config, input_path: Path, out: Path, workers: int | None, chunk_rows: int, executor: str, address: str | None):
     from ..atomic import write_json_atomic
     from ..outpaths import check_out_dir
     from .streaming import stream_dedup
 
     check_executor(executor, address)
     check_out_dir(out)
-    config = _config(text_field, against, eval_sets, threshold, ngram, history, num_perm, against_field, eval_field)
-    plan = plan_dedup(config, input_path, workers, chunk_rows)
+    plan = plan_dedup(config, input_path, workers, chunk_rows, out)
     if executor == "ray":
         from .ray_exec import ray_dedup
 
@@ -99,33 +139,35 @@ def check_executor(executor: str, address: str | None) -> None:
                             hint="add --executor ray")
 
 
-def plan_dedup(config, input_path: Path, workers: int | None = None, chunk_rows: int = 8192):
-    """The streaming dedup's :class:`Plan`: the engine's settings, references and history, the shingle size."""
+def plan_dedup(config, input_path: Path, workers: int | None = None, chunk_rows: int = 8192, out: Path | None = None):
+    """The streaming dedup's :class:`Plan`: the engine's settings, references and history, the shingle size
+    (an automatic one read from the input, not from the references; ``out`` is left out of the input)."""
     from dataclasses import replace
 
     from .build import build_decontaminator, build_engine
     from .sketch import SketchSettings
     from .streaming import Plan, detect_ngram
 
-    label = history_label(input_path, config.text_field) if config.history is not None else None
+    label = history_label(input_path, config.text_field, out) if config.history is not None else None
     engine, writer = build_engine(config, _Here(), label)
     settings = SketchSettings(str(input_path), config.text_field, config.num_perm, config.seed, engine.ngram_,
                               engine.bands_, engine.rows_, build_decontaminator(config, _Here()))
-    if settings.ngram is None:
-        settings = replace(settings, ngram=detect_ngram(input_path, settings))
-    return Plan(input_path, settings, engine.params, engine.references_, writer, workers or _auto_workers(input_path),
-                chunk_rows, engine.describe() | {"ngram": settings.ngram})
+    if settings.ngram is None:  # the --against texts wait for it (Deduplicator.add_reference_texts)
+        engine.fix_ngram(detect_ngram(input_path, settings))
+        settings = replace(settings, ngram=engine.ngram_)
+    return Plan(input_path, settings, engine.params, engine.references_, writer,
+                workers or _auto_workers(input_path, out), chunk_rows, engine.describe() | {"ngram": settings.ngram})
 
 
-def history_label(input_path: Path, text_field: str) -> str:
-    """The history key of a standalone dedup: a hash of the input's content (every file of a dataset folder,
-    by relative path) and the text field. Re-running the identical input replaces its own entry (and does
-    not match itself); a changed file at the same path is a new batch, so earlier batches stay in the
-    history. (Keys by path forgot an earlier batch when a new file was written at its path.) Only computed
-    with a history: hashing reads the whole input once more."""
+def history_label(input_path: Path, text_field: str, out: Path | None = None) -> str:
+    """The history key of a standalone dedup: a hash of the input's content (a dataset folder's data files,
+    by relative path: :func:`data_files`) and the text field. Re-running the identical input replaces its
+    own entry (and does not match itself), even when ``out`` is inside the input's folder; a changed file
+    at the same path is a new batch, so earlier batches stay in the history. (Keys by path forgot an earlier
+    batch when a new file was written at its path.) Only computed with a history: hashing reads the whole
+    input once more."""
     digest = hashlib.sha256(text_field.encode() + b"\0")
-    files = sorted(p for p in input_path.rglob("*") if p.is_file()) if input_path.is_dir() else [input_path]
-    for file in files:
+    for file in data_files(input_path, out):
         if input_path.is_dir():
             digest.update(str(file.relative_to(input_path)).encode() + b"\0")
         with file.open("rb") as handle:
@@ -134,11 +176,37 @@ def history_label(input_path: Path, text_field: str) -> str:
     return f"file-{digest.hexdigest()[:16]}"
 
 
-def _auto_workers(input_path: Path) -> int:
+def data_files(input_path: Path, out: Path | None = None) -> list[Path]:
+    """The files holding the input's rows: the file itself, or a saved dataset folder's Arrow files (those
+    its ``state.json`` files list, else every ``*.arrow``), outside ``out``, sorted. Other files (metadata
+    rewritten on every save, a dedup's own output folder) do not change the rows."""
+    if not input_path.is_dir():
+        return [input_path]
+    skip = Path(out).resolve() if out is not None else None
+    listed = [state.parent / entry["filename"] for state in input_path.rglob("state.json")
+              for entry in _listed_files(state)]
+    files = listed if listed else input_path.rglob("*.arrow")
+    return sorted(f for f in files if f.is_file() and not (skip and f.resolve().is_relative_to(skip)))
+
+
+def _listed_files(state: Path) -> list[dict]:
+    """The ``_data_files`` of a dataset's ``state.json`` ([] when it is not one)."""
+    import json
+
+    try:
+        files = json.loads(state.read_text(encoding="utf-8")).get("_data_files")
+    except (OSError, ValueError, AttributeError):
+        return []
+    if not isinstance(files, list):
+        return []
+    return [f for f in files if isinstance(f, dict) and isinstance(f.get("filename"), str)]
+
+
+def _auto_workers(input_path: Path, out: Path | None = None) -> int:
     """All cores, but one (in process) for an input under ~4 MiB, where starting processes costs more."""
     from .sketch import default_workers
 
-    size = sum(p.stat().st_size for p in input_path.rglob("*")) if input_path.is_dir() else input_path.stat().st_size
+    size = sum(file.stat().st_size for file in data_files(input_path, out))
     return default_workers() if size >= 4 * 2**20 else 1
 
 
@@ -181,3 +249,13 @@ def dedup_command(input_path: Path, out: Path, against: tuple[Path, ...], eval_s
     click.echo(f"{summary['rows']} rows: {summary['kept']} kept, {summary['dropped']} dropped ({reasons})")
     click.echo(f"ngram={settings['ngram']} bands×rows={settings['bands']}×{settings['rows']} "
                f"threshold={settings['threshold']} -> {out}")
+    for line in skipped_lines(summary["settings"], against_field or text_field, eval_field or text_field):
+        click.echo(line)
+
+
+def skipped_lines(settings: dict[str, Any], against_field: str, eval_field: str) -> list[str]:
+    """One line per kind of reference whose reader skipped rows without usable text (they match nothing)."""
+    counts = [("--against", settings["dedup"].get("skipped_no_text", {}).get("real", 0), against_field),
+              ("--eval", settings.get("decontam", {}).get("skipped_no_text", 0), eval_field)]
+    return [f"{flag}: skipped {n} row{'s' * (n != 1)} without usable text in {field!r} (they match nothing)"
+            for flag, n, field in counts if n]

@@ -53,14 +53,17 @@ class Decontaminator:
         self.ids_: list[str] = []
         self.sources_: list[str] = []
         self.skipped_short_ = 0
+        self.skipped_no_text_ = 0  # eval rows left out by their reader for unusable text
         self._by_length: dict[int, _Windows] = {}
         self._words = WordHashes()
 
     def __len__(self) -> int:
         return len(self.ids_)
 
-    def add_eval(self, ids: list[str], texts: list[str], source: str) -> None:
-        """Index the n-grams of eval texts (one window of the whole text when shorter than ``ngram``)."""
+    def add_eval(self, ids: list[str], texts: list[str], source: str, skipped: int = 0) -> None:
+        """Index the n-grams of eval texts (one window of the whole text when shorter than ``ngram``);
+        ``skipped``: the source's rows left out for unusable text (reported by :meth:`describe`)."""
+        self.skipped_no_text_ += skipped
         token_lists = [tokenize(text) for text in texts]
         lengths = np.fromiter(map(len, token_lists), dtype=np.int64, count=len(token_lists))
         usable = np.flatnonzero(lengths >= self.min_tokens)
@@ -105,5 +108,6 @@ class Decontaminator:
         return Match(EVAL_CONTAMINATION, "eval", self.ids_[owner], min(hits / n_windows, 1.0), "overlap", extra)
 
     def describe(self) -> dict:
-        return {"ngram": self.ngram, "min_tokens": self.min_tokens, "eval_records": len(self.ids_),
-                "skipped_short": self.skipped_short_}
+        described = {"ngram": self.ngram, "min_tokens": self.min_tokens, "eval_records": len(self.ids_),
+                     "skipped_short": self.skipped_short_}
+        return described | ({"skipped_no_text": self.skipped_no_text_} if self.skipped_no_text_ else {})

@@ -14,6 +14,7 @@ first seen wins, and deduplicating the kept output again drops nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -27,7 +28,8 @@ BATCH = 8192
 
 @dataclass(frozen=True)
 class DedupParams:
-    """Engine settings; ``ngram=None`` picks 5 or 3 from the first texts seen (see ``auto_ngram``)."""
+    """Engine settings; ``ngram=None`` picks 5 or 3 from the first texts checked (see ``auto_ngram``), not
+    from reference texts (they wait for it, see :meth:`Deduplicator.add_reference_texts`)."""
 
     exact: bool = True
     near: bool = True
@@ -67,11 +69,20 @@ class Deduplicator:
         if self.params.ngram is not None:
             self.set_ngram(self.params.ngram)
         self.references_: list[FrozenScope] = []
+        self.skipped_: dict[str, int] = {}  # reference rows left out for unusable text, by scope
+        self._waiting: list = []  # scopes waiting, in order, for reference texts to be sketched (see add_scope)
         self.run_ = RunScope(self.params.num_perm, self.bands_, self.rows_)
 
     def set_ngram(self, ngram: int) -> None:
         self.ngram_ = ngram
         self.hasher_ = MinHasher(self.params.num_perm, ngram, self.params.seed, self._words)
+
+    def fix_ngram(self, ngram: int | None) -> None:
+        """Fix an automatic shingle size decided from the texts to deduplicate (``synthgen dedup`` reads its
+        input first) and sketch the waiting references; ``None`` (no text had a word): they decide."""
+        if self.hasher_ is None and ngram is not None:
+            self.set_ngram(ngram)
+        self._add_waiting(decide=True)
 
     def prepare(self, ids: list[str], texts: list[str]) -> Prepared:
         """Normalize, hash and sign a batch; the first batch fixes an automatic n-gram size."""
@@ -90,14 +101,41 @@ class Deduplicator:
 
     def add_reference(self, name: str, sketches: SketchSet) -> FrozenScope:
         """Compare every later text with these records (checked in the order references were added)."""
-        scope = FrozenScope(name, sketches, self.bands_, self.rows_)
-        self.references_.append(scope)
+        return self.add_scope(FrozenScope(name, sketches, self.bands_, self.rows_))
+
+    def add_scope(self, scope) -> Any:
+        """Add a reference scope (a :class:`FrozenScope`, or one with its methods, e.g. a Redis history);
+        it joins :attr:`references_` after the reference texts given before it are sketched."""
+        self._waiting.append(scope)
+        self._add_waiting(decide=False)
         return scope
 
-    def add_reference_texts(self, name: str, ids: list[str], texts: list[str]) -> FrozenScope:
-        """Sketch texts (in slices of ``BATCH``) and add them as a reference scope."""
-        parts = [self.prepare(ids[lo:lo + BATCH], texts[lo:lo + BATCH]).sketches for lo in range(0, len(ids), BATCH)]
-        return self.add_reference(name, SketchSet.concat(parts, self.params.num_perm))
+    def add_reference_texts(self, name: str, ids: list[str], texts: list[str], skipped: int = 0) -> FrozenScope | None:
+        """Sketch texts (in slices of ``BATCH``) and add them as a reference scope; ``skipped`` counts the
+        source's rows left out for unusable text (reported by :meth:`describe`).
+
+        While an automatic n-gram size is not fixed, the texts wait (None is returned) for the first texts
+        checked to fix it: the texts being deduplicated choose their shingle size, not the references."""
+        if skipped:
+            self.skipped_[name] = self.skipped_.get(name, 0) + skipped
+        self._waiting.append((name, list(ids), list(texts)))
+        self._add_waiting(decide=False)
+        return None if self._waiting else self.references_[-1]
+
+    def _add_waiting(self, decide: bool) -> None:
+        """Sketch the waiting reference texts in order once the n-gram size is fixed; with ``decide``, now
+        (their first texts with a word fix an automatic size, as the first texts seen)."""
+        while self._waiting:
+            item = self._waiting[0]
+            if isinstance(item, tuple):  # (name, ids, texts)
+                if not decide and self.hasher_ is None:
+                    return
+                name, ids, texts = item
+                parts = [self.prepare(ids[lo:lo + BATCH], texts[lo:lo + BATCH]).sketches
+                         for lo in range(0, len(ids), BATCH)]
+                item = FrozenScope(name, SketchSet.concat(parts, self.params.num_perm), self.bands_, self.rows_)
+            self.references_.append(item)
+            self._waiting.pop(0)
 
     def reset_run(self) -> None:
         """Forget the run scope (kept records), keeping real data and history."""
@@ -124,6 +162,7 @@ class Deduplicator:
 
     def _check_batch(self, ids: list[str], texts: list[str]) -> list[Match | None]:
         prep = self.prepare(ids, texts)
+        self._add_waiting(decide=any(prep.normalized))  # a text without words still needs the exact keys
         exact_hits, near_hits = self._reference_hits(prep)
         keys = prep.keys.tolist()
         verdicts: list[Match | None] = []
@@ -166,7 +205,12 @@ class Deduplicator:
         return exact, near
 
     def describe(self) -> dict:
-        """Resolved settings, for reports: shingle size, band geometry, thresholds, scope sizes."""
-        return {"ngram": self.ngram_, "num_perm": self.params.num_perm, "bands": self.bands_, "rows": self.rows_,
-                "lsh_threshold": self.params.lsh_threshold, "threshold": self.params.threshold,
-                "scopes": {s.name: len(s) for s in self.references_} | {"run": len(self.run_)}}
+        """Resolved settings, for reports: shingle size, band geometry, thresholds, scope sizes, and (when
+        any) the reference rows skipped for unusable text (``skipped_no_text``, by scope)."""
+        waiting = [(item[0], len(item[1])) if isinstance(item, tuple) else (item.name, len(item))
+                   for item in self._waiting]
+        scopes = {s.name: len(s) for s in self.references_} | dict(waiting)
+        described = {"ngram": self.ngram_, "num_perm": self.params.num_perm, "bands": self.bands_, "rows": self.rows_,
+                     "lsh_threshold": self.params.lsh_threshold, "threshold": self.params.threshold,
+                     "scopes": scopes | {"run": len(self.run_)}}
+        return described | ({"skipped_no_text": dict(self.skipped_)} if self.skipped_ else {})

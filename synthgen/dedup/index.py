@@ -33,6 +33,18 @@ INDEX_FILE = "index.json"
 _KEY = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
+class HistoryMismatch(SynthgenError):
+    """The history index was built with other settings than this run's: ``differences`` maps each setting
+    to ``(the index's value, this run's)``, so the caller can name its own option or key."""
+
+    def __init__(self, location: Any, differences: dict[str, tuple[Any, Any]], what: str = "history index",
+                 here: str = "recipe", hint: str = "set [dedup] to the index's values, or point history at a new "
+                                                   "folder"):
+        self.location, self.differences = location, differences
+        diff = ", ".join(f"{key}={theirs!r} ({here}: {ours!r})" for key, (theirs, ours) in differences.items())
+        super().__init__(f"{location}: {what} was built with {diff}", hint=hint)
+
+
 class HistoryIndex:
     """A folder of sketch shards keyed by run; see the module docstring for the layout."""
 
@@ -40,7 +52,7 @@ class HistoryIndex:
         self.path = Path(path)
         if self.path.exists() and not self.path.is_dir():
             raise SynthgenError(f"{self.path}: the dedup history index must be a folder, found a file",
-                                hint="point [dedup] history at a folder (it is created on first use)")
+                                hint="point the history at a folder (it is created on first use)")
 
     def meta(self) -> dict[str, Any] | None:
         """The index's settings, or None when the index does not exist yet."""
@@ -68,9 +80,7 @@ class HistoryIndex:
         ours = {"num_perm": num_perm, "seed": seed, "hash": HASH_SCHEME, "ngram": ngram or meta.get("ngram")}
         theirs = {key: meta.get(key) for key in ours}
         if ours != theirs:
-            diff = ", ".join(f"{k}={theirs[k]!r} (recipe: {ours[k]!r})" for k in ours if ours[k] != theirs[k])
-            raise SynthgenError(f"{self.path}: history index was built with {diff}",
-                                hint="set [dedup] to the index's values, or point history at a new folder")
+            raise HistoryMismatch(self.path, {k: (theirs[k], ours[k]) for k in ours if ours[k] != theirs[k]})
         return meta.get("ngram")
 
     def keys(self) -> list[str]:

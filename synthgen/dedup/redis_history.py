@@ -26,7 +26,7 @@ from urllib.parse import unquote, urlparse
 import numpy as np
 
 from ..errors import SynthgenError
-from .index import run_key
+from .index import HistoryMismatch, run_key
 from .minhash import HASH_SCHEME, estimate_jaccard
 from .scopes import Match, RunScope, SketchSet
 
@@ -46,7 +46,7 @@ def _connection(url: str) -> dict[str, Any]:
     db = parsed.path.strip("/") or "0"
     if not db.isdigit():
         raise SynthgenError(f"{url}: the database must be a number (redis://host:port/0)",
-                            hint='write [dedup] history = "redis://host:port/db"')
+                            hint="write the history as redis://host:port/db")
     args = {"host": parsed.hostname or "localhost", "port": parsed.port or 6379, "db": int(db)}
     if parsed.password:
         args["password"] = unquote(parsed.password)
@@ -74,7 +74,7 @@ class RedisHistory:
             self.client.ping()
         except redis.RedisError as exc:
             raise SynthgenError(f"{url}: cannot reach the Redis dedup history ({exc})",
-                                hint="start redis-server there, or fix [dedup] history / --history") from None
+                                hint="start redis-server there, or fix the history's URL") from None
         config = {"type": "redis", "basename": namespace.encode(), "redis": args}
         self.lsh = MinHashLSH(num_perm=num_perm, params=(bands, rows), storage_config=config, prepickle=False)
 
@@ -94,9 +94,9 @@ class RedisHistory:
                 "ngram": ngram or int(meta.get("ngram", 0))}
         theirs = {k: (meta.get(k) if k == "hash" else int(meta.get(k, -1))) for k in ours}
         if ours != theirs:
-            diff = ", ".join(f"{k}={theirs[k]!r} (here: {ours[k]!r})" for k in ours if ours[k] != theirs[k])
-            raise SynthgenError(f"{self.url}: Redis dedup history was built with {diff}",
-                                hint="set [dedup] to the index's values, or use another Redis database")
+            raise HistoryMismatch(self.url, {k: (theirs[k], ours[k]) for k in ours if ours[k] != theirs[k]},
+                                  "Redis dedup history", "here", "set [dedup] to the index's values, or use another "
+                                                                 "Redis database")
         return int(meta["ngram"])
 
     def ensure_meta(self, seed: int, ngram: int) -> None:

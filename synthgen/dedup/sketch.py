@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
-from .chunks import Chunk, decode, write_part
+from .chunks import Chunk, chunk_columns, decode, write_part
 from .decontam import Decontaminator
 from .lsh import band_keys
 from .minhash import MAX_HASH, MinHasher, SplitWordHashes
@@ -104,7 +104,7 @@ def early_verdicts(texts: list[Any], settings: SketchSettings) -> dict[int, Matc
 def sketch_chunk(chunk: Chunk) -> ChunkSketch:
     """Decode a chunk and sketch every row that reaches the engine (see the module docstring)."""
     settings: SketchSettings = _STATE["settings"]
-    rows = decode(chunk, settings.source)
+    rows = decode(chunk, settings.source, (settings.text_field, "id"))
     texts = row_texts(rows, settings.text_field)
     early = early_verdicts(texts, settings)
     todo = [i for i in range(len(rows)) if i not in early]
@@ -120,20 +120,22 @@ def sketch_chunk(chunk: Chunk) -> ChunkSketch:
     sigs[list(early)] = MAX_HASH
     with_field = sum(settings.text_field in row for row in rows)
     sketch = ChunkSketch(chunk.index, chunk.start, row_ids_of(rows, chunk.start), early, exact, sigs,
-                         band_keys(sigs, settings.bands, settings.rows), with_field, tuple(rows[0]) if rows else ())
+                         band_keys(sigs, settings.bands, settings.rows), with_field, chunk_columns(chunk, rows))
     if settings.spill_dir is not None:
         sketch.spill(settings.spill_dir)
     return sketch
 
 
 def write_chunk(job: tuple[Chunk, dict[int, Match], Path]) -> tuple[Path | None, Path | None]:
-    """Write a chunk's kept rows and rejected rows (with evidence columns) as two parquet parts."""
-    from .table import _rejected_row
+    """Write a chunk's kept rows and rejected rows (with evidence columns) as two parts; a parquet chunk's
+    rows keep their Arrow types (:mod:`.rowtables`)."""
+    from .rowtables import split_rows
 
     chunk, verdicts, folder = job
-    rows = decode(chunk, _STATE["settings"].source)
-    kept = [row for i, row in enumerate(rows) if i not in verdicts]
-    rejected = [_rejected_row(rows[i], match) for i, match in sorted(verdicts.items())]
+    if chunk.fmt == "parquet":
+        kept, rejected = split_rows(chunk.payload, None, verdicts)
+    else:
+        kept, rejected = split_rows(None, decode(chunk, _STATE["settings"].source), verdicts)
     name = f"{chunk.index:08d}.arrow"
     return write_part(kept, folder / f"kept-{name}"), write_part(rejected, folder / f"rejected-{name}")
 

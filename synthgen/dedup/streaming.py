@@ -5,7 +5,8 @@
 2. **Decide** (driver): :func:`.resolve.resolve` gives every row the engine's verdict (first seen wins).
 3. **Write** (workers): chunks are read again and their kept / rejected rows written as parquet parts,
    merged into ``kept.parquet`` and ``rejected.parquet``. A jsonl input's chunks are where pass 1 found
-   them (offset and length), so the driver does not scan the file for line ends a second time.
+   them (offset and length), so the driver does not scan the file for line ends a second time. Only then
+   is the history (``--history``) extended with the kept rows: a run that fails leaves it as it was.
 
 Memory holds the band keys, exact keys and ids (~200 bytes a row; workers save signatures to scratch
 files, read back only for rows that share a bucket) and a few chunks of rows, never the table itself.
@@ -26,6 +27,7 @@ from .minhash import auto_ngram
 from .resolve import BandColumns, SigStore, Table, add_reference_hits, kept_sketches, resolve
 from .scopes import FrozenScope, Match
 from .sketch import SketchSettings, Workers, early_verdicts, sketch_chunk, write_chunk
+from .stage import INVALID_TEXT
 
 CHUNK_ROWS = 8192
 
@@ -68,7 +70,7 @@ def detect_ngram(source: Path, settings: SketchSettings) -> int | None:
 
     words = SplitWordHashes()
     for chunk in iter_chunks(source, CHUNK_ROWS):
-        raw = row_texts(decode(chunk, settings.source), settings.text_field)
+        raw = row_texts(decode(chunk, settings.source, (settings.text_field,)), settings.text_field)
         early = early_verdicts(raw, settings)
         texts = [normalize_text(text) for i, text in enumerate(raw) if i not in early]
         lengths = words.flatten(texts)[1] if texts else []
@@ -107,16 +109,19 @@ def _passes(plan: Plan, out: Path, workers: Workers) -> StreamResult:
         sketches, ref_exact, ref_near, bands = _sketch_all(plan, workers, store, located)
         warming.join()
         _check_field(plan, sketches)
+        _check_texts(plan, sketches)
         table = Table(sketches, store, bands)
         verdicts = resolve(table, plan.params, plan.settings.bands, ref_exact, ref_near, plan.workers)
-        if plan.history is not None and plan.settings.ngram is not None:
+        n_rows, starts = len(table.ids), table.starts
+        columns = tuple(dict.fromkeys(name for chunk in sketches for name in chunk.columns))
+        del table
+        if plan.history is None:
+            del sketches
+        paths = _write_outputs(plan, _by_chunk(verdicts, starts), out, workers, columns, located)
+        if plan.history is not None and plan.settings.ngram is not None:  # only once the outputs are written
             _write_history(plan, sketches, verdicts, store)
     finally:
         store.close()
-    n_rows, starts = len(table.ids), table.starts
-    columns = tuple(dict.fromkeys(name for chunk in sketches for name in chunk.columns))
-    del table, sketches
-    paths = _write_outputs(plan, _by_chunk(verdicts, starts), out, workers, columns, located)
     reasons = Counter(verdicts[row].reason for row in sorted(verdicts))
     kept = n_rows - len(verdicts)  # every kept row went through the engine and joined its run scope
     settings = {"dedup": {**plan.describe, "scopes": plan.describe["scopes"] | {"run": kept}}}
@@ -153,11 +158,30 @@ def _locations(chunks: Iterable[Chunk], located: list[Chunk]) -> Iterable[Chunk]
 
 def _check_field(plan: Plan, sketches) -> None:
     from ..errors import SynthgenError
+    from .cli import spelled
 
     field_ = plan.settings.text_field
     if sketches and not any(chunk.with_field for chunk in sketches):
-        raise SynthgenError(f"{plan.source}: no {field_!r} column",
-                            hint=f"pass --text-field; columns are: {', '.join(sorted(sketches[0].columns))}")
+        raise SynthgenError(f"{plan.source}: no {field_!r} column", hint=f"pass {spelled('text_field')}; columns "
+                                                                         f"are: {', '.join(sorted(sketches[0].columns))}")
+
+
+def _check_texts(plan: Plan, sketches) -> None:
+    """An input none of whose rows has text (each value missing or not a string) is an error, as it is for
+    a reference: the column is the wrong one, and the run would only reject every row."""
+    from ..errors import SynthgenError
+    from .cli import spelled
+    from .table import MISSING_TEXT
+
+    rows = sum(len(chunk) for chunk in sketches)
+    unusable = [m for chunk in sketches for m in chunk.early.values() if m.reason in (MISSING_TEXT, INVALID_TEXT)]
+    if not rows or len(unusable) < rows:
+        return
+    types = sorted({m.extra["type"] for m in unusable if "type" in m.extra})
+    detail = f"its values are {', '.join(types)}, not text" if types else "every value is missing"
+    raise SynthgenError(f"{plan.source}: none of its {rows} rows has text in {plan.settings.text_field!r} ({detail})",
+                        hint=f"name the text column (a string, or a [{{role, content}}] conversation) with "
+                             f"{spelled('text_field')}")
 
 
 def _write_history(plan: Plan, sketches, verdicts: dict[int, Match], store: SigStore) -> None:
@@ -167,6 +191,9 @@ def _write_history(plan: Plan, sketches, verdicts: dict[int, Match], store: SigS
 
 def _write_outputs(plan: Plan, verdicts: list[dict[int, Match]], out: Path, workers: Workers,
                    columns: tuple[str, ...] = (), located: list[Chunk] | None = None) -> dict[str, Path]:
+    from .chunks import table_format
+    from .rowtables import input_schema
+
     chunks = located if located and len(located) == len(verdicts) else None
 
     def produce(parts_dir: Path) -> Iterable[tuple[Any, Any]]:
@@ -174,28 +201,27 @@ def _write_outputs(plan: Plan, verdicts: list[dict[int, Match]], out: Path, work
         jobs = ((chunk, verdicts[chunk.index], parts_dir) for chunk in source)
         return workers.map(write_chunk, jobs)
 
-    return collect_parts(out, produce, columns)
+    return collect_parts(out, produce, columns, input_schema(plan.source, table_format(plan.source)))
 
 
 def collect_parts(out: Path, produce: Callable[[Path], Iterable[tuple[Any, Any]]],
-                  columns: tuple[str, ...] = ()) -> dict[str, Path]:
+                  columns: tuple[str, ...] = (), schema: Any = None) -> dict[str, Path]:
     """Append the (kept, rejected) part files that ``produce(parts_dir)`` yields, in order, to
     ``kept.parquet`` and ``rejected.parquet`` under ``out`` (the local and the Ray executor share this).
-    A file with no rows still has ``columns`` (the input's), and rejected.parquet the ``dedup_*`` ones."""
-    from .table import EVIDENCE_COLUMNS
-
+    A file with no rows still has the input's columns (:func:`_empty_schemas`), and rejected.parquet the
+    ``dedup_*`` ones."""
     parts_dir = out / ".parts"
     shutil.rmtree(parts_dir, ignore_errors=True)
     parts_dir.mkdir(parents=True)
     paths = {"kept": out / "kept.parquet", "rejected": out / "rejected.parquet", "summary": out / "summary.json"}
-    kept = PartsWriter(paths["kept"], columns)
-    rejected = PartsWriter(paths["rejected"], tuple(dict.fromkeys(columns + EVIDENCE_COLUMNS)))
+    kept, rejected = PartsWriter(paths["kept"]), PartsWriter(paths["rejected"])
     try:
         for kept_part, rejected_part in produce(parts_dir):
             kept.add(kept_part)
             rejected.add(rejected_part)
-        kept.close()
-        rejected.close()
+        empty_kept, empty_rejected = _empty_schemas(kept.schema, rejected.schema, columns, schema)
+        kept.close(empty_kept)
+        rejected.close(empty_rejected)
     except BaseException:
         kept.discard()
         rejected.discard()
@@ -203,6 +229,21 @@ def collect_parts(out: Path, produce: Callable[[Path], Iterable[tuple[Any, Any]]
     finally:
         shutil.rmtree(parts_dir, ignore_errors=True)
     return paths
+
+
+def _empty_schemas(kept: Any, rejected: Any, columns: tuple[str, ...], schema: Any) -> tuple[Any, Any]:
+    """The schemas of kept.parquet and rejected.parquet when they get no row: the input's ``schema`` (its
+    parquet schema, its CSV header), else the other file's columns (less or plus the evidence), else
+    ``columns`` as text."""
+    import pyarrow as pa
+
+    from .rowtables import evidence_schema, without_evidence
+
+    if schema is None:
+        schema = without_evidence(rejected) if rejected is not None else kept
+    if schema is None:
+        schema = pa.schema([pa.field(name, pa.string()) for name in columns])
+    return schema, evidence_schema(kept if kept is not None else schema)
 
 
 def _by_chunk(verdicts: dict[int, Match], starts) -> list[dict[int, Match]]:

@@ -49,11 +49,12 @@ def row_ids(rows: list[dict[str, Any]], id_field: str = "id") -> list[str]:
 
 def text_value(value: Any) -> Any:
     """What dedup compares of a row's text column: a conversation (a list of ``{role, content}``, as
-    synthgen's ``messages`` format writes) as its ``role: content`` lines, or None when no turn has text
-    (as ``synthgen mix`` reads it); any other value as it is (a non-string is then ``invalid_text``)."""
+    synthgen's ``messages`` format writes) as its ``role: content`` lines, or None when no turn has text,
+    ``[]`` included (``missing_text``, as ``synthgen mix`` reads it); any other value as it is (a
+    non-string is then ``invalid_text``)."""
     from ..records import as_text, conversation_has_text, is_conversation
 
-    if value and is_conversation(value):
+    if isinstance(value, list) and is_conversation(value):
         return as_text(value) if conversation_has_text(value) else None
     return value
 
