@@ -162,8 +162,8 @@ PLAN_MARKER = "synthgen-plan"
 
 @contextlib.contextmanager
 def plan_console(out: Path | None, verbose: bool) -> Iterator[None]:
-    """``plan``'s library log: in ``OUT/logs/`` with --out; else in a scratch folder that is removed when
-    plan succeeds (kept when it fails: quiet_console names the log on stderr)."""
+    """``plan``'s library log: in ``OUT/logs/`` with --out; else in a temp folder that is removed when plan
+    succeeds or nothing was logged (quiet_console names a failed plan's log on stderr only when it holds some)."""
     import shutil
     import tempfile
 
@@ -173,11 +173,14 @@ def plan_console(out: Path | None, verbose: bool) -> Iterator[None]:
         with quiet_console(out or Path("."), verbose=verbose):
             yield
         return
+    # scratch never gets the marker, so the log stays in quiet_console's own temp folder, removed when empty
     scratch = Path(tempfile.mkdtemp(prefix="synthgen-plan-"))
-    (scratch / PLAN_MARKER).touch()  # the marker makes quiet_console log straight into scratch/logs
-    with quiet_console(scratch, marker=PLAN_MARKER):
-        yield
-    shutil.rmtree(scratch, ignore_errors=True)  # not reached on an error: the log named on stderr stays
+    try:
+        with quiet_console(scratch, marker=PLAN_MARKER) as log:
+            yield
+        shutil.rmtree(log.path.parent, ignore_errors=True)  # plan succeeded: its library log is not needed
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 @cli.command()

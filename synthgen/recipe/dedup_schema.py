@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BeforeValidator, Field, model_validator
 
-from .base import Placed, Strict
+from .base import Expects, Placed, Strict
 
 
 class TextSource(Strict):
@@ -37,7 +37,8 @@ def _history_location(value: Any) -> Any:
     return Path(value) if isinstance(value, str) else value
 
 
-HistoryLocation = Annotated[Union[Path, str], BeforeValidator(_history_location)]
+HistoryLocation = Annotated[Union[Path, str], BeforeValidator(_history_location),
+                            Expects("a folder path or a redis:// URL")]
 NGram = Union[Literal["auto"], Annotated[int, Field(ge=1, le=64)]]
 
 
