@@ -15,11 +15,11 @@ from click.testing import CliRunner
 from synthgen.api import run_recipe
 from synthgen.backends.replay import ReplayBackend
 from synthgen.diversity.cli import metrics_command
-from synthgen.errors import RecipeError, SynthgenError
+from synthgen.errors import SynthgenError
 from synthgen.mix.cli import mix_command
-from synthgen.plan import build_run_plan
 from synthgen.recipe import recipe_from_dict
 from synthgen.tabular import read_rows
+from test_plan_checks import plan, plan_error
 
 
 def raw_recipe(seeds: dict, template: str = "Topic: {topic}\n", **tables) -> dict:
@@ -28,18 +28,6 @@ def raw_recipe(seeds: dict, template: str = "Topic: {topic}\n", **tables) -> dic
            "generation": {"target": 2, "backend": {"type": "scripted"}}}
     raw.update(tables)
     return raw
-
-
-def plan(tmp_path: Path, raw: dict):
-    return build_run_plan(recipe_from_dict(raw, source="r.toml", base_dir=tmp_path))
-
-
-def plan_error(tmp_path: Path, raw: dict) -> str:
-    """The one line `synthgen validate` reports for ``raw``."""
-    with pytest.raises(RecipeError) as info:
-        plan(tmp_path, raw)
-    assert "\n" not in str(info.value)
-    return str(info.value)
 
 
 def prompts(tmp_path: Path, raw: dict) -> list[str]:

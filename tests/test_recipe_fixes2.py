@@ -18,19 +18,8 @@ from synthgen.cli import cli
 from synthgen.errors import RecipeError, SynthgenError
 from synthgen.recipe import recipe_from_dict
 from synthgen.recipe.base import Strict
+from test_recipe import MINIMAL, problems
 
-MINIMAL = {
-    "recipe": {"name": "m"},
-    "seeds": {"type": "inline", "records": [{"topic": "a"}]},
-    "prompt": {"template": "About {topic}:"},
-    "generation": {"target": 2, "backend": {"type": "scripted"}},
-}
-
-
-def problems(raw, overrides=()):
-    with pytest.raises(RecipeError) as info:
-        recipe_from_dict(raw, source="r.toml", overrides=list(overrides))
-    return info.value.problems
 
 
 def with_dedup(**dedup):
