@@ -439,3 +439,22 @@ def test_ipc_objects_and_zombies_do_not_outlive_the_program():
     assert server_processes(sandbox) == 2
     look = "import ctypes\nassert ctypes.CDLL(None).shmget(4242, 0, 0) == -1  # gone"
     assert sandbox.run(look).passed
+
+
+@pytest.mark.parametrize("sigint", ["ignored", "default"])
+def test_programs_pass_whatever_sigint_disposition_the_server_inherited(sigint):
+    """A Ray worker starts the server with SIGINT ignored (inherited through exec): the program must get
+    that same handler back from its init, or the guard sees 'the handler of signal 2 was replaced' and
+    every program fails (CI caught it: 95 of 95 rejected on Ray)."""
+    script = textwrap.dedent(f"""
+        import signal, sys
+        if {sigint == "ignored"!r}:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        from synthgen.verify.sandbox import Sandbox
+        sandbox = Sandbox(isolation_mode="strict")
+        program = "def add(a, b):\\n    return a + b\\n\\nassert add(1, 2) == 3\\n"
+        result = sandbox.run(program, code_lines=(1, 2))
+        print(result.status, result.error)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.stdout.startswith("pass"), done.stdout + done.stderr

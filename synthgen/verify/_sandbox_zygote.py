@@ -255,10 +255,10 @@ def _init(libc, program, fds, status_write):
     try:
         import signal
 
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # PID 1 ignores what it has no handler for; not this
+        inherited = signal.signal(signal.SIGINT, signal.SIG_IGN)  # PID 1 ignores what it has no handler for
         pid = _os.fork()
         if pid == 0:
-            signal.signal(signal.SIGINT, signal.default_int_handler)  # the program's, as in any process
+            signal.signal(signal.SIGINT, inherited)  # the program's is the server's (ignored under some parents)
             _os.close(status_write)
             _drop_privileges(libc)
             _setup_descriptors(fds)
