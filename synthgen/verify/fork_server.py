@@ -80,7 +80,7 @@ class ForkServer:
         self._handshake()
 
     def _handshake(self) -> None:
-        reply = self._reply(time.monotonic() + START_TIMEOUT_S)
+        reply, _why = self._receive(time.monotonic() + START_TIMEOUT_S)
         if not (isinstance(reply, tuple) and reply and reply[0] == "ready"):
             self.close()
             raise ForkServerError(f"the sandbox fork server did not start ({reply!r}): {self._stderr()}")
@@ -92,19 +92,17 @@ class ForkServer:
         except (OSError, ValueError):
             return ""
 
-    def _reply(self, deadline: float) -> Any:
-        """The zygote's next message, or None when it closed or the deadline passed."""
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return None
-            ready, _, _ = select.select([self.sock], [], [], min(remaining, 0.25))
-            if ready:
-                try:
-                    data = self.sock.recv(1 << 16)
-                except OSError:
-                    return None
-                return marshal.loads(data) if data else None
+    def _receive(self, deadline: float) -> tuple[Any, str | None]:
+        """The zygote's next message: ``(message, None)``, else ``(None, "timeout")`` when the deadline
+        passed first or ``(None, "died")`` when it closed its end."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([self.sock], [], [], remaining)[0]:
+            return None, "timeout"
+        try:
+            data = self.sock.recv(1 << 16)
+        except OSError:
+            data = b""
+        return (marshal.loads(data), None) if data else (None, "died")
 
     def run(self, config: str, fds: list[int], deadline: float) -> tuple[int | None, str | None]:
         """Run one program: ``(returncode, None)``, or ``(None, why)`` after killing the whole sandbox
@@ -115,21 +113,10 @@ class ForkServer:
         except OSError:
             self.close()
             return None, "died"
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                self.close()
-                return None, "timeout"
-            ready, _, _ = select.select([self.sock], [], [], remaining)
-            if ready:
-                try:
-                    data = self.sock.recv(64)
-                except OSError:
-                    data = b""
-                if not data:
-                    self.close()
-                    return None, "died"
-                return marshal.loads(data), None
+        code, why = self._receive(deadline)
+        if why:
+            self.close()
+        return code, why
 
     @property
     def alive(self) -> bool:
