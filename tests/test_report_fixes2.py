@@ -112,7 +112,7 @@ def test_a_backend_that_times_itself_is_believed_under_the_lock(clock):
     assert step.stats.backend_seconds == 0.25 and step.stats.prompt_tokens == 3
 
 
-THREE_STEPS = """
+QUESTION_AND_ANSWER = """
 [[steps]]
 type = "generate"
 name = "question"
@@ -122,7 +122,8 @@ template = "A question about {topic} by {persona}:"
 type = "generate"
 name = "answer"
 template = "Q: {question}\\nA:"
-
+"""
+THREE_STEPS = QUESTION_AND_ANSWER + """
 [[steps]]
 type = "generate"
 name = "remark"
@@ -188,17 +189,7 @@ def test_a_finished_run_run_again_says_nothing_was_generated(write_recipe, tmp_p
 
 # --- #8: generate and `synthgen report` write the same report.md --------------------------------------
 
-MESSAGES = """
-[[steps]]
-type = "generate"
-name = "question"
-template = "A question about {topic} by {persona}:"
-
-[[steps]]
-type = "generate"
-name = "answer"
-template = "Q: {question}\\nA:"
-
+MESSAGES = QUESTION_AND_ANSWER + """
 [[verify]]
 type = "length"
 field = "answer"
