@@ -56,11 +56,15 @@ def test_programs_run_on_one_server():
     sandbox.close()
 
 
+IDLE_PROCESSES = 3  # bubblewrap's init, the zygote it started, the server that zygote forked
+
+
 def server_processes(sandbox: Sandbox, settle_s: float = 2.0) -> int:
     """How many processes the (one) server's sandbox holds, counted from the host, once the count stops
-    falling (killed processes take a moment to be reaped): bubblewrap's init and the zygote when idle."""
+    falling (killed processes take a moment to be reaped): bubblewrap's init, the process it started and
+    the server (PID 1 of its own PID namespace) when idle."""
     deadline, count = time.monotonic() + settle_s, _count_processes(sandbox)
-    while count > 2 and time.monotonic() < deadline:
+    while count > IDLE_PROCESSES and time.monotonic() < deadline:
         time.sleep(0.05)
         count = _count_processes(sandbox)
     return count
@@ -94,7 +98,7 @@ def test_a_process_left_behind_is_killed_before_the_next_program():
         time.sleep(0.2)
     """)
     assert sandbox.run(daemon).status == PASS
-    assert server_processes(sandbox) == idle == 2, "a process of the earlier program is still there"
+    assert server_processes(sandbox) == idle == IDLE_PROCESSES, "a process of the earlier program is still there"
 
 
 def test_files_left_behind_are_gone_for_the_next_program():
@@ -141,6 +145,26 @@ def test_the_server_is_out_of_reach():
         "import os\ntry:\n    print(os.readlink('/proc/self'))\nexcept OSError:\n    print('none')")
     assert (checked.status, checked.stdout) == (PASS, "none")
 
+
+
+def test_a_program_holds_only_its_five_descriptors():
+    """The server keeps a descriptor of its own PID namespace (to set its children's back after each
+    program): no program gets it, nor the server's socket; only source, stdout, stderr, status and key
+    (which the prelude closes after reading the nonce). A program that held the namespace could ``setns``
+    its children into the server's."""
+    program = textwrap.dedent("""
+        import os
+        held = []
+        for fd in range(1024):
+            try:
+                os.fstat(fd)
+                held.append(fd)
+            except OSError:
+                pass
+        print(held)
+    """)
+    result = bare().run(program)
+    assert (result.status, result.stdout) == (PASS, "[0, 1, 2, 3]")
 
 def test_no_refused_module_is_preloaded():
     """The server imports modules before it forks; none may be one the audit hook refuses (a child would
@@ -436,7 +460,7 @@ def test_ipc_objects_and_zombies_do_not_outlive_the_program():
                 libc._exit(0)
     """)
     assert sandbox.run(leave).status == PASS
-    assert server_processes(sandbox) == 2
+    assert server_processes(sandbox) == IDLE_PROCESSES
     look = "import ctypes\nassert ctypes.CDLL(None).shmget(4242, 0, 0) == -1  # gone"
     assert sandbox.run(look).passed
 

@@ -152,7 +152,7 @@ def _guard_context(ns, program, guards, protected, report, program_ns=_MappingPr
     """The immutable tuple the guarded calls read (field order: ``CTX_FIELDS``). ``program_ns`` is the
     program's own globals, which the prompt's helpers (called by the tests) read: rebinding a protected
     name there is tampering too."""
-    return (PLAIN_TYPES, tuple(frozenset(dir(t)) for t in PLAIN_TYPES), type, str, SAFE_CLASS_NAMES, id,
+    return (PLAIN_TYPES, PLAIN_TYPE_NAMES, type, str, SAFE_CLASS_NAMES, id,
             CONTAINERS, dict, vars(_BUILTINS), _BUILTINS_SNAPSHOT, protected, _MISSING, _thread_count,
             _gc_callbacks, _BUILTINS, ns, bool(guards["non_plain_return"]),
             bool(guards["tampered_builtins"]), report, type.__dict__["__qualname__"].__get__, IS_PLAIN, TAMPERED,

@@ -53,6 +53,7 @@ _ModuleType = type(_sys)
 _MODULE_DICT = _ModuleType.__dict__["__dict__"]  # a module's dict, read without its class's __getattribute__
 ONLY_AST = 0x400
 PLAIN_TYPES = (bool, int, float, complex, str, bytes, type(None), list, tuple, dict, set, frozenset)
+PLAIN_TYPE_NAMES = tuple(frozenset(dir(t)) for t in PLAIN_TYPES)  # once: ~0.2 ms a time, and static types
 CONTAINERS = (list, tuple, dict, set, frozenset)
 HEAP_TYPE = 1 << 9
 

@@ -22,6 +22,8 @@ can leave nothing for the next, nor name the server):
   refuses a fresh proc under bubblewrap's covers); device nodes and ``/dev/pts`` read-only;
 * a new **IPC** namespace (no SysV segments or queues survive it).
 
+The server is PID 1 of a PID namespace of its own user namespace (nested in bubblewrap's), where it may
+set the namespace of its next child back to its own after making a program's: one fork per program fewer.
 The server itself is not dumpable (``PR_SET_DUMPABLE`` 0, inherited): nothing can read or write its
 memory. The nonce never passes through it: the parent sends the key pipe's read end as a descriptor, which
 only the program's process reads. The server checks once at start that it can build these namespaces
@@ -62,7 +64,7 @@ def _serve():
     libc = _libc()
     if libc is not None:
         _NO_CAPABILITIES.extend(_no_capabilities())
-    problem = _cannot_serve(libc, setup)
+    problem = _cannot_serve(libc, setup, sock)
     if problem:
         sock.send(_marshal.dumps(("refused", problem)))
         _os._exit(3)
@@ -82,40 +84,67 @@ def _serve():
         if request is None:
             _os._exit(0)
         config, fds = request
-        sock.send(_marshal.dumps(_run_one(libc, setup, lambda: _program(prelude["_main"], config, setup["base"]),
-                                          fds, sock)))
+        code, init = _run_one(libc, setup, lambda: _program(prelude["_main"], config, setup["base"]), fds, sock)
+        sock.send(_marshal.dumps(code))
+        _reap(init)  # after the reply: the init's exit (its namespaces' teardown) costs the caller nothing
 
 
 def _libc():
+    """libc through ctypes, with the functions the zygote and its children call already looked up (a
+    lookup made in a child is redone in every child)."""
     try:
         import ctypes
 
-        return ctypes.CDLL(None, use_errno=True)
+        libc = ctypes.CDLL(None, use_errno=True)
+        for name in ("prctl", "unshare", "setns", "mount", "capset"):
+            getattr(libc, name)
+        return libc
     except Exception:  # noqa: BLE001 - without it the zygote must not serve
         return None
 
 
-def _cannot_serve(libc, setup):
+def _cannot_serve(libc, setup, sock):
     """Why this zygote must not serve ('' when it may): it must be PID 2 of its own PID namespace (so
-    ``kill(-1)`` can only reach the sandbox), undumpable, and able to build a program's namespaces."""
+    ``kill(-1)`` can only reach the sandbox), undumpable, and able to build a program's namespaces. When it
+    may, the process that returns is the server: PID 1 of a PID namespace of its own user namespace (see
+    ``_become_pid_one``)."""
     if _os.getpid() != 2:
         return f"not PID 2 of a fresh PID namespace (pid {_os.getpid()})"
     if libc is None or libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
         return "cannot make itself undumpable"
     try:
         _enter_own_namespaces(libc)
+        _become_pid_one(libc, sock)
     except OSError as exc:
         return f"cannot make its namespaces (nested user namespaces?): {exc}"
-    code = _run_one(libc, setup, lambda: _os._exit(0), [], None)
+    code, init = _run_one(libc, setup, lambda: _os._exit(0), [], None)
+    _reap(init)
     return "" if code == 0 else f"cannot build a program's namespaces (nested user namespaces?), status {code}"
+
+
+def _become_pid_one(libc, sock):
+    """Carry on as PID 1 of a new PID namespace, owned by the zygote's user namespace: there it may set the
+    namespace its next child is born in (``setns``) back to its own after each program's
+    ``unshare(CLONE_NEWPID)``, so each program costs one fork fewer (bubblewrap's PID namespace belongs to
+    bubblewrap's user namespace, where the zygote holds no capability). The process bubblewrap started
+    waits for the server and exits with it (bubblewrap ends the sandbox when its first process exits)."""
+    _check(libc.unshare(_CLONE_NEWPID), "unshare")
+    pid = _os.fork()
+    if pid:
+        sock.close()  # the parent sees the server's end of file when the server dies
+        _, status = _os.waitpid(pid, 0)
+        _os._exit(_os.waitstatus_to_exitcode(status) & 0xFF)
+    _OWN_PID_NAMESPACE.append(_os.open("/proc/self/ns/pid", _os.O_RDONLY | _os.O_CLOEXEC))
 
 
 def _warm(blocked):
     """Import what children import anyway (the prelude's modules; ``traceback``, which reports every failed
-    test and costs more than a small program's run; as the prelude does before the program runs, every
-    builtin module but those the audit hook refuses), so the fork carries them."""
+    test and costs more than a small program's run; ``select``, whose shared library took a millisecond to
+    load in every child, and from which each child's prelude still removes ``epoll``; as the prelude does
+    before the program runs, every builtin module but those the audit hook refuses), so the fork carries
+    them."""
     for name in ("resource", "_imp", "signal", "_signal", "_ast", "time", "_thread", "gc", "fcntl", "traceback",
-                 *_sys.builtin_module_names):
+                 "select", *_sys.builtin_module_names):
         if name not in blocked:
             try:
                 __import__(name)
@@ -146,27 +175,48 @@ def _receive(sock, _socket):
 
 
 def _run_one(libc, setup, program, fds, sock):
-    """Run ``program`` in the process tree below and return its ``Popen``-style return code. The tree:
-    this zygote → a child that makes new PID, mount and IPC namespaces and exits → their init (PID 1) →
-    the program (PID 2). The init kills whatever the program left, then writes the program's wait status
-    on a pipe only it holds: when the zygote reads it, nothing of the program can run any more.
-    (``unshare(CLONE_NEWPID)`` works once per process, hence the child that makes them.)"""
+    """Run ``program`` in the process tree below; return its ``Popen``-style return code and the init's
+    PID (None when none started) for ``_reap``. The tree: this zygote → the init (PID 1 of a new PID
+    namespace; it makes its mount and IPC namespaces) → the program (PID 2). The init kills whatever the program left, then writes the program's wait status on a
+    pipe only it holds: when the zygote reads it, nothing of the program can run any more."""
     status_read, status_write = _os.pipe()
-    pid = _os.fork()
+    try:
+        pid = _fork_in_new_pid_namespace(libc)
+    except OSError as exc:
+        _report_setup(fds, exc)
+        pid = None
     if pid == 0:
         _os.close(status_read)
         _namespaces(libc, setup, program, fds, sock, status_write)
     _os.close(status_write)
     for fd in fds:
         _os.close(fd)
-    _os.waitpid(pid, 0)
-    data = _read_status(status_read)
+    data = _read_status(status_read) if pid else b""
     _os.close(status_read)
-    _reap()
     if len(data) != 4:
-        return _SETUP_FAILED
+        return _SETUP_FAILED, pid
     status = int.from_bytes(data, _sys.byteorder)
-    return -_os.WTERMSIG(status) if _os.WIFSIGNALED(status) else _os.WEXITSTATUS(status)
+    return (-_os.WTERMSIG(status) if _os.WIFSIGNALED(status) else _os.WEXITSTATUS(status)), pid
+
+
+def _fork_in_new_pid_namespace(libc):
+    """``fork`` whose child is PID 1 of a new PID namespace; the zygote's next children are born in its own
+    again."""
+    _check(libc.unshare(_CLONE_NEWPID), "unshare")
+    try:
+        pid = _os.fork()
+    except OSError:
+        _back_to_own_pid_namespace(libc)
+        raise
+    if pid:
+        _back_to_own_pid_namespace(libc)
+    return pid
+
+
+def _back_to_own_pid_namespace(libc):
+    """Where it cannot, the server ends (the parent sees it die and starts another)."""
+    if libc.setns(_OWN_PID_NAMESPACE[0], _CLONE_NEWPID) != 0:
+        _os._exit(5)
 
 
 def _read_status(fd):
@@ -180,8 +230,14 @@ def _read_status(fd):
     return data
 
 
-def _reap():
-    """Kill and reap anything left in the server's own PID namespace (nothing should be)."""
+def _reap(init):
+    """Wait for the program's init to end, then kill and reap anything left in the server's own PID
+    namespace (nothing should be)."""
+    if init:
+        try:
+            _os.waitpid(init, 0)
+        except ChildProcessError:
+            pass
     try:
         _os.kill(-1, 9)
     except OSError:
@@ -232,33 +288,33 @@ def _map_ids(uid, gid):
 
 
 def _namespaces(libc, setup, program, fds, sock, status_write):
-    """The zygote's child: new PID, mount and IPC namespaces (with the capabilities the zygote holds in its
-    own user namespace), a fresh tmpfs as the folder, then the init. Never returns."""
+    """The zygote's child, PID 1 of its new PID namespace: new mount and IPC namespaces (with the
+    capabilities the zygote holds in its own user namespace), a fresh tmpfs as the folder, then the init's
+    work. Never returns."""
     try:
         if sock is not None:
             sock.close()
-        _check(libc.unshare(_CLONE_NEWPID | _CLONE_NEWNS | _CLONE_NEWIPC), "unshare")
+        _os.close(_OWN_PID_NAMESPACE[0])
+        _check(libc.unshare(_CLONE_NEWNS | _CLONE_NEWIPC), "unshare")
         options = f"size={setup['disk_bytes']},nr_inodes={setup['max_files'] + 1},mode=755"
         _mount(libc, "tmpfs", setup["base"], "tmpfs", _MS_NOSUID | _MS_NODEV, options)
         _mount(libc, "tmpfs", "/proc", "tmpfs", _MS_RDONLY | _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, _EMPTY_PROC)
-        if _os.fork() == 0:
-            _init(libc, program, fds, status_write)
-        _os._exit(0)  # the init carries on, adopted by bubblewrap's; the zygote waits on the status pipe
     except BaseException as exc:  # noqa: BLE001 - report to the run's stderr; the zygote sees no status
         _report_setup(fds, exc)
         _os._exit(_SETUP_FAILED)
+    _init(libc, program, fds, status_write)
 
 
 def _init(libc, program, fds, status_write):
     """PID 1 of the program's namespace: the program as PID 2, its wait status to the zygote. When it
     exits, the kernel kills whatever the program left."""
     try:
-        import signal
+        import _signal  # not ``signal``: its enum conversions cost more than the call
 
-        inherited = signal.signal(signal.SIGINT, signal.SIG_IGN)  # PID 1 ignores what it has no handler for
+        inherited = _signal.signal(_signal.SIGINT, _signal.SIG_IGN)  # PID 1 ignores what it has no handler for
         pid = _os.fork()
         if pid == 0:
-            signal.signal(signal.SIGINT, inherited)  # the program's is the server's (ignored under some parents)
+            _signal.signal(_signal.SIGINT, inherited)  # the program's is the server's (ignored under some parents)
             _os.close(status_write)
             _drop_privileges(libc)
             _setup_descriptors(fds)
@@ -286,6 +342,7 @@ def _no_capabilities():
 
 
 _NO_CAPABILITIES = []
+_OWN_PID_NAMESPACE = []  # the server's PID namespace (a descriptor), where its children are born
 
 
 def _drop_privileges(libc):
