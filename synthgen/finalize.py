@@ -15,7 +15,7 @@ from .report import build_report
 from .report.build import OVER_TARGET, TARGET_STAGE
 from .report.model import RunReport
 from .rundir import RunDir
-from .tabular import column_type_problem
+from .tabular import TOO_BIG, column_type_problem
 from .verify.constraint import json_constraints
 from .verify.structured import json_stage_summary
 
@@ -99,13 +99,15 @@ def write_dataset(run_dir: RunDir, rows: list[dict[str, Any]], columns: tuple[st
 
     try:
         run_dir.write_dataset(rows, columns)
-    except pa.ArrowException as exc:
+    except (pa.ArrowException, OverflowError) as exc:  # OverflowError: an int past 64 bits (a step's JSON)
         run_dir.write_text(UNWRITTEN, "".join(json.dumps(row, default=str) + "\n" for row in rows))
         run_dir.write_rejected(rejected)
         name, problem = _bad_column(rows) or ("?", str(exc).splitlines()[0])
+        fix = ("have such numbers written as text (a string in the seeds, the step's prompt or its schema)"
+               if problem.startswith(TOO_BIG) else "give that column's values one type (e.g. in the seeds)")
         raise SynthgenError(f"{run_dir.path}: cannot write the dataset: column {name!r} has {problem}",
                             hint=f"the {len(rows)} accepted records are saved in {run_dir.path / UNWRITTEN}; "
-                                 "give that column's values one type (e.g. in the seeds) and run again") from None
+                                 f"{fix} and run again") from None
 
 
 def _bad_column(rows: list[dict[str, Any]]) -> tuple[str, str] | None:

@@ -69,19 +69,22 @@ def not_utf8(path: Path, exc: UnicodeDecodeError) -> SynthgenError:
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    rows = []
     with open_text(path) as handle:
-        for lineno, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise SynthgenError(f"{path}:{lineno}: invalid JSON: {exc.msg}", hint="one JSON object per line") from None
-            if not isinstance(row, dict):
-                raise SynthgenError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
-            rows.append(row)
-    return rows
+        return [json_line_row(line, path, lineno) for lineno, line in enumerate(handle, 1) if line.strip()]
+
+
+def json_line_row(line: str, source: Any, lineno: int) -> dict[str, Any]:
+    """One JSON Lines row (a JSON object), or one line naming the file, the line and the fix."""
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise SynthgenError(f"{source}:{lineno}: invalid JSON: {exc.msg}", hint="one JSON object per line") from None
+    except RecursionError:
+        raise SynthgenError(f"{source}:{lineno}: JSON nested too deeply to read",
+                            hint="flatten the row, or store its deepest values as JSON text") from None
+    if not isinstance(row, dict):
+        raise SynthgenError(f"{source}:{lineno}: expected a JSON object, got {type(row).__name__}")
+    return row
 
 
 def _read_json(path: Path) -> list[dict[str, Any]]:
@@ -196,9 +199,15 @@ def _split_of(loaded: Any, path: Path, split: str | None) -> str:
 def write_parquet(rows: list[dict[str, Any]], path: Path, schema: Any = None) -> None:
     """Write rows atomically (temp file + rename), so a crash never leaves a half file."""
     import pyarrow as pa
+
+    write_parquet_table(pa.Table.from_pylist(rows, schema=schema) if rows or schema is None else schema.empty_table(),
+                        path)
+
+
+def write_parquet_table(table: Any, path: Path) -> None:
+    """Write an Arrow table atomically, its columns Parquet cannot store as JSON text (``parquet_safe``)."""
     import pyarrow.parquet as pq
 
-    table = pa.Table.from_pylist(rows, schema=schema) if rows or schema is None else schema.empty_table()
     table, _ = parquet_safe(table)
     tmp = path.with_name(path.name + ".tmp")
     try:

@@ -364,3 +364,15 @@ def test_parallel_runs_keep_the_single_worker_rows_with_the_new_inputs(tmp_path)
     assert one.rows == len(rows) and one.kept == two.kept
     (kept_a, rejected_a), (kept_b, rejected_b) = outputs(tmp_path / "w1"), outputs(tmp_path / "w2")
     assert kept_a == kept_b and evidence(rejected_a) == evidence(rejected_b)
+
+
+def test_deeply_nested_json_in_any_table_read_names_the_line(tmp_path):
+    """Seeds, references and mix inputs read jsonl through the same line reader as dedup."""
+    from synthgen.errors import SynthgenError
+    from synthgen.tabular import read_rows
+
+    source = tmp_path / "deep.jsonl"
+    source.write_text('{"text": "a b c"}\n{"text": "d e f", "x": ' + "[" * 100000 + "]" * 100000 + "}\n")
+    with pytest.raises(SynthgenError) as info:
+        read_rows(source)
+    assert str(info.value).startswith(f"{source}:2: JSON nested too deeply to read")

@@ -160,6 +160,21 @@ def test_columns_whose_type_changes_between_chunks_match_the_whole_table_output(
         assert pq.read_table(tmp_path / "out" / name).to_pylist() == expected.to_pylist()
 
 
+
+def test_integers_past_int64_are_written_as_synthgen_dedup_writes_them(tmp_path):
+    """``write_result`` (the API) builds its tables as the command does: uint64 where every value fits,
+    else JSON text; it raised OverflowError before."""
+    from synthgen.dedup.table import write_result
+
+    rows = [{"id": f"r{i}", "text": f"{WORDS[i % 30]} {WORDS[(i * 7) % 30]} {i}", "big": 2**70 + i,
+             "unsigned": 2**63 + i} for i in range(40)]
+    source = write_jsonl(tmp_path / "in.jsonl", rows)
+    write_result(reference(read_rows(source), tmp_path), tmp_path / "expected")
+    run_dedup(source, tmp_path / "out", workers=1, chunk_rows=15)
+    expected = pq.read_table(tmp_path / "expected" / "kept.parquet")
+    assert str(expected.schema.field("unsigned").type) == "uint64" and expected.column("big")[0].as_py() == str(2**70)
+    assert pq.read_table(tmp_path / "out" / "kept.parquet").to_pylist() == expected.to_pylist()
+
 @pytest.mark.parametrize("block_bytes", [1, 3, 50, 1 << 22])
 def test_jsonl_chunks_hold_size_rows_and_name_the_right_line(tmp_path, monkeypatch, block_bytes):
     """Blank and whitespace lines, CRLF, a missing last newline, blocks cut inside lines: every chunk but

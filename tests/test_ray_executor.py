@@ -364,6 +364,20 @@ def test_an_exhausted_replay_file_is_source_exhausted_on_ray_as_locally(ray_clus
     assert_same_run(local.run_dir, remote.run_dir)
 
 
+
+def test_a_missing_replay_file_is_the_same_recipe_error_on_ray_as_locally(ray_cluster, tmp_path):
+    """Checked before anything starts on the cluster, as the local plan checks it."""
+    from synthgen.errors import RecipeError
+
+    (tmp_path / "recipe.toml").write_text(REPLAY_SHORT)
+    errors = []
+    for executor in ("local", "ray"):
+        with pytest.raises(RecipeError) as info:
+            run_recipe(tmp_path / "recipe.toml", out=tmp_path / executor, progress=False, executor=executor)
+        errors.append(str(info.value))
+    assert errors[0] == errors[1] and "generation.backend.path" in errors[0] and "file not found" in errors[0]
+    assert not (tmp_path / "ray" / "data.parquet").exists()
+
 def verifier_that(failure: str):
     """A verifier class (defined here, so Ray pickles it by value) whose checks fail as ``failure`` says."""
 

@@ -99,6 +99,20 @@ def test_a_dataset_that_arrow_cannot_write_keeps_the_rows_and_says_which_column(
     assert saved == rows and run_dir.rejected_path.is_file()
 
 
+
+def test_an_int_past_64_bits_keeps_the_rows_and_says_which_column(tmp_path):
+    """A step's JSON can hold an integer Arrow cannot store: the run's rows are kept all the same."""
+    from synthgen.finalize import UNWRITTEN, write_dataset
+    from synthgen.rundir import RunDir
+
+    rows = [{"id": "1", "text": "x", "answer_n": 2**70}]
+    run_dir = RunDir(tmp_path / "run")
+    run_dir.path.mkdir()
+    with pytest.raises(SynthgenError) as info:
+        write_dataset(run_dir, rows, ("id", "text"), [])
+    assert f"column 'answer_n' has" in str(info.value) and str(2**70) in str(info.value)
+    assert [json.loads(line) for line in (run_dir.path / UNWRITTEN).read_text().splitlines()] == rows
+
 # --- 2. a seed row without a field the template uses ----------------------------------------------
 
 

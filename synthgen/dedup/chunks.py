@@ -9,7 +9,6 @@ a lone ``\r``; a line is blank when ``str.strip`` empties it; a byte-order mark 
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass, replace
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..errors import SynthgenError
-from ..tabular import csv_rows, detect_format, not_utf8, open_text, read_rows
+from ..tabular import csv_rows, detect_format, json_line_row, not_utf8, open_text, read_rows
 from .rowtables import casts, conform, unified_schema
 
 
@@ -209,17 +208,10 @@ def decode(chunk: Chunk, source: str, fields: tuple[str, ...] | None = None) -> 
 def _json_row(line: bytes, source: str, lineno: int) -> dict[str, Any]:
     """One jsonl row, read as the row reader reads it (UTF-8 text; a byte-order mark only starts the file)."""
     try:
-        row = json.loads(line.decode("utf-8"))
-    except json.JSONDecodeError as exc:
-        raise SynthgenError(f"{source}:{lineno}: invalid JSON: {exc.msg}", hint="one JSON object per line") from None
+        text = line.decode("utf-8")
     except UnicodeDecodeError:
         raise SynthgenError(f"{source}:{lineno}: not UTF-8 text", hint="save the file as UTF-8") from None
-    except RecursionError:
-        raise SynthgenError(f"{source}:{lineno}: JSON nested too deeply to read",
-                            hint="flatten the row, or store its deepest values as JSON text") from None
-    if not isinstance(row, dict):
-        raise SynthgenError(f"{source}:{lineno}: expected a JSON object, got {type(row).__name__}")
-    return row
+    return json_line_row(text, source, lineno)
 
 
 def chunk_columns(chunk: Chunk, rows: list[dict[str, Any]]) -> tuple[str, ...]:

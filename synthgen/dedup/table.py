@@ -135,13 +135,18 @@ def _as_text(value: Any) -> Any:
 
 
 def write_result(result: DedupResult, out: Path) -> dict[str, Path]:
-    """``kept.parquet``, ``rejected.parquet`` and ``summary.json`` in ``out`` (each written atomically)."""
+    """``kept.parquet``, ``rejected.parquet`` and ``summary.json`` in ``out`` (each written atomically), the
+    tables built as ``synthgen dedup`` builds them (``rows_table``: integers past 64 bits kept too)."""
+    import pyarrow as pa
+
     from ..atomic import write_json_atomic
-    from ..tabular import write_parquet
+    from ..tabular import write_parquet_table
+    from .rowtables import rows_table
 
     out.mkdir(parents=True, exist_ok=True)
     paths = {"kept": out / "kept.parquet", "rejected": out / "rejected.parquet", "summary": out / "summary.json"}
-    write_parquet(arrow_safe(result.kept), paths["kept"])
-    write_parquet(arrow_safe(result.rejected), paths["rejected"])
+    for name, rows in (("kept", result.kept), ("rejected", result.rejected)):
+        table = rows_table(rows)
+        write_parquet_table(pa.table({}) if table is None else table, paths[name])
     write_json_atomic(paths["summary"], result.summary())
     return paths

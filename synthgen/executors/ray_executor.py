@@ -42,11 +42,12 @@ def run_on_ray(loaded: Any, execution: Any, *, out: Any = None, overwrite: bool 
 def cluster_plan(loaded: Any, execution: Any) -> Any:
     """The run plan with its generation on replica pools and its verifiers on Ray tasks, once the cluster
     is known to hold them all (the replicas' GPUs and CPUs, and a free CPU for the verifier tasks)."""
-    from ..plan import RecipeContext, build_run_plan
+    from ..plan import RecipeContext, build_run_plan, check_replay_file
     from .ray_cluster import check_resources
     from .ray_verify import VERIFY_TASK_CPUS
 
     context = RecipeContext.from_loaded(loaded)
+    check_replay_file(loaded.recipe.generation.backend, context)  # the local plan checks it as it builds its backend
     check_resources(execution, context.where("execution"))  # before the plan: the GPUs, for the common case
     plan = build_run_plan(loaded, engine_backend(loaded.recipe, context, execution))
     try:
