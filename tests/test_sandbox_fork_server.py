@@ -101,6 +101,16 @@ def test_a_process_left_behind_is_killed_before_the_next_program():
     assert server_processes(sandbox) == idle == IDLE_PROCESSES, "a process of the earlier program is still there"
 
 
+def test_a_program_is_torn_down_before_its_run_returns():
+    """The server replies only once the program's init has ended (its namespaces torn down): tearing down
+    what a program built (thousands of namespaces or mounts, with the audit hook off) must count against
+    that program's own clock, never against the next program's."""
+    sandbox = bare()
+    for program in ("assert True", "import os\nif os.fork() == 0:\n    os.setsid()\n    import time\n    time.sleep(5)"):
+        assert sandbox.run(program).status == PASS
+        assert server_processes(sandbox, settle_s=0.0) == IDLE_PROCESSES
+
+
 def test_files_left_behind_are_gone_for_the_next_program():
     sandbox = bare()
     leave = textwrap.dedent("""

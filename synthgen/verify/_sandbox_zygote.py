@@ -85,8 +85,8 @@ def _serve():
             _os._exit(0)
         config, fds = request
         code, init = _run_one(libc, setup, lambda: _program(prelude["_main"], config, setup["base"]), fds, sock)
+        _reap(init)  # before the reply: the teardown of what a program built counts against its own run
         sock.send(_marshal.dumps(code))
-        _reap(init)  # after the reply: the init's exit (its namespaces' teardown) costs the caller nothing
 
 
 def _libc():
