@@ -44,7 +44,7 @@ import sys as _sys
 _FDS = 5  # source -> 0, stdout -> 1, stderr -> 2, status -> 3, key -> 4
 _HIGH_FD = 64
 _SETUP_FAILED = 70
-_PR_SET_DUMPABLE, _PR_SET_NO_NEW_PRIVS = 4, 38
+_PR_SET_DUMPABLE, _PR_SET_NO_NEW_PRIVS, _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 4, 38, 22, 2
 _CLONE_NEWNS, _CLONE_NEWUSER, _CLONE_NEWPID, _CLONE_NEWIPC = 0x20000, 0x10000000, 0x20000000, 0x08000000
 _MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 1, 2, 4, 8
 _MS_REMOUNT, _MS_NOATIME, _MS_NODIRATIME, _MS_BIND = 32, 1024, 2048, 4096
@@ -64,6 +64,7 @@ def _serve():
     libc = _libc()
     if libc is not None:
         _NO_CAPABILITIES.extend(_no_capabilities())
+        _SECCOMP.extend(_seccomp_program(setup.get("seccomp")))
     problem = _cannot_serve(libc, setup, sock)
     if problem:
         sock.send(_marshal.dumps(("refused", problem)))
@@ -342,15 +343,33 @@ def _no_capabilities():
 
 
 _NO_CAPABILITIES = []
+_SECCOMP = []  # a pointer to the program's seccomp filter (``seccomp.py``), when the parent sent one
+
+
+def _seccomp_program(program):
+    """``PR_SET_SECCOMP``'s argument for the filter's bytes (``struct sock_fprog``), built once in the zygote;
+    nothing when there is no filter."""
+    if not program:
+        return []
+    import ctypes
+
+    class _Program(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_char_p)]
+
+    held = ctypes.create_string_buffer(program, len(program))
+    return [ctypes.pointer(_Program(len(program) // 8, ctypes.cast(held, ctypes.c_char_p))), held]
 _OWN_PID_NAMESPACE = []  # the server's PID namespace (a descriptor), where its children are born
 
 
 def _drop_privileges(libc):
     """The capabilities the zygote's user namespace gave: all dropped (capset to zero clears the permitted,
     effective, inheritable and ambient sets), and ``no_new_privs`` so no exec regains any (file
-    capabilities and set-uid bits are ignored: the bounding set does not matter then)."""
+    capabilities and set-uid bits are ignored: the bounding set does not matter then); then the seccomp
+    filter the parent sent (``seccomp.py``: no namespaces, mounts, keyrings, epoll...)."""
     _check(libc.capset(*_NO_CAPABILITIES), "capset")
     _check(libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+    if _SECCOMP:
+        _check(libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, _SECCOMP[0], 0, 0), "seccomp")
 
 
 def _setup_descriptors(fds):

@@ -59,11 +59,12 @@ class ForkServer:
     """One zygote in its own bubblewrap sandbox; ``run`` sends it one program's descriptors."""
 
     def __init__(self, bwrap_prefix: list[str], interpreter: list[str], base: str, env: dict[str, str],
-                 zygote_code: str, prelude_code: str, disk_bytes: int, max_files: int):
+                 zygote_code: str, prelude_code: str, disk_bytes: int, max_files: int, seccomp: bytes | None = None):
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.sock = ours
         setup = marshal.dumps({"sock_fd": theirs.fileno(), "prelude": prelude_code, "base": base,
-                               "blocked": sorted(_BLOCKED), "disk_bytes": disk_bytes, "max_files": max_files}).hex()
+                               "blocked": sorted(_BLOCKED), "disk_bytes": disk_bytes, "max_files": max_files,
+                               "seccomp": seccomp}).hex()
         self.errors = tempfile.TemporaryFile()
         try:
             self.proc = _starter().submit(

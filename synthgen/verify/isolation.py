@@ -72,15 +72,17 @@ def interpreter_paths(python: str, site_packages: bool) -> tuple[str, list[str]]
     return real, folders
 
 
-def bwrap_argv(work: str, disk_mb: int, ro_paths: list[str]) -> list[str]:
+def bwrap_argv(work: str, disk_mb: int, ro_paths: list[str], seccomp_fd: int | None = None) -> list[str]:
     """The bubblewrap prefix for one run: ``work`` becomes a fresh tmpfs of ``disk_mb``, ``ro_paths`` are
     bound read-only at their own paths. Nothing else of the host is there (the pass key comes on a pipe),
     and bubblewrap's own root and ``/dev`` (unlimited tmpfs, ``/dev/shm`` included) are made read-only:
-    only ``work`` takes bytes."""
+    only ``work`` takes bytes. ``seccomp_fd``: a descriptor holding the filter bubblewrap installs before
+    the command runs (``seccomp.py``)."""
     binary = shutil.which("bwrap") or "bwrap"
     binds = system_binds(tuple(p for p in ro_paths if not p.startswith(_SYSTEM)))
+    seccomp = ["--seccomp", str(seccomp_fd)] if seccomp_fd is not None else []
     return [binary, *_BWRAP_FLAGS, *binds, "--size", str(disk_mb * 1024 * 1024), "--tmpfs", work,
-            "--remount-ro", "/dev", "--remount-ro", "/", "--chdir", work, "--"]
+            "--remount-ro", "/dev", "--remount-ro", "/", *seccomp, "--chdir", work, "--"]
 
 
 def _probe_bwrap() -> bool:

@@ -36,6 +36,7 @@ Outcomes: ``pass``, ``fail`` (tests failed, a guard fired, or the program exited
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import marshal
 import math
@@ -53,7 +54,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import isolation
+from . import isolation, seccomp
 from .fork_server import KEY_FD, LOADER, STATUS_FD, ZYGOTE_SOURCE, ForkServer, ForkServerPool
 from .sandbox_outcome import (CRASH, DISK_LIMIT, EARLY_EXIT, FAIL, GUARDS, NON_PLAIN_RETURN, PASS,
                               TAMPERED_BUILTINS, TESTS_FAILED, TIMED_OUT, TIMEOUT, SandboxResult, classify,
@@ -129,7 +130,7 @@ class Sandbox:
 
     def describe(self) -> dict[str, Any]:
         return {"python": self.python, "isolation": self.isolation, "fork_server": self._uses_fork_server(),
-                "site_packages": self.site_packages,
+                "seccomp": self._seccomp() is not None, "site_packages": self.site_packages,
                 "audit": self.audit, "guards_off": sorted(k for k, on in self.guards.items() if not on),
                 "limits": self.limits.__dict__ | {"cpu_s": self.limits.cpu_seconds}}
 
@@ -161,7 +162,8 @@ class Sandbox:
         env = _child_env(base) | {"HOME": "/", "TMPDIR": "/"}
         definitions = _compiled_prelude_definitions()
         return ForkServer(self._prefix(Path(base), [_compiled_zygote(), definitions]), interpreter, base, env,
-                          _compiled_zygote(), definitions, self.limits.disk_mb * 1024 * 1024, self.limits.max_files)
+                          _compiled_zygote(), definitions, self.limits.disk_mb * 1024 * 1024, self.limits.max_files,
+                          seccomp=self._seccomp())
 
     def _run_forked(self, server: ForkServer, program: str, code_lines: tuple[int, int] | None) -> SandboxResult:
         """``_run_in`` on a fork server: the same streams (in memory) and verdict, their descriptors sent to
@@ -211,9 +213,16 @@ class Sandbox:
         cfg = self._config(key_fd, status.fileno(), code_lines)
         env = _child_env(str(work)) | {"SYNTHGEN_SANDBOX": encode_config(cfg)}
         flags = ["-I", "-B"] if self.site_packages else ["-I", "-S", "-B"]
-        argv = [*self._prefix(work), *self._interpreter(), *flags, "-c", self._prelude_source()]
-        return subprocess.Popen(argv, cwd=work, env=env, stdin=source, stdout=out, stderr=err,
-                                pass_fds=(status.fileno(), key_fd), start_new_session=True, close_fds=True)
+        with _filter_file(self._seccomp()) as filter_fds:
+            argv = [*self._prefix(work, seccomp_fd=filter_fds[0] if filter_fds else None), *self._interpreter(),
+                    *flags, "-c", self._prelude_source()]
+            return subprocess.Popen(argv, cwd=work, env=env, stdin=source, stdout=out, stderr=err,
+                                    pass_fds=(status.fileno(), key_fd, *filter_fds), start_new_session=True,
+                                    close_fds=True)
+
+    def _seccomp(self) -> bytes | None:
+        """The programs' seccomp filter (``seccomp.py``): under bubblewrap, where this kernel takes it."""
+        return seccomp.filter_program() if self.isolation == "bwrap" and seccomp.available() else None
 
     def _prelude_source(self) -> str:
         """The prelude, or (same interpreter as ours) a loader for its code compiled once per process:
@@ -226,7 +235,7 @@ class Sandbox:
             return [self.python]
         return [isolation.interpreter_paths(self.python, self.site_packages)[0]]
 
-    def _prefix(self, work: Path, extra: list[str] = ()) -> list[str]:
+    def _prefix(self, work: Path, extra: list[str] = (), seccomp_fd: int | None = None) -> list[str]:
         level = self.isolation
         if level != "bwrap":
             return isolation.wrapper(self.isolation_mode)
@@ -234,7 +243,7 @@ class Sandbox:
         roots = [r for r in self.read_roots if os.path.exists(r)]
         compiled = _compiled_prelude() if _same_interpreter(self.python) else None
         return isolation.bwrap_argv(str(work), self.limits.disk_mb,
-                                    [*folders, *roots, *([compiled] if compiled else []), *extra])
+                                    [*folders, *roots, *([compiled] if compiled else []), *extra], seccomp_fd)
 
     def _wait(self, proc: subprocess.Popen, work: Path) -> str | None:
         """Wait for exit; return why we ended it (``timeout``, ``disk_limit``) or None if it exited."""
@@ -307,6 +316,18 @@ def _write_compiled(name: str, source: str) -> str | None:
         return str(path)
     except OSError:
         return None
+
+
+@contextlib.contextmanager
+def _filter_file(program: bytes | None):
+    """``(fd,)`` of a file holding the seccomp filter for bubblewrap's ``--seccomp`` (``()`` without one)."""
+    if program is None:
+        yield ()
+        return
+    with tempfile.TemporaryFile() as handle:
+        handle.write(program)
+        handle.seek(0)
+        yield (handle.fileno(),)
 
 
 def _memory_file(name: str) -> Any:
