@@ -180,14 +180,18 @@ def test_a_dead_replica_stops_the_run_and_the_run_resumes_from_its_shards(ray_cl
 
 
 def test_a_replica_that_cannot_start_its_engine_is_one_line_and_exit_1(ray_cluster, tmp_path):
+    """A server nobody listens on: each replica checks it as its engine starts (a replay file's problems are
+    found before, as the local plan finds them)."""
     recipe = write_replay_gate_mix(tmp_path / "recipe")
-    (tmp_path / "recipe" / "completions.jsonl").write_text('{"answer": "no text field"}\n')
+    recipe.write_text(recipe.read_text().replace(
+        'type = "replay"\npath = "completions.jsonl"',
+        'type = "openai"\nbase_url = "http://127.0.0.1:9/v1"\nmodel = "served"\ntimeout_s = 5.0\nmax_retries = 0'))
     result = CliRunner().invoke(cli, ["generate", str(recipe), "--out", str(tmp_path / "run"), "--executor", "ray",
                                       "--quiet"])
     assert result.exit_code == 1, result.output
     line = result.output.strip()
     assert len(line.splitlines()) == 1 and "generation.backend: engine replica could not start its engine" in line
-    assert "row 1 has no 'text' field" in line
+    assert "127.0.0.1:9" in line
     assert not list(ray.util.list_named_actors()), "the replicas of a failed start are released"
 
 

@@ -354,8 +354,9 @@ def test_devices_are_opened_never_changed(fork_server):
 
 def test_a_program_runs_without_privileges():
     """The server's user namespace is its own (so it can make the program's namespaces): the program drops
-    every capability and gets no_new_privs before it runs; device nodes and /dev/pts are read-only (as
-    root, chmod on the bound /dev/null changed the host's), yet /dev/null and ptys still work."""
+    every capability and gets no_new_privs before it runs; device nodes are read-only (as root, chmod on
+    the bound /dev/null changed the host's), yet /dev/null works; /dev/pts is an empty read-only folder
+    (ptys are one pool the whole host shares: a program took 3,071 of its 4,096)."""
     program = textwrap.dedent("""
         import ctypes, os
         libc = ctypes.CDLL(None, use_errno=True)
@@ -369,7 +370,12 @@ def test_a_program_runs_without_privileges():
             except OSError:
                 pass
         open("/dev/null", "w").write("x")
-        os.close(os.openpty()[0])
+        assert os.listdir("/dev/pts") == []
+        try:
+            os.openpty()
+            raise SystemExit("a pty")
+        except OSError:
+            pass
     """)
     result = bare().run(program)
     assert result.passed, result
@@ -463,14 +469,15 @@ def test_the_server_cannot_be_named_to_renice_or_limit_it():
 
 
 def test_ipc_objects_and_zombies_do_not_outlive_the_program():
-    """A SysV shared-memory segment and processes cloned as the program's siblings (zombies the server
-    never reaped) stayed with the server; the program's own IPC and PID namespaces end with it."""
+    """A SysV IPC object (a shared-memory segment, refused by the seccomp filter now; a semaphore set here)
+    and processes cloned as the program's siblings (zombies the server never reaped) stayed with the server;
+    the program's own IPC and PID namespaces end with it."""
     sandbox = bare()
     assert sandbox.run("assert True").passed
     leave = textwrap.dedent("""
         import ctypes
         libc = ctypes.CDLL(None, use_errno=True)
-        assert libc.shmget(4242, 1 << 20, 0o1666) >= 0       # key 4242 | IPC_CREAT
+        assert libc.semget(4242, 1, 0o1666) >= 0             # key 4242 | IPC_CREAT
         for _ in range(20):
             pid = libc.syscall(56, 0x00008000 | 17, 0, 0, 0, 0)  # clone(CLONE_PARENT | SIGCHLD)
             if pid == 0:
@@ -478,7 +485,7 @@ def test_ipc_objects_and_zombies_do_not_outlive_the_program():
     """)
     assert sandbox.run(leave).status == PASS
     assert server_processes(sandbox) == IDLE_PROCESSES
-    look = "import ctypes\nassert ctypes.CDLL(None).shmget(4242, 0, 0) == -1  # gone"
+    look = "import ctypes\nassert ctypes.CDLL(None).semget(4242, 0, 0) == -1  # gone"
     assert sandbox.run(look).passed
 
 

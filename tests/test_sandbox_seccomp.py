@@ -18,10 +18,10 @@ X86_64, I386 = 0xC000003E, 0x40000003
 CLONE, SIGCHLD, CLONE_NEWUSER, CLONE_THREAD_FLAGS = 56, 17, 0x10000000, 0x003D0F00
 
 
-def verdict(nr: int, arg0: int = 0, arch: int = X86_64) -> int:
+def verdict(nr: int, *args: int, arch: int = X86_64) -> int:
     """Run the filter on one system call (``struct seccomp_data``: nr, arch, ip, args) like the kernel."""
     program = seccomp.filter_program()
-    data = struct.pack("<iIQ6Q", nr, arch, 0, arg0, 0, 0, 0, 0, 0)
+    data = struct.pack("<iIQ6Q", nr, arch, 0, *(list(args) + [0] * 6)[:6])
     code = [struct.unpack("<HBBI", program[i:i + 8]) for i in range(0, len(program), 8)]
     pc, acc = 0, 0
     while True:
@@ -53,6 +53,17 @@ def test_what_programs_need_is_allowed():
         assert verdict(nr) == ALLOW, nr
     assert verdict(CLONE, SIGCHLD) == ALLOW                    # fork
     assert verdict(CLONE, CLONE_THREAD_FLAGS) == ALLOW         # a thread
+    for family in (1, 2, 10):                                  # AF_UNIX, AF_INET, AF_INET6
+        assert verdict(41, family, 1) == verdict(53, family, 1) == ALLOW
+    assert verdict(55, 3, 1, 4) == verdict(54, 3, 6, 77) == ALLOW  # (fd, level, option): SO_ERROR; TCP's 77
+
+
+@needs_x86_64
+def test_other_socket_families_and_pidfd_options_are_refused():
+    assert verdict(41, 40, 1) == 0x00050061                    # AF_VSOCK: EAFNOSUPPORT
+    assert verdict(53, 16, 3) == 0x00050061                    # AF_NETLINK socketpair
+    assert verdict(55, 3, 1, 77) == verdict(54, 3, 1, 76) == EPERM  # SO_PEERPIDFD, SO_PASSPIDFD
+    assert verdict(CLONE, 0x1000 | SIGCHLD) == EPERM           # CLONE_PIDFD
 
 
 @needs_x86_64
@@ -82,10 +93,27 @@ NATIVE_CALLS = textwrap.dedent("""
                        ("clone", lambda: libc.syscall(56, 0x10000000 | 17, 0, 0, 0, 0)),
                        ("epoll", lambda: libc.epoll_create1(0)), ("inotify", lambda: libc.inotify_init()),
                        ("keyctl", lambda: libc.syscall(250, 0, -3, 0, 0, 0)),
-                       ("mount", lambda: libc.mount(b"none", b"/tmp", b"tmpfs", 0, None))):
+                       ("mount", lambda: libc.mount(b"none", b"/tmp", b"tmpfs", 0, None)),
+                       ("shmget", lambda: libc.shmget(0, 1 << 20, 0o1600)),
+                       ("mq_open", lambda: libc.syscall(240, b"q", 0o100 | 2, 0o600, None)),
+                       ("fanotify", lambda: libc.syscall(300, 0x200, 0)),
+                       ("pidfd clone", lambda: libc.syscall(56, 0x1000 | 17, 0, 0, 0, 0))):
         result = call()
         refused[name] = (result, ctypes.get_errno())
     assert all(result == -1 and errno == 1 for result, errno in refused.values()), refused
+    import resource, socket
+    try:
+        socket.socket(40, socket.SOCK_STREAM)                  # AF_VSOCK
+        raise SystemExit("vsock")
+    except OSError as exc:
+        assert exc.errno == 97, exc
+    try:
+        open("/dev/ptmx", "rb")                                # ptys are one pool for the whole host
+        raise SystemExit("ptmx")
+    except OSError:
+        pass
+    assert resource.getrlimit(resource.RLIMIT_SIGPENDING)[0] <= 256
+    assert resource.getrlimit(resource.RLIMIT_MSGQUEUE)[0] == 0
     thread = threading.Thread(target=lambda: None)
     thread.start()
     thread.join()

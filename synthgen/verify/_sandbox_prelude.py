@@ -52,6 +52,7 @@ _GETSET_DESCRIPTOR = type(type.__dict__["__dict__"])  # the C slot an instance's
 _ModuleType = type(_sys)
 _MODULE_DICT = _ModuleType.__dict__["__dict__"]  # a module's dict, read without its class's __getattribute__
 ONLY_AST = 0x400
+PENDING_SIGNALS = 256
 PLAIN_TYPES = (bool, int, float, complex, str, bytes, type(None), list, tuple, dict, set, frozenset)
 PLAIN_TYPE_NAMES = tuple(frozenset(dir(t)) for t in PLAIN_TYPES)  # once: ~0.2 ms a time, and static types
 CONTAINERS = (list, tuple, dict, set, frozenset)
@@ -143,8 +144,11 @@ def _set_limits(cfg):
     import resource
 
     mb = 1024 * 1024
+    # Pending signals and message-queue bytes count per user up the user-namespace chain: where synthgen runs
+    # as root, the host root's (a program queued 96,546 signals, and host root could queue none).
     limits = [(resource.RLIMIT_AS, cfg["memory_mb"] * mb), (resource.RLIMIT_FSIZE, cfg["file_size_mb"] * mb),
-              (resource.RLIMIT_CORE, 0), (resource.RLIMIT_NPROC, cfg["max_processes"])]
+              (resource.RLIMIT_CORE, 0), (resource.RLIMIT_NPROC, cfg["max_processes"]),
+              (resource.RLIMIT_SIGPENDING, PENDING_SIGNALS), (resource.RLIMIT_MSGQUEUE, 0)]
     for kind, value in limits:
         _lower(resource, kind, value, value)
     _lower(resource, resource.RLIMIT_CPU, cfg["cpu_s"], cfg["cpu_s"] + 1)

@@ -271,13 +271,13 @@ def _mounts_under(prefix):
     less privileged namespace may not drop (nosuid, nodev, noexec, the atime mode)."""
     kept = {"nosuid": _MS_NOSUID, "nodev": _MS_NODEV, "noexec": _MS_NOEXEC, "noatime": _MS_NOATIME,
             "nodiratime": _MS_NODIRATIME, "relatime": _MS_RELATIME}
-    found = []
+    found = {}  # by mount point: the last listed is the one on top (bubblewrap's empty /dev/pts over devpts)
     with open("/proc/self/mountinfo") as handle:
         for line in handle:
             fields = line.split()
             if fields[4].startswith(prefix):
-                found.append((fields[4], sum(kept.get(option, 0) for option in fields[5].split(","))))
-    return found
+                found[fields[4]] = sum(kept.get(option, 0) for option in fields[5].split(","))
+    return list(found.items())
 
 
 def _map_ids(uid, gid):

@@ -43,6 +43,9 @@ _BWRAP_FLAGS = ["--unshare-user", "--unshare-pid", "--unshare-net", "--unshare-i
                 "--uid", "65534", "--gid", "65534", "--cap-drop", "ALL", "--die-with-parent", "--new-session",
                 "--hostname", "sandbox", "--proc", "/proc", "--ro-bind", "/proc/sys", "/proc/sys",
                 "--ro-bind-try", "/proc/sysrq-trigger", "/proc/sysrq-trigger", "--dev", "/dev"]
+# An empty read-only folder over /dev/pts (so /dev/ptmx, a link into it, opens nothing): ptys come from one
+# pool the whole host shares, and a program took 3,071 of its 4,096.
+_NO_PTYS = ["--size", "4096", "--perms", "0555", "--tmpfs", "/dev/pts", "--remount-ro", "/dev/pts"]
 _SYSTEM = ("/usr", "/bin", "/lib", "/lib64", "/lib32", "/sbin", "/etc/alternatives")
 _lock = threading.Lock()
 _probed: dict[str, object] = {}
@@ -81,7 +84,7 @@ def bwrap_argv(work: str, disk_mb: int, ro_paths: list[str], seccomp_fd: int | N
     binary = shutil.which("bwrap") or "bwrap"
     binds = system_binds(tuple(p for p in ro_paths if not p.startswith(_SYSTEM)))
     seccomp = ["--seccomp", str(seccomp_fd)] if seccomp_fd is not None else []
-    return [binary, *_BWRAP_FLAGS, *binds, "--size", str(disk_mb * 1024 * 1024), "--tmpfs", work,
+    return [binary, *_BWRAP_FLAGS, *binds, "--size", str(disk_mb * 1024 * 1024), "--tmpfs", work, *_NO_PTYS,
             "--remount-ro", "/dev", "--remount-ro", "/", *seccomp, "--chdir", work, "--"]
 
 

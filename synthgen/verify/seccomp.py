@@ -10,10 +10,15 @@ shares, and their teardown slowed the next program), and ``select.epoll`` was st
 * new namespaces: ``unshare``, ``setns``, ``clone`` with any ``CLONE_NEW*`` flag (``clone3``, whose flags
   a filter cannot read, gets ``ENOSYS``, and the C library falls back to ``clone`` for threads);
 * mounts: ``mount``, ``umount2``, ``pivot_root``, ``chroot`` and the new mount API;
-* host-wide pools and covert channels: keyrings, ``epoll`` and ``inotify`` instances (as root, their
-  watches count against the host root's limits), ``pidfd_open``/``pidfd_getfd`` (a pidfd's inode number
-  counts the host's processes), ``memfd_create`` (memory outside every limit), file handles
-  (``open_by_handle_at``), ``mknod``, extended-attribute writes, the kernel log;
+* host-wide pools and covert channels: keyrings, ``epoll``, ``inotify`` and ``fanotify`` instances (as
+  root, they count against the host root's limits; fanotify also watched the host's file opens), SysV
+  shared memory and POSIX message queues (memory outside every limit, the host root's queue budget),
+  pidfds (``pidfd_open``, ``pidfd_getfd``, ``clone(CLONE_PIDFD)``, ``SO_PEERPIDFD``/``SO_PASSPIDFD``: a
+  pidfd's inode number counts the host's processes), the mount listing calls (a host-wide mount id
+  counter), ``memfd_create`` (memory outside every limit), file handles (``open_by_handle_at``),
+  ``mknod``, extended-attribute writes, the kernel log;
+* sockets other than Unix, IPv4 and IPv6 (``EAFNOSUPPORT``): vsock ports, for one, are not separated by
+  the network namespace (a program bound the host's);
 * large kernel interfaces a test never uses: ``bpf``, ``perf_event_open``, ``userfaultfd``, ``io_uring``,
   ``ptrace`` and ``process_vm_*``, module and ``kexec`` loading.
 
@@ -34,22 +39,27 @@ import sys
 # struct sock_filter codes (linux/filter.h) and seccomp return values (linux/seccomp.h)
 _LD_W_ABS, _JEQ_K, _JGE_K, _JSET_K, _RET_K = 0x20, 0x15, 0x35, 0x45, 0x06
 _ALLOW, _ERRNO = 0x7FFF0000, 0x00050000
-_EPERM, _ENOSYS = 1, 38
+_EPERM, _ENOSYS, _EAFNOSUPPORT = 1, 38, 97
 _AUDIT_ARCH_X86_64 = 0xC000003E
 _X32_BIT = 0x40000000
-_NR, _ARCH, _ARG0 = 0, 4, 16  # offsets in struct seccomp_data (args[0]'s low 32 bits, little-endian)
-_CLONE = 56
+_NR, _ARCH = 0, 4  # offsets in struct seccomp_data; args[i]'s low 32 bits (little-endian) at 16 + 8 i
+_CLONE, _CLONE3, _SOCKET, _SOCKETPAIR, _SETSOCKOPT, _GETSOCKOPT = 56, 435, 41, 53, 54, 55
 # NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET (clone's low byte is the exit signal, so
-# CLONE_NEWTIME, 0x80, only exists for unshare and clone3, both refused)
-_CLONE_NEW = 0x7E020000
-_CLONE3 = 435
+# CLONE_NEWTIME, 0x80, only exists for unshare and clone3, both refused), and CLONE_PIDFD (0x1000)
+_CLONE_REFUSED = 0x7E020000 | 0x1000
+_FAMILIES = {"AF_UNIX": 1, "AF_INET": 2, "AF_INET6": 10}  # vsock, netlink...: host-wide or no test needs them
+_SOL_SOCKET, _PIDFD_OPTIONS = 1, (76, 77)  # SO_PASSPIDFD, SO_PEERPIDFD: a pidfd without pidfd_open
 
 REFUSED_X86_64 = {
     "unshare": 272, "setns": 308,
     "mount": 165, "umount2": 166, "pivot_root": 155, "chroot": 161, "open_tree": 428, "move_mount": 429,
-    "fsopen": 430, "fsconfig": 431, "fsmount": 432, "fspick": 433, "mount_setattr": 442,
+    "fsopen": 430, "fsconfig": 431, "fsmount": 432, "fspick": 433, "mount_setattr": 442, "open_tree_attr": 467,
+    "statmount": 457, "listmount": 458, "listns": 470,
     "add_key": 248, "request_key": 249, "keyctl": 250,
     "epoll_create": 213, "epoll_create1": 291, "inotify_init": 253, "inotify_init1": 294,
+    "fanotify_init": 300, "fanotify_mark": 301,
+    "shmget": 29, "shmat": 30, "mq_open": 240, "mq_unlink": 241, "mq_timedsend": 242, "mq_timedreceive": 243,
+    "mq_notify": 244, "mq_getsetattr": 245,
     "pidfd_open": 434, "pidfd_getfd": 438, "memfd_create": 319,
     "name_to_handle_at": 303, "open_by_handle_at": 304, "mknod": 133, "mknodat": 259,
     "setxattr": 188, "lsetxattr": 189, "fsetxattr": 190, "removexattr": 197, "lremovexattr": 198,
@@ -66,31 +76,49 @@ def filter_program() -> bytes | None:
     None where it is not built (not x86-64)."""
     if platform.machine() not in ("x86_64", "AMD64") or sys.byteorder != "little":
         return None
-    return b"".join(struct.pack("<HBBI", *instruction) for instruction in _instructions())
+    return b"".join(struct.pack("<HBBI", *instruction) for instruction in _assemble(_program()))
 
 
-def _instructions() -> list[tuple[int, int, int, int]]:
-    refused = sorted(set(REFUSED_X86_64.values()))
-    deny = 6 + len(refused) + 4  # index of the EPERM return (see the layout below)
-    program = [(_LD_W_ABS, 0, 0, _ARCH),
-               (_JEQ_K, 1, 0, _AUDIT_ARCH_X86_64),             # 1: another system call table
-               (_RET_K, 0, 0, _ERRNO | _ENOSYS),
-               (_LD_W_ABS, 0, 0, _NR),
-               (_JGE_K, 0, 0, _X32_BIT),                       # 4: x32 numbers (jump filled in below)
-               (_JEQ_K, 0, 0, _CLONE3)]                        # 5: clone3 (jump filled in below)
-    for nr in refused:
-        program.append((_JEQ_K, deny - len(program) - 1, 0, nr))
-    program += [(_JEQ_K, 1, 0, _CLONE),                        # not clone: allow
-                (_RET_K, 0, 0, _ALLOW),
-                (_LD_W_ABS, 0, 0, _ARG0)]
-    program += [(_JSET_K, 0, 1, _CLONE_NEW),                   # deny - 1: clone with a CLONE_NEW* flag
-                (_RET_K, 0, 0, _ERRNO | _EPERM),                # deny
-                (_RET_K, 0, 0, _ALLOW),
-                (_RET_K, 0, 0, _ERRNO | _ENOSYS)]              # deny + 2: clone3
-    assert len(program) == deny + 3 and program[deny][3] == _ERRNO | _EPERM
-    program[4] = (_JGE_K, deny - 5, 0, _X32_BIT)
-    program[5] = (_JEQ_K, deny + 2 - 6, 0, _CLONE3)
+def _arg(i: int) -> int:
+    return 16 + 8 * i
+
+
+def _program() -> list[tuple]:
+    """The filter with symbolic jump targets: ``(code, k)``, ``(code, k, true_label, false_label)`` (None:
+    the next instruction) or a label name."""
+    program = [(_LD_W_ABS, _ARCH), (_JEQ_K, _AUDIT_ARCH_X86_64, None, "enosys"),  # the 32-bit table
+               (_LD_W_ABS, _NR), (_JGE_K, _X32_BIT, "deny", None), (_JEQ_K, _CLONE3, "enosys", None)]
+    program += [(_JEQ_K, nr, "deny", None) for nr in sorted(set(REFUSED_X86_64.values()))]
+    program += [(_JEQ_K, _CLONE, "clone", None), (_JEQ_K, _SOCKET, "family", None),
+                (_JEQ_K, _SOCKETPAIR, "family", None), (_JEQ_K, _GETSOCKOPT, "option", None),
+                (_JEQ_K, _SETSOCKOPT, "option", None), (_RET_K, _ALLOW),
+                "clone", (_LD_W_ABS, _arg(0)), (_JSET_K, _CLONE_REFUSED, "deny", "allow"),
+                "family", (_LD_W_ABS, _arg(0))]
+    program += [(_JEQ_K, family, "allow", None) for family in _FAMILIES.values()]
+    program += [(_RET_K, _ERRNO | _EAFNOSUPPORT),
+                "option", (_LD_W_ABS, _arg(1)), (_JEQ_K, _SOL_SOCKET, None, "allow"), (_LD_W_ABS, _arg(2))]
+    program += [(_JEQ_K, option, "deny", None) for option in _PIDFD_OPTIONS]
+    program += ["allow", (_RET_K, _ALLOW), "deny", (_RET_K, _ERRNO | _EPERM), "enosys", (_RET_K, _ERRNO | _ENOSYS)]
     return program
+
+
+def _assemble(program: list) -> list[tuple[int, int, int, int]]:
+    """``(code, jt, jf, k)`` instructions, each label resolved to its offset from the next instruction."""
+    labels, position = {}, 0
+    for item in program:
+        if isinstance(item, str):
+            labels[item] = position
+        else:
+            position += 1
+    code = []
+    for item in program:
+        if isinstance(item, str):
+            continue
+        op, k, *targets = item
+        jt, jf = (0 if label is None else labels[label] - len(code) - 1 for label in (targets or [None, None]))
+        assert 0 <= jt < 256 and 0 <= jf < 256, item
+        code.append((op, jt, jf, k))
+    return code
 
 
 def install_code(program_hex: str) -> str:
