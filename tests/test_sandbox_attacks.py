@@ -660,7 +660,7 @@ def test_guard_functions_reference_no_global_name():
     from synthgen.verify import _sandbox_guards as guards
 
     functions = [guards._plain_base, guards._is_plain, guards._tampered, guards._guarded_call,
-                 guards._report_guard, guards._refuse_builtin]
+                 guards._report_guard, guards._refuse]
     loads = {f.__name__: [i.argval for i in dis.get_instructions(f)
                           if i.opname in ("LOAD_GLOBAL", "LOAD_NAME", "STORE_GLOBAL", "LOAD_DEREF")]
              for f in functions}

@@ -338,3 +338,32 @@ def test_a_guard_turned_off_needs_a_reason():
            "verify": [{"type": "code_execution", "program": "{code}", "guards_off": {"early_exit": " "}}]}
     with pytest.raises(RecipeError, match="guards_off.early_exit needs a reason"):
         recipe_from_dict(raw, source="r.toml")
+
+
+def test_importing_subprocess_is_fine_starting_a_process_is_not(sandbox):
+    """A correct solution that merely imports ``subprocess`` (chat models add such imports) passes; Popen
+    and its C helper, called directly, are process creation; a fresh helper module cannot be imported."""
+    assert run(sandbox, "import subprocess\nassert sum([1, 2]) == 3").status == PASS
+    for program in ("import subprocess\nsubprocess.run(['true'])",
+                    "import _posixsubprocess\n_posixsubprocess.fork_exec(*[None] * 23)"):
+        result = run(sandbox, program)
+        assert (result.status, result.reason) == (CRASH, "forbidden_process"), result
+    fresh = "import sys, importlib\nsys.modules.pop('_posixsubprocess')\nimportlib.import_module('_posixsubprocess')"
+    result = run(sandbox, fresh)
+    assert result.status == CRASH and "import of _posixsubprocess is not allowed" in result.error, result
+
+
+def test_installing_a_signal_handler_raises_value_error(sandbox):
+    """``signal.signal`` raises what it raises where signals cannot be handled (``asyncio.run`` and others
+    catch it); no handler is installed (one would be handed the interrupted frame)."""
+    program = textwrap.dedent("""
+        import signal
+        for install in (signal.signal, __import__("_signal").signal):
+            try:
+                install(signal.SIGALRM, lambda number, frame: None)
+                raise SystemExit("installed")
+            except ValueError:
+                pass
+        assert signal.getsignal(signal.SIGALRM) == signal.SIG_DFL
+    """)
+    assert run(sandbox, program).status == PASS

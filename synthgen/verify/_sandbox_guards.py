@@ -189,6 +189,7 @@ def _report_guard(bound, kind, detail):
         exit_(code)
 
 
-def _refuse_builtin(bound, spec):
-    """Stands in for ``_imp.create_builtin`` once the prelude has imported every builtin module."""
-    raise bound[0]("the sandbox creates no new builtin module instances")
+def _refuse(bound, /, *args, **kwargs):
+    """Stands in for a function the sandbox refuses with an ordinary exception, ``bound = (type, message)``
+    (``_imp.create_builtin`` once every builtin module is imported, ``signal.signal``)."""
+    raise bound[0](bound[1])

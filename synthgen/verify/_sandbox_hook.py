@@ -35,14 +35,15 @@ DIR_FD_ARGS = {"os.mkdir": (2,), "os.rmdir": (1,), "os.remove": (1,), "os.chmod"
                "os.utime": (3,), "os.rename": (2, 3), "os.link": (2, 3), "os.symlink": (2,)}
 DEFAULT_DIR_FDS = (None, -1, -100)
 FD_AS_PATH = frozenset({"os.listdir", "os.scandir", "os.chdir"})  # an fd here is a directory: refused
-BLOCKED_IMPORTS = {"cffi": "native", "_cffi_backend": "native", "_posixsubprocess": "process",
+BLOCKED_IMPORTS = {"cffi": "native", "_cffi_backend": "native",
                    "_xxsubinterpreters": "process", "_xxinterpchannels": "process", "_testcapi": "native",
                    "_testinternalcapi": "native", "_testbuffer": "native", "_testmultiphase": "native",
                    "_testimportmultiple": "native", "_testsinglephase": "native", "_xxtestfuzz": "native",
                    "_ctypes_test": "native", "_testclinic": "native"}
 # Imported by the prelude before the program runs, refused after: _signal's handlers would hand the
-# program the current frame; select is imported again only to get epoll back (see guard_open).
-REFUSED_IMPORTS = frozenset({"_signal", "select"})
+# program the current frame; select is imported again only to get epoll back, _posixsubprocess only to get
+# fork_exec back (see guard_open).
+REFUSED_IMPORTS = frozenset({"_signal", "select", "_posixsubprocess"})
 INTROSPECTION = frozenset({"sys._getframe", "sys._current_frames", "sys._current_exceptions", "gc.get_objects",
                            "gc.get_referrers", "gc.get_referents", "sys.settrace", "sys.setprofile",
                            "sys._getframemodulename", "sys.monitoring.register_callback", "code.__new__",
@@ -320,6 +321,12 @@ def guard_open(status_fd):
                                                   (_write, _exit, status_fd, line, VIOLATION_EXIT))
     select = __import__("select")  # no epoll: as root, its watches count against the host root's limit
     vars(select).pop("epoll", None)  # selectors (and so asyncio) then use poll
+    # ``import subprocess`` (and so ``import asyncio``) works; starting a process does not: Popen raises an
+    # audit event, and its C helper, which raises none, is replaced
+    line = b"violation process _posixsubprocess.fork_exec (no process creation in the sandbox)\n"
+    vars(__import__("_posixsubprocess"))["fork_exec"] = _MethodType_(
+        _FunctionType_(_refuse_call.__code__, {"__builtins__": {}}, "fork_exec"),
+        (_write, _exit, status_fd, line, VIOLATION_EXIT))
     os.supports_dir_fd.clear()
     for name in ("listdir", "scandir", "chdir"):
         os.supports_fd.discard(getattr(os, name))

@@ -64,8 +64,8 @@ def _exposed(function):
     return _FunctionType(function.__code__, {"__builtins__": {}}, function.__name__)
 
 
-GUARDED_CALL, IS_PLAIN, TAMPERED, PLAIN_BASE, REPORT_GUARD, REFUSE_BUILTIN = (
-    _exposed(f) for f in (_guarded_call, _is_plain, _tampered, _plain_base, _report_guard, _refuse_builtin))
+GUARDED_CALL, IS_PLAIN, TAMPERED, PLAIN_BASE, REPORT_GUARD, REFUSE = (
+    _exposed(f) for f in (_guarded_call, _is_plain, _tampered, _plain_base, _report_guard, _refuse))
 
 
 def _main():
@@ -166,14 +166,16 @@ def _lower(resource, kind, soft, hard):
 
 def _remove_signal_handlers():
     """No Python-level signal handler can be installed: one would receive the frame it interrupts (and
-    from it every frame below). ``signal.signal`` goes; so does the way to a fresh ``_signal`` module
-    (``_imp.create_builtin``), after every other builtin module has been imported (about 2 ms)."""
+    from it every frame below). ``signal.signal`` raises ``ValueError`` (what it raises where signals
+    cannot be handled: ``asyncio.run`` then carries on without its Ctrl-C handler); so does the way to a
+    fresh ``_signal`` module (``_imp.create_builtin``) go, after every other builtin module has been
+    imported (about 2 ms)."""
     import _imp
     import signal
     import _signal
 
     for module in (signal, _signal):
-        vars(module).pop("signal", None)
+        vars(module)["signal"] = _MethodType(REFUSE, (ValueError, "no signal handler can be installed in the sandbox"))
     for name in _sys.builtin_module_names:
         if name in BLOCKED_IMPORTS or name in REFUSED_IMPORTS:
             continue
@@ -181,7 +183,7 @@ def _remove_signal_handlers():
             __import__(name)
         except ImportError:
             pass
-    _imp.create_builtin = _MethodType(REFUSE_BUILTIN, (ImportError,))
+    _imp.create_builtin = _MethodType(REFUSE, (ImportError, "the sandbox creates no new builtin module instances"))
 
 
 def _arm_alarm(timeout_s):

@@ -140,12 +140,13 @@ def _become_pid_one(libc, sock):
 
 def _warm(blocked):
     """Import what children import anyway (the prelude's modules; ``traceback``, which reports every failed
-    test and costs more than a small program's run; ``select``, whose shared library took a millisecond to
-    load in every child, and from which each child's prelude still removes ``epoll``; as the prelude does
+    test and costs more than a small program's run; ``select`` and ``_posixsubprocess``, whose shared libraries
+    took a millisecond to load in every child (each child's prelude still removes ``epoll`` and
+    ``fork_exec``); as the prelude does
     before the program runs, every builtin module but those the audit hook refuses), so the fork carries
     them."""
     for name in ("resource", "_imp", "signal", "_signal", "_ast", "time", "_thread", "gc", "fcntl", "traceback",
-                 "select", *_sys.builtin_module_names):
+                 "select", "_posixsubprocess", *_sys.builtin_module_names):
         if name not in blocked:
             try:
                 __import__(name)
