@@ -43,7 +43,7 @@ def backend_from_config(config: Any, *, mode: str = "auto", system: str | None =
     if config.type == "replay":
         from .replay import ReplayBackend
 
-        return ReplayBackend(resolve(config.path) if resolve else Path(config.path), config.field)
+        return ReplayBackend(resolve(config.path) if resolve else Path(config.path), config.field, key)
     if config.type == "plugin":
         return load_plugin(config.name, config.options, mode=mode, system=system, seed=seed, key=key)
     from .testing import ScriptedBackend

@@ -14,6 +14,7 @@ from ..errors import SynthgenError
 from ..records import Completion, GenerationRequest, content_hash
 from ..recipe.schema import SamplingConfig
 from ..tabular import a_value, decode_binary, read_rows
+from .base import DEFAULT_KEY
 
 
 REPLAY_HINT = ("add rows to the file, or lower generation.target (a later step that samples n > 1 reads "
@@ -36,9 +37,10 @@ class ReplayFileError(SynthgenError):
 class ReplayBackend:
     name = "replay"
 
-    def __init__(self, path: Path, field: str = "text"):
+    def __init__(self, path: Path, field: str = "text", key: str = DEFAULT_KEY):
         self.path = Path(path)
         self.field = field
+        self.key = key  # the backend table's recipe key, named in hints (``steps.2.backend``)
         self.rows: list[str] | None = None
 
     @property
@@ -48,7 +50,7 @@ class ReplayBackend:
     def load(self) -> None:
         if self.rows is not None:
             return
-        self.rows = replay_texts(read_rows(self.path), self.path, self.field)
+        self.rows = replay_texts(read_rows(self.path), self.path, self.field, self.key)
 
     def generate(self, requests: list[GenerationRequest], sampling: SamplingConfig) -> list[list[Completion]]:
         self.load()
@@ -78,15 +80,15 @@ class ReplayBackend:
         pass
 
 
-def replay_texts(rows: list[dict[str, Any]], path: Path, field: str) -> list[str]:
+def replay_texts(rows: list[dict[str, Any]], path: Path, field: str, key: str = DEFAULT_KEY) -> list[str]:
     """The ``field`` value of every row, each a string (binary decoded as UTF-8). A missing field, or a
     null, number or list there, is an error naming the row: replayed as text ('None', '42'), it would pass
-    the verifiers as a completion."""
+    the verifiers as a completion. ``key``: the backend table's recipe key, named in the hint."""
     decode_binary(rows, path, [field])
     for number, row in enumerate(rows, 1):
         if field not in row:
             raise ReplayFileError(f"{path}: row {number} has no {field!r} field",
-                                  "set generation.backend.field to the column holding the text", "field")
+                                  f"set {key}.field to the column holding the text", "field")
         if not isinstance(row[field], str):
             kind = "null" if row[field] is None else a_value(row[field])
             raise ReplayFileError(f"{path}: row {number}: {field!r} is {kind}, not text",

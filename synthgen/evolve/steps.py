@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,7 @@ def run_generations(ev: Evolution) -> EvolveResult:
     reference = reference_texts(ev)
     ledger.add(LineageEntry("real", depth=0, counts=_real_counts(ev, reference)), replace_existing=True)
     embedder = _embedder(ev, reference)
-    floor = noise_floor(reference, ev.base.recipe.generation.target, ev.config.stop_metrics, embedder,
-                        ev.base.recipe.recipe.seed)
+    floor = noise_floor(reference, measured_size(ev), ev.config.stop_metrics, embedder, ev.base.recipe.recipe.seed)
     result, history = EvolveResult(ev.project), []
     _keep_floor(result, floor)
     feed_file = previous = sampling = None
@@ -79,6 +79,14 @@ def _run_one(ev: Evolution, k: int, feed_file: Path | None, previous: Path | Non
     texts = measured_texts(ev, run.dataset)
     measured = health(texts, reference, ev.config.stop_metrics, embedder, seed=loaded.recipe.recipe.seed)
     return run, generation_row(k, run, measured), texts
+
+
+def measured_size(ev: Evolution) -> int:
+    """How many texts a generation of ``target`` records is measured on (:func:`measured_texts`): one per
+    record of the fed step, so ``target / fed_stride`` when a later step fans out. The noise floor is taken
+    at this size: real data strays further at a smaller one, and a floor measured at ``target`` texts
+    would be too low, letting the stop rule fire on noise."""
+    return math.ceil(ev.base.recipe.generation.target / ev.fed_stride)
 
 
 def measured_texts(ev: Evolution, dataset: Any) -> list[str]:

@@ -19,7 +19,8 @@ from ..pipeline import Stage
 from .checks import check_data_inputs, check_mix_inputs, check_output_columns, gate_budget_warning
 from .model import Limits, MixPlan, OutputPlan, RecipeContext, RunPlan, SeedPlan, seeds_hash
 from .parts import build_gate_parts, build_mix, build_output, build_seeds, run_context
-from .pipeline import backend_rows_per_request, build_pipeline, records_per_request
+from .pipeline import (FANOUT_TYPES, backend_rows_per_request, build_pipeline, column_writers, fanout_strides,
+                       records_per_request, step_samplings)
 
 SELECTION_POOL = 1.5
 
@@ -30,11 +31,14 @@ def build_run_plan(loaded: Any, backend: Any = None) -> RunPlan:
     seeds = build_seeds(recipe, context)
     if backend is None:
         backend = build_main_backend(recipe, context)
+    check_own_replay_files(recipe, context)
     output = build_output(recipe, context)
     check_output_columns(recipe, context, output, seeds.fields)
     check_data_inputs(recipe, context)
     embedder, gate, selection, diversity_field = build_gate_parts(recipe, context, output, collect_target(recipe))
+    check_consistency_samples(recipe, context, output)
     pipeline, samplings, gated = build_pipeline(recipe, context, seeds, backend, output, embedder, diversity_field)
+    group_consistency_samples(recipe, pipeline, samplings, output)
     if gate is not None:
         gate.bind_levers(seeds.requests.can_widen, draws_few_shot(seeds, pipeline))
     check_mix_inputs(recipe, context, output, seeds.fields, pipeline)
@@ -76,9 +80,10 @@ def build_main_backend(recipe: Any, context: RecipeContext) -> Any:
     return build_backend(recipe.generation.backend, context, mode=mode, system=system)
 
 
-def check_replay_file(config: Any, context: RecipeContext) -> None:
+def check_replay_file(config: Any, context: RecipeContext, key: str = "generation.backend") -> None:
     """A replay backend's file must exist and hold text in its field before the run starts (it is read only
-    when the backend loads, so without this check ``synthgen validate`` would pass a recipe that cannot run)."""
+    when the backend loads, so without this check ``synthgen validate`` would pass a recipe that cannot run).
+    ``key``: the backend table's recipe key (``steps.2.backend``, ``verify.0.backend``), named in the error."""
     from ..backends.replay import ReplayFileError, replay_texts
     from ..errors import RecipeError, SynthgenError
     from ..tabular import read_rows
@@ -87,14 +92,91 @@ def check_replay_file(config: Any, context: RecipeContext) -> None:
         return
     path = context.resolve(config.path)
     if not path.is_file():
-        raise RecipeError(f"{context.where('generation.backend.path')}: {path}: file not found",
+        raise RecipeError(f"{context.where(f'{key}.path')}: {path}: file not found",
                           hint="point it at the jsonl of saved completions; relative paths start at the recipe's folder")
     try:
-        replay_texts(read_rows(path), path, config.field)
+        replay_texts(read_rows(path), path, config.field, key)
     except ReplayFileError as exc:
-        raise RecipeError(f"{context.where(f'generation.backend.{exc.key}')}: {exc.message}", hint=exc.hint) from None
+        raise RecipeError(f"{context.where(f'{key}.{exc.key}')}: {exc.message}", hint=exc.hint) from None
     except SynthgenError as exc:
-        raise RecipeError(f"{context.where('generation.backend.path')}: {exc.message}", hint=exc.hint) from None
+        raise RecipeError(f"{context.where(f'{key}.path')}: {exc.message}", hint=exc.hint) from None
+
+
+def check_own_replay_files(recipe: Any, context: RecipeContext) -> None:
+    """Every replay backend table besides ``[generation.backend]`` (checked where the run's backend is built):
+    a step's ``[steps.backend]``, a judge's ``[verify.backend]``. Found by walking the recipe, like
+    :func:`input_paths`, so a backend table added elsewhere is checked too."""
+    from ..recipe.schema import ReplayBackendConfig
+
+    for key, config in _models_of(recipe, "", ReplayBackendConfig):
+        if key != "generation.backend":
+            check_replay_file(config, context, key)
+
+
+def _models_of(node: Any, key: str, kind: type):
+    """(dotted key, model) for every ``kind`` model under ``node`` (models, lists and dicts are walked)."""
+    from pydantic import BaseModel
+
+    if isinstance(node, kind):
+        yield key, node
+    elif isinstance(node, BaseModel):
+        for name in type(node).model_fields:
+            yield from _models_of(getattr(node, name), f"{key}.{name}" if key else name, kind)
+    elif isinstance(node, (list, tuple)):
+        for i, item in enumerate(node):
+            yield from _models_of(item, f"{key}.{i}", kind)
+    elif isinstance(node, dict):
+        for name, item in node.items():
+            yield from _models_of(item, f"{key}.{name}", kind)
+
+
+# --- self-consistency in a steps recipe ------------------------------------------------------------
+
+
+def _consistency_writers(recipe: Any, output: OutputPlan):
+    """(verify index, step index) of each self_consistency table whose field a step writes (an unknown
+    field is left to :func:`build_pipeline`, which names it)."""
+    writers = column_writers(recipe.step_configs(), output)
+    for i, config in enumerate(recipe.verify):
+        field = getattr(config, "field", None) or output.main_field
+        if config.type == "self_consistency" and field in writers:
+            yield i, writers[field]
+
+
+def check_consistency_samples(recipe: Any, context: RecipeContext, output: OutputPlan) -> None:
+    """In a steps recipe self_consistency compares the samples of the step that writes its field, whose
+    ``n`` is that step's own ``sampling.n`` (default 1): the error names that key, where the verifier's own
+    check would name ``generation.sampling.n``, which does not set it."""
+    from ..errors import RecipeError
+
+    if recipe.is_shorthand:
+        return
+    steps, samplings = recipe.step_configs(), step_samplings(recipe, context)
+    for i, writer in _consistency_writers(recipe, output):
+        step = steps[writer]
+        n = samplings[step.name].n if step.name in samplings else 1
+        if n >= 2:
+            continue
+        message = (f"{context.where(f'verify.{i}')}: self_consistency compares several samples per prompt, but "
+                   f"steps.{writer}.sampling.n (step {step.name!r}) is {n}")
+        if step.type in FANOUT_TYPES:
+            raise RecipeError(message, hint=f"set steps.{writer}.sampling.n to 5 or more")
+        raise RecipeError(message, hint=f"a {step.type} step writes one value per record: check the column of a "
+                                        "generate or rewrite step with sampling.n = 5 or more")
+
+
+def group_consistency_samples(recipe: Any, pipeline: list[Stage], samplings: dict[str, Any],
+                              output: OutputPlan) -> None:
+    """Each self_consistency stage votes over the samples one parent record got at the step writing its
+    field, not over every record of a request (an earlier fan-out gives many parents one request)."""
+    from ..verify.consistency import SelfConsistencyStage
+
+    steps = recipe.step_configs()
+    writers, strides = column_writers(steps, output), fanout_strides(steps, samplings)
+    for stage in pipeline:
+        if isinstance(stage, SelfConsistencyStage):
+            writer = writers[stage.field or "text"]  # placed stages checking "text" have field None
+            stage.group_by_parent(samplings[steps[writer].name].n, strides[writer])
 
 
 def draws_few_shot(seeds: SeedPlan, pipeline: list[Stage]) -> bool:

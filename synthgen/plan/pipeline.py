@@ -59,10 +59,13 @@ def gated_step(steps: list[Any], index: int, samplings: dict[str, Any]) -> str:
 
 def step_samplings(recipe: Any, context: RecipeContext) -> dict[str, Any]:
     """Each LLM step's sampling: [generation.sampling] updated with the step's own keys. In a steps recipe
-    ``n`` defaults to 1 per step (fan-out is said where it happens); chat turns get their stop strings."""
+    ``n`` defaults to 1 per step (fan-out is said where it happens, so [generation.sampling] n is refused);
+    chat turns get their stop strings."""
     from ..steps.chat import TURN_STOPS
 
     base = recipe.generation.sampling
+    if not recipe.is_shorthand:
+        _check_no_run_fanout(base, recipe.step_configs(), context)
     samplings = {}
     for i, step in enumerate(recipe.step_configs()):
         if not hasattr(step, "sampling"):
@@ -77,6 +80,19 @@ def step_samplings(recipe: Any, context: RecipeContext) -> dict[str, Any]:
                               "per record", hint="fan out at a generate step instead (n = 4 responses)")
         samplings[step.name] = base.model_copy(update=update)
     return samplings
+
+
+def _check_no_run_fanout(base: Any, steps: list[Any], context: RecipeContext) -> None:
+    """Each step's ``n`` defaults to 1, never to ``[generation.sampling] n``: a run-wide n would fan out at
+    every step at once. So in a steps recipe that key is refused, not silently ignored."""
+    if base.n == 1:
+        return
+    fanning = [i for i, s in enumerate(steps) if s.type in FANOUT_TYPES]
+    hint = (f"remove it and set steps.<i>.sampling.n on the step that should fan out, e.g. "
+            f"steps.{fanning[-1]}.sampling.n = {base.n}" if fanning else "remove it: only generate and rewrite "
+            "steps fan out")
+    raise RecipeError(f"{context.where('generation.sampling.n')}: a [[steps]] recipe fans out per step, so "
+                      f"n = {base.n} here would be ignored", hint=hint)
 
 
 def fanout_strides(steps: list[Any], samplings: dict[str, Any]) -> list[int]:
@@ -188,6 +204,18 @@ def _check_pairable(step: Any, i: int, steps: list[Any], samplings: dict[str, An
     if samplings[writer.name].n < 2:
         raise RecipeError(f"{where}: {step.response!r} has one response per prompt: nothing to pair",
                           hint=f"set n = 4 in step {writer.name!r}'s sampling")
+    _check_no_copies(step, steps[steps.index(writer) + 1:i], samplings, where)
+
+
+def _check_no_copies(step: Any, between: list[Any], samplings: dict[str, Any], where: str) -> None:
+    """A fan-out between the ``response`` step and the preference step copies every response into its
+    children, and a preference group spans them all: its best and worst could be one text twice."""
+    fans = [s for s in between if s.type in FANOUT_TYPES and samplings[s.name].n > 1]
+    if fans:
+        raise RecipeError(f"{where}: {step.response!r} is fanned out again by {fans[0].type} step {fans[0].name!r} "
+                          f"(n = {samplings[fans[0].name].n}), so each group holds copies of the same response",
+                          hint=f"set response = {fans[-1].name!r}, the last step that fans out, or n = 1 in the "
+                               f"sampling of {', '.join(repr(s.name) for s in fans)}")
 
 
 def _template_extras(step: Any, attr: str) -> set[str]:

@@ -22,7 +22,8 @@ EVOL_OPERATORS = ("add_constraints", "deepen", "concretize", "increase_reasoning
 
 
 class StepSampling(Strict):
-    """A step's own sampling: every key unset falls back to ``[generation.sampling]``."""
+    """A step's own sampling: every key unset but ``n`` falls back to ``[generation.sampling]``; ``n``
+    defaults to 1 (a step fans out only where its own ``n`` says so)."""
 
     temperature: float | None = Field(None, ge=0.0, le=5.0)
     top_p: float | None = Field(None, gt=0.0, le=1.0)

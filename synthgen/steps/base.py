@@ -93,9 +93,14 @@ class LLMStepStage(StepStage):
 
     def keep_prompt(self, record: Candidate, request: GenerationRequest) -> None:
         """The run's first prompt is the record's provenance (its ``prompt_hash``): whatever the first LLM
-        step (generate, chat, rewrite), the record keeps the request it actually sent."""
+        step (generate, chat, rewrite), the record keeps the request it actually sent. A later step's
+        few-shot examples are added to the record's ``parent_ids`` (in step order, once each), so they
+        list every example its chain of steps was shown."""
         if self.runtime.first_llm:
             record.request = request
+        elif request.parent_ids:
+            shown = tuple(dict.fromkeys((*record.request.parent_ids, *request.parent_ids)))
+            record.request = replace(record.request, parent_ids=shown)
 
     def ask(self, requests: list[GenerationRequest], sampling: Any = None) -> list[list[Completion]]:
         """One backend call for the batch; tokens and seconds are counted on this step's stats."""

@@ -4,7 +4,8 @@ The responses of one prompt are the records fanned out from the same parent (sam
 best-scored becomes ``chosen`` and the worst ``rejected`` when their margin reaches ``min_margin``; the
 pair is one record (the rejected response is merged into it). Nothing is lost silently: a group whose
 margin is too small goes to the rejects as ``preference_tie``, a lone survivor as ``single_survivor``,
-and the responses between the best and the worst as ``preference_unused``.
+a best and worst with the same text (greedy sampling repeats itself) as ``preference_identical``, and
+the responses between the best and the worst as ``preference_unused``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from .base import StepRuntime, StepStage, value_of
 TIE = "preference_tie"
 SINGLE = "single_survivor"
 UNUSED = "preference_unused"
+IDENTICAL = "preference_identical"
 NO_SCORE = "missing_score"
 
 
@@ -60,13 +62,26 @@ class PreferenceStage(StepStage):
             return
         for score, member in scored[1:-1]:
             self.drop(member.view(self.config.response), UNUSED, score, {"chosen_score": best})
+        if self._text(chosen) == self._text(rejected):
+            self._drop_identical(chosen, rejected, best, worst)
+            return
         self.stats.merged += 1
         yield self._merge(chosen, rejected, best, worst)
 
+    def _text(self, record: Candidate) -> str:
+        return as_text(record.columns[self.config.response])
+
+    def _drop_identical(self, chosen: Candidate, rejected: Candidate, best: float, worst: float) -> None:
+        """A pair whose chosen and rejected texts are equal teaches nothing (and contradicts itself):
+        both responses go to the rejects, with the pair's scores as evidence."""
+        evidence = {"margin": best - worst, "chosen_score": best, "rejected_score": worst}
+        self.drop(chosen.view(self.config.response), IDENTICAL, best, evidence)
+        self.drop(rejected.view(self.config.response), IDENTICAL, worst, evidence)
+
     def _merge(self, chosen: Candidate, rejected: Candidate, best: float, worst: float) -> Candidate:
         config = self.config
-        chosen.columns.update(prompt=value_of(chosen, config.prompt), chosen=as_text(chosen.columns[config.response]),
-                              rejected=as_text(rejected.columns[config.response]), chosen_score=best,
+        chosen.columns.update(prompt=value_of(chosen, config.prompt), chosen=self._text(chosen),
+                              rejected=self._text(rejected), chosen_score=best,
                               rejected_score=worst, margin=best - worst)
         chosen.text = chosen.columns["chosen"]
         return chosen

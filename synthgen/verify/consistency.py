@@ -1,14 +1,16 @@
 """Self-consistency: sample n answers per request, keep the majority answer when enough samples agree.
 
 A stage rather than a verifier because it needs every sample of a request at once; the runner's batches
-always hold all n completions of each request, so candidates are grouped by ``request.index``.
+always hold all n completions of each request, so candidates are grouped by ``request.index``. In a steps
+recipe the samples compared are those one parent record got at the step that writes the checked column
+(:meth:`SelfConsistencyStage.group_by_parent`): an earlier fan-out gives many parents the same request.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Any, Iterator, Literal
+from typing import Any, Hashable, Iterator, Literal
 
 from ..pipeline import Stage
 from ..records import Candidate
@@ -101,13 +103,28 @@ class SelfConsistencyStage(Stage):
         self.pattern = re.compile(answer_pattern)
         self.normalize, self.min_agreement, self.keep = normalize, min_agreement, keep
         self.answer_column, self.n = answer_column, n
+        self.stride: int | None = None  # set by group_by_parent: samples are then grouped by record index
+
+    def group_by_parent(self, n: int, stride: int) -> None:
+        """Compare the ``n`` samples each parent record got at the step that writes the checked column.
+
+        That step gives sample ``j`` of a parent the record index ``parent + j * stride`` (``stride``: the
+        product of the later fan-out steps' n, see :mod:`synthgen.steps.base`), so ``index // (n * stride)``
+        names the parent and ``index % stride`` the position a later fan-out gave the record. Grouping by
+        ``request.index`` instead would pool the samples of every parent an earlier fan-out made."""
+        self.n, self.stride = n, stride
 
     def process(self, candidates: list[Candidate]) -> Iterator[Candidate]:
-        groups: dict[int, list[Candidate]] = {}
+        groups: dict[Hashable, list[Candidate]] = {}
         for candidate in candidates:
-            groups.setdefault(candidate.request.index, []).append(candidate)
+            groups.setdefault(self._group_key(candidate), []).append(candidate)
         for group in groups.values():
             yield from self._judge_group(group)
+
+    def _group_key(self, candidate: Candidate) -> Hashable:
+        if self.stride is None or candidate.index is None:
+            return candidate.request.index
+        return candidate.index // (self.n * self.stride), candidate.index % self.stride
 
     def _judge_group(self, group: list[Candidate]) -> Iterator[Candidate]:
         answers = [extract_answer(c.text, self.pattern) for c in group]
