@@ -93,4 +93,17 @@ def replay_texts(rows: list[dict[str, Any]], path: Path, field: str, key: str = 
             kind = "null" if row[field] is None else a_value(row[field])
             raise ReplayFileError(f"{path}: row {number}: {field!r} is {kind}, not text",
                                   'give every row a string completion ("" for an empty one)', "path")
+        _check_unicode(row[field], path, number, field)
     return [row[field] for row in rows]
+
+
+def _check_unicode(text: str, path: Path, number: int, field: str) -> None:
+    """A lone surrogate (JSON's ``"\\ud83d"``, half of a cut emoji) is not Unicode text: no model's output
+    holds one, and the run could neither hash nor write it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ReplayFileError(f"{path}: row {number}: {field!r} holds a lone surrogate {text[exc.start]!r} at "
+                              f"character {exc.start + 1}, not valid Unicode text",
+                              "save the completions as valid UTF-8: drop or repair the cut character",
+                              "path") from None

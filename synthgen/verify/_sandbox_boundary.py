@@ -8,14 +8,17 @@ own namespace of guarded calls (``_sandbox_guards.py``). Standard library only.
 
 def _compile(source, code_lines, status_fd):
     """``(prefix, middle, tail)`` code objects, the trusted code objects and the tests' names. Without
-    ``code_lines`` the whole program is the middle. A syntax error is reported and ends the process."""
+    ``code_lines`` the whole program is the middle. A syntax error is reported and ends the process.
+    ``dont_inherit``: the prelude's own ``__future__`` flags must not reach the program (``from __future__
+    import annotations`` let ``def f(x: List[int])`` run without ``List``)."""
     if code_lines and "\r" in source:  # Python ends a line at a lone CR; the line numbers count LF only
         _write(status_fd, b"violation guard tampered_builtins a carriage return in the program\n")
         _exit(VIOLATION_EXIT)
     try:
-        tree = compile(source, "program.py", "exec", ONLY_AST)
+        tree = compile(source, "program.py", "exec", ONLY_AST, dont_inherit=True)
         parts = _split(tree.body, code_lines)
-        codes = [compile(type(tree)(body=part, type_ignores=[]), "program.py", "exec") for part in parts[:3]]
+        codes = [compile(type(tree)(body=part, type_ignores=[]), "program.py", "exec", dont_inherit=True)
+                 for part in parts[:3]]
     except (SyntaxError, ValueError, OverflowError, MemoryError, RecursionError) as exc:
         _report_error(status_fd, exc, None)
         _exit(ERROR_EXIT)
@@ -24,8 +27,76 @@ def _compile(source, code_lines, status_fd):
     for code in trusted:
         names.update(code.co_names)
     return _MappingProxy({"codes": tuple(codes), "split": code_lines is not None, "swallowed": parts[3],
-                          "trusted": frozenset(trusted), "test_codes": _test_codes(codes, code_lines), "test_names": frozenset(names),
-                          "watched": _watch_modules(names) if code_lines else ()})
+                          "trusted": frozenset(trusted), "test_codes": _test_codes(codes, code_lines),
+                          "test_names": frozenset(names), "watched": _watch_modules(names) if code_lines else (),
+                          "stubs": _prompt_stubs(parts[0])})
+
+
+def _prompt_stubs(statements):
+    """Names the prompt binds only to a stub: a function whose body is docstrings, ``pass``, ``...``, imports
+    or ``raise NotImplementedError`` (a class of nothing else), i.e. what the model is asked to write. The code may
+    rebind those; a prompt function with a real body (HumanEval/38's ``encode_cyclic``, which the tests call
+    for their expected values) stays protected. A name any other prompt statement binds is no stub."""
+    stubs, others = set(), set()
+    for statement in statements:
+        if _is_stub(statement):
+            stubs.add(statement.name)
+        else:
+            others.update(_bound_names(statement))
+    return frozenset(stubs - others)
+
+
+def _is_stub(node):
+    kind = type(node).__name__
+    if kind in ("FunctionDef", "AsyncFunctionDef"):
+        return all(_is_empty(s) for s in node.body)
+    if kind == "ClassDef":
+        return all(_is_empty(s) or (type(s).__name__ != "ClassDef" and _is_stub(s)) for s in node.body)
+    return False
+
+
+def _is_empty(statement):
+    """A docstring, ``pass``, ``...``, ``raise NotImplementedError[(…)]`` or an import (HumanEval/115's
+    ``max_fill`` imports ``math`` above its docstring)."""
+    kind = type(statement).__name__
+    if kind in ("Pass", "Import", "ImportFrom"):
+        return True
+    if kind == "Expr":
+        value = statement.value
+        return type(value).__name__ == "Constant" and (type(value.value) is str or value.value is Ellipsis)
+    if kind == "Raise" and statement.exc is not None and statement.cause is None:
+        raised = statement.exc.func if type(statement.exc).__name__ == "Call" else statement.exc
+        return type(raised).__name__ == "Name" and raised.id == "NotImplementedError"
+    return False
+
+
+def _bound_names(statement):
+    """Every name a statement may bind, anywhere inside it (an over-estimate is safe: it only keeps a name
+    protected)."""
+    names, todo = set(), [statement]
+    while todo:
+        node = todo.pop()
+        kind = type(node).__name__
+        if kind in ("FunctionDef", "AsyncFunctionDef", "ClassDef"):
+            names.add(node.name)
+        elif kind == "Name" and type(node.ctx).__name__ != "Load":
+            names.add(node.id)
+        elif kind == "alias":
+            names.add((node.asname or node.name).partition(".")[0])
+        elif kind in ("Global", "Nonlocal"):
+            names.update(node.names)
+        elif kind in ("ExceptHandler", "MatchAs", "MatchStar", "MatchMapping"):
+            names.add(getattr(node, "name", None) or getattr(node, "rest", None))
+        todo.extend(_child_nodes(node))
+    return names - {None}
+
+
+def _child_nodes(node):
+    children = []
+    for field in node._fields:
+        value = getattr(node, field, None)
+        children.extend(v for v in (value if type(value) is list else [value]) if hasattr(v, "_fields"))
+    return children
 
 
 def _test_codes(codes, code_lines):
@@ -112,7 +183,8 @@ def _check_code_kept_apart(ns, program, from_prompt, report):
         report("tampered_builtins", "the code swallows the start of the tests")
     for name, value in from_prompt.items():
         now = ns.get(name, _MISSING)
-        if now is not value and not name.startswith("__") and not _same_function(now, value):
+        if now is not value and not name.startswith("__") and name not in program["stubs"] \
+                and not _same_function(now, value) and not _same_constant(now, value):
             report("tampered_builtins", f"the code rebinds {name}, which the prompt defined")
     shadows = [n for n in ns if n in _BUILTIN_NAMES and n in program["test_names"] and n not in from_prompt]
     if shadows:
@@ -127,6 +199,13 @@ def _same_function(new, old):
     if type(new) is not _FunctionType or type(old) is not _FunctionType:
         return False
     return new.__defaults__ is None and old.__defaults__ is None and _same_code(new.__code__, old.__code__)
+
+
+def _same_constant(new, old):
+    """A completion that repeats a constant of the prompt (HumanEval/64's ``FIX = \"\"\"…\"\"\"``) rebinds
+    nothing: the same exact immutable type and an equal value (compared in C: no code of the program runs)."""
+    kind = type(old)
+    return type(new) is kind and kind in (str, bytes, int, float, complex, bool, type(None)) and new == old
 
 
 def _same_code(a, b):

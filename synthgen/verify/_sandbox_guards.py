@@ -123,7 +123,8 @@ def _tampered(ns, before, ctx):
     if gc_callbacks.__len__():
         return "a gc callback was added"
     if thread_count():
-        return "a thread outlived the call"
+        return ("a thread the code started is still running (the guard counts that as tampering: join it, or "
+                "use the pool in a with block or call its shutdown(wait=True), before the call returns)")
     getsignal, handlers = ctx[23], ctx[24]
     for number, handler in handlers:
         if getsignal(number) is not handler:
@@ -176,7 +177,9 @@ def _guarded_call(bound, /, *args, **kwargs):
         if problem:
             report("tampered_builtins", f"after {name}(): {problem}")
     if check_plain and not is_plain(result, ctx):
-        report("non_plain_return", f"{name}() returned a {type_name(type_(result))}")
+        report("non_plain_return", f"{name}() returned a value of type {type_name(type_(result))}, not plain "
+               "data (if the tests compare such values on purpose, turn the guard off with a reason: "
+               'guards_off = {non_plain_return = "why"} on the code_execution verifier)')
     return result
 
 

