@@ -17,28 +17,17 @@ import pytest
 from synthgen.backends.replay import ReplayBackend
 from synthgen.errors import SynthgenError
 from synthgen.records import Candidate, GenerationRequest, Seed
-from synthgen.verify import isolation
 from synthgen.verify import sandbox as sandbox_module
 from synthgen.verify.execution import CodeExecutionVerifier
 from synthgen.verify.sandbox import CRASH, PASS, Sandbox, SandboxLimits
 from test_plan_checks import plan_error
+from test_sandbox_fork_server import WHY_NOT as WHY_NO_FORK_SERVER
 
 LIMITS = SandboxLimits(timeout_s=5.0, memory_mb=1024)
 SYSTEM_PYTHON = "/usr/bin/python3.11"  # Debian's: select, _posixsubprocess and _signal are builtin modules
 OTHER_PYTHON = "/root/.pyenv/versions/3.12.1/bin/python3"  # not ours: gets the prelude as source
 
 
-def _why_no_fork_server() -> str:
-    if not isolation.bwrap_available():
-        return "the fork server runs under bubblewrap, which does not run here"
-    try:
-        Sandbox(LIMITS, isolation_mode="strict")._start_fork_server().close()
-    except Exception as exc:  # noqa: BLE001 - the reason is the skip message
-        return f"the sandbox fork server does not start here: {exc}"
-    return ""
-
-
-WHY_NO_FORK_SERVER = _why_no_fork_server()
 needs_fork_server = pytest.mark.skipif(bool(WHY_NO_FORK_SERVER), reason=WHY_NO_FORK_SERVER or "-")
 
 
