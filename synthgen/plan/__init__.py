@@ -108,26 +108,9 @@ def check_own_replay_files(recipe: Any, context: RecipeContext) -> None:
     :func:`input_paths`, so a backend table added elsewhere is checked too."""
     from ..recipe.schema import ReplayBackendConfig
 
-    for key, config in _models_of(recipe, "", ReplayBackendConfig):
+    for key, config in _values_of(recipe, "", ReplayBackendConfig):
         if key != "generation.backend":
             check_replay_file(config, context, key)
-
-
-def _models_of(node: Any, key: str, kind: type):
-    """(dotted key, model) for every ``kind`` model under ``node`` (models, lists and dicts are walked)."""
-    from pydantic import BaseModel
-
-    if isinstance(node, kind):
-        yield key, node
-    elif isinstance(node, BaseModel):
-        for name in type(node).model_fields:
-            yield from _models_of(getattr(node, name), f"{key}.{name}" if key else name, kind)
-    elif isinstance(node, (list, tuple)):
-        for i, item in enumerate(node):
-            yield from _models_of(item, f"{key}.{i}", kind)
-    elif isinstance(node, dict):
-        for name, item in node.items():
-            yield from _models_of(item, f"{key}.{name}", kind)
 
 
 # --- self-consistency in a steps recipe ------------------------------------------------------------
@@ -217,25 +200,26 @@ def input_paths(recipe: Any, context: RecipeContext) -> dict[str, Path]:
     Found by walking the validated recipe for path values, so a new path setting is hashed into the
     manifest (and checked on resume) without being listed here. Locations the run writes are left out;
     those in :data:`GROWING_INPUTS` are listed but not hashed (see synthgen.manifest)."""
-    return {key: context.resolve(value) for key, value in _path_values(recipe, "")
+    return {key: context.resolve(value) for key, value in _values_of(recipe, "", Path)
             if not key.startswith(NOT_INPUTS)}
 
 
-def _path_values(node: Any, key: str):
-    """(dotted key, Path) for every Path value under ``node`` (models, lists and dicts are walked)."""
+def _values_of(node: Any, key: str, kind: type):
+    """(dotted key, value) for every ``kind`` value under ``node`` (models, lists and dicts are walked):
+    the recipe's paths, its replay backend tables."""
     from pydantic import BaseModel
 
-    if isinstance(node, Path):
+    if isinstance(node, kind):
         yield key, node
     elif isinstance(node, BaseModel):
         for name in type(node).model_fields:
-            yield from _path_values(getattr(node, name), f"{key}.{name}" if key else name)
+            yield from _values_of(getattr(node, name), f"{key}.{name}" if key else name, kind)
     elif isinstance(node, (list, tuple)):
         for i, item in enumerate(node):
-            yield from _path_values(item, f"{key}.{i}")
+            yield from _values_of(item, f"{key}.{i}", kind)
     elif isinstance(node, dict):
         for name, item in node.items():
-            yield from _path_values(item, f"{key}.{name}")
+            yield from _values_of(item, f"{key}.{name}", kind)
 
 
 __all__ = ["Limits", "MixPlan", "OutputPlan", "RecipeContext", "RunPlan", "SeedPlan", "build_main_backend",

@@ -140,11 +140,10 @@ def _become_pid_one(libc, sock):
 
 def _warm(blocked):
     """Import what children import anyway (the prelude's modules; ``traceback``, which reports every failed
-    test and costs more than a small program's run; ``select`` and ``_posixsubprocess``, whose shared libraries
-    took a millisecond to load in every child (each child's prelude still removes ``epoll`` and
-    ``fork_exec``); as the prelude does
-    before the program runs, every builtin module but those the audit hook refuses), so the fork carries
-    them."""
+    test and costs more than a small program's run; ``select`` and ``_posixsubprocess``, whose shared
+    libraries took a millisecond to load in every child (each child's prelude still removes ``epoll`` and
+    ``fork_exec``); as the prelude does before the program runs, every builtin module but those the audit
+    hook refuses), so the fork carries them."""
     for name in ("resource", "_imp", "signal", "_signal", "_ast", "time", "_thread", "gc", "fcntl", "traceback",
                  "select", "_posixsubprocess", *_sys.builtin_module_names):
         if name not in blocked:
@@ -179,8 +178,9 @@ def _receive(sock, _socket):
 def _run_one(libc, setup, program, fds, sock):
     """Run ``program`` in the process tree below; return its ``Popen``-style return code and the init's
     PID (None when none started) for ``_reap``. The tree: this zygote → the init (PID 1 of a new PID
-    namespace; it makes its mount and IPC namespaces) → the program (PID 2). The init kills whatever the program left, then writes the program's wait status on a
-    pipe only it holds: when the zygote reads it, nothing of the program can run any more."""
+    namespace; it makes its mount and IPC namespaces) → the program (PID 2). The init kills whatever the
+    program left, then writes the program's wait status on a pipe only it holds: when the zygote reads it,
+    nothing of the program can run any more."""
     status_read, status_write = _os.pipe()
     try:
         pid = _fork_in_new_pid_namespace(libc)
@@ -345,6 +345,7 @@ def _no_capabilities():
 
 _NO_CAPABILITIES = []
 _SECCOMP = []  # a pointer to the program's seccomp filter (``seccomp.py``), when the parent sent one
+_OWN_PID_NAMESPACE = []  # the server's PID namespace (a descriptor), where its children are born
 
 
 def _seccomp_program(program):
@@ -359,7 +360,6 @@ def _seccomp_program(program):
 
     held = ctypes.create_string_buffer(program, len(program))
     return [ctypes.pointer(_Program(len(program) // 8, ctypes.cast(held, ctypes.c_char_p))), held]
-_OWN_PID_NAMESPACE = []  # the server's PID namespace (a descriptor), where its children are born
 
 
 def _drop_privileges(libc):

@@ -71,6 +71,7 @@ REFUSED_X86_64 = {
 }
 
 
+@functools.lru_cache(maxsize=1)
 def filter_program() -> bytes | None:
     """The filter as ``struct sock_filter[]`` bytes (what ``--seccomp FD`` and ``PR_SET_SECCOMP`` take), or
     None where it is not built (not x86-64)."""
