@@ -190,4 +190,5 @@ def run_mix(plan: RunPlan, run_dir: RunDir, rows: list[dict[str, Any]]) -> dict[
     from .mix.run import mix_run_dir
 
     synthetic = [row if "text" in row else {**row, "text": dataset_text(row, plan.output.main_field)} for row in rows]
-    return mix_run_dir(run_dir.path, plan.mix.mixer, plan.mix.real_rows(), synthetic).summary()
+    return mix_run_dir(run_dir.path, plan.mix.mixer, plan.mix.real_rows(), synthetic,
+                       plan.mix.validation_rows()).summary()

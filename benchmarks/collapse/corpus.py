@@ -41,6 +41,7 @@ class Corpus:
     test: list[np.ndarray]
     budget: int                       # tokens per lexical / tail measurement sample
     train_texts: list[str] = field(default_factory=list)
+    validation_texts: list[str] = field(default_factory=list)  # withheld from every model: the gate's alone
 
     @property
     def size(self) -> int:
@@ -81,8 +82,12 @@ def token_documents(texts: list[str], min_tokens: int = 5, max_tokens: int = 80)
     return list(seen)
 
 
-def build_corpus(name: str, texts: list[str], n_train: int, n_test: int, budget: int, seed: int = 0) -> Corpus:
-    """Split ``texts`` into ``n_train`` / ``n_test`` documents (fewer when the corpus is smaller: 3:1)."""
+def build_corpus(name: str, texts: list[str], n_train: int, n_test: int, budget: int, seed: int = 0,
+                 n_validation: int = 0) -> Corpus:
+    """Split ``texts`` into ``n_train`` / ``n_test`` documents (fewer when the corpus is smaller: 3:1), plus up
+    to ``n_validation`` of the documents left over as validation texts. No model ever trains on those: the
+    gated regime measures its synthetic share on them (``mix.measure_share``), which needs real text the
+    generator never saw. They stay out of the vocabulary, so train and test are as without them."""
     docs = token_documents(texts)
     order = np.random.default_rng(seed).permutation(len(docs))
     if n_train + n_test > len(docs):
@@ -95,15 +100,19 @@ def build_corpus(name: str, texts: list[str], n_train: int, n_test: int, budget:
     arrays = [np.array([index[tok] for tok in doc], dtype=np.int32) for doc in chosen]
     corpus = Corpus(name, vocab, arrays[:n_train], arrays[n_train:], budget)
     corpus.train_texts = corpus.texts(corpus.train)
+    rest = order[n_train + n_test: n_train + n_test + n_validation]
+    corpus.validation_texts = [" ".join(docs[i]) for i in rest]
     return corpus
 
 
 def load_corpus(name: str, fortunes_dir: Path | None = None, n_train: int | None = None,
                 n_test: int | None = None, budget: int | None = None) -> Corpus:
-    """``pydoc`` (1,200 / 400 docs, 8K-token samples) or ``fortunes`` (4,000 / 1,000, 20K tokens)."""
+    """``pydoc`` (1,200 / 400 docs, 8K-token samples; the 157 left validate) or ``fortunes`` (4,000 / 1,000,
+    20K tokens; 2,000 validate)."""
     if name == "pydoc":
-        return build_corpus("pydoc", pydoc_documents(), n_train or 1200, n_test or 400, budget or 8000)
+        return build_corpus("pydoc", pydoc_documents(), n_train or 1200, n_test or 400, budget or 8000,
+                            n_validation=1000)
     if name == "fortunes":
         return build_corpus("fortunes", fortunes_documents(fortunes_dir), n_train or 4000, n_test or 1000,
-                            budget or 20000)
+                            budget or 20000, n_validation=2000)
     raise ValueError(f"unknown corpus {name!r}: use 'pydoc' or 'fortunes'")

@@ -21,7 +21,10 @@ Per generation t (the batch of the generation-t model, which trains generation t
 7. an accepted batch is written to the history index and joins the pool; the next training set is the
    ``Mixer``'s capped mix of all real rows and the pool (cap 0.5, ``importance`` strategy: the pool's rows
    drawn toward the real training texts within their length strata; ``strategy="random"`` was the regime
-   before issue 16's second pass).
+   before issue 16's second pass), cut to the **measured share** (``mix.measure_share``, synthgen's
+   defaults: the largest share at which a Kneser-Ney trigram of real + synthetic texts loses at most 5% of
+   held-out perplexity on the corpus's validation texts, which no model trains on; ``measure=None`` turns
+   it off, the regime before issue 16's third pass).
 
 Like ``synthgen evolve``, a generation starts at the sampling its parent was accepted at (the recipe's at
 generation 0), and the previous-generation rules compare like with like: they apply only while an attempt
@@ -44,6 +47,7 @@ from synthgen.diversity.gate import DiversityGate, describe_decision
 from synthgen.diversity.metrics import MetricSettings
 from synthgen.diversity.remediate import RemediationBounds, remediation_step
 from synthgen.mix import Mixer
+from synthgen.mix.measured import ShareMeasure
 from synthgen.pipeline import VerifierStage
 from synthgen.records import Candidate, GenerationRequest, Seed
 from synthgen.verify import LengthVerifier, NonEmptyVerifier, RepetitionVerifier, ScriptVerifier
@@ -84,11 +88,14 @@ class Gated(Regime):
 
     def __init__(self, corpus: Corpus, temperature: float, seed: int, workdir: Path | None,
                  cap: float = 0.5, candidates: int = 2, gate_sample: int = 1000,
-                 bounds: RemediationBounds | None = None, fidelity: Any = None, strategy: str = "importance"):
+                 bounds: RemediationBounds | None = None, fidelity: Any = None, strategy: str = "importance",
+                 measure: ShareMeasure | None = ShareMeasure()):
         super().__init__(corpus, temperature, seed)
         if workdir is None:
             raise ValueError("the gated regime needs a workdir for its dedup history index")
         self.corpus, self.cap, self.gate_sample, self.strategy = corpus, cap, gate_sample, strategy
+        self.measure = measure
+        self.validation_rows = [{"text": text} for text in corpus.validation_texts]
         self.n_candidates = candidates * len(self.real)
         self.bounds = bounds or RemediationBounds()
         self.gate, self.embedder, self.reference = diversity_parts(corpus, seed, gate_sample)
@@ -172,12 +179,12 @@ class Gated(Regime):
         self.pool_texts += self.corpus.texts(batch)
         rows = [{"id": f"syn-{i}", "text": self.pool_texts[i], "row": i} for i in range(len(self.pool))]
         mixer = Mixer(max_synthetic_share=self.cap, strategy=self.strategy, seed=self.seed * 1000 + t, depth=t + 1,
-                      loop_temperature=self.temperature, override_reason=OVERRIDE)
-        result = mixer.mix(self.real_rows, rows)
+                      loop_temperature=self.temperature, override_reason=OVERRIDE, measure=self.measure)
+        result = mixer.mix(self.real_rows, rows, self.validation_rows if self.measure else None)
         chosen = [r["row"] for r in result.records if r["source"] == "synthetic"]
         summary = result.summary()
-        self.mix_info = {k: summary[k] for k in ("n_real", "n_synthetic", "n_offered", "cap", "default_cap",
-                                                 "override", "dropped")} | {"pool_added": len(self.pool) - start}
+        kept = ("n_real", "n_synthetic", "n_offered", "cap", "default_cap", "override", "dropped", "measured")
+        self.mix_info = {k: summary[k] for k in kept} | {"pool_added": len(self.pool) - start}
         return self.real + [self.pool[i] for i in chosen], result.synthetic_share
 
 

@@ -17,13 +17,16 @@ from ..records import as_text, conversation_has_text, is_conversation
 OVER_MIX_CAP = "over_mix_cap"
 """The synthetic-share cap was full: the real data cannot carry this row."""
 
+OVER_MEASURED_SHARE = "over_measured_share"
+"""Within the cap, but past the share the real data was measured to carry (``mix.measure_share``)."""
+
 DUPLICATE_IN_MIX = "duplicate_in_mix"
 """Its text is already in the mix (a real row, or an earlier synthetic row): adding it would duplicate."""
 
 MISSING_TEXT = "missing_text"
 """It has no usable text (absent, null, blank, or neither a string nor a conversation)."""
 
-DROP_REASONS = (OVER_MIX_CAP, DUPLICATE_IN_MIX, MISSING_TEXT)
+DROP_REASONS = (OVER_MIX_CAP, OVER_MEASURED_SHARE, DUPLICATE_IN_MIX, MISSING_TEXT)
 
 SOURCE_REAL = "real"
 SOURCE_SYNTHETIC = "synthetic"

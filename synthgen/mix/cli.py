@@ -12,14 +12,16 @@ import click
 
 from ..cli_errors import reports_errors
 from .base import MixError
+from .measured import ShareMeasure, describe_measurement
 from .mixer import MixResult
 from .strategies import STRATEGIES
 
 
 def run_mix(real: Path, synthetic: Path, out: Path, *, max_synthetic_share: float | None = None,
             strategy: str = "random", text_field: str = "text", real_text_field: str | None = None,
-            **options: Any) -> MixResult:
-    """Read both tables (jsonl/csv/parquet/saved dataset), mix them and write ``out``; returns the result."""
+            validation: Path | None = None, **options: Any) -> MixResult:
+    """Read both tables (jsonl/csv/parquet/saved dataset), mix them and write ``out``; returns the result.
+    ``validation`` (with ``measure``): real rows the generator never saw, measured on only."""
     from ..outpaths import check_out_dir
     from ..tabular import CURRENT_FOLDER, read_rows
     from .mixer import Mixer
@@ -27,7 +29,9 @@ def run_mix(real: Path, synthetic: Path, out: Path, *, max_synthetic_share: floa
 
     check_out_dir(out)
     mixer = Mixer(max_synthetic_share, strategy, text_field=text_field, real_text_field=real_text_field, **options)
-    result = mixer.mix(read_rows(real, relative_to=CURRENT_FOLDER), read_rows(synthetic, relative_to=CURRENT_FOLDER))
+    held_out = None if validation is None else read_rows(validation, relative_to=CURRENT_FOLDER)
+    result = mixer.mix(read_rows(real, relative_to=CURRENT_FOLDER), read_rows(synthetic, relative_to=CURRENT_FOLDER),
+                       held_out)
     write_mix(result, out)
     return result
 
@@ -39,6 +43,8 @@ def _echo_result(result: MixResult, out: Path) -> None:
     click.echo(f"dropped: {dropped}")
     if result.override_reason and result.cap > result.default_cap:
         click.echo(f"cap above the default {result.default_cap}: {result.override_reason}")
+    if result.measured is not None:
+        click.echo(describe_measurement(result.measured.summary()))
     for warning in result.warnings:
         click.echo(f"Warning: {warning}", err=True)
 
@@ -65,24 +71,41 @@ def _echo_result(result: MixResult, out: Path) -> None:
               help="Generations between the synthetic data and human data (2+: a model trained on synthetic data).")
 @click.option("--loop-temperature", type=float, help="Sampling temperature of that recursive generator.")
 @click.option("--loop-top-p", type=float, help="Sampling top-p of that recursive generator.")
+@click.option("--measure-share", is_flag=True,
+              help="Keep, below the cap, only the share at which held-out real text's n-gram perplexity rises by "
+                   "at most --max-perplexity-rise.")
+@click.option("--max-perplexity-rise", type=click.FloatRange(min=0, min_open=True), default=0.05, show_default=True,
+              help="With --measure-share: the held-out perplexity rise allowed.")
+@click.option("--validation", type=click.Path(exists=True, path_type=Path),
+              help="With --measure-share: real rows the generator never saw, measured on only (default: "
+                   "--validation-share of the real rows, held out of the measurement).")
+@click.option("--validation-share", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.2,
+              show_default=True, help="With --measure-share and no --validation: real rows held out to measure on.")
 @reports_errors
 def mix_command(real: Path, synthetic: Path, out: Path, max_synthetic_share: float | None, strategy: str,
                 text_field: str, real_text_field: str | None, stratify_by: str | None, score_field: str | None,
                 override_reason: str | None, seed: int, depth: int, loop_temperature: float | None,
-                loop_top_p: float | None) -> None:
+                loop_top_p: float | None, measure_share: bool, max_perplexity_rise: float,
+                validation: Path | None, validation_share: float) -> None:
     """Keep every REAL row and add synthetic rows up to a capped share (accumulate, never replace)."""
+    if validation is not None and not measure_share:
+        raise click.UsageError("--validation is only measured on with --measure-share: add it, or drop --validation")
+    measure = ShareMeasure(max_perplexity_rise, validation_share) if measure_share else None
     try:
         result = run_mix(real, synthetic, out, max_synthetic_share=max_synthetic_share, strategy=strategy,
                          text_field=text_field, real_text_field=real_text_field, stratify_by=stratify_by,
                          score_field=score_field, override_reason=override_reason, seed=seed, depth=depth,
-                         loop_temperature=loop_temperature, loop_top_p=loop_top_p)
+                         loop_temperature=loop_temperature, loop_top_p=loop_top_p, measure=measure,
+                         validation=validation)
     except MixError as exc:
         raise MixError(with_flags(exc.message), hint=with_flags(exc.hint)) from None
     _echo_result(result, out)
 
 
 FLAGS = {"mix.max_synthetic_share": "--max-synthetic-share", "mix.override_reason": "--override-reason",
-         "mix.stratify_by": "--stratify-by", "mix.score_field": "--score-field"}
+         "mix.stratify_by": "--stratify-by", "mix.score_field": "--score-field", "mix.measure_share": "--measure-share",
+         "mix.validation_share": "--validation-share", "mix.validation": "--validation",
+         "mix.max_perplexity_rise": "--max-perplexity-rise"}
 
 
 def with_flags(text: str | None) -> str | None:

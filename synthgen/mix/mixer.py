@@ -8,13 +8,14 @@ was not given, nor the same synthetic row (or text) twice.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable
 
-from .base import (DUPLICATE_IN_MIX, MISSING_TEXT, OVER_MIX_CAP, SOURCE_REAL, SOURCE_SYNTHETIC, MixError, MixTexts,
-                   is_non_text, mix_text, real_text, written_text)
+from .base import (DUPLICATE_IN_MIX, MISSING_TEXT, OVER_MEASURED_SHARE, OVER_MIX_CAP, SOURCE_REAL, SOURCE_SYNTHETIC,
+                   MixError, MixTexts, is_non_text, mix_text, real_text, written_text)
 from .caps import CAP_KEY, OVERRIDE_KEY, default_cap, resolve_cap, synthetic_allowance
 from .fields import check_text_field, label_rows, require_field, with_reason
+from .measured import HELD_OUT, ShareMeasure, ShareMeasurement, measure_share, rows_at_share, shuffled, split_validation
 from .novelty import DiversityOrder
 from .strategies import STRATEGIES, check_selection
 
@@ -36,6 +37,7 @@ class MixResult:
     strategy: str = "random"
     settings: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    measured: ShareMeasurement | None = None
 
     def dropped_by_reason(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -50,7 +52,7 @@ class MixResult:
                 "cap": self.cap, "default_cap": self.default_cap, "allowance": self.allowance,
                 "override_reason": self.override_reason, "override": self.cap > self.default_cap,
                 "strategy": self.strategy, "dropped": self.dropped_by_reason(), "settings": self.settings,
-                "warnings": list(self.warnings)}
+                "warnings": list(self.warnings), "measured": self.measured.summary() if self.measured else None}
 
 
 class Mixer:
@@ -66,8 +68,8 @@ class Mixer:
                  stratify_by: str | None = None, score_field: str | None = None,
                  override_reason: str | None = None, depth: int = 1, loop_temperature: float | None = None, *,
                  loop_top_p: float | None = None, text_field: str = "text", real_text_field: str | None = None,
-                 diversity_order: DiversityOrder | None = None):
-        self.strategy, self.seed = strategy, seed
+                 diversity_order: DiversityOrder | None = None, measure: ShareMeasure | None = None):
+        self.strategy, self.seed, self.measure = strategy, seed, measure
         self.stratify_by, self.score_field = stratify_by, score_field
         self.override_reason = override_reason.strip() if override_reason and override_reason.strip() else None
         self.depth, self.loop_temperature, self.loop_top_p = depth, loop_temperature, loop_top_p
@@ -89,10 +91,13 @@ class Mixer:
         return {"seed": self.seed, "stratify_by": self.stratify_by,
                 "score_field": self.score_field, "depth": self.depth, "loop_temperature": self.loop_temperature,
                 "loop_top_p": self.loop_top_p, "text_field": self.text_field,
-                "real_text_field": self.real_text_field}
+                "real_text_field": self.real_text_field,
+                "measure": None if self.measure is None else asdict(self.measure)}
 
-    def mix(self, real_rows: Iterable[dict[str, Any]], synthetic_rows: Iterable[dict[str, Any]]) -> MixResult:
-        """Keep every real row, add the synthetic rows the cap allows, return the rest as ``dropped``."""
+    def mix(self, real_rows: Iterable[dict[str, Any]], synthetic_rows: Iterable[dict[str, Any]],
+            validation_rows: Iterable[dict[str, Any]] | None = None) -> MixResult:
+        """Keep every real row, add the synthetic rows the cap allows, return the rest as ``dropped``.
+        ``validation_rows`` (real text the generator never saw) are only measured on, with ``measure``."""
         real, carried = self._real_records(list(real_rows))
         synthetic = carried + list(synthetic_rows)
         check_text_field(synthetic, self.text_field, "synthetic")
@@ -103,13 +108,41 @@ class Mixer:
         chosen = self._choose(eligible, allowance, MixTexts(offered, [t for t in real_texts if t is not None]))
         picked = [row for i, row in enumerate(eligible) if i in chosen]
         dropped += [with_reason(row, OVER_MIX_CAP) for i, row in enumerate(eligible) if i not in chosen]
+        measured = None
+        if self.measure is not None and picked:
+            picked, over, measured = self._measured(picked, real_texts, validation_rows)
+            dropped += [with_reason(row, OVER_MEASURED_SHARE) for row in over]
         records = real + label_rows(picked, SOURCE_SYNTHETIC)
         share = len(picked) / len(records) if records else 0.0
         result = MixResult(records, len(real), len(picked), share, label_rows(dropped, SOURCE_SYNTHETIC),
                            self.cap, self.default_cap, allowance, self.override_reason, self.strategy,
                            self.settings())
+        result.measured = measured
         result.warnings = self._warnings(result, carried=len(carried)) + self._real_text_notes(real_values)
         return result
+
+    def _measured(self, picked: list[dict[str, Any]], real_texts: list[str | None],
+                  validation_rows: Iterable[dict[str, Any]] | None):
+        """``(kept, over, measurement)``: the chosen rows cut at the measured share. Which rows a smaller share
+        keeps is a seeded shuffle of them (each share a uniform part of the strategy's choice); the kept
+        rows stay in input order."""
+        texts = [t for t in real_texts if t is not None]
+        if validation_rows is None:
+            fit, held = split_validation(len(texts), self.measure.validation_share, self.seed)
+            fit_texts, validation, source = [texts[i] for i in fit], [texts[i] for i in held], HELD_OUT
+        else:
+            rows = list(validation_rows)
+            check_text_field(rows, self.real_text_field, "validation")
+            validation = [t for t in (real_text(row.get(self.real_text_field)) for row in rows) if t is not None]
+            held = set(validation)  # a validation row also in the real data would be measured on what was fitted
+            fit_texts, source = [t for t in texts if t not in held], "mix.validation"
+        order = shuffled(range(len(picked)), self.seed)
+        offered = [mix_text(picked[i].get(self.text_field)) for i in order]
+        measured = measure_share(fit_texts, validation, offered, self.measure, self.seed, source, len(real_texts))
+        k = len(order) if measured.share >= measured.offered_share else rows_at_share(
+            len(real_texts), len(order), measured.share)
+        kept = set(order[:k])
+        return ([row for i, row in enumerate(picked) if i in kept], [picked[i] for i in order[k:]], measured)
 
     def _real_records(self, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """``(real, carried)``: the real rows labelled ``source = real``, and the rows of the real input
@@ -167,6 +200,18 @@ class Mixer:
         if carried:
             notes.append(f"{carried} rows of the real data are tagged source='synthetic' (an earlier mix?): they "
                          "count as synthetic toward the cap, not as real")
+        if result.measured is not None and result.measured.share < result.measured.offered_share:
+            m = result.measured
+            notes.append(f"measured share {m.share:.3f} (offered {m.offered_share:.3f}): above it the held-out real "
+                         f"text's perplexity rose by more than {m.max_perplexity_rise:.0%}; "
+                         f"{result.dropped_by_reason().get(OVER_MEASURED_SHARE, 0)} synthetic rows left out "
+                         f"({OVER_MEASURED_SHARE})")
+        if result.measured is not None and result.measured.probes and result.measured.probes[0][1] < 1:
+            notes.append(f"the synthetic rows made the held-out real text more likely than the real rows alone "
+                         f"(perplexity ratio {result.measured.probes[0][1]:.3f} at share "
+                         f"{result.measured.probes[0][0]:.3f}): if the generator saw that text (its training data, "
+                         f"seeds or few-shot examples) the measurement cannot see harm; give real rows it never saw "
+                         f"as mix.validation")
         over = result.dropped_by_reason().get(OVER_MIX_CAP, 0)
         if over:
             notes.append(f"the real data ({result.n_real} rows) can carry at most {result.allowance} synthetic "

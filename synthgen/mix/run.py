@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import RecipeError, SynthgenError
 from .base import MixError
+from .measured import ShareMeasure
 from .mixer import Mixer, MixResult
 from .novelty import DiversityOrder
 from .store import write_mix
@@ -24,9 +25,11 @@ def mixer_from_config(config: "MixConfig", *, depth: int = 1, loop_temperature: 
                       diversity_order: DiversityOrder | None = None, where: str = "mix") -> Mixer:
     """A Mixer for ``config`` at ``depth``; its errors come back as RecipeErrors naming ``where``."""
     try:
+        measure = ShareMeasure(config.max_perplexity_rise, config.validation_share) if config.measure_share else None
         return Mixer(config.max_synthetic_share, config.strategy, default_seed if config.seed is None else config.seed,
                      config.stratify_by, config.score_field, config.override_reason, depth, loop_temperature,
-                     loop_top_p=loop_top_p, real_text_field=config.text_field, diversity_order=diversity_order)
+                     loop_top_p=loop_top_p, real_text_field=config.text_field, diversity_order=diversity_order,
+                     measure=measure)
     except SynthgenError as exc:
         raise RecipeError(f"{where}: {exc.message}", hint=exc.hint) from None
 
@@ -41,15 +44,29 @@ def read_real_rows(config: "MixConfig", resolve: Callable[[Path], Path], where: 
         raise RecipeError(f"{where}.real: {exc.message}", hint=exc.hint) from None
 
 
+def read_validation_rows(config: "MixConfig", resolve: Callable[[Path], Path],
+                         where: str = "mix") -> list[dict[str, Any]] | None:
+    """The rows of ``config.validation`` (measured on only), or None when the recipe names none."""
+    from ..tabular import read_rows
+
+    if config.validation is None:
+        return None
+    try:
+        return read_rows(resolve(config.validation))
+    except SynthgenError as exc:
+        raise RecipeError(f"{where}.validation: {exc.message}", hint=exc.hint) from None
+
+
 def mix_run_dir(run_dir: str | Path, mixer: Mixer, real_rows: list[dict[str, Any]],
-                synthetic_rows: list[dict[str, Any]] | None = None) -> MixResult:
+                synthetic_rows: list[dict[str, Any]] | None = None,
+                validation_rows: list[dict[str, Any]] | None = None) -> MixResult:
     """Mix a finished run's records (``synthetic_rows``, default its ``data.parquet``) with ``real_rows``
     and write ``<run_dir>/mix``."""
     from ..tabular import read_rows
 
     run_dir = Path(run_dir)
     synthetic = read_rows(run_dir / "data.parquet") if synthetic_rows is None else synthetic_rows
-    result = mixer.mix(real_rows, synthetic)
+    result = mixer.mix(real_rows, synthetic, validation_rows)
     write_mix(result, run_dir / "mix")
     return result
 

@@ -89,6 +89,32 @@ def _check_real(config: Any, context: RecipeContext) -> None:
     key = "mix.real" if config.text_field == "text" else "mix.text_field"
     with located(f"{context.where(key)} ({config.real})"):
         check_text_field(rows, config.text_field, "real")
+    if config.measure_share:
+        _check_measure_inputs(config, context, rows)
+
+
+def _check_measure_inputs(config: Any, context: RecipeContext, real_rows: list[dict[str, Any]]) -> None:
+    """``measure_share`` has real text to measure on: ``mix.validation`` opens with the real text column,
+    or enough real rows are left for a held-out ``validation_share``; checked before generation."""
+    from ..mix.fields import check_text_field
+    from ..mix.measured import MIN_FIT_ROWS, MIN_VALIDATION_ROWS
+    from ..tabular import read_rows
+
+    if config.validation is not None:
+        with located(context.where("mix.validation")):
+            rows = read_rows(context.resolve(config.validation))
+        with located(f"{context.where('mix.validation')} ({config.validation})"):
+            check_text_field(rows, config.text_field, "validation")
+        held, fit = len(rows), len(real_rows)
+    else:
+        held = round(len(real_rows) * config.validation_share)
+        fit = len(real_rows) - held
+    if held < MIN_VALIDATION_ROWS or fit < MIN_FIT_ROWS:
+        key = "mix.validation" if config.validation is not None else "mix.validation_share"
+        raise RecipeError(f"{context.where(key)}: measure_share needs at least {MIN_VALIDATION_ROWS} real rows to "
+                          f"measure on and {MIN_FIT_ROWS} beside them; it has {held} and {fit}",
+                          hint="give more real rows the generator never saw as mix.validation, add real rows, "
+                               "or set measure_share = false")
 
 
 def _check_real_rows(rows: list[dict[str, Any]], config: Any, context: RecipeContext) -> None:

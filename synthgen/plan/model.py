@@ -97,6 +97,11 @@ class MixPlan:
 
         return read_real_rows(self.config, self.context.resolve, where=self.context.where("mix"))
 
+    def validation_rows(self) -> list[dict[str, Any]] | None:
+        from ..mix.run import read_validation_rows
+
+        return read_validation_rows(self.config, self.context.resolve, where=self.context.where("mix"))
+
 
 @dataclass
 class RunPlan:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..report.facts import decision_verdict, format_value, lineage_lines
 from ..fidelity.report import fidelity_markdown
+from ..mix.measured import describe_measurement
 from .card_facts import (labelled_checks_summary, labelled_decisions, override_text, rebuilt_mix_note, sampling_lines,
                          small_model_name)
 from .licensing import NO_LICENSE_NAME
@@ -127,6 +128,8 @@ def share_section(inputs: "CardInputs") -> str:
                       f"{format_value(mix.get('default_cap'))}); strategy: {md(mix.get('strategy'))}",
                   f"- override reason: {md(override_text(mix))}",
                   f"- synthetic rows left out of the mix: {md(_reasons(mix.get('dropped')) or 'none')}"]
+        measured = describe_measurement(mix.get("measured"))
+        lines += [f"- {md(measured)}"] if measured else []
         lines += [f"- warning: {md(w)}" for w in mix.get("warnings") or []]
         rebuilt = rebuilt_mix_note(mix, inputs.files.report.mix)
         lines += [f"- note: {md(rebuilt)}"] if rebuilt else []

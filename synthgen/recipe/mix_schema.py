@@ -3,6 +3,9 @@
 ``max_synthetic_share`` left unset takes the default for the run's depth (0.5; 0.3 when the generator was
 trained on earlier synthetic data; 0.2 when that loop also samples at temperature or top-p < 1). A value
 above that default needs ``override_reason``; that check needs the depth, so the Mixer makes it.
+``measure_share`` keeps, below the cap, only the share the real data is measured to carry
+(:mod:`synthgen.mix.measured`): measured on ``validation`` (real text the generator never saw), else on a
+held-out ``validation_share`` of the real rows.
 """
 
 from __future__ import annotations
@@ -31,6 +34,14 @@ class MixConfig(Strict):
     override_reason: str | None = Field(
         None, description="Why a cap above the default is safe here; recorded in the manifest and dataset card.")
     seed: int | None = Field(None, description="Selection seed; defaults to recipe.seed.")
+    measure_share: bool = Field(
+        False, description="Keep only the share at which held-out real text loses ≤ max_perplexity_rise.")
+    max_perplexity_rise: float = Field(
+        0.05, gt=0, description="With measure_share: the held-out perplexity rise allowed (0.05 = 5%).")
+    validation: Path | None = Field(
+        None, description="With measure_share: real rows the generator never saw, measured on only.")
+    validation_share: float = Field(
+        0.2, gt=0, lt=1, description="With measure_share and no validation: real rows held out to measure on.")
 
     @field_validator("override_reason")
     @classmethod
@@ -38,6 +49,13 @@ class MixConfig(Strict):
         if reason is not None and not reason.strip():
             raise ValueError("override_reason is blank: say why the higher cap is safe, or remove the key")
         return reason
+
+    @model_validator(mode="after")
+    def _measure_keys_need_measure_share(self) -> "MixConfig":
+        stray = sorted({"max_perplexity_rise", "validation", "validation_share"} & self.model_fields_set)
+        if stray and not self.measure_share:
+            raise ValueError(f"{', '.join(stray)} only apply with measure_share = true: add it, or remove them")
+        return self
 
     @model_validator(mode="after")
     def _strategy_has_its_field(self) -> "MixConfig":

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..formats import dataset_text, record_text
 from ..fidelity.report import fidelity_html
+from ..mix.measured import describe_measurement
 from . import plots
 from .build import acceptance_line, generation_phrase, rejected_phrase, render_markdown
 from .data import read_table, require_data_files, schema_names
@@ -209,6 +210,8 @@ def _mix(report: dict[str, Any]) -> str:
              f"(default {esc(format_value(mix.get('default_cap')))}), strategy {esc(mix.get('strategy'))}",
              f"cap override reason: {esc(mix.get('override_reason') or 'none')}",
              "left out: " + esc(", ".join(f"{r} ({n})" for r, n in (mix.get("dropped") or {}).items()) or "none")]
+    measured = describe_measurement(mix.get("measured"))
+    items += [esc(measured)] if measured else []
     items += [f"warning: {esc(w)}" for w in mix.get("warnings") or []]
     return "<h2>Mix</h2><ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..mix.measured import describe_measurement
 from .model import RunReport
 
 
@@ -70,6 +71,8 @@ def mix_section(report: RunReport) -> list[str]:
              f"strategy {mix.get('strategy', 'random')}"]
     if mix.get("override_reason"):
         lines.append(f"- cap raised above the default because: {mix['override_reason']}")
+    measured = describe_measurement(mix.get("measured"))
+    lines += [f"- {measured}"] if measured else []
     error = mix.get("error")
     failed = f"the mix was not written: {error}"
     lines += [f"- warning: {w}" for w in mix.get("warnings") or [] if not error or w != failed]

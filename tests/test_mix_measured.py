@@ -1,0 +1,201 @@
+"""The measured synthetic share (``mix.measure_share``): the share shrinks where held-out real text loses
+fidelity, stays at the cap where it does not, warns when the held-out text looks seen, and works from the
+Mixer, a recipe run (report, card text, ``mix/``) and ``synthgen mix``."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections import defaultdict
+
+import pytest
+from click.testing import CliRunner
+from pydantic import ValidationError
+
+from synthgen.errors import RecipeError
+from synthgen.mix import Mixer, MixError
+from synthgen.mix.measured import ShareMeasure, describe_measurement, measure_share, rows_at_share
+from synthgen.recipe.mix_schema import MixConfig
+
+
+def paragraphs() -> list[str]:
+    """Real human-written text that ships with every Python: pydoc's topic paragraphs, 6–80 words."""
+    from pydoc_data.topics import topics
+
+    texts = [" ".join(p.split()) for text in topics.values() for p in re.split(r"\n\s*\n", text)]
+    unique = sorted({t for t in texts if 6 <= len(t.split()) <= 80})
+    random.Random(0).shuffle(unique)
+    return unique
+
+
+TEXTS = paragraphs()
+REAL, VALIDATION, MORE_REAL = TEXTS[:600], TEXTS[600:900], TEXTS[900:1200]
+
+
+def generated(n: int, seed: int) -> list[str]:
+    """``n`` texts of a word-bigram model fitted on REAL (T = 1): a small generator that learnt the real
+    rows, whose samples drift from them the way the collapse benchmark's do."""
+    successors: dict[str, list[str]] = defaultdict(list)
+    for text in REAL:
+        words = ["<s>", *text.split(), "</s>"]
+        for a, b in zip(words, words[1:]):
+            successors[a].append(b)
+    rng, out = random.Random(seed), []
+    while len(out) < n:
+        word, words = "<s>", []
+        while len(words) < 60 and (word := rng.choice(successors[word])) != "</s>":
+            words.append(word)
+        if len(words) >= 6:
+            out.append(" ".join(words))
+    return out
+
+
+def rows(texts: list[str], **extra) -> list[dict]:
+    return [{"text": t, "k": i, **extra} for i, t in enumerate(texts)]
+
+
+def test_the_share_shrinks_until_held_out_perplexity_is_within_the_rise():
+    sample = generated(300, 1)
+    result = Mixer(0.5, measure=ShareMeasure(0.05)).mix(rows(REAL), rows(sample), rows(VALIDATION))
+    measured = result.summary()["measured"]
+    assert 0 < measured["share"] < measured["offered_share"]
+    assert measured["perplexity_ratio"] <= 1.05
+    assert any(p["share"] > measured["share"] and p["perplexity_ratio"] > 1.05 for p in measured["probes"])
+    assert result.n_synthetic == rows_at_share(len(REAL), len(sample), measured["share"])
+    assert result.dropped_by_reason() == {"over_measured_share": len(sample) - result.n_synthetic}
+    assert result.n_real == len(REAL) and sum(r["source"] == "real" for r in result.records) == len(REAL)
+    assert measured["validation"] == "mix.validation" and measured["n_validation"] == len(VALIDATION)
+    assert any("over_measured_share" in w for w in result.warnings)
+    again = Mixer(0.5, measure=ShareMeasure(0.05)).mix(rows(REAL), rows(sample), rows(VALIDATION))
+    assert again.records == result.records  # seeded
+
+
+def test_validation_rows_that_are_also_real_rows_are_not_fitted_on():
+    sample = generated(300, 1)
+    apart = Mixer(0.5, measure=ShareMeasure(0.05)).mix(rows(REAL), rows(sample), rows(VALIDATION))
+    overlapping = Mixer(0.5, measure=ShareMeasure(0.05)).mix(rows(REAL + VALIDATION), rows(sample), rows(VALIDATION))
+    assert overlapping.summary()["measured"]["n_fit"] == len(REAL)
+    assert overlapping.summary()["measured"]["baseline_perplexity"] == apart.summary()["measured"]["baseline_perplexity"]
+    assert overlapping.n_real == len(REAL) + len(VALIDATION)
+
+
+def test_a_looser_rise_keeps_a_larger_share():
+    sample = generated(300, 1)
+    shares = [Mixer(0.5, measure=ShareMeasure(rise)).mix(rows(REAL), rows(sample), rows(VALIDATION)).synthetic_share
+              for rise in (0.02, 0.2)]
+    assert shares[0] < shares[1]
+
+
+def test_text_like_the_real_data_keeps_the_whole_capped_share():
+    result = Mixer(0.5, measure=ShareMeasure(0.05)).mix(rows(REAL), rows(MORE_REAL), rows(VALIDATION))
+    measured = result.summary()["measured"]
+    assert measured["share"] == measured["offered_share"] and len(measured["probes"]) == 1
+    assert result.n_synthetic == len(MORE_REAL) and "over_measured_share" not in result.dropped_by_reason()
+
+
+def test_without_validation_rows_part_of_the_real_rows_is_held_out_and_kept_in_the_mix():
+    result = Mixer(0.5, measure=ShareMeasure(0.05, validation_share=0.25)).mix(rows(REAL), rows(generated(300, 2)))
+    measured = result.summary()["measured"]
+    assert measured["n_validation"] == 150 and measured["n_fit"] == 450
+    assert measured["validation"] == "held out of the real rows"
+    assert result.n_real == len(REAL)
+
+
+def test_synthetic_rows_that_carry_the_held_out_text_are_flagged():
+    # rows the generator wrote from the held-out text itself: they make it likelier than real data does
+    seen = [t + " indeed" for t in VALIDATION]
+    result = Mixer(0.5, measure=ShareMeasure(0.05)).mix(rows(REAL), rows(seen), rows(VALIDATION))
+    assert result.summary()["measured"]["perplexity_ratio"] < 1
+    assert any("made the held-out real text more likely" in w and "mix.validation" in w for w in result.warnings)
+
+
+def test_too_little_real_text_to_measure_on_is_refused_with_the_fix():
+    with pytest.raises(MixError, match="mix.validation gives 5") as err:
+        Mixer(0.5, measure=ShareMeasure()).mix(rows(REAL), rows(MORE_REAL), rows(VALIDATION[:5]))
+    assert "mix.validation" in err.value.hint
+    with pytest.raises(MixError, match="mix.validation_share gives 6"):
+        Mixer(0.5, measure=ShareMeasure(validation_share=0.2)).mix(rows(REAL[:30]), rows(MORE_REAL))
+    with pytest.raises(MixError, match="max_perplexity_rise must be > 0"):
+        ShareMeasure(0.0)
+
+
+def test_measure_share_bisects_on_the_probe_and_counts_rows_like_the_cap():
+    sample = generated(300, 3)
+    measured = measure_share(REAL, VALIDATION, sample, ShareMeasure(0.05, steps=3))
+    assert len(measured.probes) == 4 and measured.probes[0][0] == pytest.approx(300 / 900)
+    assert rows_at_share(600, 300, 0.2) == 150 and rows_at_share(600, 100, 0.5) == 100 and rows_at_share(6, 9, 0) == 0
+    line = describe_measurement(measured.summary())
+    assert line.startswith(f"measured share {measured.share:.3f} of 0.333 offered") and "300 real rows" in line
+
+
+def test_recipe_keys_need_measure_share():
+    assert MixConfig(real="r.jsonl", measure_share=True, validation="v.jsonl").validation.name == "v.jsonl"
+    for stray in ({"validation": "v.jsonl"}, {"max_perplexity_rise": 0.1}, {"validation_share": 0.3}):
+        with pytest.raises(ValidationError, match="only apply with measure_share = true"):
+            MixConfig(real="r.jsonl", **stray)
+    for bad in ({"max_perplexity_rise": 0}, {"validation_share": 1.0}):
+        with pytest.raises(ValidationError):
+            MixConfig(real="r.jsonl", measure_share=True, **bad)
+
+
+def write_jsonl(path, texts):
+    path.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    return path
+
+
+def test_a_run_with_measure_share_reports_the_measurement(write_recipe, tmp_path, monkeypatch):
+    from synthgen.api import run_recipe
+
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+
+    write_jsonl(tmp_path / "real_big.jsonl", REAL[:150])
+    write_jsonl(tmp_path / "validation.jsonl", VALIDATION)
+    extra = ('\n[mix]\nreal = "real_big.jsonl"\nmax_synthetic_share = 0.5\nmeasure_share = true\n'
+             'validation = "validation.jsonl"\nmax_perplexity_rise = 0.02\n')
+    result = run_recipe(write_recipe(target=60, budget=200, extra=extra), progress=False)
+    mix = result.report.to_dict()["mix"]
+    assert mix["measured"]["validation"] == "mix.validation" and mix["measured"]["n_validation"] == len(VALIDATION)
+    # the scripted backend's "topic: random words?" lines at a 0.29 share: x1.045 on pydoc's paragraphs
+    assert mix["measured"]["share"] < mix["measured"]["offered_share"]
+    assert mix["n_synthetic"] == rows_at_share(150, 60, mix["measured"]["share"])
+    assert mix["dropped"]["over_measured_share"] == 60 - mix["n_synthetic"]
+    line = describe_measurement(mix["measured"])
+    assert line in (result.run_dir / "report.md").read_text() and line in (result.run_dir / "report.html").read_text()
+    card = (result.push_to_hub("someone/measured", dry_run=True).folder / "README.md").read_text()
+    assert line in card
+    assert result.manifest["mix"]["settings"]["measure"]["max_perplexity_rise"] == 0.02
+    import pyarrow.parquet as pq
+
+    dropped = pq.read_table(result.run_dir / "mix" / "dropped.parquet").to_pylist()
+    assert sum(r["reason"] == "over_measured_share" for r in dropped) == mix["dropped"].get("over_measured_share", 0)
+
+
+def test_a_missing_or_small_validation_file_stops_the_run_before_generating(write_recipe, tmp_path):
+    from synthgen.api import run_recipe
+    from synthgen.backends.testing import ScriptedBackend
+
+    write_jsonl(tmp_path / "real_big.jsonl", REAL)
+    write_jsonl(tmp_path / "small.jsonl", VALIDATION[:3])
+    base = '\n[mix]\nreal = "real_big.jsonl"\nmeasure_share = true\n'
+    for extra, message in ((base + 'validation = "absent.jsonl"\n', "mix.validation"),
+                           (base + 'validation = "small.jsonl"\n', "mix.validation: measure_share needs at least 20")):
+        backend = ScriptedBackend()
+        with pytest.raises(RecipeError, match=re.escape(message)):
+            run_recipe(write_recipe(extra=extra), backend=backend, progress=False)
+        assert backend.calls == []
+
+
+def test_cli_measures_and_says_so(tmp_path):
+    from synthgen.mix.cli import mix_command
+
+    real, synthetic = write_jsonl(tmp_path / "real.jsonl", REAL), write_jsonl(tmp_path / "s.jsonl", generated(300, 4))
+    validation = write_jsonl(tmp_path / "v.jsonl", VALIDATION)
+    args = ["--real", str(real), "--synthetic", str(synthetic), "--out", str(tmp_path / "mix")]
+    result = CliRunner().invoke(mix_command, args + ["--measure-share", "--validation", str(validation)],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "mix" / "summary.json").read_text())
+    assert describe_measurement(summary["measured"]) in result.output
+    refused = CliRunner().invoke(mix_command, args[:-1] + [str(tmp_path / "mix2"), "--validation", str(validation)])
+    assert refused.exit_code == 2 and "--measure-share" in refused.output
