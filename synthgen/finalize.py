@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
-from typing import Any
+from typing import Any, Callable
 
 from .errors import SynthgenError
 from .formats import dataset_text, format_columns, format_rows
@@ -67,7 +68,7 @@ def finalize_run(runner: Any, plan: RunPlan, run_dir: RunDir, *, wall_start: flo
     rows = normalize_rows(format_rows(kept, plan.output))
     write_dataset(run_dir, rows, format_columns(plan.output), rejected)
     run_dir.write_rejected(rejected)
-    mix = mix_or_failure(plan, run_dir, rows) if plan.mix is not None else None
+    mix = mix_or_failure(plan, run_dir, rows, _stderr_line if runner.progress else None) if plan.mix else None
     report = build_report(
         name=plan.context.name, recipe_hash=plan.context.hash, target=plan.target, budget=plan.budget,
         stop_reason=runner.stop_reason() or "interrupted", counters=state.counters(),
@@ -172,18 +173,24 @@ def write_report(run_dir: RunDir, report: RunReport) -> None:
     write_readable_reports(run_dir.path, report)
 
 
-def mix_or_failure(plan: RunPlan, run_dir: RunDir, rows: list[dict[str, Any]]) -> dict[str, Any]:
+def mix_or_failure(plan: RunPlan, run_dir: RunDir, rows: list[dict[str, Any]],
+                   progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """:func:`run_mix`'s summary; a mix that fails after generation must not lose the run's report, so
     its error becomes the summary (``error``) and ``api.execute`` raises it once everything is written."""
     from .mix.run import failed_mix_summary
 
     try:
-        return run_mix(plan, run_dir, rows)
+        return run_mix(plan, run_dir, rows, progress)
     except SynthgenError as exc:
         return failed_mix_summary(plan.mix.mixer, exc, plan.mix.context.where("mix"))
 
 
-def run_mix(plan: RunPlan, run_dir: RunDir, rows: list[dict[str, Any]]) -> dict[str, Any]:
+def _stderr_line(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def run_mix(plan: RunPlan, run_dir: RunDir, rows: list[dict[str, Any]],
+            progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Write ``mix/``: every real row plus synthetic rows (the dataset's ``rows``, already in memory) up to
     the cap; returns the mix summary. A record of any format is mixed by its text (a steps record's dataset
     row gets a ``text`` column in the mix: its main step column, or its conversation, prompt and answer)."""
@@ -191,4 +198,4 @@ def run_mix(plan: RunPlan, run_dir: RunDir, rows: list[dict[str, Any]]) -> dict[
 
     synthetic = [row if "text" in row else {**row, "text": dataset_text(row, plan.output.main_field)} for row in rows]
     return mix_run_dir(run_dir.path, plan.mix.mixer, plan.mix.real_rows(), synthetic,
-                       plan.mix.validation_rows()).summary()
+                       plan.mix.validation_rows(), progress).summary()

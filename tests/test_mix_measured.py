@@ -197,5 +197,8 @@ def test_cli_measures_and_says_so(tmp_path):
     assert result.exit_code == 0, result.output
     summary = json.loads((tmp_path / "mix" / "summary.json").read_text())
     assert describe_measurement(summary["measured"]) in result.output
+    probes = summary["measured"]["probes"]
+    assert "measuring the synthetic share" in result.stderr
+    assert result.stderr.count("held-out perplexity x") == len(probes) > 1  # a line per fit, as it goes
     refused = CliRunner().invoke(mix_command, args[:-1] + [str(tmp_path / "mix2"), "--validation", str(validation)])
     assert refused.exit_code == 2 and "--measure-share" in refused.output

@@ -46,7 +46,10 @@ class KneserNeyLM:
         return self.fit_tokens(tokenize(t) for t in texts)
 
     def fit_tokens(self, docs: Iterable[Sequence[str]]) -> "KneserNeyLM":
-        raw = raw_counts(docs, self.order)
+        return self.fit_counts(raw_counts(docs, self.order))
+
+    def fit_counts(self, raw: dict[int, Counter]) -> "KneserNeyLM":
+        """Fit on :func:`raw_counts` of this order (counts of several corpora add up: ``merged_counts``)."""
         self.vocab_ = frozenset(g[-1] for g in raw[1])
         self.counts_ = {self.order: dict(raw[self.order])}
         for k in range(1, self.order):
@@ -91,14 +94,25 @@ class KneserNeyLM:
 
 
 def raw_counts(docs: Iterable[Sequence[str]], order: int) -> dict[int, Counter]:
-    """Order k → Counter of the k-grams that end on a predicted token (a word or </s>)."""
+    """Order k → Counter of the k-grams that end on a predicted token (a word or </s>). Position j of the
+    k-grams ending at i = n − 1 … len − 1 (n = ``order``) is one slice of the padded document, so each
+    order is counted by ``Counter.update`` over a ``zip`` of k slices (in C, not a Python loop per token)."""
     counts: dict[int, Counter] = {k: Counter() for k in range(1, order + 1)}
     for doc in docs:
         padded = [BOS] * (order - 1) + list(doc) + [EOS]
-        for i in range(order - 1, len(padded)):
-            for k in range(1, order + 1):
-                counts[k][tuple(padded[i - k + 1:i + 1])] += 1
+        end = len(padded)
+        for k in range(1, order + 1):
+            counts[k].update(zip(*(padded[order - k + j:end - k + 1 + j] for j in range(k))))
     return counts
+
+
+def merged_counts(*parts: dict[int, Counter]) -> dict[int, Counter]:
+    """The :func:`raw_counts` of several corpora as one (the counts of their concatenation)."""
+    merged = {k: Counter(counts) for k, counts in parts[0].items()}
+    for part in parts[1:]:
+        for k, counts in part.items():
+            merged[k].update(counts)
+    return merged
 
 
 def adjusted_counts(lower: Counter, higher: Counter) -> dict[tuple, int]:

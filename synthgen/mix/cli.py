@@ -31,7 +31,7 @@ def run_mix(real: Path, synthetic: Path, out: Path, *, max_synthetic_share: floa
     mixer = Mixer(max_synthetic_share, strategy, text_field=text_field, real_text_field=real_text_field, **options)
     held_out = None if validation is None else read_rows(validation, relative_to=CURRENT_FOLDER)
     result = mixer.mix(read_rows(real, relative_to=CURRENT_FOLDER), read_rows(synthetic, relative_to=CURRENT_FOLDER),
-                       held_out)
+                       held_out, lambda line: click.echo(line, err=True))
     write_mix(result, out)
     return result
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from .base import MixError
 from .caps import synthetic_allowance
@@ -82,16 +82,20 @@ class ShareMeasurement:
 
 
 def measure_share(fit_texts: Sequence[str], validation_texts: Sequence[str], synthetic_texts: Sequence[str],
-                  settings: ShareMeasure, seed: int = 0, validation: str = HELD_OUT, n_real: int | None = None
-                  ) -> ShareMeasurement:
+                  settings: ShareMeasure, seed: int = 0, validation: str = HELD_OUT, n_real: int | None = None,
+                  progress: Callable[[str], None] | None = None) -> ShareMeasurement:
     """The largest share of ``synthetic_texts`` (in their order: a smaller share is a prefix) beside
     ``fit_texts`` whose held-out perplexity on ``validation_texts`` is within the allowed rise. Shares are
-    of the mix, whose real rows number ``n_real`` (default: the fit texts); the proxy keeps its proportions."""
+    of the mix, whose real rows number ``n_real`` (default: the fit texts); the proxy keeps its proportions.
+    ``progress`` gets one line as it starts and one per probe."""
     _check_sizes(fit_texts, validation_texts, validation)
     n_real = len(fit_texts) if n_real is None else n_real
     offered = len(synthetic_texts) / (len(synthetic_texts) + n_real) if synthetic_texts else 0.0
     fit_texts = _sampled(fit_texts, settings.max_fit_rows, seed)
     synthetic_texts = synthetic_texts[:rows_at_share(len(fit_texts), len(synthetic_texts), offered)]
+    say = progress or (lambda line: None)
+    say(f"measuring the synthetic share: {len(synthetic_texts)} synthetic beside {len(fit_texts)} real texts, "
+        f"perplexity on {len(validation_texts)} held-out real texts (up to {settings.steps + 1} fits)")
     probe = _Probe(fit_texts, validation_texts, synthetic_texts, settings.order, offered)
     result = ShareMeasurement(0.0, offered, probe.baseline, [], len(fit_texts), len(validation_texts), validation,
                               settings.max_perplexity_rise)
@@ -103,6 +107,8 @@ def measure_share(fit_texts: Sequence[str], validation_texts: Sequence[str], syn
     for _ in range(settings.steps + 1):
         ratio = probe.ratio(share)
         result.probes.append((share, ratio))
+        say(f"  share {share:.3f}: held-out perplexity x{ratio:.3f} ({'within' if ratio <= limit else 'over'} "
+            f"x{limit:.3f})")
         if ratio <= limit:
             lo = share
             if share == offered:
@@ -171,17 +177,20 @@ class _Probe:
                  order: int, offered: float):
         from ..diversity.lexical import tokenize
 
+        from ..fidelity.ngram import raw_counts
+
         self.order, self.offered = order, offered
-        self.fit = [tokenize(t) for t in fit_texts]
+        self.fit = raw_counts((tokenize(t) for t in fit_texts), order)  # counted once, for every probe
+        self.n_fit = len(fit_texts)
         self.synthetic = [tokenize(t) for t in synthetic]
         self.validation = [tokenize(t) for t in validation_texts]
         self.baseline = self.perplexity(0)
 
     def perplexity(self, k: int) -> float:
         """Token-level perplexity of the held-out texts (end markers included)."""
-        from ..fidelity.ngram import KneserNeyLM
+        from ..fidelity.ngram import KneserNeyLM, merged_counts, raw_counts
 
-        model = KneserNeyLM(self.order).fit_tokens(self.fit + self.synthetic[:k])
+        model = KneserNeyLM(self.order).fit_counts(merged_counts(self.fit, raw_counts(self.synthetic[:k], self.order)))
         logprob = tokens = 0
         for doc in self.validation:
             lp, n = model.doc_logprob(doc)
@@ -189,5 +198,5 @@ class _Probe:
         return math.exp(-logprob / tokens)
 
     def ratio(self, share: float) -> float:
-        k = len(self.synthetic) if share >= self.offered else rows_at_share(len(self.fit), len(self.synthetic), share)
+        k = len(self.synthetic) if share >= self.offered else rows_at_share(self.n_fit, len(self.synthetic), share)
         return self.perplexity(k) / self.baseline

@@ -9,7 +9,7 @@ was not given, nor the same synthetic row (or text) twice.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from .base import (DUPLICATE_IN_MIX, MISSING_TEXT, OVER_MEASURED_SHARE, OVER_MIX_CAP, SOURCE_REAL, SOURCE_SYNTHETIC,
                    MixError, MixTexts, is_non_text, mix_text, real_text, written_text)
@@ -95,9 +95,11 @@ class Mixer:
                 "measure": None if self.measure is None else asdict(self.measure)}
 
     def mix(self, real_rows: Iterable[dict[str, Any]], synthetic_rows: Iterable[dict[str, Any]],
-            validation_rows: Iterable[dict[str, Any]] | None = None) -> MixResult:
+            validation_rows: Iterable[dict[str, Any]] | None = None,
+            progress: Callable[[str], None] | None = None) -> MixResult:
         """Keep every real row, add the synthetic rows the cap allows, return the rest as ``dropped``.
-        ``validation_rows`` (real text the generator never saw) are only measured on, with ``measure``."""
+        ``validation_rows`` (real text the generator never saw) are only measured on, with ``measure``;
+        ``progress`` gets a line per step of that measurement (it takes seconds to a minute)."""
         real, carried = self._real_records(list(real_rows))
         synthetic = carried + list(synthetic_rows)
         check_text_field(synthetic, self.text_field, "synthetic")
@@ -110,7 +112,7 @@ class Mixer:
         dropped += [with_reason(row, OVER_MIX_CAP) for i, row in enumerate(eligible) if i not in chosen]
         measured = None
         if self.measure is not None and picked:
-            picked, over, measured = self._measured(picked, real_texts, validation_rows)
+            picked, over, measured = self._measured(picked, real_texts, validation_rows, progress)
             dropped += [with_reason(row, OVER_MEASURED_SHARE) for row in over]
         records = real + label_rows(picked, SOURCE_SYNTHETIC)
         share = len(picked) / len(records) if records else 0.0
@@ -122,7 +124,7 @@ class Mixer:
         return result
 
     def _measured(self, picked: list[dict[str, Any]], real_texts: list[str | None],
-                  validation_rows: Iterable[dict[str, Any]] | None):
+                  validation_rows: Iterable[dict[str, Any]] | None, progress: Callable[[str], None] | None):
         """``(kept, over, measurement)``: the chosen rows cut at the measured share. Which rows a smaller share
         keeps is a seeded shuffle of them (each share a uniform part of the strategy's choice); the kept
         rows stay in input order."""
@@ -138,7 +140,8 @@ class Mixer:
             fit_texts, source = [t for t in texts if t not in held], "mix.validation"
         order = shuffled(range(len(picked)), self.seed)
         offered = [mix_text(picked[i].get(self.text_field)) for i in order]
-        measured = measure_share(fit_texts, validation, offered, self.measure, self.seed, source, len(real_texts))
+        measured = measure_share(fit_texts, validation, offered, self.measure, self.seed, source, len(real_texts),
+                                 progress)
         k = len(order) if measured.share >= measured.offered_share else rows_at_share(
             len(real_texts), len(order), measured.share)
         kept = set(order[:k])

@@ -59,14 +59,15 @@ def read_validation_rows(config: "MixConfig", resolve: Callable[[Path], Path],
 
 def mix_run_dir(run_dir: str | Path, mixer: Mixer, real_rows: list[dict[str, Any]],
                 synthetic_rows: list[dict[str, Any]] | None = None,
-                validation_rows: list[dict[str, Any]] | None = None) -> MixResult:
+                validation_rows: list[dict[str, Any]] | None = None,
+                progress: Callable[[str], None] | None = None) -> MixResult:
     """Mix a finished run's records (``synthetic_rows``, default its ``data.parquet``) with ``real_rows``
-    and write ``<run_dir>/mix``."""
+    and write ``<run_dir>/mix`` (``progress`` gets a line per step of a share measurement)."""
     from ..tabular import read_rows
 
     run_dir = Path(run_dir)
     synthetic = read_rows(run_dir / "data.parquet") if synthetic_rows is None else synthetic_rows
-    result = mixer.mix(real_rows, synthetic, validation_rows)
+    result = mixer.mix(real_rows, synthetic, validation_rows, progress)
     write_mix(result, run_dir / "mix")
     return result
 
