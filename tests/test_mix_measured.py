@@ -202,3 +202,13 @@ def test_cli_measures_and_says_so(tmp_path):
     assert result.stderr.count("held-out perplexity x") == len(probes) > 1  # a line per fit, as it goes
     refused = CliRunner().invoke(mix_command, args[:-1] + [str(tmp_path / "mix2"), "--validation", str(validation)])
     assert refused.exit_code == 2 and "--measure-share" in refused.output
+
+
+def test_the_mixer_package_stays_light_to_import():
+    """synthgen.mix promises no datasets, pyarrow or numpy at import (the importance strategy and the share
+    measurement load theirs when used): a fresh interpreter shows what it loads."""
+    import subprocess
+    import sys
+
+    code = "import sys, synthgen.mix; print(sorted({'numpy', 'datasets', 'pyarrow'} & set(sys.modules)))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"

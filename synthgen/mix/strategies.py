@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from ..records import canonical_json
 from .base import MixError, MixTexts
-from .importance import importance_order
 from .novelty import novelty_order
 from ..atomic import equal_shares
 
@@ -88,6 +87,8 @@ def select_importance(rows: list[dict[str, Any]], k: int, mixer: "Mixer", texts:
     if not texts.real:
         raise MixError("strategy 'importance' needs real rows with text: it draws synthetic rows toward them",
                        hint=f"check the real data's text field ({mixer.real_text_field!r}), or use strategy 'random'")
+    from .importance import importance_order  # numpy and scikit-learn: loaded when the strategy is used
+
     return importance_order(texts.offered, texts.real, k, seed=mixer.seed)
 
 
