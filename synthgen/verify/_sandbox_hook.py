@@ -6,6 +6,9 @@ sockets, process creation and native code; it refuses (raises) every way Python 
 the program was not handed: frames (``sys._getframe``, ``tb_frame``, ``gi_frame``…), the garbage
 collector's lists, tracing and profiling hooks, new audit hooks, the tests' code objects (whose constants
 are the expected answers); and it kills the process when a function's code or defaults are replaced.
+It also notes, once, that the program opened a file of its own for writing (``note wrote_file`` on the
+status descriptor), so that a file-size error can say whether the printed output alone hit the limit; the
+note only shapes the rejection's message.
 
 Everything here runs with the prelude's private globals and builtins and with primitives captured before
 the program starts, so a program that monkeypatches ``os``, ``posixpath`` or ``builtins`` changes nothing
@@ -27,6 +30,7 @@ WRITE_EVENTS = frozenset({
     "shutil.copyfile", "shutil.copytree", "shutil.move", "shutil.chown", "shutil.copymode", "shutil.copystat",
 })
 READ_EVENTS = frozenset({"os.listdir", "os.scandir", "os.chdir", "glob.glob", "os.walk"})
+FILE_WRITE_EVENTS = frozenset({"open", "os.truncate"})  # noted once (``note wrote_file``), for the message
 # Extended attributes: ACLs on shared folders (/dev) and unmetered kernel memory; no test needs them.
 XATTR_EVENTS = frozenset({"os.getxattr", "os.setxattr", "os.listxattr", "os.removexattr"})
 # Where the events carry ``dir_fd``: the kernel resolves a relative path against it, the hook against the
@@ -233,7 +237,7 @@ def install_hook(status_fd, work, read_roots, nonce, chain, test_codes):
     prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
     roots = tuple(_resolve(p) for p in [*read_roots, *prefixes])
     state = {"sealed": False, "key_opened": False, "main": _get_ident(), "frames": False, "chain": tuple(chain),
-             "nonce": nonce}
+             "nonce": nonce, "wrote_file": False}
     file_ok = _file_policy(_resolve(work), roots)
     allowed = frozenset({_opened_by_prelude.__code__})  # sys._getframe only for the prelude's own check
     reads_tests = _tests_code_reader(frozenset(test_codes))
@@ -243,6 +247,9 @@ def install_hook(status_fd, work, read_roots, nonce, chain, test_codes):
             raise ValueError("reading the tests' code is disabled in the sandbox")
         verdict = _decide(event, args, file_ok, allowed)
         if verdict is None:
+            if event in FILE_WRITE_EVENTS and not state["wrote_file"] and _writes_a_file(event, args):
+                state["wrote_file"] = True
+                _note(status_fd, b"note wrote_file\n")
             return
         if verdict[0] == "refuse":
             if state["frames"] and event != "import":
@@ -271,6 +278,26 @@ def install_hook(status_fd, work, read_roots, nonce, chain, test_codes):
     state["internal"] = frozenset({take.__code__})
     sys.addaudithook(hook)
     return seal, give_up, take
+
+
+def _writes_a_file(event, args):
+    """Whether an allowed ``open``/``os.truncate`` writes a file by its path (not a descriptor, not a
+    device): what the program writes then counts against the file-size limit besides its stdout/stderr."""
+    if event == "os.truncate":
+        return type(args[0]) is not int
+    path, mode, flags = args
+    write = any(c in mode for c in "wax+") if type(mode) is str else bool(flags & WRITE_FLAGS)
+    text = _exact_path(path) if write else None
+    return text is not None and _resolve(text) not in DEVICES
+
+
+def _note(status_fd, line):
+    """A status line for the verdict's message only (``note wrote_file``: a file-size error may then come from
+    a file, not only from printing). A failed write changes nothing the program sees."""
+    try:
+        _write(status_fd, line)
+    except OSError:
+        pass
 
 
 def _violation(status_fd, category, detail):

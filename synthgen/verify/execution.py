@@ -20,7 +20,7 @@ from ..records import Candidate, Verdict
 from .base import Verifier, config_params
 from .extract import extract_code
 from .sandbox import EARLY_EXIT, GUARDS, Sandbox, SandboxLimits, SandboxResult
-from .sandbox_outcome import KILLED
+from .sandbox_outcome import KILLED, describe
 from .templating import MISSING_FIELD, MissingField, candidate_fields
 from pydantic import Field, field_validator
 
@@ -173,7 +173,9 @@ class CodeExecutionVerifier(Verifier):
     """Keeps candidates whose program exits cleanly with its tests passing. Rejection reasons come from
     the sandbox (``tests_failed``, ``timeout``, ``syntax_error``, ``memory_limit``, ``forbidden_network``,
     and the guards' ``non_plain_return``, ``tampered_builtins``, ``early_exit``…) with the outcome
-    (pass / fail / timeout / crash) and an error excerpt as evidence. ``guards_off`` maps a guard's name to
+    (pass / fail / timeout / crash) and ``error`` as evidence: a one-line message where stderr alone would not
+    say what happened (the limit and its setting for a timeout or a file-size error, how an early exit left),
+    then the tail of stderr. ``guards_off`` maps a guard's name to
     the reason it is off (recorded in the manifest)."""
 
     name = "code_execution"
@@ -284,5 +286,16 @@ class CodeExecutionVerifier(Verifier):
         if result.passed:
             return Verdict.accept(1.0)
         evidence = {"status": result.status, "exit_code": result.exit_code, "seconds": result.seconds,
-                    "error": result.error[-1000:], **result.evidence}
+                    "error": self.error_text(result), **result.evidence}
         return Verdict.reject(result.reason or result.status, 0.0, **evidence)
+
+    def error_text(self, result: SandboxResult, chars: int = 1000) -> str:
+        """The rejection's ``error`` evidence: the one-line message on how the run ended, restated with this
+        verifier's limits ("ran past the 5 s wall clock (timeout_s)"), then the tail of stderr, within
+        ``chars``."""
+        if not result.message or not result.error.startswith(result.message):
+            return result.error[-chars:]
+        message = describe(result.reason, result.facts, self.sandbox.limits, self.sandbox.audit)[:chars]
+        rest = result.error[len(result.message):].lstrip("\n")
+        room = chars - len(message) - 1
+        return f"{message}\n{rest[-room:]}" if rest and room > 0 else message

@@ -17,6 +17,20 @@ _FENCE = re.compile(r"(?:^(?P<indent>[ \t]*)|(?<![`~\n]))(?P<fence>(?P<char>[`~]
                     r"(?P<info>(?(indent)[^`\n]*|[\w+#.-]*[ \t]*\r?))\n"
                     r"(?P<body>.*?)(?:(?P<close>^[ \t]*(?P=fence)(?P=char)*[ \t]*\r?$)|\Z)", re.DOTALL | re.MULTILINE)
 _LANGUAGE = re.compile(r"[ \t]*([\w+#.-]*)")
+# Code on a fence's own line, which chat models write: "```python def f(x): return x```" (closed on that
+# line) or "```python def f(x):" with the rest of the block below it. Taken as code only when unambiguous
+# (``_split_fence_lines``). Such a fence starts a line or follows a space (not a quote: "'```python'" in a
+# string literal is no fence), its info string holds no backtick or tilde, and the same run closes it.
+_OPENER_WITH_INFO = re.compile(r"(?:^|(?<=[ \t]))(?P<fence>(?P<char>[`~])(?P=char){2,})(?P<info>[^`~\n]*)$")
+_CLOSED_ON_LINE = re.compile(r"(?:^|(?<=[ \t]))(?P<fence>(?P<char>[`~])(?P=char){2,})(?P<info>[^`~\n]+)"
+                             r"(?P=fence)(?![`~])")
+_INFO = re.compile(r"(?P<lang>[\w+#.-]*)(?P<rest>.*)", re.DOTALL)
+# Words a Python statement starts with that are no language tag: "```python title=x" stays an info
+# string, "```python def f(x):" is code. On one line without a tag ("```import os```" is as likely an
+# inline mention) only a definition counts.
+_STATEMENT_STARTS = frozenset({"def", "class", "async", "import", "from", "return", "if", "for", "while", "with",
+                               "try", "raise", "assert", "lambda", "yield", "del", "global", "nonlocal"})
+_DEFINITION_STARTS = frozenset({"def", "class", "async", "@"})
 _DECODER = json.JSONDecoder()
 _CODE_LANGS = {"python": ("python", "py", "python3", "")}
 _DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
@@ -85,10 +99,11 @@ def _scan(text: str, max_starts: int = 64) -> tuple[Any, str] | None:
 def extract_code(text: str, mode: str = "auto", language: str = "python") -> str | None:
     """Program text from a completion. ``raw``: the text as is. ``fenced``: the fenced blocks in
     ``language`` (or unlabelled; for Python chosen as ``_python_code`` says), else the first block, else
-    None. ``auto``: fenced when there is a fence, raw otherwise."""
+    None. ``auto``: fenced when there is a fence, raw otherwise. Python written on a fence's own line
+    ("```python def f(x): return x```") counts as a block when that is unambiguous (``_split_fence_lines``)."""
     if mode == "raw":
         return text
-    blocks = fenced_blocks(text)
+    blocks = fenced_blocks(_split_fence_lines(text) if language == "python" else text)
     if not blocks:
         return text if mode == "auto" else None
     wanted = _CODE_LANGS.get(language, (language, ""))
@@ -96,6 +111,109 @@ def extract_code(text: str, mode: str = "auto", language: str = "python") -> str
     if not bodies:
         return blocks[0][1]
     return _python_code(bodies) if language == "python" else bodies[0]
+
+
+def _split_fence_lines(text: str) -> str:
+    """``text`` with Python code that shares a line with its fence moved onto lines of its own, so that
+    ``fenced_blocks`` sees an ordinary block: "```python def f(x): return x```" becomes "```python",
+    "def f(x): return x", "```"; "```python def f(x):" (a block's first line) becomes "```python",
+    "def f(x):". Only where it is unambiguous: the tag is Python's or missing; the code starts with a
+    statement keyword or a decorator (a definition, for a fence closed on its line without a tag:
+    "```import os```" is as likely an inline mention) and parses, with the block's other lines; the fence
+    is not inside another block; and the whole text is not a Python program itself (whose fences are in
+    string literals)."""
+    lines = text.splitlines(keepends=True)
+    if ("```" not in text and "~~~" not in text) or not any(_may_hold_code(line) for line in lines):
+        return text
+    if _parse(text) is not None:
+        return text
+    out, inside = [], None
+    for index, line in enumerate(lines):
+        content = line.rstrip("\r\n")
+        if inside is not None:
+            inside = None if _closes(content, inside) else inside
+            out.append(line)
+            continue
+        split = _split_line(content, lines[index + 1:])
+        if split is None:
+            inside = _opens(content)
+            out.append(line)
+            continue
+        pieces, inside = split
+        out.append("\n".join(pieces) + line[len(content):])
+    return "".join(out)
+
+
+def _split_line(line: str, below: list[str]) -> tuple[list[str], str | None] | None:
+    """(the lines that replace ``line``, the fence it leaves open or None) when ``line`` holds code on a
+    fence line; None otherwise."""
+    for match in _CLOSED_ON_LINE.finditer(line):
+        found = _fence_code(match["info"], one_line=True)
+        if found is None or _parse(found[1]) is None:
+            continue
+        before, after = line[:match.start()], line[match.end():].strip()
+        indent = "" if before.strip() else before
+        fence = indent + match["fence"]
+        pieces = ([before.rstrip()] if before.strip() else []) + [fence + found[0], indent + found[1], fence]
+        if not after:
+            return pieces, None
+        rest = _split_line(after, below)
+        return (pieces + rest[0], rest[1]) if rest else (pieces + [after], _opens(after))
+    match = _OPENER_WITH_INFO.search(line)
+    found = _fence_code(match["info"], one_line=False) if match else None
+    if found is None:
+        return None
+    before = line[:match.start()]
+    indent = "" if before.strip() else before
+    body = []
+    for below_line in below:
+        if _closes(below_line.rstrip("\r\n"), match["fence"]):
+            break
+        body.append(below_line)
+    if _parse(indent + found[1] + "\n" + "".join(body)) is None:
+        return None
+    pieces = [before.rstrip()] if before.strip() else []
+    return pieces + [indent + match["fence"] + found[0], indent + found[1]], match["fence"]
+
+
+def _may_hold_code(line: str) -> bool:
+    """A cheap first look (no parsing): a fence on ``line`` is followed by what ``_fence_code`` takes."""
+    if any(_fence_code(m["info"], one_line=True) for m in _CLOSED_ON_LINE.finditer(line)):
+        return True
+    match = _OPENER_WITH_INFO.search(line.rstrip("\r\n"))
+    return bool(match and _fence_code(match["info"], one_line=False))
+
+
+def _fence_code(info: str, one_line: bool) -> tuple[str, str] | None:
+    """``(language tag, code)`` when a fence's info string is Python code after a Python tag (or no tag),
+    else None: "python def f(x):" gives ("python", "def f(x):"), "def f(x):" gives ("", "def f(x):")."""
+    info = info.strip()
+    match = _INFO.match(info)
+    lang, rest = match["lang"], match["rest"]
+    if lang in _STATEMENT_STARTS or (not lang and info.startswith("@")):
+        lang, code = "", info
+    elif lang and lang.casefold() in _CODE_LANGS["python"] and rest[:1] in (" ", "\t"):
+        code = rest.strip()
+    else:
+        return None
+    first = re.match(r"@|[A-Za-z_]\w*", code)
+    starts = _DEFINITION_STARTS if one_line and not lang else _STATEMENT_STARTS | {"@"}
+    return (lang, code) if first is not None and first[0] in starts else None
+
+
+def _opens(line: str) -> str | None:
+    """The fence ``line`` opens as ``_FENCE`` reads it (at the line's start, or after prose with only a
+    language tag after it), or None."""
+    match = re.match(r"[ \t]*(`{3,})[^`]*$|[ \t]*(~{3,})", line) or re.search(
+        r"(?<![`~])(`{3,}|~{3,})[\w+#.-]*[ \t]*$", line)
+    return next(group for group in match.groups() if group) if match else None
+
+
+def _closes(line: str, fence: str) -> bool:
+    """Whether ``line`` ends a block ``fence`` opened: the same run (or a longer one) alone, or a code
+    line that ends with it (how ``fenced_blocks`` ends an unclosed block)."""
+    stripped = line.strip()
+    return stripped.endswith(fence) and (stripped.strip(fence[0]) == "" or stripped[0] != fence[0])
 
 
 def _python_code(bodies: list[str]) -> str:
