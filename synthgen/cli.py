@@ -65,6 +65,7 @@ def generate(recipe: Path, overrides: tuple[str, ...], out: Path | None, limit: 
     """Generate the dataset RECIPE describes (resumes an interrupted run)."""
     from .api import resolve_out_dir, run_recipe
     from .console import quiet_console
+    from .mix.measured import describe_measurement
     from .recipe import load_recipe
 
     loaded = load_recipe(recipe, list(overrides))
@@ -77,6 +78,10 @@ def generate(recipe: Path, overrides: tuple[str, ...], out: Path | None, limit: 
         mix = report.mix
         click.echo(f"mix: {mix['n_real']} real + {mix['n_synthetic']} synthetic "
                    f"(share {mix['synthetic_share']:.2f}, cap {mix['cap']:.2f}) -> {result.run_dir / 'mix'}")
+        measured = describe_measurement(mix.get("measured"))
+        if measured:
+            click.echo(f"mix: {measured}; {(mix.get('dropped') or {}).get('over_measured_share', 0)} synthetic "
+                       "rows left out (over_measured_share)")
     if report.failed_gate:
         from .errors import GateFailure
 

@@ -52,7 +52,17 @@ def test_a_stratum_without_enough_rows_lends_its_places_to_the_best_rows_left():
     lengths = np.array([10, 10, 10, 2, 2, 2, 2, 2, 2, 2])
     scores = np.array([0.0, 1.0, 2.0, 9.0, 8.0, 7.0, 6.0, 5.0, 4.0, 3.0])
     picked = stratified_top(scores, lengths, real_lengths=np.full(50, 10), k=5)
-    assert picked == [3, 4, 2, 1, 0]  # the three long rows, then the two best short ones, best first
+    assert picked == [2, 1, 0, 3, 4]  # the three long rows (best first), then the two best short ones
+
+
+def test_every_prefix_of_the_order_follows_the_real_length_strata():
+    # real rows: a quarter 4 words, three quarters 12; a prefix of the order keeps that proportion
+    real = np.array([4] * 25 + [12] * 75)
+    lengths = np.array([4] * 40 + [12] * 40)
+    scores = np.random.default_rng(0).normal(size=80) + np.where(lengths == 4, 3.0, 0.0)  # short rows score higher
+    order = stratified_top(scores, lengths, real, k=40)
+    for prefix in (4, 8, 20, 40):
+        assert abs(sum(lengths[order[:prefix]] == 4) - prefix / 4) <= 1
 
 
 def test_the_mixer_uses_it_and_says_so():

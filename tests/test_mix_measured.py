@@ -15,7 +15,8 @@ from pydantic import ValidationError
 
 from synthgen.errors import RecipeError
 from synthgen.mix import Mixer, MixError
-from synthgen.mix.measured import ShareMeasure, describe_measurement, measure_share, rows_at_share
+from synthgen.mix.measured import (ShareMeasure, describe_measurement, measure_share, percent, rows_at_share,
+                                   split_for_measure)
 from synthgen.recipe.mix_schema import MixConfig
 
 
@@ -107,17 +108,49 @@ def test_synthetic_rows_that_carry_the_held_out_text_are_flagged():
     seen = [t + " indeed" for t in VALIDATION]
     result = Mixer(0.5, measure=ShareMeasure(0.05)).mix(rows(REAL), rows(seen), rows(VALIDATION))
     assert result.summary()["measured"]["perplexity_ratio"] < 1
-    assert any("made the held-out real text more likely" in w and "mix.validation" in w for w in result.warnings)
+    note = next(w for w in result.warnings if "made the held-out real text more likely" in w)
+    assert "either they add what the real data lacks, or the generator saw that text" in note
+    assert "mix.validation" in note
 
 
 def test_too_little_real_text_to_measure_on_is_refused_with_the_fix():
-    with pytest.raises(MixError, match="mix.validation gives 5") as err:
-        Mixer(0.5, measure=ShareMeasure()).mix(rows(REAL), rows(MORE_REAL), rows(VALIDATION[:5]))
+    with pytest.raises(MixError, match="mix.validation has 5 with text") as err:
+        Mixer(0.5, measure=ShareMeasure()).mix(rows(REAL), rows(MORE_REAL), rows(VALIDATION[:5]) + [{"text": " "}] * 30)
     assert "mix.validation" in err.value.hint
-    with pytest.raises(MixError, match="mix.validation_share gives 6"):
+    with pytest.raises(MixError, match="mix.validation_share holds out 6 of the 30 real texts") as err:
         Mixer(0.5, measure=ShareMeasure(validation_share=0.2)).mix(rows(REAL[:30]), rows(MORE_REAL))
-    with pytest.raises(MixError, match="max_perplexity_rise must be > 0"):
-        ShareMeasure(0.0)
+    assert "raise mix.validation_share" in err.value.hint
+    with pytest.raises(MixError, match="600 of the 600 real texts are also in mix.validation") as err:
+        Mixer(0.5, measure=ShareMeasure()).mix(rows(REAL), rows(MORE_REAL), rows(REAL))
+    assert "not in mix.real" in err.value.hint
+    for bad in (0.0, float("nan"), float("inf")):
+        with pytest.raises(MixError, match="max_perplexity_rise must be > 0"):
+            ShareMeasure(bad)
+
+
+def test_a_held_out_text_is_never_fitted_on_through_a_duplicate():
+    fit, held, source = split_for_measure(REAL + REAL, None, ShareMeasure(validation_share=0.2), seed=0)
+    assert source == "held out of the real rows" and len(held) == 240 and not set(fit) & set(held)
+
+
+def test_a_smaller_share_keeps_what_the_strategy_prefers():
+    scored = [{"text": t, "score": i / 300} for i, t in enumerate(generated(300, 5))]
+    result = Mixer(0.3, "best_score", score_field="score", measure=ShareMeasure(0.05)).mix(
+        rows(REAL), scored, rows(VALIDATION))
+    kept = sorted(row["score"] for row in result.records if row["source"] == "synthetic")
+    assert 0 < len(kept) < 257 and kept == sorted(row["score"] for row in scored)[-len(kept):]  # the best ones
+    topics = [{"text": t, "topic": i % 3} for i, t in enumerate(generated(300, 6))]
+    result = Mixer(0.3, "stratified", stratify_by="topic", measure=ShareMeasure(0.05)).mix(
+        rows(REAL), topics, rows(VALIDATION))
+    counts = [sum(r.get("topic") == k for r in result.records if r["source"] == "synthetic") for k in range(3)]
+    assert 0 < result.n_synthetic < 257 and max(counts) - min(counts) <= 1
+
+
+def test_synthetic_rows_far_longer_than_any_real_text_are_named():
+    long_row = " ".join(["word"] * 20_000)
+    result = Mixer(0.5, measure=ShareMeasure(0.05)).mix(rows(REAL), rows(generated(299, 7) + [long_row]),
+                                                        rows(VALIDATION))
+    assert any("1 synthetic rows are over 10x the longest real text" in w and "20000" in w for w in result.warnings)
 
 
 def test_measure_share_bisects_on_the_probe_and_counts_rows_like_the_cap():
@@ -132,11 +165,14 @@ def test_measure_share_bisects_on_the_probe_and_counts_rows_like_the_cap():
 def test_recipe_keys_need_measure_share():
     assert MixConfig(real="r.jsonl", measure_share=True, validation="v.jsonl").validation.name == "v.jsonl"
     for stray in ({"validation": "v.jsonl"}, {"max_perplexity_rise": 0.1}, {"validation_share": 0.3}):
-        with pytest.raises(ValidationError, match="only apply with measure_share = true"):
+        with pytest.raises(ValidationError, match="used only with measure_share = true; add it, or remove it"):
             MixConfig(real="r.jsonl", **stray)
-    for bad in ({"max_perplexity_rise": 0}, {"validation_share": 1.0}):
+    for bad in ({"max_perplexity_rise": 0}, {"max_perplexity_rise": float("inf")}, {"validation_share": 1.0}):
         with pytest.raises(ValidationError):
             MixConfig(real="r.jsonl", measure_share=True, **bad)
+    with pytest.raises(ValidationError, match="with validation set it is not used"):
+        MixConfig(real="r.jsonl", measure_share=True, validation="v.jsonl", validation_share=0.3)
+    assert percent(0.05) == "5%" and percent(0.005) == "0.5%" and percent(0.025) == "2.5%"
 
 
 def write_jsonl(path, texts):
@@ -169,6 +205,11 @@ def test_a_run_with_measure_share_reports_the_measurement(write_recipe, tmp_path
 
     dropped = pq.read_table(result.run_dir / "mix" / "dropped.parquet").to_pylist()
     assert sum(r["reason"] == "over_measured_share" for r in dropped) == mix["dropped"].get("over_measured_share", 0)
+    from synthgen.cli import cli
+
+    again = CliRunner().invoke(cli, ["generate", str(tmp_path / "recipe.toml"), "--quiet", "--overwrite"])
+    assert again.exit_code == 0, again.output
+    assert f"mix: {line}; {mix['dropped']['over_measured_share']} synthetic rows left out" in again.output
 
 
 def test_a_missing_or_small_validation_file_stops_the_run_before_generating(write_recipe, tmp_path):
@@ -178,8 +219,12 @@ def test_a_missing_or_small_validation_file_stops_the_run_before_generating(writ
     write_jsonl(tmp_path / "real_big.jsonl", REAL)
     write_jsonl(tmp_path / "small.jsonl", VALIDATION[:3])
     base = '\n[mix]\nreal = "real_big.jsonl"\nmeasure_share = true\n'
+    write_jsonl(tmp_path / "blanks.jsonl", VALIDATION[:12] + [" "] * 13)
     for extra, message in ((base + 'validation = "absent.jsonl"\n', "mix.validation"),
-                           (base + 'validation = "small.jsonl"\n', "mix.validation: measure_share needs at least 20")):
+                           (base + 'validation = "small.jsonl"\n', "mix.validation (small.jsonl): mix.measure_share "
+                                                                    "needs at least 20 real texts"),
+                           (base + 'validation = "blanks.jsonl"\n', "has 12 with text"),
+                           (base + 'validation = "real_big.jsonl"\n', "600 of the 600 real texts are also in")):
         backend = ScriptedBackend()
         with pytest.raises(RecipeError, match=re.escape(message)):
             run_recipe(write_recipe(extra=extra), backend=backend, progress=False)
@@ -200,8 +245,17 @@ def test_cli_measures_and_says_so(tmp_path):
     probes = summary["measured"]["probes"]
     assert "measuring the synthetic share" in result.stderr
     assert result.stderr.count("held-out perplexity x") == len(probes) > 1  # a line per fit, as it goes
-    refused = CliRunner().invoke(mix_command, args[:-1] + [str(tmp_path / "mix2"), "--validation", str(validation)])
-    assert refused.exit_code == 2 and "--measure-share" in refused.output
+    for flags, message in ((["--validation", str(validation)], "--validation: used only with --measure-share"),
+                           (["--max-perplexity-rise", "0.1"], "--max-perplexity-rise: used only with --measure-share"),
+                           (["--measure-share", "--validation", str(validation), "--validation-share", "0.3"],
+                            "with --validation it is not used")):
+        refused = CliRunner().invoke(mix_command, args[:-1] + [str(tmp_path / "mix2")] + flags)
+        assert refused.exit_code == 2 and message in refused.output, refused.output
+    other = tmp_path / "other.jsonl"
+    other.write_text("".join(json.dumps({"body": t}) + "\n" for t in VALIDATION))
+    missing = CliRunner().invoke(mix_command, args[:-1] + [str(tmp_path / "mix3"), "--measure-share", "--validation",
+                                                          str(other)])
+    assert missing.exit_code == 1 and str(other) in missing.output and "--real-text-field" in missing.output
 
 
 def test_the_mixer_package_stays_light_to_import():
@@ -212,3 +266,31 @@ def test_the_mixer_package_stays_light_to_import():
 
     code = "import sys, synthgen.mix; print(sorted({'numpy', 'datasets', 'pyarrow'} & set(sys.modules)))"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+
+
+def test_validate_warns_when_the_measured_text_is_few_shot_text(write_recipe, tmp_path):
+    from synthgen.api import validate_recipe
+    from synthgen.recipe import load_recipe
+
+    from conftest import REAL as FEW_SHOT  # the tiny recipe's prompt.few_shot rows (real.jsonl)
+
+    write_jsonl(tmp_path / "real_big.jsonl", REAL)
+    write_jsonl(tmp_path / "seen.jsonl", FEW_SHOT + VALIDATION)
+    write_jsonl(tmp_path / "unseen.jsonl", VALIDATION)
+    base = '\n[mix]\nreal = "real_big.jsonl"\nmeasure_share = true\n'
+    seen = validate_recipe(load_recipe(write_recipe(extra=base + 'validation = "seen.jsonl"\n'))).warnings
+    assert any("4 of the texts the share is measured on are few-shot examples" in w for w in seen)
+    unseen = validate_recipe(load_recipe(write_recipe(extra=base + 'validation = "unseen.jsonl"\n'))).warnings
+    assert not any("few-shot" in w for w in unseen)
+
+
+def test_a_failed_mix_names_the_command_that_rebuilds_it_with_the_same_settings(tmp_path):
+    from synthgen.mix.run import check_mix_written, failed_mix_summary
+
+    mixer = Mixer(0.3, "best_score", score_field="judge", measure=ShareMeasure(0.02))
+    summary = failed_mix_summary(mixer, MixError("boom"))
+    with pytest.raises(MixError) as err:
+        check_mix_written(summary, tmp_path)
+    for part in ("--max-synthetic-share 0.3", "--strategy best_score", "--score-field judge", "--measure-share",
+                 "--max-perplexity-rise 0.02"):
+        assert part in err.value.hint

@@ -30,8 +30,14 @@ def run_mix(real: Path, synthetic: Path, out: Path, *, max_synthetic_share: floa
     check_out_dir(out)
     mixer = Mixer(max_synthetic_share, strategy, text_field=text_field, real_text_field=real_text_field, **options)
     held_out = None if validation is None else read_rows(validation, relative_to=CURRENT_FOLDER)
-    result = mixer.mix(read_rows(real, relative_to=CURRENT_FOLDER), read_rows(synthetic, relative_to=CURRENT_FOLDER),
-                       held_out, lambda line: click.echo(line, err=True))
+    try:
+        result = mixer.mix(read_rows(real, relative_to=CURRENT_FOLDER),
+                           read_rows(synthetic, relative_to=CURRENT_FOLDER), held_out,
+                           lambda line: click.echo(line, err=True))
+    except MixError as exc:
+        if validation is not None and "mix.validation" in exc.message:
+            raise MixError(f"{validation}: {exc.message}", hint=exc.hint) from None
+        raise
     write_mix(result, out)
     return result
 
@@ -74,24 +80,23 @@ def _echo_result(result: MixResult, out: Path) -> None:
 @click.option("--measure-share", is_flag=True,
               help="Keep, below the cap, only the share at which held-out real text's n-gram perplexity rises by "
                    "at most --max-perplexity-rise.")
-@click.option("--max-perplexity-rise", type=click.FloatRange(min=0, min_open=True), default=0.05, show_default=True,
-              help="With --measure-share: the held-out perplexity rise allowed.")
+@click.option("--max-perplexity-rise", type=click.FloatRange(min=0, min_open=True),
+              help="With --measure-share: the held-out perplexity rise allowed [default: 0.05].")
 @click.option("--validation", type=click.Path(exists=True, path_type=Path),
               help="With --measure-share: real rows the generator never saw, measured on only (default: "
                    "--validation-share of the real rows, held out of the measurement).")
-@click.option("--validation-share", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.2,
-              show_default=True, help="With --measure-share and no --validation: real rows held out to measure on.")
+@click.option("--validation-share", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              help="With --measure-share and no --validation: real rows held out to measure on [default: 0.2].")
 @reports_errors
 def mix_command(real: Path, synthetic: Path, out: Path, max_synthetic_share: float | None, strategy: str,
                 text_field: str, real_text_field: str | None, stratify_by: str | None, score_field: str | None,
                 override_reason: str | None, seed: int, depth: int, loop_temperature: float | None,
-                loop_top_p: float | None, measure_share: bool, max_perplexity_rise: float,
-                validation: Path | None, validation_share: float) -> None:
+                loop_top_p: float | None, measure_share: bool, max_perplexity_rise: float | None,
+                validation: Path | None, validation_share: float | None) -> None:
     """Keep every REAL row and add synthetic rows up to a capped share (accumulate, never replace)."""
-    if validation is not None and not measure_share:
-        raise click.UsageError("--validation is only measured on with --measure-share: add it, or drop --validation")
-    measure = ShareMeasure(max_perplexity_rise, validation_share) if measure_share else None
+    check_measure_flags(measure_share, max_perplexity_rise, validation, validation_share)
     try:
+        measure = measure_settings(measure_share, max_perplexity_rise, validation_share)
         result = run_mix(real, synthetic, out, max_synthetic_share=max_synthetic_share, strategy=strategy,
                          text_field=text_field, real_text_field=real_text_field, stratify_by=stratify_by,
                          score_field=score_field, override_reason=override_reason, seed=seed, depth=depth,
@@ -102,10 +107,31 @@ def mix_command(real: Path, synthetic: Path, out: Path, max_synthetic_share: flo
     _echo_result(result, out)
 
 
+def check_measure_flags(measure_share: bool, rise: float | None, validation: Path | None,
+                        validation_share: float | None) -> None:
+    """The share-measurement flags only with ``--measure-share``, and never both ways to hold text out."""
+    given = [flag for flag, value in (("--max-perplexity-rise", rise), ("--validation", validation),
+                                      ("--validation-share", validation_share)) if value is not None]
+    if given and not measure_share:
+        raise click.UsageError(f"{', '.join(given)}: used only with --measure-share; add it, or drop "
+                               f"{'them' if len(given) > 1 else 'it'}")
+    if validation is not None and validation_share is not None:
+        raise click.UsageError("--validation-share holds real rows out when there is no --validation file; with "
+                               "--validation it is not used: drop one of them")
+
+
+def measure_settings(measure_share: bool, rise: float | None, validation_share: float | None) -> ShareMeasure | None:
+    if not measure_share:
+        return None
+    default = ShareMeasure()
+    return ShareMeasure(default.max_perplexity_rise if rise is None else rise,
+                        default.validation_share if validation_share is None else validation_share)
+
+
 FLAGS = {"mix.max_synthetic_share": "--max-synthetic-share", "mix.override_reason": "--override-reason",
          "mix.stratify_by": "--stratify-by", "mix.score_field": "--score-field", "mix.measure_share": "--measure-share",
          "mix.validation_share": "--validation-share", "mix.validation": "--validation",
-         "mix.max_perplexity_rise": "--max-perplexity-rise"}
+         "mix.max_perplexity_rise": "--max-perplexity-rise", "mix.text_field": "--real-text-field"}
 
 
 def with_flags(text: str | None) -> str | None:

@@ -80,19 +80,21 @@ def word_counts(texts: Sequence[str]) -> np.ndarray:
 def stratified_top(scores: np.ndarray, lengths: np.ndarray, real_lengths: np.ndarray, k: int,
                    strata: int = STRATA) -> list[int]:
     """The ``k`` best-scoring rows, taken per length stratum (quantiles of ``real_lengths``) in proportion
-    to the real rows in it; places a stratum cannot fill go to the best rows left, whatever their length."""
+    to the real rows in it; places a stratum cannot fill go to the best rows left, whatever their length.
+    Ordered so that every prefix is such a choice too (a measured share below the cap keeps a prefix): the
+    strata's rows interleaved by their quotas (the r-th of a quota q at (r + ½)/q, best first within a
+    stratum), then the rows that filled the places left."""
     edges = np.unique(np.quantile(real_lengths, np.linspace(0, 1, strata + 1)[1:-1])) if len(real_lengths) else []
     row_stratum = np.searchsorted(edges, lengths, side="right")
     real_share = np.bincount(np.searchsorted(edges, real_lengths, side="right"), minlength=len(edges) + 1)
     quotas = _proportional(real_share, k)
     order = np.argsort(-scores, kind="stable")
-    taken, chosen = np.zeros(len(scores), bool), []
+    taken, placed = np.zeros(len(scores), bool), []
     for stratum, quota in enumerate(quotas):
         members = order[row_stratum[order] == stratum][:quota]
         taken[members] = True
-        chosen += members.tolist()
-    chosen += order[~taken[order]][: k - len(chosen)].tolist()
-    return sorted(chosen, key=lambda i: -scores[i])
+        placed += [((rank + 0.5) / quota, -scores[i], i) for rank, i in enumerate(members.tolist())]
+    return [i for *_, i in sorted(placed)] + order[~taken[order]][: k - len(placed)].tolist()
 
 
 def _proportional(counts: np.ndarray, k: int) -> list[int]:

@@ -14,13 +14,14 @@ examples): scored on text the generator learnt from, synthetic rows carry that t
 large a share is safe?"). Give such rows as ``validation``; otherwise a seeded ``validation_share`` of the
 real rows is held out of the fit (they stay in the mix: real data is never dropped).
 
-Which rows make up a share below the cap: a seeded shuffle of the rows the strategy chose at the cap, so
-each smaller share is a uniform part of that choice and keeps its strategy's character.
+Which rows make up a share below the cap: the first rows of the strategy's own order (best first for
+``best_score``, ``importance`` and ``diversity_first``; a seeded random order for ``random``; the strata in
+turn for ``stratified``), so a smaller share keeps what the strategy prefers.
 
-What it sees: how far the synthetic rows move an n-gram model of the real text, i.e. drift in the real
-data's own words and phrasings (what collapse does). Text with words of its own moves it little (the test
-backend's lines of random words at a 0.29 share beside 150 pydoc paragraphs: ×1.045), so it is no check of
-topic or task coverage.
+What it sees: how far the synthetic rows move an n-gram model of the real text (a conversation is read as
+its ``role: content`` lines, every turn). That is fidelity to the real data's words and phrasings, what
+collapse erodes; it is no check of correctness, or of topic or task coverage. Shares count rows, while the
+model weighs tokens: a few very long rows can set the share for all (the mix warns about such rows).
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ class ShareMeasure:
     max_fit_rows: int = 20_000
 
     def __post_init__(self) -> None:
-        if not 0 < self.max_perplexity_rise:
+        if not (0 < self.max_perplexity_rise and math.isfinite(self.max_perplexity_rise)):
             raise MixError(f"mix.max_perplexity_rise must be > 0, got {self.max_perplexity_rise}",
                            hint="e.g. 0.05: the held-out perplexity may rise by at most 5%")
         if not 0 < self.validation_share < 1:
@@ -71,6 +72,7 @@ class ShareMeasurement:
     n_validation: int = 0
     validation: str = HELD_OUT
     max_perplexity_rise: float = 0.05
+    long_rows: str | None = None  # a warning: synthetic rows far longer than the real ones (they set the share)
 
     def summary(self) -> dict[str, Any]:
         kept = [ratio for share, ratio in self.probes if share == self.share]
@@ -87,15 +89,14 @@ def measure_share(fit_texts: Sequence[str], validation_texts: Sequence[str], syn
     """The largest share of ``synthetic_texts`` (in their order: a smaller share is a prefix) beside
     ``fit_texts`` whose held-out perplexity on ``validation_texts`` is within the allowed rise. Shares are
     of the mix, whose real rows number ``n_real`` (default: the fit texts); the proxy keeps its proportions.
-    ``progress`` gets one line as it starts and one per probe."""
-    _check_sizes(fit_texts, validation_texts, validation)
+    ``progress`` gets one line as it starts and one per fit."""
     n_real = len(fit_texts) if n_real is None else n_real
     offered = len(synthetic_texts) / (len(synthetic_texts) + n_real) if synthetic_texts else 0.0
     fit_texts = _sampled(fit_texts, settings.max_fit_rows, seed)
     synthetic_texts = synthetic_texts[:rows_at_share(len(fit_texts), len(synthetic_texts), offered)]
     say = progress or (lambda line: None)
     say(f"measuring the synthetic share: {len(synthetic_texts)} synthetic beside {len(fit_texts)} real texts, "
-        f"perplexity on {len(validation_texts)} held-out real texts (up to {settings.steps + 1} fits)")
+        f"perplexity on {len(validation_texts)} held-out real texts (up to {settings.steps + 2} fits)")
     probe = _Probe(fit_texts, validation_texts, synthetic_texts, settings.order, offered)
     result = ShareMeasurement(0.0, offered, probe.baseline, [], len(fit_texts), len(validation_texts), validation,
                               settings.max_perplexity_rise)
@@ -120,6 +121,11 @@ def measure_share(fit_texts: Sequence[str], validation_texts: Sequence[str], syn
     return result
 
 
+def percent(rise: float) -> str:
+    """``0.05`` → ``5%``, ``0.005`` → ``0.5%`` (never rounded to 0%)."""
+    return f"{rise * 100:.3g}%"
+
+
 def describe_measurement(measured: dict[str, Any] | None) -> str | None:
     """One line for the CLI, reports and dataset card from :meth:`ShareMeasurement.summary`; None if absent."""
     if not isinstance(measured, dict):
@@ -138,29 +144,55 @@ def rows_at_share(n_real: int, n_offered: int, share: float) -> int:
     return n_offered if allowance is None else min(allowance, n_offered)
 
 
-def split_validation(n: int, fraction: float, seed: int) -> tuple[list[int], list[int]]:
-    """``(fit, held out)`` positions of ``n`` real texts: a seeded ``fraction`` held out, both in order."""
-    held = set(random.Random(seed).sample(range(n), round(n * fraction)))
-    return [i for i in range(n) if i not in held], sorted(held)
+def split_for_measure(real_texts: Sequence[str], validation_texts: Sequence[str] | None, settings: ShareMeasure,
+                      seed: int) -> tuple[list[str], list[str], str]:
+    """``(fit, held out, source)``: ``validation_texts`` when given (source ``mix.validation``), else a seeded
+    ``validation_share`` of the real texts (source :data:`HELD_OUT`). A real text equal to a held-out one is
+    never fitted on (a duplicate would be scored on what the model saw). Too few of either: a MixError."""
+    if validation_texts is None:
+        n = len(real_texts)
+        held_at = set(random.Random(seed).sample(range(n), round(n * settings.validation_share)))
+        held, source = [t for i, t in enumerate(real_texts) if i in held_at], HELD_OUT
+    else:
+        held, source = list(validation_texts), VALIDATION_KEY
+    seen = set(held)
+    fit = [t for t in real_texts if t not in seen]
+    _check_sizes(len(real_texts), fit, held, source)
+    return fit, held, source
 
 
-def shuffled(items: Sequence[Any], seed: int) -> list[Any]:
-    """``items`` in a seeded order: every prefix is a uniform sample of them."""
-    order = list(range(len(items)))
-    random.Random(seed).shuffle(order)
-    return [items[i] for i in order]
-
-
-def _check_sizes(fit_texts: Sequence[str], validation_texts: Sequence[str], validation: str) -> None:
-    if len(validation_texts) < MIN_VALIDATION_ROWS:
-        where = "mix.validation_share" if validation == HELD_OUT else VALIDATION_KEY
+def _check_sizes(n_real: int, fit: list[str], held: list[str], source: str) -> None:
+    if len(held) < MIN_VALIDATION_ROWS:
+        if source == HELD_OUT:
+            raise MixError(f"mix.measure_share needs at least {MIN_VALIDATION_ROWS} real texts to measure on; "
+                           f"mix.validation_share holds out {len(held)} of the {n_real} real texts",
+                           hint=f"raise mix.validation_share, add real rows, or give real rows the generator never "
+                                f"saw as {VALIDATION_KEY}")
         raise MixError(f"mix.measure_share needs at least {MIN_VALIDATION_ROWS} real texts to measure on; "
-                       f"{where} gives {len(validation_texts)}",
-                       hint=f"give more real rows the generator never saw as {VALIDATION_KEY}, or raise "
-                            "mix.validation_share")
-    if len(fit_texts) < MIN_FIT_ROWS:
+                       f"{VALIDATION_KEY} has {len(held)} with text",
+                       hint=f"give at least {MIN_VALIDATION_ROWS} real rows the generator never saw as "
+                            f"{VALIDATION_KEY}")
+    if len(fit) < MIN_FIT_ROWS:
+        if source == VALIDATION_KEY and n_real - len(fit) > 0 and n_real >= MIN_FIT_ROWS:
+            raise MixError(f"{n_real - len(fit)} of the {n_real} real texts are also in {VALIDATION_KEY}, which "
+                           f"leaves {len(fit)} to fit on (at least {MIN_FIT_ROWS} needed): the measurement would "
+                           "score what it fitted", hint=f"give {VALIDATION_KEY} real rows that are not in mix.real")
         raise MixError(f"mix.measure_share needs at least {MIN_FIT_ROWS} real texts beside the held-out ones; "
-                       f"the real data has {len(fit_texts)}", hint="add real rows, or set measure_share = false")
+                       f"the real data leaves {len(fit)}", hint="add real rows, or turn mix.measure_share off")
+
+
+def long_rows_note(real_texts: Sequence[str], synthetic_texts: Sequence[str], factor: int = 10) -> str | None:
+    """A warning when synthetic rows are over ``factor`` times the real texts' longest (in words): the
+    share counts rows but the measurement weighs tokens, so such rows set the share for all."""
+    if not real_texts or not synthetic_texts:
+        return None
+    longest_real = max(len(t.split()) for t in real_texts)
+    long = [n for n in (len(t.split()) for t in synthetic_texts) if n > factor * max(longest_real, 1)]
+    if not long:
+        return None
+    return (f"{len(long)} synthetic rows are over {factor}x the longest real text ({longest_real} words; the longest "
+            f"synthetic row has {max(long)}): the measured share counts rows but weighs their words, so they set it "
+            "for all; drop them with a length verifier before mixing")
 
 
 def _sampled(texts: Sequence[str], limit: int, seed: int) -> list[str]:

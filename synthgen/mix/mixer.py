@@ -14,8 +14,9 @@ from typing import Any, Callable, Iterable
 from .base import (DUPLICATE_IN_MIX, MISSING_TEXT, OVER_MEASURED_SHARE, OVER_MIX_CAP, SOURCE_REAL, SOURCE_SYNTHETIC,
                    MixError, MixTexts, is_non_text, mix_text, real_text, written_text)
 from .caps import CAP_KEY, OVERRIDE_KEY, default_cap, resolve_cap, synthetic_allowance
-from .fields import check_text_field, label_rows, require_field, with_reason
-from .measured import HELD_OUT, ShareMeasure, ShareMeasurement, measure_share, rows_at_share, shuffled, split_validation
+from .fields import check_text_field, columns, label_rows, require_field, with_reason
+from .measured import (VALIDATION_KEY, ShareMeasure, ShareMeasurement, long_rows_note, measure_share, percent,
+                       rows_at_share, split_for_measure)
 from .novelty import DiversityOrder
 from .strategies import STRATEGIES, check_selection
 
@@ -107,13 +108,15 @@ class Mixer:
         real_values = [row.get(self.text_field) for row in real]
         real_texts = [real_text(value) for value in real_values]
         eligible, offered, dropped = self._eligible(synthetic, real_texts)
-        chosen = self._choose(eligible, allowance, MixTexts(offered, [t for t in real_texts if t is not None]))
+        order = self._choose(eligible, allowance, MixTexts(offered, [t for t in real_texts if t is not None]))
+        within_cap = set(order)
+        dropped += [with_reason(row, OVER_MIX_CAP) for i, row in enumerate(eligible) if i not in within_cap]
+        kept, measured = len(order), None
+        if self.measure is not None and order:
+            kept, measured = self._measured([eligible[i] for i in order], real_texts, validation_rows, progress)
+            dropped += [with_reason(eligible[i], OVER_MEASURED_SHARE) for i in order[kept:]]
+        chosen = set(order[:kept])
         picked = [row for i, row in enumerate(eligible) if i in chosen]
-        dropped += [with_reason(row, OVER_MIX_CAP) for i, row in enumerate(eligible) if i not in chosen]
-        measured = None
-        if self.measure is not None and picked:
-            picked, over, measured = self._measured(picked, real_texts, validation_rows, progress)
-            dropped += [with_reason(row, OVER_MEASURED_SHARE) for row in over]
         records = real + label_rows(picked, SOURCE_SYNTHETIC)
         share = len(picked) / len(records) if records else 0.0
         result = MixResult(records, len(real), len(picked), share, label_rows(dropped, SOURCE_SYNTHETIC),
@@ -123,29 +126,31 @@ class Mixer:
         result.warnings = self._warnings(result, carried=len(carried)) + self._real_text_notes(real_values)
         return result
 
-    def _measured(self, picked: list[dict[str, Any]], real_texts: list[str | None],
-                  validation_rows: Iterable[dict[str, Any]] | None, progress: Callable[[str], None] | None):
-        """``(kept, over, measurement)``: the chosen rows cut at the measured share. Which rows a smaller share
-        keeps is a seeded shuffle of them (each share a uniform part of the strategy's choice); the kept
-        rows stay in input order."""
+    def _measured(self, ordered: list[dict[str, Any]], real_texts: list[str | None],
+                  validation_rows: Iterable[dict[str, Any]] | None, progress: Callable[[str], None] | None
+                  ) -> tuple[int, ShareMeasurement]:
+        """``(k, measurement)``: how many of the chosen rows, in the strategy's order, the measured share
+        keeps (a smaller share keeps what the strategy prefers)."""
         texts = [t for t in real_texts if t is not None]
-        if validation_rows is None:
-            fit, held = split_validation(len(texts), self.measure.validation_share, self.seed)
-            fit_texts, validation, source = [texts[i] for i in fit], [texts[i] for i in held], HELD_OUT
-        else:
-            rows = list(validation_rows)
-            check_text_field(rows, self.real_text_field, "validation")
-            validation = [t for t in (real_text(row.get(self.real_text_field)) for row in rows) if t is not None]
-            held = set(validation)  # a validation row also in the real data would be measured on what was fitted
-            fit_texts, source = [t for t in texts if t not in held], "mix.validation"
-        order = shuffled(range(len(picked)), self.seed)
-        offered = [mix_text(picked[i].get(self.text_field)) for i in order]
-        measured = measure_share(fit_texts, validation, offered, self.measure, self.seed, source, len(real_texts),
-                                 progress)
-        k = len(order) if measured.share >= measured.offered_share else rows_at_share(
-            len(real_texts), len(order), measured.share)
-        kept = set(order[:k])
-        return ([row for i, row in enumerate(picked) if i in kept], [picked[i] for i in order[k:]], measured)
+        fit, held, source = split_for_measure(texts, self._validation_texts(validation_rows), self.measure, self.seed)
+        offered = [mix_text(row.get(self.text_field)) for row in ordered]
+        measured = measure_share(fit, held, offered, self.measure, self.seed, source, len(real_texts), progress)
+        measured.long_rows = long_rows_note(texts, offered)
+        if measured.share >= measured.offered_share:
+            return len(ordered), measured
+        return rows_at_share(len(real_texts), len(ordered), measured.share), measured
+
+    def _validation_texts(self, rows: Iterable[dict[str, Any]] | None) -> list[str] | None:
+        """The texts of the validation rows (their column is the real rows' text field), or None."""
+        if rows is None:
+            return None
+        rows = list(rows)
+        if rows and not any(self.real_text_field in row for row in rows):
+            raise MixError(f"the {VALIDATION_KEY} rows have no {self.real_text_field!r} column (columns are: "
+                           f"{', '.join(columns(rows)) or 'none'})",
+                           hint=f"validation rows need the real rows' text column {self.real_text_field!r} "
+                                "(mix.text_field)")
+        return [t for t in (real_text(row.get(self.real_text_field)) for row in rows) if t is not None]
 
     def _real_records(self, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """``(real, carried)``: the real rows labelled ``source = real``, and the rows of the real input
@@ -186,41 +191,48 @@ class Mixer:
                 offered.append(text)
         return eligible, offered, dropped
 
-    def _choose(self, eligible: list[dict[str, Any]], allowance: int | None, texts: MixTexts) -> set[int]:
+    def _choose(self, eligible: list[dict[str, Any]], allowance: int | None, texts: MixTexts) -> list[int]:
+        """The chosen positions in the strategy's order (preferred first). When every row fits, the order
+        matters only to a share measurement, which keeps a prefix of it."""
         k = len(eligible) if allowance is None else min(allowance, len(eligible))
         if eligible:
             if self.strategy == "stratified":
                 require_field(eligible, self.stratify_by, "mix.stratify_by")
             if self.strategy == "best_score":
                 require_field(eligible, self.score_field, "mix.score_field", scores=True)
-        if k == len(eligible):
-            return set(range(k))
+        if k == len(eligible) and self.measure is None:
+            return list(range(k))
         picked = STRATEGIES[self.strategy](eligible, k, self, texts)
-        return set(check_selection(list(picked), len(eligible), k, self.strategy))
+        return check_selection(list(picked), len(eligible), k, self.strategy)
 
     def _warnings(self, result: MixResult, carried: int = 0) -> list[str]:
         notes = []
         if carried:
             notes.append(f"{carried} rows of the real data are tagged source='synthetic' (an earlier mix?): they "
                          "count as synthetic toward the cap, not as real")
-        if result.measured is not None and result.measured.share < result.measured.offered_share:
-            m = result.measured
-            notes.append(f"measured share {m.share:.3f} (offered {m.offered_share:.3f}): above it the held-out real "
-                         f"text's perplexity rose by more than {m.max_perplexity_rise:.0%}; "
-                         f"{result.dropped_by_reason().get(OVER_MEASURED_SHARE, 0)} synthetic rows left out "
-                         f"({OVER_MEASURED_SHARE})")
-        if result.measured is not None and result.measured.probes and result.measured.probes[0][1] < 1:
-            notes.append(f"the synthetic rows made the held-out real text more likely than the real rows alone "
-                         f"(perplexity ratio {result.measured.probes[0][1]:.3f} at share "
-                         f"{result.measured.probes[0][0]:.3f}): if the generator saw that text (its training data, "
-                         f"seeds or few-shot examples) the measurement cannot see harm; give real rows it never saw "
-                         f"as mix.validation")
+        if result.measured is not None:
+            notes += self._measure_notes(result)
         over = result.dropped_by_reason().get(OVER_MIX_CAP, 0)
         if over:
             notes.append(f"the real data ({result.n_real} rows) can carry at most {result.allowance} synthetic "
                          f"rows at a {self.cap} share: {over} synthetic rows left out ({OVER_MIX_CAP}); "
                          "add real data to use more of them")
         return notes
+
+    def _measure_notes(self, result: MixResult) -> list[str]:
+        m, notes = result.measured, []
+        if m.share < m.offered_share:
+            notes.append(f"measured share {m.share:.3f} (offered {m.offered_share:.3f}): above it the held-out real "
+                         f"text's perplexity rose by more than {percent(m.max_perplexity_rise)}; "
+                         f"{result.dropped_by_reason().get(OVER_MEASURED_SHARE, 0)} synthetic rows left out "
+                         f"({OVER_MEASURED_SHARE})")
+        if m.probes and m.probes[0][1] < 1:
+            notes.append(f"the synthetic rows made the held-out real text more likely than the real rows alone "
+                         f"(perplexity x{m.probes[0][1]:.3f} at share {m.probes[0][0]:.3f}): either they add what the "
+                         "real data lacks, or the generator saw that text (its training data, seeds or few-shot "
+                         "examples) and no harm could be measured; if so, give real rows it never saw as "
+                         f"{VALIDATION_KEY}")
+        return notes + ([m.long_rows] if m.long_rows else [])
 
     def _real_text_notes(self, values: list[Any]) -> list[str]:
         """What happened to real rows without a text string: kept as given, like every real row. A value

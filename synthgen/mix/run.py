@@ -89,4 +89,22 @@ def check_mix_written(summary: dict[str, Any] | None, run_dir: str | Path) -> No
         data, mix = Path(run_dir) / "data.parquet", Path(run_dir) / "mix"
         raise MixError(f"{mix} was not written: {error}",
                        hint=f"the dataset and report are written; fix what the error names, then build the mix with "
-                            f"`synthgen mix --real REAL --synthetic {data} --out {mix}`")
+                            f"`{mix_command_line(summary, data, mix)}`")
+
+
+def mix_command_line(summary: dict[str, Any], data: Path, mix: Path) -> str:
+    """The ``synthgen mix`` command that builds the mix a run's [mix] table asked for (its summary)."""
+    settings = summary.get("settings") or {}
+    parts = [f"synthgen mix --real REAL --synthetic {data} --out {mix}",
+             f"--max-synthetic-share {summary.get('cap')}"]
+    if summary.get("strategy", "random") != "random":
+        parts.append(f"--strategy {summary['strategy']}")
+    named = (("stratify_by", "stratify-by"), ("score_field", "score-field"))
+    parts += [f"--{flag} {settings[key]}" for key, flag in named if settings.get(key)]
+    if summary.get("override_reason"):
+        parts.append("--override-reason '...'")
+    measure = settings.get("measure")
+    if measure:
+        parts.append(f"--measure-share --max-perplexity-rise {measure['max_perplexity_rise']} "
+                     "[--validation VALIDATION]")
+    return " ".join(parts)

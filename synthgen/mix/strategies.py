@@ -45,7 +45,9 @@ def select_stratified(rows: list[dict[str, Any]], k: int, mixer: "Mixer", texts:
     rng = random.Random(mixer.seed)
     members = [rng.sample(group, len(group)) for group in strata.values()]
     quotas = equal_shares([len(group) for group in members], k)
-    return [i for group, quota in zip(members, quotas) for i in group[:quota]]
+    taken = [group[:quota] for group, quota in zip(members, quotas)]
+    # the strata in turn, so every prefix (a measured share below the cap keeps one) is stratified too
+    return [group[rank] for rank in range(max(quotas, default=0)) for group in taken if rank < len(group)]
 
 
 def _stratum(value: Any) -> str:

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from ..pipeline import Stage
-from .checks import check_data_inputs, check_mix_inputs, check_output_columns, gate_budget_warning
+from .checks import (check_data_inputs, check_mix_inputs, check_output_columns, gate_budget_warning,
+                     measure_share_warning)
 from .model import Limits, MixPlan, OutputPlan, RecipeContext, RunPlan, SeedPlan, seeds_hash
 from .parts import build_gate_parts, build_mix, build_output, build_seeds, run_context
 from .pipeline import (FANOUT_TYPES, backend_rows_per_request, build_pipeline, column_writers, fanout_strides,
@@ -57,8 +58,15 @@ def plan_warnings(recipe: Any, plan: RunPlan) -> list[str]:
     """What ``synthgen validate`` warns about: problems that let the recipe run, but not as meant."""
     from ..pilot import fan_out
 
-    warning = gate_budget_warning(recipe, plan.context, fan_out(plan))
-    return [warning] if warning else []
+    warnings = [gate_budget_warning(recipe, plan.context, fan_out(plan)),
+                measure_share_warning(recipe, plan.context, few_shot_texts(plan.pipeline))]
+    return [warning for warning in warnings if warning]
+
+
+def few_shot_texts(pipeline: list[Any]) -> set[str]:
+    """The example texts of every few-shot pool the run's steps draw from."""
+    pools = [stage.few_shot for stage in pipeline if getattr(stage, "few_shot", None) is not None]
+    return {str(row[pool.field]) for pool in pools for row in pool.rows if row.get(pool.field) is not None}
 
 
 def verification_facts(recipe: Any) -> dict[str, Any]:

@@ -94,27 +94,59 @@ def _check_real(config: Any, context: RecipeContext) -> None:
 
 
 def _check_measure_inputs(config: Any, context: RecipeContext, real_rows: list[dict[str, Any]]) -> None:
-    """``measure_share`` has real text to measure on: ``mix.validation`` opens with the real text column,
-    or enough real rows are left for a held-out ``validation_share``; checked before generation."""
+    """``measure_share`` has real text to measure on, split as the mixer will split it (usable texts only;
+    a validation text that is also a real one is not fitted on): checked before generation."""
+    from ..mix.measured import ShareMeasure, split_for_measure
+
+    key = "mix.validation" if config.validation is not None else "mix.validation_share"
+    try:
+        split_for_measure(_texts(real_rows, config.text_field), _validation_texts(config, context), ShareMeasure(
+            config.max_perplexity_rise, config.validation_share), context.seed if config.seed is None else config.seed)
+    except SynthgenError as exc:
+        where = f"{context.where(key)} ({config.validation})" if config.validation is not None else context.where(key)
+        raise RecipeError(f"{where}: {exc.message}", hint=exc.hint) from None
+
+
+def _texts(rows: list[dict[str, Any]], field: str) -> list[str]:
+    from ..mix.base import real_text
+
+    return [t for t in (real_text(row.get(field)) for row in rows) if t is not None]
+
+
+def _validation_texts(config: Any, context: RecipeContext) -> list[str] | None:
+    """The texts of ``mix.validation`` (None when it is not set), read as the mixer reads them."""
     from ..mix.fields import check_text_field
-    from ..mix.measured import MIN_FIT_ROWS, MIN_VALIDATION_ROWS
+    from ..tabular import read_rows
+
+    if config.validation is None:
+        return None
+    with located(context.where("mix.validation")):
+        rows = read_rows(context.resolve(config.validation))
+    with located(f"{context.where('mix.validation')} ({config.validation})"):
+        check_text_field(rows, config.text_field, "validation")
+    return _texts(rows, config.text_field)
+
+
+def measure_share_warning(recipe: Any, context: RecipeContext, few_shot_texts: set[str]) -> str | None:
+    """A warning when the text the share is measured on is also few-shot text: the generator saw it, so
+    its output looks better than real data there and no harm can be measured."""
+    config = recipe.mix
+    if config is None or not config.measure_share or not few_shot_texts:
+        return None
     from ..tabular import read_rows
 
     if config.validation is not None:
-        with located(context.where("mix.validation")):
-            rows = read_rows(context.resolve(config.validation))
-        with located(f"{context.where('mix.validation')} ({config.validation})"):
-            check_text_field(rows, config.text_field, "validation")
-        held, fit = len(rows), len(real_rows)
+        texts, key = set(_validation_texts(config, context) or []), "mix.validation"
     else:
-        held = round(len(real_rows) * config.validation_share)
-        fit = len(real_rows) - held
-    if held < MIN_VALIDATION_ROWS or fit < MIN_FIT_ROWS:
-        key = "mix.validation" if config.validation is not None else "mix.validation_share"
-        raise RecipeError(f"{context.where(key)}: measure_share needs at least {MIN_VALIDATION_ROWS} real rows to "
-                          f"measure on and {MIN_FIT_ROWS} beside them; it has {held} and {fit}",
-                          hint="give more real rows the generator never saw as mix.validation, add real rows, "
-                               "or set measure_share = false")
+        texts, key = set(_texts(read_rows(context.resolve(config.real), split=config.split), config.text_field)), \
+            "mix.real (held out by mix.validation_share)"
+    shared = len(texts & few_shot_texts)
+    if not shared:
+        return None
+    return (f"{context.where(key.split()[0])}: {shared} of the texts the share is measured on are few-shot examples "
+            f"the generator sees in its prompts ({key}): its output looks better than real data on them, so the "
+            "measured share cannot see harm; measure on real rows that are neither few-shot examples nor seeds "
+            "(mix.validation)")
 
 
 def _check_real_rows(rows: list[dict[str, Any]], config: Any, context: RecipeContext) -> None:

@@ -37,7 +37,8 @@ class MixConfig(Strict):
     measure_share: bool = Field(
         False, description="Keep only the share at which held-out real text loses ≤ max_perplexity_rise.")
     max_perplexity_rise: float = Field(
-        0.05, gt=0, description="With measure_share: the held-out perplexity rise allowed (0.05 = 5%).")
+        0.05, gt=0, allow_inf_nan=False, description="With measure_share: the held-out perplexity rise allowed "
+        "(0.05 = 5%).")
     validation: Path | None = Field(
         None, description="With measure_share: real rows the generator never saw, measured on only.")
     validation_share: float = Field(
@@ -54,7 +55,11 @@ class MixConfig(Strict):
     def _measure_keys_need_measure_share(self) -> "MixConfig":
         stray = sorted({"max_perplexity_rise", "validation", "validation_share"} & self.model_fields_set)
         if stray and not self.measure_share:
-            raise ValueError(f"{', '.join(stray)} only apply with measure_share = true: add it, or remove them")
+            raise ValueError(f"{', '.join(stray)}: used only with measure_share = true; add it, or remove "
+                             f"{'them' if len(stray) > 1 else 'it'}")
+        if self.validation is not None and "validation_share" in self.model_fields_set:
+            raise ValueError("validation_share holds real rows out when there is no validation file; with "
+                             "validation set it is not used: remove one of them")
         return self
 
     @model_validator(mode="after")
