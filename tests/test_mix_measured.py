@@ -34,11 +34,11 @@ TEXTS = paragraphs()
 REAL, VALIDATION, MORE_REAL = TEXTS[:600], TEXTS[600:900], TEXTS[900:1200]
 
 
-def generated(n: int, seed: int) -> list[str]:
-    """``n`` texts of a word-bigram model fitted on REAL (T = 1): a small generator that learnt the real
-    rows, whose samples drift from them the way the collapse benchmark's do."""
+def generated(n: int, seed: int, base: list[str] | None = None) -> list[str]:
+    """``n`` texts of a word-bigram model fitted on ``base`` (default REAL; T = 1): a small generator that
+    learnt the real rows, whose samples drift from them the way the collapse benchmark's do."""
     successors: dict[str, list[str]] = defaultdict(list)
-    for text in REAL:
+    for text in REAL if base is None else base:
         words = ["<s>", *text.split(), "</s>"]
         for a, b in zip(words, words[1:]):
             successors[a].append(b)
@@ -114,12 +114,17 @@ def test_synthetic_rows_that_carry_the_held_out_text_are_flagged():
 
 
 def test_too_little_real_text_to_measure_on_is_refused_with_the_fix():
-    with pytest.raises(MixError, match="mix.validation has 5 with text") as err:
+    with pytest.raises(MixError, match="mix.validation has 5") as err:
         Mixer(0.5, measure=ShareMeasure()).mix(rows(REAL), rows(MORE_REAL), rows(VALIDATION[:5]) + [{"text": " "}] * 30)
     assert "mix.validation" in err.value.hint
     with pytest.raises(MixError, match="mix.validation_share holds out 6 of the 30 real texts") as err:
         Mixer(0.5, measure=ShareMeasure(validation_share=0.2)).mix(rows(REAL[:30]), rows(MORE_REAL))
+    assert "with fewer than 40 real texts give mix.validation" in err.value.hint
+    with pytest.raises(MixError, match="holds out 12 of the 60") as err:
+        Mixer(0.5, measure=ShareMeasure(validation_share=0.2)).mix(rows(REAL[:60]), rows(MORE_REAL))
     assert "raise mix.validation_share" in err.value.hint
+    with pytest.raises(MixError, match="mix.validation has 1"):  # distinct texts count, not rows
+        Mixer(0.5, measure=ShareMeasure()).mix(rows(REAL), rows(MORE_REAL), rows([VALIDATION[0]] * 30))
     with pytest.raises(MixError, match="600 of the 600 real texts are also in mix.validation") as err:
         Mixer(0.5, measure=ShareMeasure()).mix(rows(REAL), rows(MORE_REAL), rows(REAL))
     assert "not in mix.real" in err.value.hint
@@ -131,6 +136,30 @@ def test_too_little_real_text_to_measure_on_is_refused_with_the_fix():
 def test_a_held_out_text_is_never_fitted_on_through_a_duplicate():
     fit, held, source = split_for_measure(REAL + REAL, None, ShareMeasure(validation_share=0.2), seed=0)
     assert source == "held out of the real rows" and len(held) == 240 and not set(fit) & set(held)
+    # variants the model reads as the same text (case, spacing) count as the same text
+    fit, held, _ = split_for_measure(REAL + [t.upper() + "  " for t in VALIDATION], VALIDATION, ShareMeasure(), 0)
+    assert fit == REAL
+
+
+def test_synthetic_copies_of_held_out_texts_are_left_out_of_the_measurement_and_named():
+    sample = generated(300, 1)
+    plain = Mixer(0.5, measure=ShareMeasure()).mix(rows(REAL), rows(sample), rows(VALIDATION))
+    copied = Mixer(0.5, measure=ShareMeasure()).mix(rows(REAL), rows(sample + VALIDATION[:15]), rows(VALIDATION))
+    assert copied.summary()["measured"]["copies_of_validation"] == 15
+    assert copied.synthetic_share < copied.summary()["measured"]["offered_share"]  # the copies hid nothing
+    assert abs(copied.summary()["measured"]["share"] - plain.summary()["measured"]["share"]) < 0.05
+    assert any("15 synthetic rows copy a held-out real text" in w for w in copied.warnings)
+
+
+def test_the_rows_kept_last_are_measured_when_fewer_real_rows_are_fitted():
+    # the strategy's best rows first, then rows that drift: with a fifth of the real rows held out, the
+    # proxy measures an even sample of everything the mix keeps, not only its best part
+    fit, _, _ = split_for_measure(REAL, None, ShareMeasure(), 0)  # the mixer's own split (seed 0)
+    scored = [{"text": t, "score": 1.0} for t in MORE_REAL[:200]] + [{"text": t, "score": 0.0}
+                                                                     for t in generated(400, 13, base=fit)]
+    result = Mixer(0.5, "best_score", score_field="score", measure=ShareMeasure(0.02)).mix(rows(REAL), scored)
+    measured = result.summary()["measured"]
+    assert measured["share"] < measured["offered_share"] and result.n_synthetic < 600
 
 
 def test_a_smaller_share_keeps_what_the_strategy_prefers():
@@ -150,7 +179,8 @@ def test_synthetic_rows_far_longer_than_any_real_text_are_named():
     long_row = " ".join(["word"] * 20_000)
     result = Mixer(0.5, measure=ShareMeasure(0.05)).mix(rows(REAL), rows(generated(299, 7) + [long_row]),
                                                         rows(VALIDATION))
-    assert any("1 synthetic rows are over 10x the longest real text" in w and "20000" in w for w in result.warnings)
+    assert any("1 synthetic row is over 10x as long as 99% of the real texts" in w and "20000" in w
+               for w in result.warnings)
 
 
 def test_measure_share_bisects_on_the_probe_and_counts_rows_like_the_cap():
@@ -173,6 +203,7 @@ def test_recipe_keys_need_measure_share():
     with pytest.raises(ValidationError, match="with validation set it is not used"):
         MixConfig(real="r.jsonl", measure_share=True, validation="v.jsonl", validation_share=0.3)
     assert percent(0.05) == "5%" and percent(0.005) == "0.5%" and percent(0.025) == "2.5%"
+    assert percent(12.5) == "1250%"
 
 
 def write_jsonl(path, texts):
@@ -222,8 +253,8 @@ def test_a_missing_or_small_validation_file_stops_the_run_before_generating(writ
     write_jsonl(tmp_path / "blanks.jsonl", VALIDATION[:12] + [" "] * 13)
     for extra, message in ((base + 'validation = "absent.jsonl"\n', "mix.validation"),
                            (base + 'validation = "small.jsonl"\n', "mix.validation (small.jsonl): mix.measure_share "
-                                                                    "needs at least 20 real texts"),
-                           (base + 'validation = "blanks.jsonl"\n', "has 12 with text"),
+                                                                    "needs at least 20 distinct real texts"),
+                           (base + 'validation = "blanks.jsonl"\n', "mix.validation has 12"),
                            (base + 'validation = "real_big.jsonl"\n', "600 of the 600 real texts are also in")):
         backend = ScriptedBackend()
         with pytest.raises(RecipeError, match=re.escape(message)):
@@ -251,6 +282,10 @@ def test_cli_measures_and_says_so(tmp_path):
                             "with --validation it is not used")):
         refused = CliRunner().invoke(mix_command, args[:-1] + [str(tmp_path / "mix2")] + flags)
         assert refused.exit_code == 2 and message in refused.output, refused.output
+    infinite = CliRunner().invoke(mix_command, args[:-1] + [str(tmp_path / "mix4"), "--measure-share",
+                                                           "--max-perplexity-rise", "inf"])
+    assert infinite.exit_code == 2 and "not a finite number" in infinite.output
+    assert "mix.validation" not in result.stderr and "mix.real" not in result.stderr  # flags on the command line
     other = tmp_path / "other.jsonl"
     other.write_text("".join(json.dumps({"body": t}) + "\n" for t in VALIDATION))
     missing = CliRunner().invoke(mix_command, args[:-1] + [str(tmp_path / "mix3"), "--measure-share", "--validation",
@@ -279,7 +314,7 @@ def test_validate_warns_when_the_measured_text_is_few_shot_text(write_recipe, tm
     write_jsonl(tmp_path / "unseen.jsonl", VALIDATION)
     base = '\n[mix]\nreal = "real_big.jsonl"\nmeasure_share = true\n'
     seen = validate_recipe(load_recipe(write_recipe(extra=base + 'validation = "seen.jsonl"\n'))).warnings
-    assert any("4 of the texts the share is measured on are few-shot examples" in w for w in seen)
+    assert any("4 of the 304 texts the share is measured on are few-shot examples" in w for w in seen)
     unseen = validate_recipe(load_recipe(write_recipe(extra=base + 'validation = "unseen.jsonl"\n'))).warnings
     assert not any("few-shot" in w for w in unseen)
 
@@ -287,10 +322,30 @@ def test_validate_warns_when_the_measured_text_is_few_shot_text(write_recipe, tm
 def test_a_failed_mix_names_the_command_that_rebuilds_it_with_the_same_settings(tmp_path):
     from synthgen.mix.run import check_mix_written, failed_mix_summary
 
-    mixer = Mixer(0.3, "best_score", score_field="judge", measure=ShareMeasure(0.02))
+    mixer = Mixer(0.3, "best_score", seed=7, score_field="judge", real_text_field="body",
+                  measure=ShareMeasure(0.02, validation_share=0.3))
     summary = failed_mix_summary(mixer, MixError("boom"))
     with pytest.raises(MixError) as err:
         check_mix_written(summary, tmp_path)
-    for part in ("--max-synthetic-share 0.3", "--strategy best_score", "--score-field judge", "--measure-share",
-                 "--max-perplexity-rise 0.02"):
+    for part in ("--max-synthetic-share 0.3 --seed 7", "--real-text-field body", "--strategy best_score",
+                 "--score-field judge", "--measure-share", "--max-perplexity-rise 0.02", "--validation-share 0.3"):
         assert part in err.value.hint
+
+
+def test_real_rows_tagged_synthetic_are_not_counted_as_real_text_before_generating(write_recipe, tmp_path):
+    from synthgen.api import run_recipe
+    from synthgen.backends.testing import ScriptedBackend
+
+    tagged = [{"text": t} for t in REAL[:40]] + [{"text": t, "source": "synthetic"} for t in REAL[40:]]
+    (tmp_path / "tagged.jsonl").write_text("".join(json.dumps(row) + "\n" for row in tagged))
+    backend = ScriptedBackend()
+    with pytest.raises(RecipeError, match="holds out 8 of the 40 real texts"):
+        run_recipe(write_recipe(extra='\n[mix]\nreal = "tagged.jsonl"\nmeasure_share = true\n'), backend=backend,
+                   progress=False)
+    assert backend.calls == []
+
+
+def test_the_cap_note_does_not_ask_for_more_real_data_when_the_measurement_cut_the_share():
+    result = Mixer(0.2, measure=ShareMeasure(0.02)).mix(rows(REAL), rows(generated(400, 3)), rows(VALIDATION))
+    assert result.dropped_by_reason()["over_mix_cap"] and result.dropped_by_reason()["over_measured_share"]
+    assert not any("add real data to use more of them" in w for w in result.warnings)

@@ -5,6 +5,7 @@ Registered in the main group with ``cli.add_command(mix_command)``.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,7 @@ def _echo_result(result: MixResult, out: Path) -> None:
     if result.measured is not None:
         click.echo(describe_measurement(result.measured.summary()))
     for warning in result.warnings:
-        click.echo(f"Warning: {warning}", err=True)
+        click.echo(f"Warning: {with_flags(warning)}", err=True)
 
 
 @click.command("mix")
@@ -80,7 +81,7 @@ def _echo_result(result: MixResult, out: Path) -> None:
 @click.option("--measure-share", is_flag=True,
               help="Keep, below the cap, only the share at which held-out real text's n-gram perplexity rises by "
                    "at most --max-perplexity-rise.")
-@click.option("--max-perplexity-rise", type=click.FloatRange(min=0, min_open=True),
+@click.option("--max-perplexity-rise", type=click.FloatRange(min=0, min_open=True), callback=lambda c, p, v: _finite(v),
               help="With --measure-share: the held-out perplexity rise allowed [default: 0.05].")
 @click.option("--validation", type=click.Path(exists=True, path_type=Path),
               help="With --measure-share: real rows the generator never saw, measured on only (default: "
@@ -107,6 +108,12 @@ def mix_command(real: Path, synthetic: Path, out: Path, max_synthetic_share: flo
     _echo_result(result, out)
 
 
+def _finite(value: float | None) -> float | None:
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a finite number (e.g. 0.05: at most a 5% rise)")
+    return value
+
+
 def check_measure_flags(measure_share: bool, rise: float | None, validation: Path | None,
                         validation_share: float | None) -> None:
     """The share-measurement flags only with ``--measure-share``, and never both ways to hold text out."""
@@ -131,7 +138,8 @@ def measure_settings(measure_share: bool, rise: float | None, validation_share: 
 FLAGS = {"mix.max_synthetic_share": "--max-synthetic-share", "mix.override_reason": "--override-reason",
          "mix.stratify_by": "--stratify-by", "mix.score_field": "--score-field", "mix.measure_share": "--measure-share",
          "mix.validation_share": "--validation-share", "mix.validation": "--validation",
-         "mix.max_perplexity_rise": "--max-perplexity-rise", "mix.text_field": "--real-text-field"}
+         "mix.max_perplexity_rise": "--max-perplexity-rise", "mix.text_field": "--real-text-field",
+         "mix.real": "--real"}
 
 
 def with_flags(text: str | None) -> str | None:

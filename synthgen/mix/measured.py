@@ -5,23 +5,28 @@ and the choice of rows cannot remove what a 0.5 share of synthetic text costs th
 itself has to shrink. This module measures how far it should. It fits the fidelity gate's Kneser-Ney
 trigram (:class:`synthgen.fidelity.ngram.KneserNeyLM`) on the real rows plus the synthetic rows the mix
 would add at share s, scores real text *held out of that fit*, and keeps the largest share whose held-out
-perplexity rises by at most ``max_perplexity_rise`` over the real rows alone (bisection from the cap's
+perplexity rises by at most ``max_perplexity_rise`` over the real rows alone (bisection from the offered
 share down; the rise grows with the share).
 
 The held-out text must be text the generator never saw (not its training data, not its seeds or few-shot
 examples): scored on text the generator learnt from, synthetic rows carry that text's n-grams and look
 *better* than real data, so any share would pass (measured: docs/collapse.md, "Can the gate measure how
 large a share is safe?"). Give such rows as ``validation``; otherwise a seeded ``validation_share`` of the
-real rows is held out of the fit (they stay in the mix: real data is never dropped).
+real rows is held out of the fit (they stay in the mix: real data is never dropped). Texts are compared as
+the model reads them (casefolded tokens): a real text that is a held-out one is never fitted on, and
+synthetic copies of held-out texts are left out of the measurement (and named).
 
 Which rows make up a share below the cap: the first rows of the strategy's own order (best first for
-``best_score``, ``importance`` and ``diversity_first``; a seeded random order for ``random``; the strata in
-turn for ``stratified``), so a smaller share keeps what the strategy prefers.
+``best_score`` and ``diversity_first``; interleaved by length strata for ``importance``; the strata in turn
+for ``stratified``; a seeded random order for ``random``), so a smaller share keeps what the strategy
+prefers. When the proxy is fitted on fewer real rows than the mix has (a held-out part, ``max_fit_rows``),
+its synthetic rows are an even sample of that whole prefix, so the rows the mix keeps last are measured too.
 
 What it sees: how far the synthetic rows move an n-gram model of the real text (a conversation is read as
 its ``role: content`` lines, every turn). That is fidelity to the real data's words and phrasings, what
-collapse erodes; it is no check of correctness, or of topic or task coverage. Shares count rows, while the
-model weighs tokens: a few very long rows can set the share for all (the mix warns about such rows).
+collapse erodes; it is no check of correctness, or of topic or task coverage, and text made of the real
+data's own words in a scrambled order can pass. Shares count rows, while the model weighs tokens: a few
+very long rows can move the share (the mix warns about rows far longer than the real ones).
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from typing import Any, Callable, Sequence
 from .base import MixError
 from .caps import synthetic_allowance
 
-MIN_VALIDATION_ROWS = 20
+MIN_VALIDATION_ROWS = 20  # distinct texts (as the model reads them) on each side
 MIN_FIT_ROWS = 20
 VALIDATION_KEY = "mix.validation"
 HELD_OUT = "held out of the real rows"
@@ -42,14 +47,16 @@ HELD_OUT = "held out of the real rows"
 
 @dataclass(frozen=True)
 class ShareMeasure:
-    """How the share is measured. ``max_fit_rows`` bounds the cost: the real rows the proxy is fitted on
-    are a seeded sample of at most that many (the synthetic rows scaled with them)."""
+    """How the share is measured. ``max_fit_rows`` and ``max_validation_rows`` bound the cost: the real rows
+    the proxy is fitted on, and the held-out rows it scores, are seeded samples of at most that many (the
+    synthetic rows scaled with the fitted ones). ``steps``: bisection steps after the offered share."""
 
     max_perplexity_rise: float = 0.05
     validation_share: float = 0.2
     steps: int = 5
     order: int = 3
     max_fit_rows: int = 20_000
+    max_validation_rows: int = 5_000
 
     def __post_init__(self) -> None:
         if not (0 < self.max_perplexity_rise and math.isfinite(self.max_perplexity_rise)):
@@ -72,7 +79,8 @@ class ShareMeasurement:
     n_validation: int = 0
     validation: str = HELD_OUT
     max_perplexity_rise: float = 0.05
-    long_rows: str | None = None  # a warning: synthetic rows far longer than the real ones (they set the share)
+    long_rows: str | None = None  # a warning: synthetic rows far longer than the real ones (they move the share)
+    copies: int = 0  # synthetic rows that copy a held-out text: left out of the measurement
 
     def summary(self) -> dict[str, Any]:
         kept = [ratio for share, ratio in self.probes if share == self.share]
@@ -80,36 +88,38 @@ class ShareMeasurement:
                 "max_perplexity_rise": self.max_perplexity_rise,
                 "perplexity_ratio": kept[0] if kept else 1.0, "baseline_perplexity": self.baseline_perplexity,
                 "probes": [{"share": s, "perplexity_ratio": r} for s, r in self.probes],
-                "n_fit": self.n_fit, "n_validation": self.n_validation, "validation": self.validation}
+                "n_fit": self.n_fit, "n_validation": self.n_validation, "validation": self.validation,
+                "copies_of_validation": self.copies}
 
 
 def measure_share(fit_texts: Sequence[str], validation_texts: Sequence[str], synthetic_texts: Sequence[str],
                   settings: ShareMeasure, seed: int = 0, validation: str = HELD_OUT, n_real: int | None = None,
                   progress: Callable[[str], None] | None = None) -> ShareMeasurement:
-    """The largest share of ``synthetic_texts`` (in their order: a smaller share is a prefix) beside
+    """The largest share of ``synthetic_texts`` (in their order: a smaller share keeps a prefix) beside
     ``fit_texts`` whose held-out perplexity on ``validation_texts`` is within the allowed rise. Shares are
     of the mix, whose real rows number ``n_real`` (default: the fit texts); the proxy keeps its proportions.
-    ``progress`` gets one line as it starts and one per fit."""
+    ``progress`` gets a line as it starts (the real text alone is fitted first) and one per share tried."""
     n_real = len(fit_texts) if n_real is None else n_real
     offered = len(synthetic_texts) / (len(synthetic_texts) + n_real) if synthetic_texts else 0.0
     fit_texts = _sampled(fit_texts, settings.max_fit_rows, seed)
-    synthetic_texts = synthetic_texts[:rows_at_share(len(fit_texts), len(synthetic_texts), offered)]
+    validation_texts = _sampled(validation_texts, settings.max_validation_rows, seed)
     say = progress or (lambda line: None)
-    say(f"measuring the synthetic share: {len(synthetic_texts)} synthetic beside {len(fit_texts)} real texts, "
-        f"perplexity on {len(validation_texts)} held-out real texts (up to {settings.steps + 2} fits)")
-    probe = _Probe(fit_texts, validation_texts, synthetic_texts, settings.order, offered)
+    say(f"measuring the synthetic share: {len(synthetic_texts)} synthetic rows offered beside {n_real} real, fitted "
+        f"with {len(fit_texts)} real texts, scored on {len(validation_texts)} held-out ones "
+        f"(up to {settings.steps + 2} fits)")
+    probe = _Probe(fit_texts, validation_texts, synthetic_texts, settings.order, n_real)
     result = ShareMeasurement(0.0, offered, probe.baseline, [], len(fit_texts), len(validation_texts), validation,
-                              settings.max_perplexity_rise)
+                              settings.max_perplexity_rise, copies=probe.copies)
     if not synthetic_texts:
         return result
     limit = 1 + settings.max_perplexity_rise
     lo, hi = 0.0, offered
     share = hi
     for _ in range(settings.steps + 1):
-        ratio = probe.ratio(share)
+        ratio = probe.ratio(share, share >= offered)
         result.probes.append((share, ratio))
-        say(f"  share {share:.3f}: held-out perplexity x{ratio:.3f} ({'within' if ratio <= limit else 'over'} "
-            f"x{limit:.3f})")
+        say(f"  share {share:.3f}: held-out perplexity x{ratio:.4f} ({'within' if ratio <= limit else 'over'} "
+            f"x{limit:.4f})")
         if ratio <= limit:
             lo = share
             if share == offered:
@@ -122,8 +132,8 @@ def measure_share(fit_texts: Sequence[str], validation_texts: Sequence[str], syn
 
 
 def percent(rise: float) -> str:
-    """``0.05`` → ``5%``, ``0.005`` → ``0.5%`` (never rounded to 0%)."""
-    return f"{rise * 100:.3g}%"
+    """``0.05`` → ``5%``, ``0.005`` → ``0.5%``, ``12.5`` → ``1250%`` (never rounded to 0%)."""
+    return f"{rise * 100:g}%"
 
 
 def describe_measurement(measured: dict[str, Any] | None) -> str | None:
@@ -132,8 +142,8 @@ def describe_measurement(measured: dict[str, Any] | None) -> str | None:
         return None
     source = "mix.validation" if measured.get("validation") != HELD_OUT else "held out of the real rows"
     return (f"measured share {measured['share']:.3f} of {measured['offered_share']:.3f} offered: the held-out "
-            f"perplexity of {measured['n_validation']} real rows ({source}) x{measured['perplexity_ratio']:.3f} "
-            f"(allowed x{1 + measured['max_perplexity_rise']:.3f})")
+            f"perplexity of {measured['n_validation']} real rows ({source}) x{measured['perplexity_ratio']:.4f} "
+            f"(allowed x{1 + measured['max_perplexity_rise']:.4f})")
 
 
 def rows_at_share(n_real: int, n_offered: int, share: float) -> int:
@@ -147,52 +157,65 @@ def rows_at_share(n_real: int, n_offered: int, share: float) -> int:
 def split_for_measure(real_texts: Sequence[str], validation_texts: Sequence[str] | None, settings: ShareMeasure,
                       seed: int) -> tuple[list[str], list[str], str]:
     """``(fit, held out, source)``: ``validation_texts`` when given (source ``mix.validation``), else a seeded
-    ``validation_share`` of the real texts (source :data:`HELD_OUT`). A real text equal to a held-out one is
-    never fitted on (a duplicate would be scored on what the model saw). Too few of either: a MixError."""
+    ``validation_share`` of the real texts (source :data:`HELD_OUT`). A real text that reads as a held-out
+    one (same casefolded tokens) is never fitted on. Too few distinct texts on either side: a MixError."""
     if validation_texts is None:
         n = len(real_texts)
         held_at = set(random.Random(seed).sample(range(n), round(n * settings.validation_share)))
         held, source = [t for i, t in enumerate(real_texts) if i in held_at], HELD_OUT
     else:
         held, source = list(validation_texts), VALIDATION_KEY
-    seen = set(held)
-    fit = [t for t in real_texts if t not in seen]
-    _check_sizes(len(real_texts), fit, held, source)
+    held_keys = {text_key(t) for t in held}
+    fit = [t for t in real_texts if text_key(t) not in held_keys]
+    _check_sizes(real_texts, fit, held_keys, source)
     return fit, held, source
 
 
-def _check_sizes(n_real: int, fit: list[str], held: list[str], source: str) -> None:
-    if len(held) < MIN_VALIDATION_ROWS:
-        if source == HELD_OUT:
-            raise MixError(f"mix.measure_share needs at least {MIN_VALIDATION_ROWS} real texts to measure on; "
-                           f"mix.validation_share holds out {len(held)} of the {n_real} real texts",
-                           hint=f"raise mix.validation_share, add real rows, or give real rows the generator never "
-                                f"saw as {VALIDATION_KEY}")
-        raise MixError(f"mix.measure_share needs at least {MIN_VALIDATION_ROWS} real texts to measure on; "
-                       f"{VALIDATION_KEY} has {len(held)} with text",
-                       hint=f"give at least {MIN_VALIDATION_ROWS} real rows the generator never saw as "
-                            f"{VALIDATION_KEY}")
-    if len(fit) < MIN_FIT_ROWS:
-        if source == VALIDATION_KEY and n_real - len(fit) > 0 and n_real >= MIN_FIT_ROWS:
-            raise MixError(f"{n_real - len(fit)} of the {n_real} real texts are also in {VALIDATION_KEY}, which "
-                           f"leaves {len(fit)} to fit on (at least {MIN_FIT_ROWS} needed): the measurement would "
-                           "score what it fitted", hint=f"give {VALIDATION_KEY} real rows that are not in mix.real")
-        raise MixError(f"mix.measure_share needs at least {MIN_FIT_ROWS} real texts beside the held-out ones; "
-                       f"the real data leaves {len(fit)}", hint="add real rows, or turn mix.measure_share off")
+def text_key(text: str) -> str:
+    """A text as the n-gram model reads it: its casefolded tokens (so case and spacing variants match)."""
+    from ..diversity.lexical import tokenize
+
+    return " ".join(tokenize(text))
+
+
+def _check_sizes(real: Sequence[str], fit: list[str], held_keys: set[str], source: str) -> None:
+    n_real, n_fit = len(real), len({text_key(t) for t in fit})
+    if len(held_keys) < MIN_VALIDATION_ROWS:
+        if source == VALIDATION_KEY:
+            raise MixError(f"mix.measure_share needs at least {MIN_VALIDATION_ROWS} distinct real texts to measure "
+                           f"on; {VALIDATION_KEY} has {len(held_keys)}",
+                           hint=f"give at least {MIN_VALIDATION_ROWS} real rows the generator never saw as "
+                                f"{VALIDATION_KEY}")
+        needed = MIN_VALIDATION_ROWS + MIN_FIT_ROWS
+        fix = (f"raise mix.validation_share, or give real rows the generator never saw as {VALIDATION_KEY}"
+               if n_real >= needed else f"with fewer than {needed} real texts give {VALIDATION_KEY} (real rows the "
+               "generator never saw), or add real rows")
+        raise MixError(f"mix.measure_share needs at least {MIN_VALIDATION_ROWS} distinct real texts to measure on; "
+                       f"mix.validation_share holds out {len(held_keys)} of the {n_real} real texts", hint=fix)
+    if n_fit < MIN_FIT_ROWS:
+        overlap = n_real - len(fit)
+        if source == VALIDATION_KEY and overlap:
+            raise MixError(f"{overlap} of the {n_real} real texts are also in {VALIDATION_KEY}, which leaves {n_fit} "
+                           f"distinct ones to fit on (at least {MIN_FIT_ROWS} needed): the measurement would score "
+                           "what it fitted", hint=f"give {VALIDATION_KEY} real rows that are not in mix.real")
+        raise MixError(f"mix.measure_share needs at least {MIN_FIT_ROWS} distinct real texts to fit on; the real "
+                       f"data leaves {n_fit}", hint="add real rows, or turn mix.measure_share off")
 
 
 def long_rows_note(real_texts: Sequence[str], synthetic_texts: Sequence[str], factor: int = 10) -> str | None:
-    """A warning when synthetic rows are over ``factor`` times the real texts' longest (in words): the
-    share counts rows but the measurement weighs tokens, so such rows set the share for all."""
+    """A warning when synthetic rows are over ``factor`` times as long (in words) as 99% of the real texts:
+    the share counts rows but the measurement weighs words, so such rows can move it."""
     if not real_texts or not synthetic_texts:
         return None
-    longest_real = max(len(t.split()) for t in real_texts)
-    long = [n for n in (len(t.split()) for t in synthetic_texts) if n > factor * max(longest_real, 1)]
+    lengths = sorted(len(t.split()) for t in real_texts)
+    typical = max(lengths[min(len(lengths) - 1, int(0.99 * len(lengths)))], 1)
+    long = [n for n in (len(t.split()) for t in synthetic_texts) if n > factor * typical]
     if not long:
         return None
-    return (f"{len(long)} synthetic rows are over {factor}x the longest real text ({longest_real} words; the longest "
-            f"synthetic row has {max(long)}): the measured share counts rows but weighs their words, so they set it "
-            "for all; drop them with a length verifier before mixing")
+    rows = "1 synthetic row is" if len(long) == 1 else f"{len(long)} synthetic rows are"
+    return (f"{rows} over {factor}x as long as 99% of the real texts ({typical} words; the longest has {max(long)}): "
+            "the measured share counts rows but weighs words, so such rows can move it; drop them with a length "
+            "verifier before mixing")
 
 
 def _sampled(texts: Sequence[str], limit: int, seed: int) -> list[str]:
@@ -203,32 +226,38 @@ def _sampled(texts: Sequence[str], limit: int, seed: int) -> list[str]:
 
 
 class _Probe:
-    """Held-out perplexity of the proxy fitted on the real texts plus a prefix of the synthetic ones."""
+    """Held-out perplexity of the proxy fitted on the real texts plus the synthetic rows of a share: the rows
+    the mix keeps at that share (a prefix of the order), as an even sample scaled to the fitted real texts.
+    Synthetic copies of held-out texts are left out (``copies``): they would make the share look better."""
 
     def __init__(self, fit_texts: Sequence[str], validation_texts: Sequence[str], synthetic: Sequence[str],
-                 order: int, offered: float):
+                 order: int, n_real: int):
         from ..diversity.lexical import tokenize
-
         from ..fidelity.ngram import raw_counts
 
-        self.order, self.offered = order, offered
+        self.order, self.n_real, self.n_fit = order, n_real, len(fit_texts)
         self.fit = raw_counts((tokenize(t) for t in fit_texts), order)  # counted once, for every probe
-        self.n_fit = len(fit_texts)
+        held = {text_key(t) for t in validation_texts}
         self.synthetic = [tokenize(t) for t in synthetic]
+        self.copy = [" ".join(tokens) in held for tokens in self.synthetic]
+        self.copies = sum(self.copy)
         self.validation = [tokenize(t) for t in validation_texts]
-        self.baseline = self.perplexity(0)
+        self.baseline = self.perplexity([])
 
-    def perplexity(self, k: int) -> float:
+    def perplexity(self, docs: list[list[str]]) -> float:
         """Token-level perplexity of the held-out texts (end markers included)."""
         from ..fidelity.ngram import KneserNeyLM, merged_counts, raw_counts
 
-        model = KneserNeyLM(self.order).fit_counts(merged_counts(self.fit, raw_counts(self.synthetic[:k], self.order)))
+        model = KneserNeyLM(self.order).fit_counts(merged_counts(self.fit, raw_counts(docs, self.order)))
         logprob = tokens = 0
         for doc in self.validation:
             lp, n = model.doc_logprob(doc)
             logprob, tokens = logprob + lp, tokens + n
         return math.exp(-logprob / tokens)
 
-    def ratio(self, share: float) -> float:
-        k = len(self.synthetic) if share >= self.offered else rows_at_share(self.n_fit, len(self.synthetic), share)
-        return self.perplexity(k) / self.baseline
+    def ratio(self, share: float, whole: bool = False) -> float:
+        """The perplexity ratio at ``share`` (``whole``: every offered row, the offered share)."""
+        kept = len(self.synthetic) if whole else rows_at_share(self.n_real, len(self.synthetic), share)
+        m = min(kept, round(kept * self.n_fit / self.n_real)) if self.n_real else kept
+        picked = [kept * i // m for i in range(m)] if m else []
+        return self.perplexity([self.synthetic[i] for i in picked if not self.copy[i]]) / self.baseline

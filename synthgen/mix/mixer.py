@@ -213,10 +213,11 @@ class Mixer:
         if result.measured is not None:
             notes += self._measure_notes(result)
         over = result.dropped_by_reason().get(OVER_MIX_CAP, 0)
+        cut = result.measured is not None and result.measured.share < result.measured.offered_share
         if over:
             notes.append(f"the real data ({result.n_real} rows) can carry at most {result.allowance} synthetic "
-                         f"rows at a {self.cap} share: {over} synthetic rows left out ({OVER_MIX_CAP}); "
-                         "add real data to use more of them")
+                         f"rows at a {self.cap} share: {over} synthetic rows left out ({OVER_MIX_CAP})"
+                         + ("" if cut else "; add real data to use more of them"))
         return notes
 
     def _measure_notes(self, result: MixResult) -> list[str]:
@@ -232,6 +233,10 @@ class Mixer:
                          "real data lacks, or the generator saw that text (its training data, seeds or few-shot "
                          "examples) and no harm could be measured; if so, give real rows it never saw as "
                          f"{VALIDATION_KEY}")
+        if m.copies:
+            rows = "1 synthetic row copies" if m.copies == 1 else f"{m.copies} synthetic rows copy"
+            notes.append(f"{rows} a held-out real text: left out of the measurement (they would make the share look "
+                         "safer); the generator may have seen the held-out text")
         return notes + ([m.long_rows] if m.long_rows else [])
 
     def _real_text_notes(self, values: list[Any]) -> list[str]:

@@ -96,7 +96,9 @@ def mix_command_line(summary: dict[str, Any], data: Path, mix: Path) -> str:
     """The ``synthgen mix`` command that builds the mix a run's [mix] table asked for (its summary)."""
     settings = summary.get("settings") or {}
     parts = [f"synthgen mix --real REAL --synthetic {data} --out {mix}",
-             f"--max-synthetic-share {summary.get('cap')}"]
+             f"--max-synthetic-share {summary.get('cap')} --seed {settings.get('seed', 0)}"]
+    if settings.get("real_text_field") and settings.get("real_text_field") != settings.get("text_field", "text"):
+        parts.append(f"--real-text-field {settings['real_text_field']}")
     if summary.get("strategy", "random") != "random":
         parts.append(f"--strategy {summary['strategy']}")
     named = (("stratify_by", "stratify-by"), ("score_field", "score-field"))
@@ -106,5 +108,5 @@ def mix_command_line(summary: dict[str, Any], data: Path, mix: Path) -> str:
     measure = settings.get("measure")
     if measure:
         parts.append(f"--measure-share --max-perplexity-rise {measure['max_perplexity_rise']} "
-                     "[--validation VALIDATION]")
+                     f"[--validation VALIDATION | --validation-share {measure['validation_share']}]")
     return " ".join(parts)

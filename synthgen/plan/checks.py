@@ -100,11 +100,22 @@ def _check_measure_inputs(config: Any, context: RecipeContext, real_rows: list[d
 
     key = "mix.validation" if config.validation is not None else "mix.validation_share"
     try:
-        split_for_measure(_texts(real_rows, config.text_field), _validation_texts(config, context), ShareMeasure(
-            config.max_perplexity_rise, config.validation_share), context.seed if config.seed is None else config.seed)
+        measured_texts(config, context, real_rows)
     except SynthgenError as exc:
         where = f"{context.where(key)} ({config.validation})" if config.validation is not None else context.where(key)
         raise RecipeError(f"{where}: {exc.message}", hint=exc.hint) from None
+
+
+def measured_texts(config: Any, context: RecipeContext, real_rows: list[dict[str, Any]]) -> list[str]:
+    """The held-out texts the mixer will measure the share on (``split_for_measure``, as the mixer calls it:
+    rows of the real data tagged ``source = synthetic`` are not real text)."""
+    from ..mix.base import SOURCE_SYNTHETIC
+    from ..mix.measured import ShareMeasure, split_for_measure
+
+    real = [row for row in real_rows if row.get("source") != SOURCE_SYNTHETIC]
+    seed = context.seed if config.seed is None else config.seed
+    settings = ShareMeasure(config.max_perplexity_rise, config.validation_share)
+    return split_for_measure(_texts(real, config.text_field), _validation_texts(config, context), settings, seed)[1]
 
 
 def _texts(rows: list[dict[str, Any]], field: str) -> list[str]:
@@ -133,20 +144,20 @@ def measure_share_warning(recipe: Any, context: RecipeContext, few_shot_texts: s
     config = recipe.mix
     if config is None or not config.measure_share or not few_shot_texts:
         return None
+    from ..mix.measured import text_key
     from ..tabular import read_rows
 
-    if config.validation is not None:
-        texts, key = set(_validation_texts(config, context) or []), "mix.validation"
-    else:
-        texts, key = set(_texts(read_rows(context.resolve(config.real), split=config.split), config.text_field)), \
-            "mix.real (held out by mix.validation_share)"
-    shared = len(texts & few_shot_texts)
+    held = measured_texts(config, context, read_rows(context.resolve(config.real), split=config.split))
+    seen = {text_key(t) for t in few_shot_texts}
+    shared = sum(text_key(t) in seen for t in held)
     if not shared:
         return None
-    return (f"{context.where(key.split()[0])}: {shared} of the texts the share is measured on are few-shot examples "
-            f"the generator sees in its prompts ({key}): its output looks better than real data on them, so the "
-            "measured share cannot see harm; measure on real rows that are neither few-shot examples nor seeds "
-            "(mix.validation)")
+    key = "mix.validation" if config.validation is not None else "mix.real"
+    how = "" if config.validation is not None else " (the part mix.validation_share holds out)"
+    return (f"{context.where(key)}: {shared} of the {len(held)} texts the share is measured on{how} are few-shot "
+            "examples the generator sees in its prompts: its output looks closer to real data on them than it is, "
+            "which makes the measured share too generous in proportion; measure on real rows that are neither "
+            "few-shot examples nor seeds (mix.validation)")
 
 
 def _check_real_rows(rows: list[dict[str, Any]], config: Any, context: RecipeContext) -> None:
