@@ -197,6 +197,10 @@ def schema(out: Path | None) -> None:
 
     text = json.dumps(recipe_json_schema(), indent=2)
     if out:
+        from .outpaths import check_parent
+
+        check_parent(out)  # a path through a file: one line, not a traceback
+        out.parent.mkdir(parents=True, exist_ok=True)  # like `corpus`: .vscode/recipe.schema.json just works
         out.write_text(text + "\n", encoding="utf-8")
         click.echo(f"wrote {out}")
     else:

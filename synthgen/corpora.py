@@ -11,6 +11,7 @@ Nothing here was written by a model. ``synthgen corpus NAME --out FILE`` writes 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import re
@@ -110,6 +111,13 @@ def write_jsonl(rows: list[dict[str, str]], out: Path) -> Path:
         raise SynthgenError(f"--out {out}: is a folder", hint="give a file name, e.g. fortunes.jsonl")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
-    tmp.replace(out)
+    try:
+        tmp.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+        tmp.replace(out)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):  # a failed write (disk full, no permission) leaves no stray .tmp
+            tmp.unlink()
+        if isinstance(exc, OSError) and exc.errno is not None:  # name the file asked for, not the hidden .tmp
+            raise type(exc)(exc.errno, exc.strerror, str(out)) from exc
+        raise
     return out
