@@ -31,7 +31,8 @@ from throughput import Row, print_table, run_child, run_rows, write_corpus  # no
 
 
 def dedup_run(source: Path, out: Path, *options: str):
-    return run_child([sys.executable, "-m", "synthgen", "dedup", str(source), "--out", str(out), *options], sample=False)
+    return run_child([sys.executable, "-m", "synthgen", "dedup", str(source), "--out", str(out), "--overwrite",
+                      *options], sample=False)  # rounds reuse their folder
 
 
 @contextlib.contextmanager

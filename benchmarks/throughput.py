@@ -122,7 +122,7 @@ def write_corpus(docs: int, folder: Path) -> Path:
 
 def dedup_child(source: Path, out: Path, workers: int, sample: bool = True) -> ChildRun:
     return run_child([sys.executable, "-m", "synthgen", "dedup", str(source), "--out", str(out),
-                      "--workers", str(workers)], sample)
+                      "--workers", str(workers), "--overwrite"], sample)  # rounds reuse their folder
 
 
 def row_c(args, folder: Path) -> list[Row]:

@@ -97,26 +97,49 @@ def run_dedup(input_path: Path, out: Path, *, text_field: str = "text", against:
               eval_sets: tuple[Path, ...] = (), threshold: float = 0.8, ngram: str = "auto",
               history: Path | str | None = None, num_perm: int = 128, against_field: str | None = None,
               eval_field: str | None = None, workers: int | None = None, chunk_rows: int = 8192,
-              executor: str = "local", address: str | None = None):
+              executor: str = "local", address: str | None = None, overwrite: bool = True):
     """Deduplicate ``input_path`` in chunks on ``workers`` processes (default: all cores), or on a Ray
     cluster (``executor="ray"``, ``address`` or ``RAY_ADDRESS``, else a local one), and write ``out``
     (kept.parquet, rejected.parquet, summary.json); returns the :class:`StreamResult`. Errors name options
-    as keyword arguments (``ngram=5``); ``synthgen dedup`` spells them as its flags."""
+    as keyword arguments (``ngram=5``); ``synthgen dedup`` spells them as its flags. ``overwrite=False``
+    refuses an ``out`` that already holds a dedup result (``synthgen dedup`` does, unless ``--overwrite``)."""
     from ..errors import options_spelled_for
 
     with options_spelled_for("python"):  # unless the command line called (it chose first)
         config = _config(text_field, against, eval_sets, threshold, ngram, history, num_perm, against_field, eval_field)
-        return _run(config, Path(input_path), Path(out), workers, chunk_rows, executor, address)
+        return _run(config, Path(input_path), Path(out), workers, chunk_rows, executor, address, overwrite)
 
 
-def _run(config, input_path: Path, out: Path, workers: int | None, chunk_rows: int, executor: str, address: str | None):
+OUTPUT_FILES = ("kept.parquet", "rejected.parquet", "summary.json")  # what a dedup writes under --out
+
+
+def check_unused_out(out: Path, overwrite: bool) -> None:
+    """A SynthgenError when ``out`` already holds a dedup result and ``overwrite`` is off: replacing it
+    would lose the earlier rejects and summary. (An input inside ``out`` is read in full before any output
+    file is replaced: each is written beside it and renamed into place at the end.)"""
+    if overwrite or not Path(out).is_dir():
+        return
+    found = [name for name in OUTPUT_FILES if (Path(out) / name).exists()]
+    if found:
+        from ..errors import option
+
+        python = option("overwrite") == "overwrite=True"
+        named = f"out={str(out)!r}" if python else f"--out {out}"
+        raise SynthgenError(f"{named} already holds a dedup result ({', '.join(found)})",
+                            hint=f"pass {option('overwrite')} to replace it, or choose another "
+                                 f"{'out' if python else '--out'} folder")
+
+
+def _run(config, input_path: Path, out: Path, workers: int | None, chunk_rows: int, executor: str,
+         address: str | None, overwrite: bool = True):
     from ..atomic import write_json_atomic
     from ..outpaths import check_out_dir
     from .streaming import stream_dedup
 
     check_executor(executor, address)
     check_out_dir(out)
-    plan = plan_dedup(config, input_path, workers, chunk_rows, out)
+    plan = plan_dedup(config, input_path, workers, chunk_rows, out)  # reads settings and history; writes nothing
+    check_unused_out(out, overwrite)
     if executor == "ray":
         from .ray_exec import ray_dedup
 
@@ -213,7 +236,10 @@ def _auto_workers(input_path: Path, out: Path | None = None) -> int:
 @click.command("dedup")
 @click.argument("input_path", metavar="INPUT", type=click.Path(exists=True, path_type=Path))
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder for kept.parquet, rejected.parquet and summary.json.")
+              help="Folder for kept.parquet, rejected.parquet and summary.json; one already holding them "
+                   "is refused unless --overwrite.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace the dedup result already in --out (an INPUT inside --out is read first).")
 @click.option("--against", multiple=True, type=click.Path(exists=True, path_type=Path),
               help="Reference table (e.g. real data) whose copies are dropped (repeatable).")
 @click.option("--eval", "eval_sets", multiple=True, type=click.Path(exists=True, path_type=Path),
@@ -235,14 +261,15 @@ def _auto_workers(input_path: Path, out: Path | None = None) -> int:
 @reports_errors
 def dedup_command(input_path: Path, out: Path, against: tuple[Path, ...], eval_sets: tuple[Path, ...],
                   text_field: str, against_field: str | None, eval_field: str | None, threshold: float, ngram: str,
-                  num_perm: int, history: str | None, workers: int | None, executor: str, address: str | None) -> None:
+                  num_perm: int, history: str | None, workers: int | None, executor: str, address: str | None,
+                  overwrite: bool) -> None:
     """Drop exact and near duplicates from INPUT (jsonl, csv, parquet or a saved dataset folder)."""
     if ngram != "auto" and (not ngram.isdigit() or int(ngram) < 1):
         raise click.BadParameter(f"{ngram!r} is not a positive integer or 'auto'", param_hint="--ngram")
     result = run_dedup(input_path, out, text_field=text_field, against=against, eval_sets=eval_sets,
                        threshold=threshold, ngram=ngram, history=history, num_perm=num_perm,
                        against_field=against_field, eval_field=eval_field, workers=workers,
-                       executor=executor, address=address)
+                       executor=executor, address=address, overwrite=overwrite)
     summary = result.summary()
     reasons = ", ".join(f"{reason} {count}" for reason, count in summary["reasons"].items()) or "none"
     settings = summary["settings"]["dedup"]

@@ -194,12 +194,51 @@ def report_from_json(data: Any, path: Path) -> RunReport:
 
 
 def _checked(report: RunReport) -> RunReport:
-    """The containers every renderer walks must be what they claim (a number where a list belongs fails here)."""
+    """The containers every renderer walks must be what they claim (a number where a list belongs fails here),
+    and the numbers it formats must be numbers (``"kept": "ten"`` names the field here, not a TypeError in
+    the renderer)."""
     if not (isinstance(report.funnel, list) and all(isinstance(step, dict) for step in report.funnel)):
         raise TypeError("'funnel' is not a list of steps")
     if not isinstance(report.top_reasons, dict):
         raise TypeError("'top_reasons' is not an object")
+    for key in ("target", "max_candidates", "kept", "rejected", "resumed_batches"):
+        _number(getattr(report, key), key)
+    _number(report.candidate_records, "candidate_records", optional=True)
+    _number(report.acceptance_rate, "acceptance_rate", optional=True)
+    for i, step in enumerate(report.funnel):
+        if not isinstance(step.get("step"), str):
+            raise TypeError(f"'funnel[{i}].step' is {_missing_or(step.get('step'))}, not a step name")
+        _number(step.get("count"), f"funnel[{i}].count")
+        _number(step.get("dropped"), f"funnel[{i}].dropped", optional=True)
+    for stage, counts in report.top_reasons.items():
+        if not isinstance(counts, dict):
+            raise TypeError(f"'top_reasons.{stage}' is not an object")
+        for reason, n in counts.items():
+            _number(n, f"top_reasons.{stage}.{reason}")
+    for i, stage in enumerate(report.stages):
+        if not isinstance(stage.stage, str):
+            raise TypeError(f"'stages[{i}].stage' is {_missing_or(stage.stage)}, not a stage name")
+        for name in ("seen", "kept", "dropped", "created", "merged", "prompt_tokens", "completion_tokens",
+                     "seconds", "llm_seconds", "backend_seconds"):
+            _number(getattr(stage, name), f"stages[{i}].{name}")
+    for section in (report.timings, report.throughput):
+        label = "timings" if section is report.timings else "throughput"
+        for f in fields(section):
+            if f.name != "recorded" and f.type in ("float | None", "int | None", "float", "int"):
+                _number(getattr(section, f.name), f"{label}.{f.name}", optional=True)
     return report
+
+
+def _number(value: Any, key: str, optional: bool = False) -> None:
+    """A TypeError naming ``key`` when ``value`` is not a number (None passes when ``optional``)."""
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"'{key}' is {_missing_or(value)}, not a number")
+
+
+def _missing_or(value: Any) -> str:
+    return "missing" if value is None else repr(value)
 
 
 def _shape_problem(exc: Exception) -> str:
