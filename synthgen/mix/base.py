@@ -67,6 +67,11 @@ def real_text(value: Any) -> str | None:
     return written_text(value)
 
 
+def real_texts_of(rows: list[dict[str, Any]], field: str) -> list[str]:
+    """The :func:`real_text` of each row's ``field``, rows without text left out."""
+    return [t for t in (real_text(row.get(field)) for row in rows) if t is not None]
+
+
 def is_non_text(value: Any) -> bool:
     """A text value that is neither null, a string nor a conversation (5, NaN, ``["a", "b"]``): the mix
     holds it as :func:`real_text` (its JSON text, or None for NaN)."""

@@ -166,8 +166,9 @@ def split_for_measure(real_texts: Sequence[str], validation_texts: Sequence[str]
     else:
         held, source = list(validation_texts), VALIDATION_KEY
     held_keys = {text_key(t) for t in held}
-    fit = [t for t in real_texts if text_key(t) not in held_keys]
-    _check_sizes(real_texts, fit, held_keys, source)
+    keyed = [(t, key) for t, key in ((t, text_key(t)) for t in real_texts) if key not in held_keys]
+    fit = [t for t, _ in keyed]
+    _check_sizes(len(real_texts), fit, len({key for _, key in keyed}), len(held_keys), source)
     return fit, held, source
 
 
@@ -178,12 +179,12 @@ def text_key(text: str) -> str:
     return " ".join(tokenize(text))
 
 
-def _check_sizes(real: Sequence[str], fit: list[str], held_keys: set[str], source: str) -> None:
-    n_real, n_fit = len(real), len({text_key(t) for t in fit})
-    if len(held_keys) < MIN_VALIDATION_ROWS:
+def _check_sizes(n_real: int, fit: list[str], n_fit: int, n_held: int, source: str) -> None:
+    """``n_fit`` and ``n_held``: the distinct texts on each side (``fit`` may repeat some)."""
+    if n_held < MIN_VALIDATION_ROWS:
         if source == VALIDATION_KEY:
             raise MixError(f"mix.measure_share needs at least {MIN_VALIDATION_ROWS} distinct real texts to measure "
-                           f"on; {VALIDATION_KEY} has {len(held_keys)}",
+                           f"on; {VALIDATION_KEY} has {n_held}",
                            hint=f"give at least {MIN_VALIDATION_ROWS} real rows the generator never saw as "
                                 f"{VALIDATION_KEY}")
         needed = MIN_VALIDATION_ROWS + MIN_FIT_ROWS
@@ -191,7 +192,7 @@ def _check_sizes(real: Sequence[str], fit: list[str], held_keys: set[str], sourc
                if n_real >= needed else f"with fewer than {needed} real texts give {VALIDATION_KEY} (real rows the "
                "generator never saw), or add real rows")
         raise MixError(f"mix.measure_share needs at least {MIN_VALIDATION_ROWS} distinct real texts to measure on; "
-                       f"mix.validation_share holds out {len(held_keys)} of the {n_real} real texts", hint=fix)
+                       f"mix.validation_share holds out {n_held} of the {n_real} real texts", hint=fix)
     if n_fit < MIN_FIT_ROWS:
         overlap = n_real - len(fit)
         if source == VALIDATION_KEY and overlap:
@@ -237,11 +238,11 @@ class _Probe:
 
         self.order, self.n_real, self.n_fit = order, n_real, len(fit_texts)
         self.fit = raw_counts((tokenize(t) for t in fit_texts), order)  # counted once, for every probe
-        held = {text_key(t) for t in validation_texts}
+        self.validation = [tokenize(t) for t in validation_texts]
+        held = {" ".join(tokens) for tokens in self.validation}  # text_key, from the tokens already made
         self.synthetic = [tokenize(t) for t in synthetic]
         self.copy = [" ".join(tokens) in held for tokens in self.synthetic]
         self.copies = sum(self.copy)
-        self.validation = [tokenize(t) for t in validation_texts]
         self.baseline = self.perplexity([])
 
     def perplexity(self, docs: list[list[str]]) -> float:

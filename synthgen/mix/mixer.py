@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable
 
 from .base import (DUPLICATE_IN_MIX, MISSING_TEXT, OVER_MEASURED_SHARE, OVER_MIX_CAP, SOURCE_REAL, SOURCE_SYNTHETIC,
-                   MixError, MixTexts, is_non_text, mix_text, real_text, written_text)
+                   MixError, MixTexts, is_non_text, mix_text, real_text, real_texts_of, written_text)
 from .caps import CAP_KEY, OVERRIDE_KEY, default_cap, resolve_cap, synthetic_allowance
 from .fields import check_text_field, columns, label_rows, require_field, with_reason
 from .measured import (VALIDATION_KEY, ShareMeasure, ShareMeasurement, long_rows_note, measure_share, percent,
@@ -108,12 +108,14 @@ class Mixer:
         real_values = [row.get(self.text_field) for row in real]
         real_texts = [real_text(value) for value in real_values]
         eligible, offered, dropped = self._eligible(synthetic, real_texts)
-        order = self._choose(eligible, allowance, MixTexts(offered, [t for t in real_texts if t is not None]))
+        texts = MixTexts(offered, [t for t in real_texts if t is not None])
+        order = self._choose(eligible, allowance, texts)
         within_cap = set(order)
         dropped += [with_reason(row, OVER_MIX_CAP) for i, row in enumerate(eligible) if i not in within_cap]
         kept, measured = len(order), None
         if self.measure is not None and order:
-            kept, measured = self._measured([eligible[i] for i in order], real_texts, validation_rows, progress)
+            kept, measured = self._measured([eligible[i] for i in order], texts.real, len(real), validation_rows,
+                                            progress)
             dropped += [with_reason(eligible[i], OVER_MEASURED_SHARE) for i in order[kept:]]
         chosen = set(order[:kept])
         picked = [row for i, row in enumerate(eligible) if i in chosen]
@@ -126,19 +128,19 @@ class Mixer:
         result.warnings = self._warnings(result, carried=len(carried)) + self._real_text_notes(real_values)
         return result
 
-    def _measured(self, ordered: list[dict[str, Any]], real_texts: list[str | None],
+    def _measured(self, ordered: list[dict[str, Any]], texts: list[str], n_real: int,
                   validation_rows: Iterable[dict[str, Any]] | None, progress: Callable[[str], None] | None
                   ) -> tuple[int, ShareMeasurement]:
         """``(k, measurement)``: how many of the chosen rows, in the strategy's order, the measured share
-        keeps (a smaller share keeps what the strategy prefers)."""
-        texts = [t for t in real_texts if t is not None]
+        keeps (a smaller share keeps what the strategy prefers). ``texts``: the real rows' texts; ``n_real``
+        real rows (with or without text) carry the share."""
         fit, held, source = split_for_measure(texts, self._validation_texts(validation_rows), self.measure, self.seed)
         offered = [mix_text(row.get(self.text_field)) for row in ordered]
-        measured = measure_share(fit, held, offered, self.measure, self.seed, source, len(real_texts), progress)
+        measured = measure_share(fit, held, offered, self.measure, self.seed, source, n_real, progress)
         measured.long_rows = long_rows_note(texts, offered)
         if measured.share >= measured.offered_share:
             return len(ordered), measured
-        return rows_at_share(len(real_texts), len(ordered), measured.share), measured
+        return rows_at_share(n_real, len(ordered), measured.share), measured
 
     def _validation_texts(self, rows: Iterable[dict[str, Any]] | None) -> list[str] | None:
         """The texts of the validation rows (their column is the real rows' text field), or None."""
@@ -150,7 +152,7 @@ class Mixer:
                            f"{', '.join(columns(rows)) or 'none'})",
                            hint=f"validation rows need the real rows' text column {self.real_text_field!r} "
                                 "(mix.text_field)")
-        return [t for t in (real_text(row.get(self.real_text_field)) for row in rows) if t is not None]
+        return real_texts_of(rows, self.real_text_field)
 
     def _real_records(self, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """``(real, carried)``: the real rows labelled ``source = real``, and the rows of the real input

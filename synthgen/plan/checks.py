@@ -109,23 +109,19 @@ def _check_measure_inputs(config: Any, context: RecipeContext, real_rows: list[d
 def measured_texts(config: Any, context: RecipeContext, real_rows: list[dict[str, Any]]) -> list[str]:
     """The held-out texts the mixer will measure the share on (``split_for_measure``, as the mixer calls it:
     rows of the real data tagged ``source = synthetic`` are not real text)."""
-    from ..mix.base import SOURCE_SYNTHETIC
+    from ..mix.base import SOURCE_SYNTHETIC, real_texts_of
     from ..mix.measured import ShareMeasure, split_for_measure
 
     real = [row for row in real_rows if row.get("source") != SOURCE_SYNTHETIC]
     seed = context.seed if config.seed is None else config.seed
     settings = ShareMeasure(config.max_perplexity_rise, config.validation_share)
-    return split_for_measure(_texts(real, config.text_field), _validation_texts(config, context), settings, seed)[1]
-
-
-def _texts(rows: list[dict[str, Any]], field: str) -> list[str]:
-    from ..mix.base import real_text
-
-    return [t for t in (real_text(row.get(field)) for row in rows) if t is not None]
+    return split_for_measure(real_texts_of(real, config.text_field), _validation_texts(config, context), settings,
+                             seed)[1]
 
 
 def _validation_texts(config: Any, context: RecipeContext) -> list[str] | None:
     """The texts of ``mix.validation`` (None when it is not set), read as the mixer reads them."""
+    from ..mix.base import real_texts_of
     from ..mix.fields import check_text_field
     from ..tabular import read_rows
 
@@ -135,7 +131,7 @@ def _validation_texts(config: Any, context: RecipeContext) -> list[str] | None:
         rows = read_rows(context.resolve(config.validation))
     with located(f"{context.where('mix.validation')} ({config.validation})"):
         check_text_field(rows, config.text_field, "validation")
-    return _texts(rows, config.text_field)
+    return real_texts_of(rows, config.text_field)
 
 
 def measure_share_warning(recipe: Any, context: RecipeContext, few_shot_texts: set[str]) -> str | None:

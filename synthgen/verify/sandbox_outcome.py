@@ -199,16 +199,21 @@ def _last_traceback(stderr: str) -> str:
     return stderr[start:] if start >= 0 else ""
 
 
+def _frames(stderr: str) -> list[str]:
+    """The ``  File "…"`` lines of the last traceback in stderr."""
+    return [line for line in _last_traceback(stderr).splitlines() if line.startswith('  File "')]
+
+
 def _semaphore_refused(stderr: str) -> bool:
     """Whether the read-only file system error came from making a multiprocessing semaphore."""
-    frames = [line for line in _last_traceback(stderr).splitlines() if line.startswith('  File "')]
+    frames = _frames(stderr)
     return bool(frames) and f'{_SEMAPHORE_FILE}"' in frames[-1]
 
 
 def _process_pool(stderr: str) -> str | None:
     """The process pool (``multiprocessing.Pool``, ``ProcessPoolExecutor``) whose semaphore the sandbox
     refused, or None. Only a rejection's reason depends on it: the program failed either way."""
-    frames = [line for line in _last_traceback(stderr).splitlines() if line.startswith('  File "')]
+    frames = _frames(stderr)
     for path, function, name in _PROCESS_POOLS:
         if any(f'{path}"' in frame and frame.endswith(function) for frame in frames):
             return name
