@@ -15,3 +15,8 @@ _CJK_CHAR = re.compile(f"([{CJK_RANGES}])")
 def space_cjk(text: str) -> str:
     """``text`` with a space on each side of every CJK character (ASCII text returned as is)."""
     return text if text.isascii() else _CJK_CHAR.sub(r" \1 ", text)
+
+
+def has_cjk(text: str) -> bool:
+    """Whether ``text`` holds a Chinese or Japanese character."""
+    return not text.isascii() and _CJK_CHAR.search(text) is not None

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
+import re
 from typing import Sequence, TypeVar
 
 import numpy as np
+
+from ..cjk import CJK_RANGES, has_cjk
 
 T = TypeVar("T")
 
@@ -36,27 +40,55 @@ def split_halves(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return np.sort(order[:cut]), np.sort(order[cut:])
 
 
+# A budget unit: one CJK character, or a whitespace-separated run of anything else (see synthgen.cjk).
+_UNIT = re.compile(rf"[{CJK_RANGES}]|[^\s{CJK_RANGES}]+")
+
+
+def text_units(text: str) -> int:
+    """The budget units of ``text``: whitespace words, each Chinese/Japanese character one unit (a CJK
+    clause has no spaces, so as one "word" it would shrink a CJK batch's budget to a few units). Equals
+    ``len(space_cjk(text).split())``; ASCII text takes the plain ``split`` path."""
+    return len(text.split()) if text.isascii() else len(_UNIT.findall(text))
+
+
 def word_count(texts: Sequence[str]) -> int:
-    return sum(len(text.split()) for text in texts)
+    """The budget of ``texts``: the sum of their :func:`text_units`."""
+    return sum(text_units(text) for text in texts)
+
+
+def unit_note(*sides: Sequence[str]) -> str:
+    """What a "word" of a budget message is, when any side holds CJK text (else "": English unchanged)."""
+    return " (a CJK character counts as one word)" if any(has_cjk(t) for side in sides for t in side) else ""
 
 
 def truncate_to_words(texts: Sequence[str], budget: int) -> list[str]:
-    """The leading texts holding exactly ``budget`` whitespace words (the last one cut, words re-joined
-    by single spaces); texts without words are skipped."""
+    """The leading texts holding exactly ``budget`` units (:func:`text_units`; the last text cut, inside a
+    CJK clause if need be); texts without units are skipped. Whitespace runs become single spaces, but no
+    space is put between CJK characters: the metrics see the texts' own bytes (gzip compression would
+    change if every CJK character gained spaces, and a CJK reference cut the same way keeps the
+    comparison fair), so an uncut CJK text reads as it was written."""
     out: list[str] = []
     left = budget
     for text in texts:
         if left <= 0:
             break
-        words = text.split()
-        if words:
-            out.append(" ".join(words[:left]))
-            left -= min(left, len(words))
+        units = text_units(text)
+        if units:
+            out.append(_first_units(text, min(left, units)))
+            left -= min(left, units)
     return out
 
 
+def _first_units(text: str, n: int) -> str:
+    """The first ``n`` units of ``text`` (n ≥ 1), whitespace runs collapsed to one space."""
+    if text.isascii():
+        return " ".join(text.split()[:n])
+    last = next(itertools.islice(_UNIT.finditer(text), n - 1, None))
+    return " ".join(text[:last.end()].split())
+
+
 def equal_tokens(a: Sequence[str], b: Sequence[str], seed: int = 0) -> tuple[list[str], list[str]]:
-    """Shuffle both (seeded) and cut each to the same whitespace-word budget: the smaller total."""
+    """Shuffle both (seeded) and cut each to the same word budget (:func:`text_units`): the smaller total."""
     a = take(a, np.random.default_rng(seed).permutation(len(a)))
     b = take(b, np.random.default_rng(seed + 1).permutation(len(b)))
     budget = min(word_count(a), word_count(b))

@@ -114,14 +114,16 @@ def _split_texts(reference: Sequence[str], n: int, seed: int) -> tuple[list[str]
 
 
 def _split_words(reference: Sequence[str], words: int, seed: int) -> tuple[list[str], list[str]] | None:
-    """A seeded real sample of at least ``words`` words and the rest, or None when the rest is smaller."""
+    """A seeded real sample of at least ``words`` words (the budget unit: a CJK character counts as one) and
+    the rest, or None when the rest is smaller."""
+    from ..diversity.sampling import text_units, word_count
+
     order = list(range(len(reference)))
     random.Random(seed).shuffle(order)
     count, cut = 0, 0
     while cut < len(order) and count < words:
-        count += len(reference[order[cut]].split())
+        count += text_units(reference[order[cut]])
         cut += 1
-    from ..diversity.sampling import word_count
 
     sample, rest = [reference[i] for i in order[:cut]], [reference[i] for i in order[cut:]]
     return (sample, rest) if count >= words and word_count(rest) >= words else None
