@@ -4,12 +4,18 @@
 serializes the backend, so a step waiting for another thread's call does not count that wait); every other entry is a stage's own time (a step's time minus what it waited on the backend). The shares
 are of their sum, so the largest one is the bottleneck: with a pipelined runner the backend and the
 stages overlap, and the run goes as fast as its slowest part.
+
+:class:`PhaseProgress` is the data commands' counterpart (``synthgen dedup``, ``synthgen metrics``): their work
+runs in phases, reported through a :data:`PhaseHook`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import sys
 import time
-from typing import Any
+from typing import Any, Callable, Iterator
 
 from .pipeline import StageStats
 
@@ -77,3 +83,103 @@ class RunProgress:
 
     def close(self) -> None:
         self.bar.close()
+
+
+PhaseHook = Callable[[str, "int | None", "int | None"], None]
+"""``hook(phase, done, total)``: a long command's progress, called in the driver process only. ``done`` is
+the phase's rows so far (``None`` for a phase announced only as it starts); ``total`` its rows when known."""
+
+
+def silent(phase: str, done: int | None = None, total: int | None = None) -> None:
+    """The :data:`PhaseHook` of a run nobody watches."""
+
+
+def progress_wanted(flag: bool | None, stream: Any = None) -> bool:
+    """``--progress`` / ``--quiet`` when given, else whether stderr is a terminal. (``generate`` always draws its
+    bar; the data commands' stderr is often captured together with their stdout by scripts, so they stay
+    silent unless someone is watching.)"""
+    if flag is not None:
+        return flag
+    stream = sys.stderr if stream is None else stream
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+@functools.lru_cache(maxsize=1)
+def _bar_class() -> type:
+    """tqdm without its monitor thread: a dedup forks its workers only while its process runs no other thread
+    (:func:`synthgen.dedup.sketch.start_method`), and a thread left by a closed bar would make it spawn them."""
+    from tqdm.auto import tqdm
+
+    return type("PhaseBar", (tqdm,), {"monitor_interval": 0})
+
+
+class PhaseProgress:
+    """A :data:`PhaseHook` drawing on stderr: a tqdm bar for a counted phase, a ``label: phase...`` line for
+    the others, and on :meth:`close` one line with the total time and each phase's."""
+
+    def __init__(self, label: str, file: Any = None, unit: str = " rows"):
+        self.label, self.unit = label, unit
+        self.file = sys.stderr if file is None else file  # resolved now: CliRunner swaps sys.stderr
+        self.phase: str | None = None
+        self.bar: Any = None
+        self.started = self.began = time.perf_counter()
+        self.times: dict[str, float] = {}
+
+    def __call__(self, phase: str, done: int | None = None, total: int | None = None) -> None:
+        if phase != self.phase:
+            self._finish()
+            self._begin(phase, done, total)
+        if self.bar is not None and done is not None:
+            limit = max(total, done) if total is not None else None  # a total read from metadata may be short
+            if limit != self.bar.total:
+                self.bar.total = limit
+            self.bar.update(done - self.bar.n)
+
+    def _begin(self, phase: str, done: int | None, total: int | None) -> None:
+        self.phase, self.began = phase, time.perf_counter()
+        if done is None:
+            self.line(f"{phase}" + (f" ({total:,}{self.unit})" if total is not None else "") + "...")
+        else:
+            self.bar = _bar_class()(total=total, desc=f"{self.label}: {phase}", unit=self.unit, unit_scale=True,
+                                    file=self.file, dynamic_ncols=True, mininterval=0.2, leave=True)
+
+    def _finish(self) -> None:
+        if self.phase is None:
+            return
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+        self.times[self.phase] = self.times.get(self.phase, 0.0) + time.perf_counter() - self.began
+        self.phase = None
+
+    def line(self, text: str) -> None:
+        print(f"{self.label}: {text}", file=self.file, flush=True)
+
+    def close(self, finished: bool = True) -> None:
+        """End the last phase; when ``finished``, say how long the whole and each phase took."""
+        self._finish()
+        if finished and self.times:
+            phases = ", ".join(f"{phase} {seconds:.1f}s" for phase, seconds in self.times.items())
+            self.line(f"done in {time.perf_counter() - self.started:.1f}s ({phases})")
+
+    def __enter__(self) -> "PhaseProgress":
+        return self
+
+    def __exit__(self, kind: Any, *exc: Any) -> None:
+        self.close(finished=kind is None)
+
+
+@contextlib.contextmanager
+def phase_hook(progress: "PhaseHook | bool | None", label: str, unit: str = " rows") -> Iterator["PhaseHook | None"]:
+    """The hook a library function reports to: the caller's callable, a :class:`PhaseProgress` on stderr for
+    ``True`` (closed with the block), or ``None`` (silent, the default for Python callers)."""
+    if callable(progress):
+        yield progress
+    elif progress:
+        with PhaseProgress(label, unit=unit) as hook:
+            yield hook
+    else:
+        yield None

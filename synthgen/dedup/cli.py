@@ -8,13 +8,15 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..cli_errors import reports_errors
 from ..errors import SynthgenError
 
+if TYPE_CHECKING:
+    from ..progress import PhaseHook
 
 _FLAGS = {"history": "--history", "ngram": "--ngram", "num_perm": "--num-perm", "threshold": "--threshold",
           "text_field": "--text-field"}
@@ -97,17 +99,21 @@ def run_dedup(input_path: Path, out: Path, *, text_field: str = "text", against:
               eval_sets: tuple[Path, ...] = (), threshold: float = 0.8, ngram: str = "auto",
               history: Path | str | None = None, num_perm: int = 128, against_field: str | None = None,
               eval_field: str | None = None, workers: int | None = None, chunk_rows: int = 8192,
-              executor: str = "local", address: str | None = None, overwrite: bool = True):
+              executor: str = "local", address: str | None = None, overwrite: bool = True,
+              progress: PhaseHook | bool | None = None):
     """Deduplicate ``input_path`` in chunks on ``workers`` processes (default: all cores), or on a Ray
     cluster (``executor="ray"``, ``address`` or ``RAY_ADDRESS``, else a local one), and write ``out``
     (kept.parquet, rejected.parquet, summary.json); returns the :class:`StreamResult`. Errors name options
     as keyword arguments (``ngram=5``); ``synthgen dedup`` spells them as its flags. ``overwrite=False``
-    refuses an ``out`` that already holds a dedup result (``synthgen dedup`` does, unless ``--overwrite``)."""
+    refuses an ``out`` that already holds a dedup result (``synthgen dedup`` does, unless ``--overwrite``).
+    ``progress``: ``True`` draws the phases on stderr, a callable hears them (a
+    :data:`synthgen.progress.PhaseHook`, called in this process only); off by default."""
     from ..errors import options_spelled_for
+    from ..progress import phase_hook
 
-    with options_spelled_for("python"):  # unless the command line called (it chose first)
+    with options_spelled_for("python"), phase_hook(progress, "dedup") as hook:  # unless the command line called
         config = _config(text_field, against, eval_sets, threshold, ngram, history, num_perm, against_field, eval_field)
-        return _run(config, Path(input_path), Path(out), workers, chunk_rows, executor, address, overwrite)
+        return _run(config, Path(input_path), Path(out), workers, chunk_rows, executor, address, overwrite, hook)
 
 
 OUTPUT_FILES = ("kept.parquet", "rejected.parquet", "summary.json")  # what a dedup writes under --out
@@ -131,21 +137,23 @@ def check_unused_out(out: Path, overwrite: bool) -> None:
 
 
 def _run(config, input_path: Path, out: Path, workers: int | None, chunk_rows: int, executor: str,
-         address: str | None, overwrite: bool = True):
+         address: str | None, overwrite: bool = True, progress: PhaseHook | None = None):
     from ..atomic import write_json_atomic
     from ..outpaths import check_out_dir
     from .streaming import stream_dedup
 
     check_executor(executor, address)
     check_out_dir(out)
+    if progress is not None:
+        progress("prepare", None, None)  # reads --against / --eval / --history (and hashes the input for it)
     plan = plan_dedup(config, input_path, workers, chunk_rows, out)  # reads settings and history; writes nothing
     check_unused_out(out, overwrite)
     if executor == "ray":
         from .ray_exec import ray_dedup
 
-        result = ray_dedup(plan, out, address)
+        result = ray_dedup(plan, out, address, progress)
     else:
-        result = stream_dedup(plan, out)
+        result = stream_dedup(plan, out, progress=progress)
     write_json_atomic(result.paths["summary"], result.summary())
     return result
 
@@ -258,18 +266,24 @@ def _auto_workers(input_path: Path, out: Path | None = None) -> int:
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="local processes, or a Ray cluster (pip install 'synthgen[ray]').")
 @click.option("--address", help="Ray cluster address for --executor ray (default: RAY_ADDRESS, else a local cluster).")
+@click.option("--progress/--quiet", "progress", default=None,
+              help="Show progress on stderr (rows read and sketched, then each phase), or never. "
+                   "[default: only when stderr is a terminal]")
 @reports_errors
 def dedup_command(input_path: Path, out: Path, against: tuple[Path, ...], eval_sets: tuple[Path, ...],
                   text_field: str, against_field: str | None, eval_field: str | None, threshold: float, ngram: str,
                   num_perm: int, history: str | None, workers: int | None, executor: str, address: str | None,
-                  overwrite: bool) -> None:
+                  overwrite: bool, progress: bool | None) -> None:
     """Drop exact and near duplicates from INPUT (jsonl, csv, parquet or a saved dataset folder)."""
+    from ..progress import progress_wanted
+
     if ngram != "auto" and (not ngram.isdigit() or int(ngram) < 1):
         raise click.BadParameter(f"{ngram!r} is not a positive integer or 'auto'", param_hint="--ngram")
     result = run_dedup(input_path, out, text_field=text_field, against=against, eval_sets=eval_sets,
                        threshold=threshold, ngram=ngram, history=history, num_perm=num_perm,
                        against_field=against_field, eval_field=eval_field, workers=workers,
-                       executor=executor, address=address, overwrite=overwrite)
+                       executor=executor, address=address, overwrite=overwrite,
+                       progress=progress_wanted(progress))
     summary = result.summary()
     reasons = ", ".join(f"{reason} {count}" for reason, count in summary["reasons"].items()) or "none"
     settings = summary["settings"]["dedup"]

@@ -93,13 +93,17 @@ def _portable(item: Any, source: str) -> Any:
     return with_data(item, source)
 
 
-def ray_dedup(plan: Plan, out: Path, address: str | None = None) -> StreamResult:
+def ray_dedup(plan: Plan, out: Path, address: str | None = None, progress: Any = None) -> StreamResult:
     """:func:`.streaming.stream_dedup` with :class:`RayWorkers` on the cluster at ``address`` (else
-    ``RAY_ADDRESS``, else a local cluster of ``plan.workers`` CPUs, shut down at the end)."""
+    ``RAY_ADDRESS``, else a local cluster of ``plan.workers`` CPUs, shut down at the end). ``progress`` (a
+    :data:`synthgen.progress.PhaseHook`) is called in this driver as results come back from the actors."""
     from ..executors.ray_cluster import connect, import_ray
 
+    if progress is not None:
+        progress("connect to Ray", None, None)  # starting a local cluster takes seconds
     connection = connect(address or os.environ.get("RAY_ADDRESS"), num_cpus=plan.workers)
     try:
-        return stream_dedup(plan, out, workers=lambda n, settings: RayWorkers(import_ray(), n, settings))
+        return stream_dedup(plan, out, workers=lambda n, settings: RayWorkers(import_ray(), n, settings),
+                            progress=progress)
     finally:
         connection.close()

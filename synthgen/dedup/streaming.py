@@ -8,6 +8,10 @@
    them (offset and length), so the driver does not scan the file for line ends a second time. Only then
    is the history (``--history``) extended with the kept rows: a run that fails leaves it as it was.
 
+An optional :data:`synthgen.progress.PhaseHook` hears each phase (``read+sketch`` and ``write`` with rows
+counted as the driver collects each chunk's result, then ``LSH candidates``, ``verify`` and ``history``); it
+is only ever called in the driver, never sent to a worker.
+
 Memory holds the band keys, exact keys and ids (~200 bytes a row; workers save signatures to scratch
 files, read back only for rows that share a bucket) and a few chunks of rows, never the table itself.
 The kept ids, reasons and evidence equal those of :func:`.table.dedup_rows` on the whole table (tested), for any number of workers.
@@ -19,8 +23,9 @@ import shutil
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
+from ..progress import silent
 from .chunks import Chunk, LineRange, PartsWriter, iter_chunks
 from .deduplicator import DedupParams
 from .minhash import auto_ngram
@@ -28,6 +33,9 @@ from .resolve import BandColumns, SigStore, Table, add_reference_hits, kept_sket
 from .scopes import FrozenScope, Match
 from .sketch import SketchSettings, Workers, early_verdicts, sketch_chunk, write_chunk
 from .stage import INVALID_TEXT
+
+if TYPE_CHECKING:
+    from ..progress import PhaseHook
 
 CHUNK_ROWS = 8192
 
@@ -79,16 +87,18 @@ def detect_ngram(source: Path, settings: SketchSettings) -> int | None:
     return None
 
 
-def stream_dedup(plan: Plan, out: Path, workers: Callable[[int, SketchSettings], Any] = Workers) -> StreamResult:
+def stream_dedup(plan: Plan, out: Path, workers: Callable[[int, SketchSettings], Any] = Workers,
+                 progress: PhaseHook | None = None) -> StreamResult:
     """Run the three passes of the module docstring; outputs are replaced only when all succeeded.
-    ``workers(n, settings)`` gives the pool (local processes; :class:`.ray_exec.RayWorkers` on Ray)."""
+    ``workers(n, settings)`` gives the pool (local processes; :class:`.ray_exec.RayWorkers` on Ray);
+    ``progress`` hears the phases (see the module docstring)."""
     from ..outpaths import prepare_out, remove_if_empty
 
     created = prepare_out(out)
     plan = replace(plan, settings=replace(plan.settings, spill_dir=str(out / ".signatures")))
     try:
         with workers(plan.workers, plan.settings) as pool:
-            return _passes(plan, out, pool)
+            return _passes(plan, out, pool, progress or silent)
     except BaseException:
         shutil.rmtree(out / ".signatures", ignore_errors=True)
         if created:
@@ -96,7 +106,7 @@ def stream_dedup(plan: Plan, out: Path, workers: Callable[[int, SketchSettings],
         raise
 
 
-def _passes(plan: Plan, out: Path, workers: Workers) -> StreamResult:
+def _passes(plan: Plan, out: Path, workers: Workers, progress: PhaseHook = silent) -> StreamResult:
     import threading
 
     from .rule import warm_up
@@ -106,19 +116,23 @@ def _passes(plan: Plan, out: Path, workers: Workers) -> StreamResult:
     warming.start()  # the workers are running already (forked, if they were, before this thread)
     try:
         located: list[Chunk] = []
-        sketches, ref_exact, ref_near, bands = _sketch_all(plan, workers, store, located)
+        total = known_rows(plan.source, out) if progress is not silent else None
+        sketches, ref_exact, ref_near, bands = _sketch_all(plan, workers, store, located, progress, total)
         warming.join()
         _check_field(plan, sketches)
         _check_texts(plan, sketches)
         table = Table(sketches, store, bands)
-        verdicts = resolve(table, plan.params, plan.settings.bands, ref_exact, ref_near, plan.workers)
+        verdicts = resolve(table, plan.params, plan.settings.bands, ref_exact, ref_near, plan.workers, progress)
         n_rows, starts = len(table.ids), table.starts
         columns = tuple(dict.fromkeys(name for chunk in sketches for name in chunk.columns))
+        sizes = [len(chunk) for chunk in sketches]
         del table
         if plan.history is None:
             del sketches
-        paths = _write_outputs(plan, _by_chunk(verdicts, starts), out, workers, columns, located)
+        paths = _write_outputs(plan, _by_chunk(verdicts, starts), out, workers, columns, located,
+                               lambda results: _counted(results, sizes, progress))
         if plan.history is not None and plan.settings.ngram is not None:  # only once the outputs are written
+            progress("history", None, n_rows - len(verdicts))
             _write_history(plan, sketches, verdicts, store)
     finally:
         store.close()
@@ -130,16 +144,61 @@ def _passes(plan: Plan, out: Path, workers: Workers) -> StreamResult:
     return StreamResult(n_rows, kept, reasons, settings, paths)
 
 
-def _sketch_all(plan: Plan, workers: Workers, store: SigStore, located: list[Chunk]):
+def _sketch_all(plan: Plan, workers: Workers, store: SigStore, located: list[Chunk],
+                progress: PhaseHook = silent, total: int | None = None):
     """Pass 1: sketches of every chunk; reference hits taken, band keys stored by column and signatures
-    spilled as chunks arrive. ``located`` receives the jsonl chunks' locations (see :func:`_locations`)."""
+    spilled as chunks arrive. ``located`` receives the jsonl chunks' locations (see :func:`_locations`).
+    ``progress`` counts the rows of each chunk as its sketches come back (``total``: :func:`known_rows`)."""
     sketches, ref_exact, ref_near, bands = [], {}, {}, BandColumns(plan.settings.bands)
+    done = 0
+    progress("read+sketch", done, total)
     for chunk in workers.map(sketch_chunk, _locations(iter_chunks(plan.source, plan.chunk_rows), located)):
         add_reference_hits(chunk, plan.references, plan.params, ref_exact, ref_near)
         bands.add(chunk)
         store.add(chunk)
         sketches.append(chunk)
+        done += len(chunk)
+        progress("read+sketch", done, total)
     return sketches, ref_exact, ref_near, bands
+
+
+def known_rows(source: Path, out: Path | None = None) -> int | None:
+    """The input's row count when its metadata hold it (a parquet footer, a saved dataset's Arrow batch
+    headers), for a progress bar's total; None for jsonl, csv and json, whose rows only a full read counts."""
+    from ..errors import SynthgenError
+    from .chunks import table_format
+
+    try:
+        fmt = table_format(source)
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            return pq.ParquetFile(source).metadata.num_rows
+        if fmt == "dataset":
+            from .cli import data_files
+
+            return sum(_arrow_rows(file) for file in data_files(source, out))
+    except (OSError, ValueError, SynthgenError):  # pass 1 reports an unreadable input itself
+        return None
+    return None
+
+
+def _arrow_rows(path: Path) -> int:
+    """Rows of an Arrow stream file (a saved dataset's), from its batch headers (memory-mapped, no copy)."""
+    import pyarrow as pa
+
+    with pa.memory_map(str(path)) as handle:
+        return sum(batch.num_rows for batch in pa.ipc.open_stream(handle))
+
+
+def _counted(results: Iterable, sizes: list[int], progress: PhaseHook, phase: str = "write") -> Iterator:
+    """``results`` (one per chunk, in order) unchanged, reporting the rows of the chunks ``sizes`` counts."""
+    total, done = sum(sizes), 0
+    progress(phase, done, total)
+    for index, result in enumerate(results):
+        done += sizes[index] if index < len(sizes) else 0
+        progress(phase, done, total)
+        yield result
 
 
 def _locations(chunks: Iterable[Chunk], located: list[Chunk]) -> Iterable[Chunk]:
@@ -190,7 +249,10 @@ def _write_history(plan: Plan, sketches, verdicts: dict[int, Match], store: SigS
 
 
 def _write_outputs(plan: Plan, verdicts: list[dict[int, Match]], out: Path, workers: Workers,
-                   columns: tuple[str, ...] = (), located: list[Chunk] | None = None) -> dict[str, Path]:
+                   columns: tuple[str, ...] = (), located: list[Chunk] | None = None,
+                   watch: Callable[[Iterable], Iterable] = lambda results: results) -> dict[str, Path]:
+    """Pass 3: every chunk's kept and rejected parts, written by the workers and merged here; ``watch``
+    wraps the stream of written parts (progress counting)."""
     from .chunks import table_format
     from .rowtables import input_schema
 
@@ -199,7 +261,7 @@ def _write_outputs(plan: Plan, verdicts: list[dict[int, Match]], out: Path, work
     def produce(parts_dir: Path) -> Iterable[tuple[Any, Any]]:
         source = chunks if chunks is not None else iter_chunks(plan.source, plan.chunk_rows)
         jobs = ((chunk, verdicts[chunk.index], parts_dir) for chunk in source)
-        return workers.map(write_chunk, jobs)
+        return watch(workers.map(write_chunk, jobs))
 
     return collect_parts(out, produce, columns, input_schema(plan.source, table_format(plan.source)))
 

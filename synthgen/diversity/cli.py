@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 import click
 
 from ..cli_errors import reports_errors
 from ..errors import SynthgenError
 
+if TYPE_CHECKING:
+    from ..progress import PhaseHook
 
 @click.command("metrics")
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
@@ -27,12 +29,27 @@ from ..errors import SynthgenError
 @click.option("--limit", type=click.IntRange(min=1), help="Read at most N rows of each file.")
 @click.option("--fidelity", "fidelity_scorer", type=click.Choice(["ngram", "vllm", "none"]), default="ngram",
               show_default=True, help="Reference model of the fidelity metrics (with --reference).")
+@click.option("--progress/--quiet", "progress", default=None,
+              help="Name each phase (reading, embedding, clustering, fidelity) on stderr as it starts, or never. "
+                   "[default: only when stderr is a terminal]")
 @reports_errors
 def metrics_command(input_path: Path, reference: Path | None, as_json: bool, text_field: str,
                     reference_text_field: str | None, embedder: str, seed: int, limit: int | None,
-                    fidelity_scorer: str) -> None:
+                    fidelity_scorer: str, progress: bool | None) -> None:
     """Diversity and fidelity metrics of INPUT (jsonl/csv/parquet/saved dataset), with ratios to --reference.
     Each file is read once; the diversity and the fidelity metrics measure the same texts."""
+    from ..progress import phase_hook, progress_wanted, silent
+
+    with phase_hook(progress_wanted(progress), "metrics", unit=" texts") as hook:  # closed (its last line) before the report
+        report = _report(input_path, reference, text_field, reference_text_field, embedder, seed, limit,
+                         fidelity_scorer, hook or silent)
+    click.echo(json.dumps(report, indent=2) if as_json else format_table(report))
+
+
+def _report(input_path: Path, reference: Path | None, text_field: str, reference_text_field: str | None,
+            embedder: str, seed: int, limit: int | None, fidelity_scorer: str, progress: PhaseHook) -> dict[str, Any]:
+    """What ``synthgen metrics`` prints (as JSON, or as :func:`format_table`)."""
+    progress("read", None, None)
     texts, missing = _texts(input_path, text_field, limit, "--text-field")
     reference_field = reference_text_field or text_field
     real, reference_missing = _texts(reference, reference_field, limit, "--reference-text-field") if reference \
@@ -40,12 +57,13 @@ def metrics_command(input_path: Path, reference: Path | None, as_json: bool, tex
     report = {"input": str(input_path), "reference": str(reference) if reference else None, "n": len(texts),
               "missing_text": missing, "reference_n": len(real) if real is not None else None,
               "reference_missing_text": reference_missing, "embedder": embedder,
-              "metrics": diversity_rows(texts, real, embedder, seed, _sources(input_path, reference))}
+              "metrics": diversity_rows(texts, real, embedder, seed, _sources(input_path, reference), progress)}
     if real is not None and fidelity_scorer != "none":
         from ..fidelity.metrics import fidelity_rows
 
+        progress("fidelity", None, None)
         report["fidelity"] = fidelity_rows(texts, real, fidelity_scorer, seed)
-    click.echo(json.dumps(report, indent=2) if as_json else format_table(report))
+    return report
 
 
 def _texts(path: Path, field: str, limit: int | None, option: str) -> tuple[list[str], int]:
@@ -64,19 +82,51 @@ def _texts(path: Path, field: str, limit: int | None, option: str) -> tuple[list
 
 
 def diversity_rows(texts: list[str], real: list[str] | None, embedder_name: str, seed: int,
-                   source: str = "") -> list[dict[str, Any]]:
+                   source: str = "", progress: PhaseHook | None = None) -> list[dict[str, Any]]:
     """The metric rows; an embedder that cannot be fitted on these texts (tfidf on one-character words)
-    leaves the embedding metrics not computed, with its reason prefixed by ``source``."""
+    leaves the embedding metrics not computed, with its reason prefixed by ``source``. ``progress`` (a
+    :data:`synthgen.progress.PhaseHook`; off by default) hears each phase start: ``fit tfidf``, ``lexical``,
+    ``embed batch``, ``embed reference`` and ``similarity + clusters`` (their text count as the total)."""
     from .embed import Unavailable, build_embedder, for_comparison
     from .metrics import MetricSettings, compute_metrics
 
     embedder = None
     if embedder_name != "none":
         params = {"seed": seed} if embedder_name == "tfidf" else {}
+        if embedder_name == "tfidf" and progress is not None:
+            progress("fit tfidf", None, len(texts) + len(real or ()))
         embedder = for_comparison(build_embedder(embedder_name, **params), texts, real)
         if isinstance(embedder, Unavailable) and source:
             embedder.reason = f"{source}: {embedder.reason}"
+        if progress is not None:
+            embedder = _Announced(embedder, progress, ("batch", "reference") if real else ("batch",))
+    if progress is not None:
+        progress("lexical", None, None)
     return [row.to_dict() for row in compute_metrics(texts, real, embedder, MetricSettings(seed=seed))]
+
+
+class _Announced:
+    """An embedder that names each ``encode`` call as a phase (``embed batch``, then ``embed reference``: the
+    order :func:`.metrics.semantic_table` embeds them in) and, once the last side is embedded, the similarity
+    and cluster metrics that follow. :func:`.metrics.compute_metrics` has no hook of its own; a wrong guess
+    of the order could only mislabel a phase, never change a value."""
+
+    def __init__(self, embedder: Any, progress: PhaseHook, sides: tuple[str, ...]):
+        self.embedder, self.progress, self.sides, self.calls = embedder, progress, sides, 0
+
+    def encode(self, texts: Sequence[str]) -> Any:
+        side = self.sides[self.calls] if self.calls < len(self.sides) else "texts"
+        self.calls += 1
+        self.progress(f"embed {side}", None, len(texts))
+        vectors = self.embedder.encode(texts)
+        if self.calls == len(self.sides):
+            self.progress("similarity + clusters", None, None)
+        return vectors
+
+    def __getattr__(self, name: str) -> Any:  # name, dim, reason ... of the wrapped embedder
+        if name == "embedder":  # not set yet (a copy being built): no endless recursion
+            raise AttributeError(name)
+        return getattr(self.embedder, name)
 
 
 def _sources(input_path: Path, reference: Path | None) -> str:
