@@ -39,6 +39,8 @@ class GateState:
     rotation: int = 0
     few_shot_extra: int = 0
     last_move: float = 0.0          # signed temperature change of the last retry (bisection on a flip)
+    bracket_low: float | None = None   # this window's failed temperatures (remediate.Bracket): needed hotter
+    bracket_high: float | None = None  # ... needed cooler
     checks: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -85,7 +87,7 @@ class GateController:
 
     def check(self, kept_texts: list[str], sampling: Any) -> GateOutcome:
         """Gate the pending window (topped up with committed records to ``window`` when it is short)."""
-        from .diversity.remediate import remediation_step
+        from .diversity.remediate import Bracket, remediation_step
 
         start = max(0, min(self.state.committed, len(kept_texts) - self.window))
         window = kept_texts[start:]
@@ -100,14 +102,19 @@ class GateController:
             check["previous_skipped"] = unlike
         if result.passed:
             self.state.committed, self.state.last_move = len(kept_texts), 0.0
+            self.state.bracket_low = self.state.bracket_high = None
             self.state.checks.append(check)
             return GateOutcome(True, False, check)
+        bracket = Bracket(self.state.bracket_low, self.state.bracket_high)
         step = remediation_step(result, sampling, self.state.attempt, self.bounds, self.state.last_move,
-                                self.levers())
+                                self.levers(), bracket)
         check["remediation"] = step.to_dict()
         self.state.checks.append(check)
         if step.retry:
-            self.state.last_move = step.temperature - _sampling_values(sampling).get("temperature", step.temperature)
+            temperature = _sampling_values(sampling).get("temperature", step.temperature)
+            self.state.last_move = step.temperature - temperature
+            moved = bracket.after(temperature, step.temperature, step.anchored)
+            self.state.bracket_low, self.state.bracket_high = moved.low, moved.high
             self._apply(step)
         return GateOutcome(False, step.retry, check)
 

@@ -156,8 +156,31 @@ def test_seeds_that_cannot_widen_are_not_reported_widened():
     assert "few-shot examples rotated" in step.message
 
 
-def test_no_lever_left_means_no_retry():
+def test_coverage_without_seed_or_example_levers_raises_the_temperature():
+    """Sampling is the only lever left to spread a batch over more real clusters (issue 16: the collapse
+    benchmark's generator has no prompts, and its coverage retries were plain resamples)."""
     step = remediation_step(GateResult(False, [COVERAGE]), SAMPLING, 0,
+                            levers=remediate.Levers(widen_seeds=False, few_shot=False))
+    assert step.retry and step.temperature == pytest.approx(1.1) and step.top_p == pytest.approx(1.0)
+    assert step.seed_widening == 1 and not step.rotate_few_shot and "widened" not in step.message
+
+
+def test_coverage_with_a_lever_keeps_the_temperature():
+    step = remediation_step(GateResult(False, [COVERAGE]), SAMPLING, 0, levers=remediate.Levers(widen_seeds=False))
+    assert step.retry and step.temperature == 1.0 and step.rotate_few_shot
+
+
+def test_coverage_too_far_without_levers_cools():
+    too_far = {"metric": "perplexity_shift", "against": "real", "status": "fail", "blocking": True,
+               "side": "too_far", "reason": "perplexity 2x real's", "ratio": 2.0, "factor": 1.25}
+    step = remediation_step(GateResult(False, [COVERAGE, too_far]), SAMPLING, 0,
+                            levers=remediate.Levers(widen_seeds=False, few_shot=False))
+    assert step.retry and step.temperature < 1.0
+
+
+def test_no_lever_left_means_no_retry():
+    at_bounds = {"temperature": 1.3, "top_p": 1.0}
+    step = remediation_step(GateResult(False, [COVERAGE]), at_bounds, 0,
                             levers=remediate.Levers(widen_seeds=False, few_shot=False))
     assert not step.retry and step.seed_widening == 1 and not step.rotate_few_shot
     assert "nothing left to adjust" in step.message and "cannot widen" in step.message

@@ -29,7 +29,8 @@ Per generation t (the batch of the generation-t model, which trains generation t
 Like ``synthgen evolve``, a generation starts at the sampling its parent was accepted at (the recipe's at
 generation 0), and the previous-generation rules compare like with like: they apply only while an attempt
 samples as the previous batch was accepted; after remediation moved the temperature, the rules relative
-to real data decide alone (issue 16: no ratchet).
+to real data decide alone (issue 16: no ratchet). Within a generation, remediation never steps past a
+temperature an earlier attempt failed at from the other side (``Bracket``).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from synthgen.dedup.stage import DedupStage
 from synthgen.diversity.embed import TfidfSvdEmbedder, fit_split
 from synthgen.diversity.gate import DiversityGate, describe_decision
 from synthgen.diversity.metrics import MetricSettings
-from synthgen.diversity.remediate import RemediationBounds, remediation_step
+from synthgen.diversity.remediate import Bracket, Levers, RemediationBounds, remediation_step
 from synthgen.mix import Mixer
 from synthgen.mix.measured import ShareMeasure
 from synthgen.pipeline import VerifierStage
@@ -59,6 +60,7 @@ from .regimes import Regime
 DEDUP = DedupParams(num_perm=128, ngram=3, lsh_threshold=0.7, threshold=0.8)
 OVERRIDE = "collapse benchmark: the gated regime keeps the 0.5 cap of capped_0.5 to isolate the other stages"
 SVD_COMPONENTS = 128    # the gate's TF-IDF embedder (synthgen's default is 256)
+NO_LEVERS = Levers(widen_seeds=False, few_shot=False)  # a bigram sampler has no seeds or few-shot examples
 _REQUEST = GenerationRequest(index=0, prompt="", seed=Seed(0, {}), sampling_seed=0)
 
 
@@ -116,13 +118,14 @@ class Gated(Regime):
         sampling = dict(self.sampling)
         attempts: list[dict[str, Any]] = []
         move = 0.0  # the last retry's temperature change (remediation bisects when the direction flips)
+        bracket = Bracket()  # temperatures this generation failed at, from either side
         while True:
             if sampling["top_p"] != 1.0:
                 raise NotImplementedError("the bigram sampler has no top_p; bounds must keep max_top_p = 1")
             docs = model.sample(self.n_candidates, sampling["temperature"], rng)
             kept, engine, funnel = self.screen(docs)
             result, skipped = self.evaluate([c.text for c in kept], sampling, rng)
-            step = remediation_step(result, sampling, len(attempts), self.bounds, move)
+            step = remediation_step(result, sampling, len(attempts), self.bounds, move, NO_LEVERS, bracket)
             attempts.append(attempt_record(sampling, funnel, result, step) | {"previous_skipped": skipped})
             if result.passed:
                 self.commit(kept, engine, t, sampling)
@@ -130,6 +133,7 @@ class Gated(Regime):
             if not step.retry:
                 return [], evidence(attempts, 0, sampling)
             move = step.temperature - sampling["temperature"]
+            bracket = bracket.after(sampling["temperature"], step.temperature, step.anchored)
             sampling = {"temperature": step.temperature, "top_p": step.top_p}
 
     def screen(self, docs: list[np.ndarray]) -> tuple[list[Candidate], Deduplicator, dict[str, Any]]:
@@ -193,14 +197,11 @@ def attempt_record(sampling: dict, funnel: dict, result: Any, step: Any) -> dict
     decisions = {f"{d['metric']}@{d.get('gate') or d['against']}": {
         "value": d["value"], "threshold": d["threshold"], "ratio": d["ratio"], "status": d["status"],
         "side": d.get("side")} for d in result.decisions}
-    unused = [what for what, on in (("seed_widening", step.seed_widening > 1),
-                                    ("rotate_few_shot", step.rotate_few_shot)) if on]
     return {"temperature": sampling["temperature"], "top_p": sampling["top_p"], **funnel,
             "passed": result.passed, "failed": [f"{d['metric']}@{d.get('gate') or d['against']}"
                                                 for d in result.failures if _blocking(d)],
             "reasons": [describe_decision(d) for d in result.failures if _blocking(d)], "decisions": decisions,
-            "remediation": None if result.passed else step.message, "retry": step.retry,
-            "not_applicable": unused}
+            "remediation": None if result.passed else step.message, "retry": step.retry}
 
 
 def _blocking(decision: dict) -> bool:

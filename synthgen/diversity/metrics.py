@@ -1,9 +1,10 @@
 """The metric table: every diversity metric on equal-size samples, side by side with the real reference.
 
 The formulas live in :mod:`.lexical` and :mod:`.semantic` (re-exported here). Lexical metrics compare
-equal whitespace-word budgets; embedding metrics compare equal numbers of samples; tail metrics (rare
-types, cluster coverage) compare against a *disjoint* half of the reference, so real data is never scored
-against itself. A metric that cannot be computed carries its reason instead of a value.
+equal word budgets (whitespace words, each CJK character one word); embedding metrics compare equal
+numbers of samples; tail metrics (rare types, cluster coverage) compare against a *disjoint* half of the
+reference, so real data is never scored against itself. A metric that cannot be computed carries its
+reason instead of a value.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from .clusters import assign_clusters, cluster_count, fit_clusters
 from .lexical import (compression_ratio, distinct_n, rare_type_recall, self_bleu, self_repetition, tokenize,
                       vocabulary_size)
 from .results import MetricResult, NotComputed, jsonable, measure, ratio
-from .sampling import equal_tokens, sample_indices, split_halves, take, word_count
+from .sampling import equal_tokens, sample_indices, split_halves, take, unit_note, word_count
 from .semantic import (cluster_coverage, cluster_histogram, js_divergence, mean_pairwise_cosine,
                        nearest_neighbour_similarities, similarity_summary, vendi_score)
 
@@ -44,6 +45,7 @@ class MetricSettings:
     self_bleu_sample: int = 500
     nn_queries: int | None = 500
     clusters: int = 100
+    cluster_splits: int = 5      # cluster metrics: mean over this many halvings of the reference
     rare_max_count: int = 2
     tail: bool = True            # compute rare-type recall and cluster coverage
 
@@ -107,7 +109,8 @@ def lexical_table(texts: Sequence[str], reference: Sequence[str] | None, s: Metr
     details = {"words": budget, "texts": len(mine), "reference_texts": len(real) if real is not None else None}
     if budget < s.min_tokens:
         why = f"only {budget} words to compare (batch {word_count(texts)}, reference " \
-              f"{word_count(reference or [])}); lexical metrics need at least {s.min_tokens}"
+              f"{word_count(reference or [])}); lexical metrics need at least {s.min_tokens}" \
+              f"{unit_note(texts, reference or [])}"
         return missing(names, why)
     rows = [compare(measure(name, fn, mine), measure(name, fn, real) if real is not None else None, details)
             for name, fn in _lexical_metrics(s) if name in names]
@@ -130,7 +133,7 @@ def rare_type_row(texts: Sequence[str], reference: Sequence[str] | None, s: Metr
     if word_count(mine) < s.min_tokens:
         return Comparison("rare_type_recall", None, None, f"only {word_count(mine)} words at an equal budget "
                           f"(batch {word_count(texts)}, reference half {word_count(base)}); rare-type recall needs "
-                          f"{s.min_tokens}")
+                          f"{s.min_tokens}{unit_note(texts, base)}")
     fn = lambda t: rare_type_recall(t, tail, s.rare_max_count)  # noqa: E731
     return compare(measure("rare_type_recall", fn, mine), measure("rare_type_recall", fn, real),
                    {"words": word_count(mine), "tail_texts": len(tail)})
@@ -191,22 +194,64 @@ def _pair(name: str, fn: Callable, mine: np.ndarray, real: np.ndarray | None, de
 
 
 def cluster_rows(e: np.ndarray, r: np.ndarray | None, s: MetricSettings) -> list[Comparison]:
-    """k-means on one reference half; coverage and histogram JS of the batch vs the other half at equal n."""
+    """k-means on one reference half; coverage and histogram JS of the batch vs the other half at equal n,
+    each the mean over ``s.cluster_splits`` seeded halvings of the reference (cross-fitting).
+
+    One halving decides too much on its own: on the collapse benchmark's corpus (n = 500, k = 100) the
+    batch-to-real coverage ratio moves by ±0.044–0.051 (sd) with the split and the draw, and samples of the
+    generation-0 model (fitted on the real data; ratio 0.97 on average) fell below the 0.9× rule on 8.7% of
+    150 single halvings. The mean over 5 halvings has half that spread, and none of them fell below."""
     if r is None:
         return missing(TAIL[1:], "needs a real reference")
-    fit_idx, base_idx = split_halves(len(r), s.seed)
-    m = min(len(e), len(base_idx))
+    n_fit = (len(r) + 1) // 2
+    m = min(len(e), len(r) - n_fit)
     try:
-        k = cluster_count(len(fit_idx), s.clusters)
+        k = cluster_count(n_fit, s.clusters)
         if m < s.min_samples:
             raise NotComputed(f"{m} samples at equal n against the held-out reference half; need {s.min_samples}")
     except NotComputed as exc:
         return missing(TAIL[1:], str(exc))
-    centroids = fit_clusters(r[fit_idx], k, s.seed)
-    mine = assign_clusters(e[sample_indices(len(e), m, s.seed)], centroids)
-    real = assign_clusters(r[base_idx[sample_indices(len(base_idx), m, s.seed + 1)]], centroids)
-    fitted = assign_clusters(r[fit_idx], centroids)
-    details = {"k": k, "n": m, "fit_n": len(fit_idx)}
-    coverage = Comparison("cluster_coverage", cluster_coverage(mine, k), cluster_coverage(real, k), None, details)
-    hist = lambda labels: js_divergence(cluster_histogram(labels, k), cluster_histogram(fitted, k))  # noqa: E731
-    return [coverage, Comparison("cluster_js_divergence", hist(mine), hist(real), None, details)]
+    splits = [_one_split(e, r, k, m, split_seed(s.seed, i)) for i in range(max(s.cluster_splits, 1))]
+    mean = lambda values: float(np.mean(values))  # noqa: E731
+    details = {"k": k, "n": m, "fit_n": n_fit, "splits": len(splits),
+               "coverage_by_split": [round(split[0], 4) for split in splits],
+               "reference_coverage_by_split": [round(split[1], 4) for split in splits]}
+    coverage = Comparison("cluster_coverage", mean([x[0] for x in splits]), mean([x[1] for x in splits]), None,
+                          details)
+    js = Comparison("cluster_js_divergence", mean([x[2] for x in splits]), mean([x[3] for x in splits]), None,
+                    details)
+    return [coverage, js]
+
+
+def split_seed(seed: int, i: int) -> int:
+    """The ``i``-th halving's seed (the first is ``seed`` itself, so one split reproduces the single-split metric)."""
+    return seed + 7919 * i
+
+
+def _one_split(e: np.ndarray, r: np.ndarray, k: int, m: int, seed: int) -> tuple[float, float, float, float]:
+    """(batch coverage, real coverage, batch JS, real JS) for the halving drawn with ``seed``."""
+    fit_idx, base_idx = split_halves(len(r), seed)
+    centroids = reference_centroids(r[fit_idx], k, seed)
+    mine = assign_clusters(e[sample_indices(len(e), m, seed)], centroids)
+    real = assign_clusters(r[base_idx[sample_indices(len(base_idx), m, seed + 1)]], centroids)
+    fitted = cluster_histogram(assign_clusters(r[fit_idx], centroids), k)
+    return (cluster_coverage(mine, k), cluster_coverage(real, k),
+            js_divergence(cluster_histogram(mine, k), fitted), js_divergence(cluster_histogram(real, k), fitted))
+
+
+_CENTROIDS: dict[tuple, np.ndarray] = {}
+_CENTROID_MEMO = 16
+
+
+def reference_centroids(fit: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """``fit_clusters`` remembered per (rows, k, seed): a run gates every window against the same reference,
+    so each halving's k-means is fitted once per run instead of once per window (up to 16 kept)."""
+    import hashlib
+
+    fit = np.ascontiguousarray(fit)
+    key = (hashlib.blake2b(fit.tobytes(), digest_size=16).hexdigest(), fit.shape, str(fit.dtype), k, seed)
+    if key not in _CENTROIDS:
+        if len(_CENTROIDS) >= _CENTROID_MEMO:
+            _CENTROIDS.pop(next(iter(_CENTROIDS)))
+        _CENTROIDS[key] = fit_clusters(fit, k, seed)
+    return _CENTROIDS[key]

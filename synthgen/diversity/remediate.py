@@ -2,14 +2,16 @@
 
 Lexical failures (repetitive wording) raise temperature and top_p; semantic failures (samples bunched in
 embedding space) also widen seed sampling and rotate few-shot examples; tail failures (real clusters left
-uncovered) widen seeds and rotate examples. Fidelity decisions carry a ``side``: *too typical* (per-record
+uncovered) widen seeds and rotate examples, and raise the temperature instead when the run has neither lever
+(a generator without seeds to widen or examples to rotate has only its sampling left to spread). Fidelity decisions carry a ``side``: *too typical* (per-record
 perplexity below real's, rare types missing) is treated like a lexical and a tail failure at once (more
 temperature, wider seeds); *too far* (perplexity above real's: noise) lowers the temperature and asks for
 more real few-shot examples. When the directions conflict, measured repetition (a lexical failure) still
 raises the temperature (cooling cannot fix repetition; real few-shot examples and wider seeds address the
 drift), while a batch that is only bunched in embedding space but too far from real text is cooled (the
 fidelity side decides) and its seeds widened. A step that reverses the previous one is half of it
-(bisection). Within ``bounds``; once ``attempt`` reaches the budget, or nothing can change, ``retry`` is
+(bisection), and a step never goes past a temperature this batch already failed at from the other side
+(:class:`Bracket`): it stops halfway instead. Within ``bounds``; once ``attempt`` reaches the budget, or nothing can change, ``retry`` is
 False and the message names the failing metrics (the run exits 3).
 
 Only *blocking* decisions steer remediation: a decision marked ``blocking: False`` (a metric that could not
@@ -21,7 +23,7 @@ retry whose only changes would be those is no retry.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 LEXICAL = {"distinct_2", "compression_ratio", "self_repetition", "rare_type_recall"}
@@ -53,6 +55,39 @@ class Levers:
 
 
 @dataclass(frozen=True)
+class Bracket:
+    """The temperatures a batch's earlier attempts failed at: ``low``, the highest one whose remedy was more
+    temperature; ``high``, the lowest one whose remedy was less. Between them lies the band the gate can
+    pass, so a step that would reach either goes halfway there instead. Without it, a batch that failed
+    coverage at 1.0, then was too far at 1.1 and at 1.05, was cooled a whole step to 0.94, below the 1.0 it
+    had nearly passed at (the collapse benchmark's starved generations)."""
+
+    low: float | None = None
+    high: float | None = None
+
+    def after(self, temperature: float, new_temperature: float, anchored: bool = True) -> "Bracket":
+        """The bracket once a failed attempt at ``temperature`` moved the next one to ``new_temperature``.
+        An attempt failed only by previous-generation rules (``anchored`` False: they apply only at the
+        sampling the previous batch was accepted at) says nothing about other temperatures."""
+        if not anchored:
+            return self
+        if new_temperature > temperature:
+            return Bracket(temperature if self.low is None else max(self.low, temperature), self.high)
+        if new_temperature < temperature:
+            return Bracket(self.low, temperature if self.high is None else min(self.high, temperature))
+        return self
+
+    def clamp(self, temperature: float, new_temperature: float) -> float:
+        """``new_temperature``, or halfway from ``temperature`` to the failed side it would reach."""
+        high, low = self.high, self.low
+        if new_temperature > temperature and high is not None and temperature < high <= new_temperature:
+            return round((temperature + high) / 2, 4)
+        if new_temperature < temperature and low is not None and new_temperature <= low < temperature:
+            return round((temperature + low) / 2, 4)
+        return new_temperature
+
+
+@dataclass(frozen=True)
 class Remediation:
     """The next attempt's settings: absolute ``temperature`` and ``top_p``; ``seed_widening`` multiplies the
     current number of distinct seeds per batch (1 = unchanged); ``rotate_few_shot`` asks for new examples."""
@@ -66,13 +101,15 @@ class Remediation:
     failing: tuple[str, ...] = ()
     more_few_shot: bool = False     # a "too far" batch: show more real examples per prompt
     sides: tuple[str, ...] = ()     # the fidelity sides that failed (too_typical / too_far)
+    anchored: bool = True           # some failure holds at any sampling (not only previous-generation rules)
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "failing": list(self.failing), "sides": list(self.sides)}
 
 
 def remediation_step(gate_result: Any, sampling: Any, attempt: int, bounds: Any = None,
-                     previous_move: float = 0.0, levers: Levers | None = None) -> Remediation:
+                     previous_move: float = 0.0, levers: Levers | None = None,
+                     bracket: Bracket | None = None) -> Remediation:
     """The adjustment after failed attempt ``attempt`` (0 = the first try) of a batch. ``previous_move`` is the
     signed temperature change of the retry before this one: when the new move goes the other way (the last
     step overshot), the step is half of that move, so the temperature settles between the two sides
@@ -93,8 +130,9 @@ def remediation_step(gate_result: Any, sampling: Any, attempt: int, bounds: Any 
         return Remediation(False, message=f"remediation budget spent ({budget} retries); still failing: {what}", **keep)
     sides = tuple(dict.fromkeys(d["side"] for d in failures if d.get("side")))
     plain = {d["metric"] for d in failures if not d.get("side")}
-    return _adjust(plain, sides, temp, top_p, attempt, bounds, what, names, previous_move,
-                   _step_multiple(failures, bounds), levers or Levers())
+    step = _adjust(plain, sides, temp, top_p, attempt, bounds, what, names, previous_move,
+                   _step_multiple(failures, bounds), levers or Levers(), bracket or Bracket())
+    return replace(step, anchored=any(d.get("against") != "previous" for d in failures))
 
 
 SHORT_BATCH = ("the batch has", "scored records", "words to compare", "words at an equal budget")
@@ -124,10 +162,11 @@ def _step_multiple(failures: list[dict[str, Any]], bounds: Any) -> float:
 
 def _adjust(failed: set[str], sides: tuple[str, ...], temp: float, top_p: float, attempt: int, bounds: Any,
             what: str, names: tuple[str, ...], previous_move: float = 0.0, multiple: float = 1.0,
-            levers: Levers = Levers()) -> Remediation:
+            levers: Levers = Levers(), bracket: Bracket = Bracket()) -> Remediation:
     lexical, semantic, tail = failed & LEXICAL, failed & SEMANTIC, failed & TAIL
     cooler = TOO_FAR in sides
-    hotter = bool(lexical or TOO_TYPICAL in sides or (semantic and not cooler))
+    no_other_lever = not (levers.widen_seeds or levers.few_shot)
+    hotter = bool(lexical or TOO_TYPICAL in sides or ((semantic or (tail and no_other_lever)) and not cooler))
     new_temp, new_top_p = temp, top_p
     step = round(_get(bounds, "temperature_step") * multiple, 4)
     if previous_move and (previous_move > 0) != hotter and (hotter or cooler):
@@ -137,6 +176,7 @@ def _adjust(failed: set[str], sides: tuple[str, ...], temp: float, top_p: float,
         new_top_p = min(round(top_p + _get(bounds, "top_p_step"), 4), _get(bounds, "max_top_p"))
     elif cooler:
         new_temp = max(round(temp - step, 4), _get(bounds, "min_temperature"))
+    new_temp = bracket.clamp(temp, new_temp)
     broaden = bool(semantic or tail or TOO_TYPICAL in sides or (hotter and cooler))
     factor = _get(bounds, "seed_widening") if broaden and levers.widen_seeds else 1
     rotate = (broaden or cooler) and bool(_get(bounds, "rotate_few_shot")) and levers.few_shot

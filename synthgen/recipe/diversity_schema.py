@@ -33,6 +33,8 @@ class DiversityGateConfig(Strict):
     self_bleu_sample: int = Field(500, ge=2)
     nn_queries: int | None = Field(500, ge=1, description="Rows whose nearest neighbour is searched; null = all.")
     clusters: int = Field(100, ge=2, description="k of the k-means fitted on real embeddings.")
+    cluster_splits: int = Field(5, ge=1, description="Cluster coverage and JS divergence are the mean over this "
+                                "many seeded halvings of the reference (k-means on one half, compared on the other).")
 
 
 class FidelityConfig(Strict):
