@@ -112,6 +112,16 @@ def provenance_of(backend: Any, context: RunContext, configured: Any) -> RunCont
     return replace(context, backend=name, model=model)
 
 
+def announce_warnings(warnings: list[str]) -> None:
+    """The plan's warnings (what ``synthgen validate`` warns about: a run that cannot pass its first gate
+    check, a share measured on few-shot text) on stderr before generation starts, for the user who never
+    ran ``validate``; a run that is already finished does not repeat them."""
+    import sys
+
+    for warning in warnings:
+        print(f"Warning: {warning}.", file=sys.stderr, flush=True)
+
+
 def execute(loaded: LoadedRecipe, plan: RunPlan, run_dir: RunDir, progress: bool = True,
             close_backend: bool = True, sequential: bool = False) -> RunResult:
     """Run (or resume) ``plan`` in ``run_dir``, then write the dataset, rejects, report and manifest. A run
@@ -129,6 +139,7 @@ def execute(loaded: LoadedRecipe, plan: RunPlan, run_dir: RunDir, progress: bool
     described = run_dir.previous_backend()
     measured, started_before = measured_run(run_dir) if resumed and runner.stop_reason() is not None else (None, None)
     if runner.stop_reason() is None:
+        announce_warnings(plan.warnings)
         load_backend(plan.backend, plan.context)
         described = plan.backend.describe()
         run_dir.write_manifest(build_manifest(loaded, plan, status="running", backend=described, started_at=started))

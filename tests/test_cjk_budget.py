@@ -183,3 +183,20 @@ def test_english_budgets_and_messages_are_unchanged_and_cjk_messages_say_the_uni
     [row] = lexical_table(["我喜欢猫。"], ["我喜欢狗。"], MetricSettings(), only={"distinct_2"})
     assert row.reason == ("only 5 words to compare (batch 5, reference 5); lexical metrics need at least 200"
                           " (a CJK character counts as one word)")
+
+
+def test_the_length_verifier_counts_a_cjk_character_as_a_word():
+    """``[[verify]] type = "length", unit = "words"`` on Chinese or Japanese text: a sentence was one word."""
+    from synthgen.records import Candidate, GenerationRequest, Seed
+    from synthgen.verify.rules import LengthVerifier
+
+    request = GenerationRequest(index=0, prompt="", seed=Seed(0, {}), sampling_seed=0)
+    check = LengthVerifier(unit="words", min=5, max=80).check
+    for sentence in ZH[:5] + JA[:5]:
+        verdict = check(Candidate(request, 0, sentence, None))
+        assert verdict.keep and verdict.score == len(space_cjk(sentence).split())
+    assert not check(Candidate(request, 0, ZH[0] * 10, None)).keep  # too long, in characters
+    english = "the quick brown fox jumps over the lazy dog"
+    assert check(Candidate(request, 0, english, None)).score == 9.0
+    tokens = LengthVerifier(unit="tokens", min=5).check(Candidate(request, 0, ZH[0], None))
+    assert tokens.keep  # no backend count: words, as above

@@ -119,6 +119,24 @@ def test_validate_warns_when_the_budget_cannot_fill_the_first_gate_window(gated)
         assert result.exit_code == 0 and result.stderr == "", fine
 
 
+def test_generate_warns_before_the_run_as_validate_does_and_not_again_once_finished(gated, tmp_path):
+    """A user who never ran ``validate`` still sees its warnings, before the generation starts."""
+    from click.testing import CliRunner
+
+    from synthgen.cli import cli
+
+    recipe, out = gated(target=5, budget=10), tmp_path / "run"
+    first = CliRunner().invoke(cli, ["generate", str(recipe), "--out", str(out), "--quiet"])
+    warning = f"Warning: {recipe}:diversity.gate.min_samples (20) is above generation.max_candidates (10)"
+    assert first.stderr.startswith(warning), first.output
+    assert first.stderr.count(warning) == 1
+    again = CliRunner().invoke(cli, ["generate", str(recipe), "--out", str(out), "--quiet"])
+    assert warning not in again.stderr
+    fine = CliRunner().invoke(cli, ["generate", str(recipe), "--out", str(tmp_path / "fine"), "--quiet",
+                                    "--set", "generation.max_candidates=20"])
+    assert "Warning: " not in fine.stderr.split("\n")[0]
+
+
 def test_the_gate_budget_warning_names_the_binding_key_the_default_budget_and_fan_out(gated):
     from synthgen.plan.checks import gate_budget_warning
     from synthgen.plan.model import RecipeContext

@@ -295,8 +295,16 @@ def dedup_command(input_path: Path, out: Path, against: tuple[Path, ...], eval_s
 
 
 def skipped_lines(settings: dict[str, Any], against_field: str, eval_field: str) -> list[str]:
-    """One line per kind of reference whose reader skipped rows without usable text (they match nothing)."""
+    """One line per kind of reference whose reader skipped rows without usable text (they match nothing),
+    and one for eval items too short to check (they were left out of decontamination silently)."""
     counts = [("--against", settings["dedup"].get("skipped_no_text", {}).get("real", 0), against_field),
               ("--eval", settings.get("decontam", {}).get("skipped_no_text", 0), eval_field)]
-    return [f"{flag}: skipped {n} row{'s' * (n != 1)} without usable text in {field!r} (they match nothing)"
-            for flag, n, field in counts if n]
+    lines = [f"{flag}: skipped {n} row{'s' * (n != 1)} without usable text in {field!r} (they match nothing)"
+             for flag, n, field in counts if n]
+    decontam = settings.get("decontam") or {}
+    short = decontam.get("skipped_short", 0)
+    if short:
+        lines.append(f"--eval: {short} item{'s' * (short != 1)} shorter than {decontam['min_tokens']} words not "
+                     "checked (too short to tell from ordinary prose; longer ones under "
+                     f"{decontam['ngram']} words are matched whole)")
+    return lines

@@ -1,6 +1,8 @@
 """Text normalization shared by exact hashing, shingling and decontamination.
 
-``normalize_text`` is the exact-duplicate key's input: NFKC, casefold, whitespace runs collapsed to one
+``normalize_text`` is the exact-duplicate key's input: NFKC, invisible format characters removed (zero-width
+spaces and joiners, soft hyphens, byte-order marks, bidirectional marks: scraped copies of one text differ
+in them, and each one split a word in two for the shingles), casefold, whitespace runs collapsed to one
 space and stripped. ``tokenize`` goes one step further for shingles: punctuation becomes a word break, so
 "cats, dogs" and "cats dogs" share every shingle; each Chinese or Japanese character is a word of its own.
 """
@@ -16,15 +18,22 @@ import numpy as np
 from ..cjk import space_cjk
 
 _PUNCT = re.compile(r"[^\w\s]+")
+# Unicode's format characters (category Cf) that occur in text: soft hyphen, Arabic and Syriac marks,
+# Mongolian vowel separator, zero-width and bidirectional controls, word joiner and invisible operators,
+# byte-order mark, interlinear annotation, and the tag characters of emoji flag sequences.
+_FORMAT = re.compile("[\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f"
+                     "\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd"
+                     "\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001"
+                     "\U000e0020-\U000e007f]")
 
 
 def normalize_text(text: str) -> str:
-    """NFKC → casefold → collapse whitespace (``" ".join(text.split())``).
+    """NFKC → format characters removed → casefold → collapse whitespace (``" ".join(text.split())``).
 
     ASCII text skips NFKC (the identity on ASCII) and casefolds with ``lower`` (equal on ASCII)."""
     if text.isascii():
         return " ".join(text.lower().split())
-    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+    return " ".join(_FORMAT.sub("", unicodedata.normalize("NFKC", text)).casefold().split())
 
 
 def tokenize(text: str) -> list[str]:

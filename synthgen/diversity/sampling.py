@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import itertools
-import re
 from typing import Sequence, TypeVar
 
 import numpy as np
 
-from ..cjk import CJK_RANGES, has_cjk
+from ..cjk import UNIT as _UNIT
+from ..cjk import has_cjk, text_units
 
 T = TypeVar("T")
 
@@ -38,17 +38,6 @@ def split_halves(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     order = np.random.default_rng(seed).permutation(n)
     cut = (n + 1) // 2
     return np.sort(order[:cut]), np.sort(order[cut:])
-
-
-# A budget unit: one CJK character, or a whitespace-separated run of anything else (see synthgen.cjk).
-_UNIT = re.compile(rf"[{CJK_RANGES}]|[^\s{CJK_RANGES}]+")
-
-
-def text_units(text: str) -> int:
-    """The budget units of ``text``: whitespace words, each Chinese/Japanese character one unit (a CJK
-    clause has no spaces, so as one "word" it would shrink a CJK batch's budget to a few units). Equals
-    ``len(space_cjk(text).split())``; ASCII text takes the plain ``split`` path."""
-    return len(text.split()) if text.isascii() else len(_UNIT.findall(text))
 
 
 def word_count(texts: Sequence[str]) -> int:

@@ -43,7 +43,9 @@ class NonEmptyVerifierConfig(Placed):
 
 
 class NonEmptyVerifier(Verifier):
-    """Drops completions that are empty (or only whitespace when ``strip``)."""
+    """Drops completions that are empty (or, when ``strip``, only whitespace and invisible format characters:
+    zero-width spaces and joiners, word joiners, byte-order marks, soft hyphens; ``str.strip`` keeps them,
+    so a completion of U+200B alone passed as text)."""
 
     name = "non_empty"
     Config = NonEmptyVerifierConfig
@@ -52,15 +54,28 @@ class NonEmptyVerifier(Verifier):
         self.strip = strip
 
     def check(self, candidate: Candidate) -> Verdict:
-        text = candidate.text.strip() if self.strip else candidate.text
+        text = visible(candidate.text) if self.strip else candidate.text
         return Verdict.accept() if text else Verdict.reject(EMPTY)
 
 
+def visible(text: str) -> str:
+    """``text`` stripped of whitespace and, outside ASCII, of format characters (Unicode category Cf)."""
+    text = text.strip()
+    if text.isascii():
+        return text
+    import unicodedata
+
+    return "".join(ch for ch in text if unicodedata.category(ch) != "Cf").strip()
+
+
 def measure_length(text: str, unit: str, n_tokens: int | None = None) -> int:
-    """Length in ``chars``, whitespace-separated ``words``, or ``tokens`` (the backend's count)."""
+    """Length in ``chars``, ``words`` (whitespace-separated, each Chinese or Japanese character one word:
+    :func:`synthgen.cjk.text_units`), or ``tokens`` (the backend's count; words when it has none)."""
+    from ..cjk import text_units
+
     if unit == "tokens":
-        return n_tokens if n_tokens is not None else len(text.split())
-    return len(text.split()) if unit == "words" else len(text)
+        return n_tokens if n_tokens is not None else text_units(text)
+    return text_units(text) if unit == "words" else len(text)
 
 
 class LengthVerifierConfig(Placed):
