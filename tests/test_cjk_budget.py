@@ -200,3 +200,12 @@ def test_the_length_verifier_counts_a_cjk_character_as_a_word():
     assert check(Candidate(request, 0, english, None)).score == 9.0
     tokens = LengthVerifier(unit="tokens", min=5).check(Candidate(request, 0, ZH[0], None))
     assert tokens.keep  # no backend count: words, as above
+
+
+def test_the_measured_share_s_long_row_note_counts_cjk_characters():
+    """A Chinese row 40 times as long as the real ones was one "word" like them, and went unnamed."""
+    from synthgen.mix.measured import long_rows_note
+
+    note = long_rows_note(ZH, ["".join(ZH) * 2] + ZH[:3])
+    assert note is not None and "1 synthetic row is over 10x as long" in note
+    assert long_rows_note(ZH, ZH[:10]) is None

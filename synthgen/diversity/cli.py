@@ -40,7 +40,8 @@ def metrics_command(input_path: Path, reference: Path | None, as_json: bool, tex
     Each file is read once; the diversity and the fidelity metrics measure the same texts."""
     from ..progress import phase_hook, progress_wanted, silent
 
-    with phase_hook(progress_wanted(progress), "metrics", unit=" texts") as hook:  # closed (its last line) before the report
+    # the hook is closed (its last line printed) before the report is
+    with phase_hook(progress_wanted(progress), "metrics", unit=" texts") as hook:
         report = _report(input_path, reference, text_field, reference_text_field, embedder, seed, limit,
                          fidelity_scorer, hook or silent)
     click.echo(json.dumps(report, indent=2) if as_json else format_table(report))

@@ -2,17 +2,18 @@
 
 Lexical failures (repetitive wording) raise temperature and top_p; semantic failures (samples bunched in
 embedding space) also widen seed sampling and rotate few-shot examples; tail failures (real clusters left
-uncovered) widen seeds and rotate examples, and raise the temperature instead when the run has neither lever
-(a generator without seeds to widen or examples to rotate has only its sampling left to spread). Fidelity decisions carry a ``side``: *too typical* (per-record
-perplexity below real's, rare types missing) is treated like a lexical and a tail failure at once (more
-temperature, wider seeds); *too far* (perplexity above real's: noise) lowers the temperature and asks for
-more real few-shot examples. When the directions conflict, measured repetition (a lexical failure) still
-raises the temperature (cooling cannot fix repetition; real few-shot examples and wider seeds address the
-drift), while a batch that is only bunched in embedding space but too far from real text is cooled (the
-fidelity side decides) and its seeds widened. A step that reverses the previous one is half of it
-(bisection), and a step never goes past a temperature this batch already failed at from the other side
-(:class:`Bracket`): it stops halfway instead. Within ``bounds``; once ``attempt`` reaches the budget, or nothing can change, ``retry`` is
-False and the message names the failing metrics (the run exits 3).
+uncovered) widen seeds and rotate examples, and raise the temperature instead when the run has neither
+lever (a generator without seeds to widen or examples to rotate has only its sampling left to spread).
+Fidelity decisions carry a ``side``: *too typical* (per-record perplexity below real's, rare types
+missing) is treated like a lexical and a tail failure at once (more temperature, wider seeds); *too far*
+(perplexity above real's: noise) lowers the temperature and asks for more real few-shot examples. When the
+directions conflict, measured repetition (a lexical failure) still raises the temperature (cooling cannot
+fix repetition; real few-shot examples and wider seeds address the drift), while a batch that is only
+bunched in embedding space but too far from real text is cooled (the fidelity side decides) and its seeds
+widened. A step that reverses the previous one is half of it (bisection), and a step never goes past a
+temperature this batch already failed at from the other side (:class:`Bracket`): it stops halfway instead.
+Within ``bounds``; once ``attempt`` reaches the budget, or nothing can change, ``retry`` is False and the
+message names the failing metrics (the run exits 3).
 
 Only *blocking* decisions steer remediation: a decision marked ``blocking: False`` (a metric that could not
 be computed under ``on_not_computed = "warn"``) is a warning, never a failure. ``levers`` says what the run

@@ -36,6 +36,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+from ..cjk import text_units
 from .base import MixError
 from .caps import synthetic_allowance
 
@@ -204,13 +205,13 @@ def _check_sizes(n_real: int, fit: list[str], n_fit: int, n_held: int, source: s
 
 
 def long_rows_note(real_texts: Sequence[str], synthetic_texts: Sequence[str], factor: int = 10) -> str | None:
-    """A warning when synthetic rows are over ``factor`` times as long (in words) as 99% of the real texts:
-    the share counts rows but the measurement weighs words, so such rows can move it."""
+    """A warning when synthetic rows are over ``factor`` times as long (in words, a CJK character one) as 99%
+    of the real texts: the share counts rows but the measurement weighs words, so such rows can move it."""
     if not real_texts or not synthetic_texts:
         return None
-    lengths = sorted(len(t.split()) for t in real_texts)
+    lengths = sorted(text_units(t) for t in real_texts)
     typical = max(lengths[min(len(lengths) - 1, int(0.99 * len(lengths)))], 1)
-    long = [n for n in (len(t.split()) for t in synthetic_texts) if n > factor * typical]
+    long = [n for n in (text_units(t) for t in synthetic_texts) if n > factor * typical]
     if not long:
         return None
     rows = "1 synthetic row is" if len(long) == 1 else f"{len(long)} synthetic rows are"

@@ -260,7 +260,8 @@ def _build_step(step: Any, i: int, steps: list[Any], recipe: Any, context: Recip
     runtime = StepRuntime(backend=step_backend, sampling=samplings.get(step.name), stride=strides[i],
                           first_llm=bool(llm_steps) and llm_steps[0] is step, recipe_seed=context.seed,
                           sampling_seed=context.seed_for(recipe.generation.sampling.seed),
-                          strip=recipe.generation.strip, owns_backend=own is not None)
+                          strip=recipe.generation.strip, owns_backend=own is not None,
+                          feeds_later=i < len(steps) - 1)
     return build_step(step, runtime, context, steps, samplings, strides, key=_key(recipe, i),
                       few_shot_adjustment=lambda: seeds.requests.few_shot_adjustment())
 

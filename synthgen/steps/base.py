@@ -31,6 +31,7 @@ class StepRuntime:
     sampling_seed: int = 0
     strip: bool = True
     owns_backend: bool = False
+    feeds_later: bool = False   # a later step follows (it may build on this step's column)
 
 
 class _Fields(dict):
@@ -125,7 +126,12 @@ class LLMStepStage(StepStage):
 
     def fan_out(self, record: Candidate, completions: list[Completion], **columns: Any) -> list[Candidate]:
         """One record per completion (the record itself when the step samples once): the completion is
-        the column ``name`` and the record's text; ``columns`` are written alongside."""
+        the column ``name`` and the record's text; ``columns`` are written alongside. When a later step
+        follows, a completion with nothing visible in it is dropped here (``empty_output``, the step's name as
+        the stage): the later step would build on the empty column (answer an empty question) and the record
+        would be kept. The last step's text is left to the recipe's verifiers (``non_empty``), as before."""
+        from ..verify.rules import EMPTY, visible
+
         fanned = self.runtime.sampling.n > 1
         self.stats.created += len(completions) - 1
         children = []
@@ -135,7 +141,10 @@ class LLMStepStage(StepStage):
             child.columns.update({self.name: text, **columns})
             child.text, child.finish_reason = text, completion.finish_reason
             child.n_tokens = record.n_tokens + completion.n_tokens
-            children.append(child)
+            if visible(text) or not self.runtime.feeds_later:
+                children.append(child)
+            else:
+                self.drop(child, EMPTY, evidence={"step": self.name, "sample": j})
         return children
 
     def clean(self, text: str) -> str:
