@@ -6,7 +6,7 @@ from __future__ import annotations
 import unicodedata
 
 from synthgen.dedup import DedupParams, Deduplicator, normalize_text, tokenize
-from synthgen.dedup.normalize import _FORMAT
+from synthgen.invisible import FORMAT_CHARS
 from synthgen.dedup.table import dedup_rows
 
 PARAGRAPH = ("La coopération internationale a permis de réduire considérablement la pauvreté dans plusieurs "
@@ -20,7 +20,7 @@ def hyphenated(text: str, mark: str = "\u00ad") -> str:
 
 
 def test_every_format_character_is_removed():
-    missing = [hex(c) for c in range(0x110000) if unicodedata.category(chr(c)) == "Cf" and not _FORMAT.match(chr(c))]
+    missing = [hex(c) for c in range(0x110000) if unicodedata.category(chr(c)) == "Cf" and not FORMAT_CHARS.match(chr(c))]
     assert missing == []
 
 

@@ -16,15 +16,9 @@ import unicodedata
 import numpy as np
 
 from ..cjk import space_cjk
+from ..invisible import drop_format
 
 _PUNCT = re.compile(r"[^\w\s]+")
-# Unicode's format characters (category Cf) that occur in text: soft hyphen, Arabic and Syriac marks,
-# Mongolian vowel separator, zero-width and bidirectional controls, word joiner and invisible operators,
-# byte-order mark, interlinear annotation, and the tag characters of emoji flag sequences.
-_FORMAT = re.compile("[\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f"
-                     "\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd"
-                     "\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001"
-                     "\U000e0020-\U000e007f]")
 
 
 def normalize_text(text: str) -> str:
@@ -33,7 +27,7 @@ def normalize_text(text: str) -> str:
     ASCII text skips NFKC (the identity on ASCII) and casefolds with ``lower`` (equal on ASCII)."""
     if text.isascii():
         return " ".join(text.lower().split())
-    return " ".join(_FORMAT.sub("", unicodedata.normalize("NFKC", text)).casefold().split())
+    return " ".join(drop_format(unicodedata.normalize("NFKC", text)).casefold().split())
 
 
 def tokenize(text: str) -> list[str]:

@@ -16,6 +16,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..progress import PhaseHook, silent
 from .deduplicator import DedupParams
 from .rule import KEPT, REF_EXACT, REF_NEAR, RUN_EXACT, RuleInput, groups_of, run_rule, shared_rows
 from .scopes import EXACT_DUPLICATE, NEAR_DUPLICATE, FrozenScope, Match, SketchSet
@@ -162,20 +163,19 @@ def rule_verdicts(table: Table, rows: np.ndarray, params: DedupParams, ref_exact
 
 def resolve(table: Table, params: DedupParams, bands: int, ref_exact: dict[int, Match],
             ref_near: dict[int, Match], threads: int = 1,
-            progress: Callable[[str, int | None, int | None], None] | None = None) -> dict[int, Match]:
+            progress: PhaseHook = silent) -> dict[int, Match]:
     """Global row → Match for every dropped row (early verdicts included); rows not in it are kept.
     ``ref_exact`` / ``ref_near``: see :func:`add_reference_hits`. ``progress`` (a
     :data:`synthgen.progress.PhaseHook`) hears the two phases start: grouping rows by LSH bucket, then
     verifying the rows that share one (their count as the total)."""
-    say = progress or (lambda phase, done, total: None)
-    say("LSH candidates", None, None)
+    progress("LSH candidates", None, None)
     verdicts = {chunk.start + i: match for chunk in table.chunks for i, match in chunk.early.items()}
     for row in sorted(set(ref_exact) | set(ref_near)):
         match = (ref_exact.get(row) if params.exact else None) or ref_near.get(row)
         if match is not None and table.active[row]:
             verdicts[row] = match
     sharing = bucket_sharing_rows(table, params, bands, threads)
-    say("verify", None, len(sharing))
+    progress("verify", None, len(sharing))
     for row in sharing.tolist():
         verdicts.pop(row, None)
     verdicts.update(rule_verdicts(table, sharing, params, ref_exact, ref_near))

@@ -231,21 +231,21 @@ def split_seed(seed: int, i: int) -> int:
 def _one_split(e: np.ndarray, r: np.ndarray, k: int, m: int, seed: int) -> tuple[float, float, float, float]:
     """(batch coverage, real coverage, batch JS, real JS) for the halving drawn with ``seed``."""
     fit_idx, base_idx = split_halves(len(r), seed)
-    centroids = reference_centroids(r[fit_idx], k, seed)
+    centroids, fitted = reference_clusters(r[fit_idx], k, seed)
     mine = assign_clusters(e[sample_indices(len(e), m, seed)], centroids)
     real = assign_clusters(r[base_idx[sample_indices(len(base_idx), m, seed + 1)]], centroids)
-    fitted = cluster_histogram(assign_clusters(r[fit_idx], centroids), k)
     return (cluster_coverage(mine, k), cluster_coverage(real, k),
             js_divergence(cluster_histogram(mine, k), fitted), js_divergence(cluster_histogram(real, k), fitted))
 
 
-_CENTROIDS: dict[tuple, np.ndarray] = {}
+_CENTROIDS: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
 _CENTROID_MEMO = 16
 
 
-def reference_centroids(fit: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """``fit_clusters`` remembered per (rows, k, seed): a run gates every window against the same reference,
-    so each halving's k-means is fitted once per run instead of once per window (up to 16 kept)."""
+def reference_clusters(fit: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(centroids, histogram of the fitted rows over them)``, remembered per (rows, k, seed): a run gates
+    every window against the same reference, so each halving's k-means is fitted (and its own rows
+    assigned) once per run instead of once per window (up to 16 kept)."""
     import hashlib
 
     fit = np.ascontiguousarray(fit)
@@ -253,5 +253,6 @@ def reference_centroids(fit: np.ndarray, k: int, seed: int) -> np.ndarray:
     if key not in _CENTROIDS:
         if len(_CENTROIDS) >= _CENTROID_MEMO:
             _CENTROIDS.pop(next(iter(_CENTROIDS)))
-        _CENTROIDS[key] = fit_clusters(fit, k, seed)
+        centroids = fit_clusters(fit, k, seed)
+        _CENTROIDS[key] = centroids, cluster_histogram(assign_clusters(fit, centroids), k)
     return _CENTROIDS[key]

@@ -116,7 +116,8 @@ def _split_texts(reference: Sequence[str], n: int, seed: int) -> tuple[list[str]
 def _split_words(reference: Sequence[str], words: int, seed: int) -> tuple[list[str], list[str]] | None:
     """A seeded real sample of at least ``words`` words (the budget unit: a CJK character counts as one) and
     the rest, or None when the rest is smaller."""
-    from ..diversity.sampling import text_units, word_count
+    from ..cjk import text_units
+    from ..diversity.sampling import word_count
 
     order = list(range(len(reference)))
     random.Random(seed).shuffle(order)

@@ -59,13 +59,10 @@ class NonEmptyVerifier(Verifier):
 
 
 def visible(text: str) -> str:
-    """``text`` stripped of whitespace and, outside ASCII, of format characters (Unicode category Cf)."""
-    text = text.strip()
-    if text.isascii():
-        return text
-    import unicodedata
+    """``text`` stripped of whitespace and of format characters (:mod:`synthgen.invisible`)."""
+    from ..invisible import drop_format
 
-    return "".join(ch for ch in text if unicodedata.category(ch) != "Cf").strip()
+    return drop_format(text.strip()).strip()
 
 
 def measure_length(text: str, unit: str, n_tokens: int | None = None) -> int:
