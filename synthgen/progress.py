@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import sys
 import time
 from typing import Any, Callable, Iterator
@@ -20,6 +21,24 @@ from typing import Any, Callable, Iterator
 from .pipeline import StageStats
 
 GEN = "gen"
+FALLBACK_COLUMNS, FALLBACK_ROWS = 80, 24
+
+
+def bar_width(file: Any) -> dict[str, Any]:
+    """tqdm's size options for a bar on ``file``: follow the terminal's size, except where the terminal says it
+    has 0 columns or 0 rows (a pseudo-terminal nobody sized: some CI runners, ``script``). There tqdm hides
+    every bar (a bar on a row past the screen's height is not drawn) and leaves only its closing newline, so
+    the bar gets a fixed size instead."""
+    try:
+        size = os.get_terminal_size(file.fileno())
+    except (AttributeError, OSError, ValueError):  # not a terminal: tqdm's own default
+        return {"dynamic_ncols": True}
+    options: dict[str, Any] = {"dynamic_ncols": size.columns > 0}
+    if size.columns <= 0:
+        options["ncols"] = FALLBACK_COLUMNS
+    if size.lines <= 0:
+        options["nrows"] = FALLBACK_ROWS
+    return options
 
 
 def time_shares(stats: list[StageStats]) -> list[tuple[str, float]]:
@@ -56,7 +75,7 @@ class RunProgress:
         state = runner.state
         total = runner.limits.target
         self.bar = tqdm(total=total, initial=min(len(state.kept_rows), total), unit="rec", desc="generate",
-                        disable=not enabled, dynamic_ncols=True,
+                        disable=not enabled, **bar_width(sys.stderr),
                         bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]")
         self.start = time.perf_counter()
         self.base = (len(state.kept_rows), state.candidates, state.completion_tokens)
@@ -144,7 +163,7 @@ class PhaseProgress:
             self.line(f"{phase}" + (f" ({total:,}{self.unit})" if total is not None else "") + "...")
         else:
             self.bar = _bar_class()(total=total, desc=f"{self.label}: {phase}", unit=self.unit, unit_scale=True,
-                                    file=self.file, dynamic_ncols=True, mininterval=0.2, leave=True)
+                                    file=self.file, mininterval=0.2, leave=True, **bar_width(self.file))
 
     def _finish(self) -> None:
         if self.phase is None:

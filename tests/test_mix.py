@@ -158,6 +158,8 @@ def test_embedding_order_plugs_the_diversity_package_in():
 
     result = Mixer(strategy="diversity_first", diversity_order=embedding_order(Axes())).mix(real(2), synth(4))
     assert 3 in [r["k"] for r in synthetic_of(result)]
+    # the order of every row, also where the cap keeps them all (the measured share keeps prefixes of it)
+    assert embedding_order(Axes())(["a", "b", "c", "d"], 9)[:2] in ([0, 3], [1, 3], [2, 3])
 
 
 # --- bad input --------------------------------------------------------------------------------------

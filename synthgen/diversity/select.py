@@ -15,13 +15,19 @@ from ..atomic import equal_shares
 STRATEGIES = ("first", "k_center", "cluster_stratified")
 
 
-def k_center_greedy(embeddings: np.ndarray, k: int, seed: int = 0, first: int | None = None) -> np.ndarray:
+def k_center_greedy(embeddings: np.ndarray, k: int, seed: int = 0, first: int | None = None,
+                    ordered: bool = False) -> np.ndarray:
     """Indices of ``k`` rows in the order chosen: start at ``first`` (default: the row nearest the mean,
-    ties by ``seed``), then each time the row whose best cosine to the chosen set is lowest."""
+    ties by ``seed``), then each time the row whose best cosine to the chosen set is lowest. With ``k ≥ n``
+    every row is chosen, returned in input order unless ``ordered`` (a caller that takes prefixes, like the
+    mix's measured share, needs the farthest-point order of all of them)."""
     e = np.asarray(embeddings, dtype=np.float32)
     n = len(e)
-    if k >= n:
+    if k >= n and not ordered:
         return np.arange(n)
+    k = min(k, n)
+    if k <= 0:
+        return np.empty(0, dtype=np.int64)
     chosen = np.empty(k, dtype=np.int64)
     chosen[0] = _start(e, seed) if first is None else first
     closest = e @ e[chosen[0]]

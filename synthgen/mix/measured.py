@@ -142,7 +142,8 @@ def describe_measurement(measured: dict[str, Any] | None) -> str | None:
     if not isinstance(measured, dict):
         return None
     source = "mix.validation" if measured.get("validation") != HELD_OUT else "held out of the real rows"
-    return (f"measured share {measured['share']:.3f} of {measured['offered_share']:.3f} offered: the held-out "
+    return (f"measured share limit {measured['share']:.3f} of {measured['offered_share']:.3f} offered (in whole rows "
+            f"the mix stays at or below it): the held-out "
             f"perplexity of {measured['n_validation']} real rows ({source}) x{measured['perplexity_ratio']:.4f} "
             f"(allowed x{1 + measured['max_perplexity_rise']:.4f})")
 

@@ -225,7 +225,7 @@ class Mixer:
     def _measure_notes(self, result: MixResult) -> list[str]:
         m, notes = result.measured, []
         if m.share < m.offered_share:
-            notes.append(f"measured share {m.share:.3f} (offered {m.offered_share:.3f}): above it the held-out real "
+            notes.append(f"measured share limit {m.share:.3f} (offered {m.offered_share:.3f}): above it the held-out real "
                          f"text's perplexity rose by more than {percent(m.max_perplexity_rise)}; "
                          f"{result.dropped_by_reason().get(OVER_MEASURED_SHARE, 0)} synthetic rows left out "
                          f"({OVER_MEASURED_SHARE})")

@@ -66,6 +66,6 @@ def embedding_order(embedder: Any, seed: int = 0) -> DiversityOrder:
 
         if not texts or k <= 0:
             return []
-        return [int(i) for i in k_center_greedy(embedder.encode(texts), min(k, len(texts)), seed=seed)]
+        return [int(i) for i in k_center_greedy(embedder.encode(texts), min(k, len(texts)), seed=seed, ordered=True)]
 
     return order

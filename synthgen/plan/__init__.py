@@ -29,6 +29,7 @@ SELECTION_POOL = 1.5
 def build_run_plan(loaded: Any, backend: Any = None) -> RunPlan:
     """Check and build every part of the run; no model is loaded (backends load when the run starts)."""
     recipe, context = loaded.recipe, RecipeContext.from_loaded(loaded)
+    check_inputs_exist(recipe, context)
     seeds = build_seeds(recipe, context)
     if backend is None:
         backend = build_main_backend(recipe, context)
@@ -210,6 +211,19 @@ def input_paths(recipe: Any, context: RecipeContext) -> dict[str, Path]:
     those in :data:`GROWING_INPUTS` are listed but not hashed (see synthgen.manifest)."""
     return {key: context.resolve(value) for key, value in _values_of(recipe, "", Path)
             if not key.startswith(NOT_INPUTS)}
+
+
+def check_inputs_exist(recipe: Any, context: RecipeContext) -> None:
+    """When several inputs the recipe names are missing, one error with a ``file:key`` line each: the builders
+    below stop at the first problem, so a recipe whose data folder moved took one run per file. One missing
+    input is left to the builder that reads it, whose message says what the file should hold."""
+    from ..errors import RecipeError
+
+    missing = [f"{context.where(key)}: {path}: file not found" for key, path in input_paths(recipe, context).items()
+               if key not in GROWING_INPUTS and not path.exists()]
+    if len(missing) > 1:
+        raise RecipeError(missing[0], hint="check the path; relative paths start at the recipe's folder",
+                          problems=missing)
 
 
 def _values_of(node: Any, key: str, kind: type):
