@@ -31,10 +31,10 @@ system-deps:
 REAL := recipes/data/real
 real-data: $(REAL)/.stamp
 $(REAL)/.stamp: $(STAMP) | system-deps
-	$(BIN)/synthgen corpus humaneval_tasks --out $(REAL)/humaneval_tasks.jsonl --min-words 6 --max-words 60
+	$(BIN)/synthgen corpus humaneval_tasks --out $(REAL)/humaneval_tasks.jsonl --min-words 6 --max-words 60 --overwrite
 	@if test -d /usr/share/games/fortunes; then \
-		$(BIN)/synthgen corpus fortunes --out $(REAL)/fortunes.jsonl --min-words 4 --max-words 40 --limit 3000 --seed 1 && \
-		$(BIN)/synthgen corpus fortunes --out $(REAL)/fortunes_mix.jsonl --min-words 4 --max-words 40 --limit 24 --seed 2; \
+		$(BIN)/synthgen corpus fortunes --out $(REAL)/fortunes.jsonl --min-words 4 --max-words 40 --limit 3000 --seed 1 --overwrite && \
+		$(BIN)/synthgen corpus fortunes --out $(REAL)/fortunes_mix.jsonl --min-words 4 --max-words 40 --limit 24 --seed 2 --overwrite; \
 	else echo "SKIP: no fortunes corpus (apt unavailable); the quickstart recipe needs it"; fi
 	touch $@
 

@@ -137,7 +137,7 @@ def row_quickstart(sample: int = 32) -> dict[str, Any]:
 
 def quickstart_copy() -> Path:
     """recipes/quickstart.toml in a temp folder with its real data (written like ``make demo`` when absent)."""
-    from synthgen.corpora import corpus_rows, write_jsonl
+    from synthgen.corpora import corpus_rows, write_corpus
 
     folder = Path(tempfile.mkdtemp(prefix="bench-quickstart-recipe-"))
     real = folder / "data" / "real"
@@ -147,7 +147,7 @@ def quickstart_copy() -> Path:
         if source.is_file():
             (real / name).write_text(source.read_text())
         else:
-            write_jsonl(corpus_rows("fortunes", 4, 40, limit, seed), real / name)
+            write_corpus(corpus_rows("fortunes", 4, 40, limit, seed), real / name)
     path = folder / "quickstart.toml"
     path.write_text((ROOT / "recipes" / "quickstart.toml").read_text())
     return path

@@ -241,22 +241,32 @@ def models_list() -> None:
 
 @cli.command()
 @click.argument("name", type=click.Choice(["fortunes", "pydoc", "humaneval", "humaneval_tasks"]))
-@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="jsonl file to write.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="File to write: .jsonl, .parquet or .csv (its extension picks the format); an existing "
+                   "file is refused unless --overwrite.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out file.")
 @click.option("--min-words", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--max-words", type=click.IntRange(min=1), help="Drop longer texts.")
 @click.option("--limit", type=click.IntRange(min=1), help="A seeded sample of this many texts.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @reports_errors
-def corpus(name: str, out: Path, min_words: int, max_words: int | None, limit: int | None, seed: int) -> None:
-    """Write real, human-written text that installs offline as jsonl (NAME: Debian's fortunes, CPython's
-    pydoc topics, HumanEval prompts or their task descriptions)."""
-    from .corpora import corpus_rows, write_jsonl
+def corpus(name: str, out: Path, overwrite: bool, min_words: int, max_words: int | None, limit: int | None,
+           seed: int) -> None:
+    """Write real, human-written text that installs offline as jsonl, parquet or csv (NAME: Debian's
+    fortunes, CPython's pydoc topics, HumanEval prompts or their task descriptions)."""
+    from .corpora import check_corpus_out, corpus_rows, write_corpus
+    from .errors import SynthgenError
 
     if max_words is not None and min_words > max_words:
         raise click.UsageError(f"--min-words {min_words} is above --max-words {max_words}: no text could pass; "
                                "lower --min-words or raise --max-words")
+    check_corpus_out(out, overwrite)  # before reading the corpus: a refused --out costs nothing
     rows = corpus_rows(name, min_words, max_words, limit, seed)
-    click.echo(f"{name}: {len(rows)} texts -> {write_jsonl(rows, out)}")
+    if not rows:
+        bounds = f"--min-words {min_words}" + (f", --max-words {max_words}" if max_words is not None else "")
+        raise SynthgenError(f"{name}: no text matched the filters ({bounds}); {out} was not written",
+                            hint="lower --min-words or raise --max-words")
+    click.echo(f"{name}: {len(rows)} texts -> {write_corpus(rows, out)}")
 
 
 def main() -> None:

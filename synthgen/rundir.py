@@ -267,8 +267,11 @@ class _quiet_datasets:
 
 
 def _rejected_schema():
+    """The columns :func:`synthgen.provenance.rejection_row` writes, so a run that rejected nothing has the same
+    rejected.parquet columns as one that did (concatenating runs' rejects must not fail on it)."""
     import pyarrow as pa
 
     return pa.schema([("id", pa.string()), ("candidate_index", pa.int64()), ("stage", pa.string()),
                       ("reason", pa.string()), ("score", pa.float64()), ("evidence", pa.string()),
-                      ("text", pa.string())])
+                      ("text", pa.string()), ("seed_index", pa.int64()), ("prompt_hash", pa.string()),
+                      ("n_tokens", pa.int64()), ("finish_reason", pa.string()), ("created_at", pa.string())])

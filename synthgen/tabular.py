@@ -39,14 +39,15 @@ def read_rows(path: Path, fmt: str = "auto", split: str | None = None, limit: in
               relative_to: str = RECIPE_FOLDER, format_option: str | None = None) -> list[dict[str, Any]]:
     """All rows of ``path`` as dicts; a clear SynthgenError for a missing or unreadable file. The hints
     speak the caller's language: ``relative_to`` says where its relative paths start (RECIPE_FOLDER or
-    CURRENT_FOLDER), ``format_option`` names its setting that picks a format (None when it has none)."""
+    CURRENT_FOLDER; a recipe's hints may name its keys, a command's may not), ``format_option`` names its
+    setting that picks a format (None when it has none)."""
     path = Path(path)
     if not path.exists():
         raise SynthgenError(f"{path}: file not found", hint=f"check the path; relative paths start at {relative_to}")
     fmt = detect_format(path, format_option) if fmt == "auto" else fmt
     reader = {"jsonl": _read_jsonl, "json": _read_json, "csv": _read_csv, "parquet": _read_parquet}.get(fmt)
     try:
-        rows = _read_dataset(path, split) if fmt == "dataset" else reader(path)
+        rows = _read_dataset(path, split, relative_to) if fmt == "dataset" else reader(path)
     except SynthgenError:
         raise
     except UnicodeDecodeError as exc:
@@ -76,15 +77,24 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
 def json_line_row(line: str, source: Any, lineno: int) -> dict[str, Any]:
     """One JSON Lines row (a JSON object), or one line naming the file, the line and the fix."""
     try:
-        row = json.loads(line)
+        row = json.loads(line.rstrip("\r\n"))  # without its line break, an error's column is on this line
     except json.JSONDecodeError as exc:
-        raise SynthgenError(f"{source}:{lineno}: invalid JSON: {exc.msg}", hint="one JSON object per line") from None
+        raise SynthgenError(f"{source}:{lineno}: invalid JSON: {json_error_reason(exc)}",
+                            hint="one JSON object per line") from None
     except RecursionError:
         raise SynthgenError(f"{source}:{lineno}: JSON nested too deeply to read",
                             hint="flatten the row, or store its deepest values as JSON text") from None
     if not isinstance(row, dict):
         raise SynthgenError(f"{source}:{lineno}: expected a JSON object, got {type(row).__name__}")
     return row
+
+
+def json_error_reason(exc: json.JSONDecodeError) -> str:
+    """The JSON error with where it is on the line: ``Unterminated string starting at column 12``
+    (``exc.msg`` alone ends in a dangling "starting at"; ``str(exc)`` adds "line 1", which a JSON Lines
+    error already names as the file's line)."""
+    where = f"column {exc.colno}" if exc.lineno == 1 else f"line {exc.lineno} column {exc.colno}"
+    return f"{exc.msg} {where}" if exc.msg.endswith(" at") else f"{exc.msg} at {where}"
 
 
 def _read_json(path: Path) -> list[dict[str, Any]]:
@@ -121,17 +131,42 @@ class SplitError(SynthgenError):
 def csv_rows(handle: Any, path: Path) -> Iterator[dict[str, Any]]:
     """The rows of a CSV file; a row with more fields than the header is an error naming its line (the csv
     module would keep the extra fields under a column named None), and so is a header that repeats a column
-    (the csv module would keep only the last one's values) or that is a JSON object (a jsonl file)."""
+    (the csv module would keep only the last one's values) or that is a JSON object (a jsonl file).
+
+    Quotes are read strictly (``strict=True``): a quoted field the file never closes, or text after a
+    closing quote, is an error naming the line (the lenient reader would keep ``"b`` at the end of a file
+    as the value ``b`` and a line break, and would swallow every later line into an unclosed field). Valid CSV (quoted
+    commas and newlines, doubled quotes, CRLF, a byte-order mark) reads as before."""
     if csv.field_size_limit() < CSV_FIELD_LIMIT:
         csv.field_size_limit(CSV_FIELD_LIMIT)
-    reader = csv.DictReader(handle)
-    _check_header(reader.fieldnames or [], path)
-    for row in reader:
+    reader = csv.DictReader(handle, strict=True)
+    names = _strictly(lambda: reader.fieldnames, reader, path) or []
+    _check_header(names, path)
+    while (row := _strictly(lambda: next(reader, None), reader, path)) is not None:
         if None in row:
-            raise SynthgenError(f"{path}:{reader.line_num}: {len(reader.fieldnames or []) + len(row[None])} fields "
-                                f"for {len(reader.fieldnames or [])} header columns",
+            raise SynthgenError(f"{path}:{reader.line_num}: {len(names) + len(row[None])} fields "
+                                f"for {len(names)} header columns",
                                 hint="quote fields that contain commas, or fix the row")
         yield row
+
+
+def _strictly(read: Any, reader: csv.DictReader, path: Path) -> Any:
+    """``read()`` (the header, or the next row of ``reader``), its quoting errors as one line naming the
+    line: the row's first line for a quote never closed, the line with the stray text otherwise."""
+    first_line = reader.reader.line_num + 1
+    try:
+        return read()
+    except csv.Error as exc:
+        reason = str(exc)
+        if reason == "unexpected end of data":
+            unclosed = "a quoted field that starts on this line is never closed (the file ends inside the quotes)"
+            hint = "add the closing quote; inside a quoted field, write each quote twice: \"\""
+            raise SynthgenError(f"{path}:{first_line}: {unclosed}", hint=hint) from None
+        if "expected after" in reason:
+            raise SynthgenError(f"{path}:{reader.reader.line_num}: text after a field's closing quote ({reason})",
+                                hint="quote the whole field, and write each quote inside it twice: \"\"") from None
+        raise SynthgenError(f"{path}:{reader.reader.line_num}: invalid CSV: {reason}",
+                            hint="check the file's quoting") from None
 
 
 def _check_header(names: list[str], path: Path) -> None:
@@ -168,7 +203,7 @@ def _read_parquet(path: Path) -> list[dict[str, Any]]:
     return pq.read_table(path).to_pylist()
 
 
-def _read_dataset(path: Path, split: str | None) -> list[dict[str, Any]]:
+def _read_dataset(path: Path, split: str | None, relative_to: str = RECIPE_FOLDER) -> list[dict[str, Any]]:
     import datasets
 
     if not (path / "dataset_dict.json").exists() and (path / "data.parquet").is_file():
@@ -176,20 +211,23 @@ def _read_dataset(path: Path, split: str | None) -> list[dict[str, Any]]:
                             hint=f"use {path / 'data.parquet'}, which holds the run's records")
     loaded = datasets.load_from_disk(str(path))
     if isinstance(loaded, datasets.DatasetDict):
-        return loaded[_split_of(loaded, path, split)].to_list()
+        return loaded[_split_of(loaded, path, split, relative_to)].to_list()
     if split is not None:
         raise SplitError(f"{path}: holds one dataset without splits, so split {split!r} cannot be read",
                          hint="remove the split, or point the path at a DatasetDict folder that has that split")
     return loaded.to_list()
 
 
-def _split_of(loaded: Any, path: Path, split: str | None) -> str:
-    """The split of the DatasetDict ``loaded`` to read: ``split``, or its only one."""
+def _split_of(loaded: Any, path: Path, split: str | None, relative_to: str = RECIPE_FOLDER) -> str:
+    """The split of the DatasetDict ``loaded`` to read: ``split``, or its only one. With several and none
+    chosen, the hint points at a split's folder; a recipe's (``relative_to`` RECIPE_FOLDER) also names
+    its source's ``split`` key, which a command's options do not have."""
     if split is None:
         if len(loaded) != 1:
+            hint = f"read one split's folder, e.g. {path / sorted(loaded)[0]}"
             raise SplitError(f"{path}: holds splits {sorted(loaded)}",
-                             hint=f"read one split's folder, e.g. {path / sorted(loaded)[0]} (or set a "
-                                  "recipe source's split to one of them)")
+                             hint=f"{hint} (or set a recipe source's split to one of them)"
+                                  if relative_to == RECIPE_FOLDER else hint)
         return next(iter(loaded))
     if split not in loaded:
         raise SplitError(f"{path}: no split {split!r}", hint=f"use one of {sorted(loaded)}")

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RecipeError, SynthgenError
-from ..tabular import read_rows
+from ..tabular import CURRENT_FOLDER, RECIPE_FOLDER, read_rows
 from .decontam import Decontaminator
 from .deduplicator import Deduplicator, DedupParams
 from .index import HistoryIndex, HistoryMismatch, HistoryWriter
@@ -22,8 +22,10 @@ def params_from_config(config: Any) -> DedupParams:
                        bands=config.bands, rows=config.rows)
 
 
-def load_texts(path: Path, field: str, split: str | None = None) -> tuple[list[str], list[str], int]:
+def load_texts(path: Path, field: str, split: str | None = None,
+               relative_to: str = RECIPE_FOLDER) -> tuple[list[str], list[str], int]:
     """``(ids, texts, skipped)`` of a table. Ids: the row's ``id`` column, else ``<file name>:<row>``.
+    ``relative_to``: whose paths these are (:func:`~synthgen.tabular.read_rows`: a recipe's, or a command's).
 
     A value is read as the input side reads it (:func:`.table.text_value`): a conversation (a list of
     ``{role, content}``) becomes its ``role: content`` lines. Rows whose ``field`` is then missing, not a
@@ -35,7 +37,7 @@ def load_texts(path: Path, field: str, split: str | None = None) -> tuple[list[s
     from .table import text_value
 
     table_format(Path(path))  # dedup's own hint for a file it cannot read (it has no format option)
-    rows = read_rows(path, split=split)
+    rows = read_rows(path, split=split, relative_to=relative_to)
     if rows and not any(field in row for row in rows):
         raise SynthgenError(f"{path}: no {field!r} column", hint=f"columns are: {', '.join(sorted(rows[0]))}")
     ids, texts = [], []
@@ -55,12 +57,13 @@ def _load_source(source: Any, config: Any, loaded: Any, where: str) -> tuple[lis
     """``(ids, texts, path, skipped)`` of one against_real / eval_sets entry; in a recipe, errors also name
     the recipe key."""
     path = loaded.resolve(source.path)
+    option = getattr(loaded, "option", None)  # the command line names its flag, a recipe its key
+    relative_to = RECIPE_FOLDER if option is None else CURRENT_FOLDER
     try:
-        ids, texts, skipped = load_texts(path, source.field or config.text_field, source.split)
+        ids, texts, skipped = load_texts(path, source.field or config.text_field, source.split, relative_to)
     except SynthgenError as exc:
         if getattr(loaded, "source", None) is None:
             raise
-        option = getattr(loaded, "option", None)  # the command line names its flag, a recipe its key
         if option is not None:
             flag = option(where)
             more = "" if "-field" in (exc.hint or "") else f"name its text column with {flag}-field"

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..errors import SynthgenError
-from ..tabular import csv_rows, detect_format, json_line_row, not_utf8, open_text, read_rows
-from .rowtables import casts, conform, unified_schema
+from ..tabular import CURRENT_FOLDER, csv_rows, detect_format, json_line_row, not_utf8, open_text, read_rows
+from .rowtables import casts, conform, unified_schema, value_kinds, without_note
 
 
 @dataclass(frozen=True)
@@ -185,7 +185,7 @@ def _csv_payloads(path: Path, size: int):
 
 
 def _whole_payloads(path: Path, size: int):
-    rows = read_rows(path)
+    rows = read_rows(path, relative_to=CURRENT_FOLDER)  # dedup's input is named on a command line (or in Python)
     for lo in range(0, len(rows), size):
         yield rows[lo:lo + size], len(rows[lo:lo + size])
 
@@ -234,6 +234,8 @@ def write_part(table: Any, path: Path) -> Path | None:
 
 
 def read_part(path: Path) -> Any:
+    """A part's table, with its note on the columns written as text (:data:`.rowtables.TEXT_COLUMNS_KEY`),
+    which the output files leave out (:func:`.rowtables.without_note`)."""
     import pyarrow as pa
 
     with pa.memory_map(str(path)) as source:
@@ -245,12 +247,16 @@ class PartsWriter:
 
     The first part's schema is the file's; a later part is cast to it. When a part cannot be (a column
     that was all null, then typed; an int column that later holds text), the file is rebuilt at the
-    end from every part with the unified schema, so no value is lost."""
+    end from every part with the unified schema, so no value is lost. After :meth:`close`,
+    :attr:`text_columns` names the columns the file stores as text although they held other values (a
+    part mixed types, or parts of different types were unified as text), for the run's warnings."""
 
     def __init__(self, out: Path):
         self.out, self.tmp = out, out.with_name(out.name + ".tmp")
         self.parts: list[Path] = []
         self.writer, self.schema, self.rebuild = None, None, False
+        self.kinds: dict[str, set[str]] = {}  # column → the kinds of value the parts held
+        self.text_columns: dict[str, list[str]] = {}
 
     def add(self, part: Path | None) -> None:
         import pyarrow.parquet as pq
@@ -258,9 +264,12 @@ class PartsWriter:
         if part is None:
             return
         self.parts.append(part)
+        table = read_part(part)
+        for name, kinds in value_kinds(table).items():
+            self.kinds.setdefault(name, set()).update(kinds)
         if self.rebuild:
             return
-        table = read_part(part)
+        table = without_note(table)
         if self.writer is None:
             self.schema = table.schema
             self.writer = pq.ParquetWriter(self.tmp, self.schema)
@@ -283,19 +292,29 @@ class PartsWriter:
         if self.writer is not None:
             self.writer.close()
         if self.rebuild or self.writer is None:
-            merge_parts(self.parts, self.out, empty_schema)
+            schema = merge_parts(self.parts, self.out, empty_schema)
         else:
+            schema = self.schema
             self.tmp.replace(self.out)
+        self.text_columns = _texted(schema, self.kinds)
 
 
-def merge_parts(parts: list[Path], out: Path, empty_schema: Any = None) -> None:
+def _texted(schema: Any, kinds: dict[str, set[str]]) -> dict[str, list[str]]:
+    """The columns ``schema`` stores as text whose values (``kinds``, by column) were not all text."""
+    import pyarrow as pa
+
+    return {field.name: sorted(kinds[field.name]) for field in schema
+            if pa.types.is_string(field.type) and kinds.get(field.name, set()) - {"str"}}
+
+
+def merge_parts(parts: list[Path], out: Path, empty_schema: Any = None) -> Any:
     """Concatenate parts into one parquet file (atomically), unifying their schemas part by part; with no
-    parts, an empty file with ``empty_schema`` (an Arrow schema; none: no columns)."""
+    parts, an empty file with ``empty_schema`` (an Arrow schema; none: no columns). Returns the schema."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     if parts:
-        schema = _fitted(parts, unified_schema([read_part(p).schema for p in parts]))
+        schema = without_note(_fitted(parts, unified_schema([read_part(p).schema for p in parts])))
     else:
         schema = empty_schema or pa.schema([])
     tmp = out.with_name(out.name + ".tmp")
@@ -309,6 +328,7 @@ def merge_parts(parts: list[Path], out: Path, empty_schema: Any = None) -> None:
         tmp.unlink(missing_ok=True)
         raise
     tmp.replace(out)
+    return schema
 
 
 def _fitted(parts: list[Path], schema: Any) -> Any:

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from ..progress import PhaseHook
 
 _FLAGS = {"history": "--history", "ngram": "--ngram", "num_perm": "--num-perm", "threshold": "--threshold",
-          "text_field": "--text-field"}
+          "text_field": "--text-field", "against": "--against", "eval_sets": "--eval"}
 
 
 def spelled(key: str, value: Any = None) -> str:
@@ -179,6 +179,7 @@ def plan_dedup(config, input_path: Path, workers: int | None = None, chunk_rows:
     from .sketch import SketchSettings
     from .streaming import Plan, detect_ngram
 
+    check_references_differ(config, input_path)
     label = history_label(input_path, config.text_field, out) if config.history is not None else None
     engine, writer = build_engine(config, _Here(), label)
     settings = SketchSettings(str(input_path), config.text_field, config.num_perm, config.seed, engine.ngram_,
@@ -188,6 +189,34 @@ def plan_dedup(config, input_path: Path, workers: int | None = None, chunk_rows:
         settings = replace(settings, ngram=engine.ngram_)
     return Plan(input_path, settings, engine.params, engine.references_, writer,
                 workers or _auto_workers(input_path, out), chunk_rows, engine.describe() | {"ngram": settings.ngram})
+
+
+_SELF_REFERENCE = {
+    "against": ("every row would match its own copy there and be dropped as a duplicate",
+                "pass other data whose copies should go, such as real data; duplicates within the input are "
+                "found without it"),
+    "eval_sets": ("every row would count as eval contamination and be dropped",
+                  "pass the eval set, whose items must stay out of the data, not the input"),
+}
+
+
+def check_references_differ(config, input_path: Path) -> None:
+    """An ``--against`` or ``--eval`` table that is the input itself (the same file or folder, however the
+    path is spelled) is refused: it would drop every row, which no one asks for on purpose."""
+    sources = [("against", source.path) for source in config.against_real]
+    sources += [("eval_sets", source.path) for source in config.eval_sets]
+    for key, path in sources:
+        if _same_path(Path(path), input_path):
+            why, hint = _SELF_REFERENCE[key]
+            raise SynthgenError(f"{spelled(key, Path(path))} is the input itself: {why}", hint=hint)
+
+
+def _same_path(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` name one file or folder (a link, ``./``, another spelling, a hard link)."""
+    try:
+        return a.expanduser().resolve() == b.expanduser().resolve() or a.expanduser().samefile(b.expanduser())
+    except OSError:  # one of them is missing: its own reader reports it
+        return False
 
 
 def history_label(input_path: Path, text_field: str, out: Path | None = None) -> str:
@@ -288,10 +317,20 @@ def dedup_command(input_path: Path, out: Path, against: tuple[Path, ...], eval_s
     reasons = ", ".join(f"{reason} {count}" for reason, count in summary["reasons"].items()) or "none"
     settings = summary["settings"]["dedup"]
     click.echo(f"{summary['rows']} rows: {summary['kept']} kept, {summary['dropped']} dropped ({reasons})")
-    click.echo(f"ngram={settings['ngram']} bands×rows={settings['bands']}×{settings['rows']} "
+    click.echo(f"{ngram_text(settings['ngram'])} bands×rows={settings['bands']}×{settings['rows']} "
                f"threshold={settings['threshold']} -> {out}")
     for line in skipped_lines(summary["settings"], against_field or text_field, eval_field or text_field):
         click.echo(line)
+    for warning in summary["warnings"]:
+        click.echo(f"Warning: {warning}", err=True)
+
+
+def ngram_text(ngram: int | None) -> str:
+    """The shingle size for the summary line. An automatic one stays unset (None) when no row with a word
+    reached the duplicate check (all of them empty, invalid or eval contamination): say so, not "None"."""
+    if ngram is None:
+        return "ngram=auto (unset: no row with words reached the duplicate check)"
+    return f"ngram={ngram}"
 
 
 def skipped_lines(settings: dict[str, Any], against_field: str, eval_field: str) -> list[str]:

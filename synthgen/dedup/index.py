@@ -60,6 +60,7 @@ class HistoryIndex:
         if not file.exists():
             if self.path.is_dir() and any(self.path.glob("*/*.npz")):
                 raise _corrupt(file, "missing, but the folder holds shards")
+            self._check_unused()
             return None
         try:
             meta = json.loads(file.read_text(encoding="utf-8"))
@@ -71,6 +72,24 @@ class HistoryIndex:
             raise SynthgenError(f"{file}: history index version {meta.get('version')!r}, this synthgen reads {VERSION}",
                                 hint="rebuild the index with this version, or use a new history folder")
         return meta
+
+    def _check_unused(self) -> None:
+        """A folder without ``index.json`` becomes a new index only when it is empty (or missing): one
+        holding other files (notes, an earlier ``synthgen dedup --out``) is not a history, and writing the
+        index into it would mix the two and match nothing earlier. Hidden files and a first write's
+        leftover ``index.json.tmp`` do not count."""
+        if not self.path.is_dir():
+            return
+        found = sorted(p.name for p in self.path.iterdir()
+                       if not p.name.startswith(".") and p.name != INDEX_FILE + ".tmp")
+        if not found:
+            return
+        shown = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
+        what = " (a synthgen dedup --out folder?)" if {"kept.parquet", "summary.json"} & set(found) else ""
+        raise SynthgenError(f"{self.path}: not a dedup history index (no {INDEX_FILE}), and not empty: "
+                            f"holds {shown}{what}",
+                            hint="point the history at a new or empty folder, created on first use, or at "
+                                 "an existing history's folder")
 
     def check(self, num_perm: int, seed: int, ngram: int | None) -> int | None:
         """Fail when the index was built with other settings; return its n-gram size (None if new)."""

@@ -137,9 +137,10 @@ def bucket_sharing_rows(table: Table, params: DedupParams, bands: int, threads: 
 
 
 def rule_verdicts(table: Table, rows: np.ndarray, params: DedupParams, ref_exact: dict[int, Match],
-                  ref_near: dict[int, Match]) -> dict[int, Match]:
+                  ref_near: dict[int, Match], matched_rows: bool = False) -> dict[int, Match]:
     """The engine's rule (:mod:`.rule`) over the bucket-sharing ``rows`` (sorted): global row → Match for
-    each one it drops."""
+    each one it drops. ``matched_rows`` (the input's ids are not unique, so an id can name several rows):
+    a match within the input also gives the matched row's number (``matched_row`` in the evidence)."""
     if not len(rows):
         return {}
     exact_group, band_group = groups_of(table.exact[rows], table.bands.at(rows))
@@ -154,18 +155,22 @@ def rule_verdicts(table: Table, rows: np.ndarray, params: DedupParams, ref_exact
             verdicts[row] = ref_exact[row]
         elif kind == REF_NEAR:
             verdicts[row] = ref_near[row]
-        elif kind == RUN_EXACT:
-            verdicts[row] = Match(EXACT_DUPLICATE, "run", table.ids[listed[other[n]]], 1.0)
         else:
-            verdicts[row] = Match(NEAR_DUPLICATE, "run", table.ids[listed[other[n]]], float(jaccard[n]))
+            matched = listed[other[n]]
+            extra = {"matched_row": matched} if matched_rows else {}
+            if kind == RUN_EXACT:
+                verdicts[row] = Match(EXACT_DUPLICATE, "run", table.ids[matched], 1.0, extra=extra)
+            else:
+                verdicts[row] = Match(NEAR_DUPLICATE, "run", table.ids[matched], float(jaccard[n]), extra=extra)
     return verdicts
 
 
 def resolve(table: Table, params: DedupParams, bands: int, ref_exact: dict[int, Match],
             ref_near: dict[int, Match], threads: int = 1,
-            progress: PhaseHook = silent) -> dict[int, Match]:
+            progress: PhaseHook = silent, matched_rows: bool = False) -> dict[int, Match]:
     """Global row → Match for every dropped row (early verdicts included); rows not in it are kept.
-    ``ref_exact`` / ``ref_near``: see :func:`add_reference_hits`. ``progress`` (a
+    ``ref_exact`` / ``ref_near``: see :func:`add_reference_hits`; ``matched_rows``: see
+    :func:`rule_verdicts`. ``progress`` (a
     :data:`synthgen.progress.PhaseHook`) hears the two phases start: grouping rows by LSH bucket, then
     verifying the rows that share one (their count as the total)."""
     progress("LSH candidates", None, None)
@@ -178,7 +183,7 @@ def resolve(table: Table, params: DedupParams, bands: int, ref_exact: dict[int, 
     progress("verify", None, len(sharing))
     for row in sharing.tolist():
         verdicts.pop(row, None)
-    verdicts.update(rule_verdicts(table, sharing, params, ref_exact, ref_near))
+    verdicts.update(rule_verdicts(table, sharing, params, ref_exact, ref_near, matched_rows))
     return verdicts
 
 

@@ -76,21 +76,72 @@ def without_evidence(schema: Any) -> Any:
     return pa.schema([field for field in schema if field.name not in names], metadata=schema.metadata)
 
 
+TEXT_COLUMNS_KEY = b"synthgen.dedup.text_columns"
+"""Schema metadata of a part (never of an output file): the columns :func:`rows_table` wrote as JSON text
+because their values mix types, with the kinds of value each held (JSON), so the driver that merges the
+parts can warn about them (:class:`.chunks.PartsWriter`)."""
+
+
 def rows_table(rows: list[dict[str, Any]]) -> Any:
     """Dict rows as an Arrow table (None for no rows): one inferred type per column, a column mixing value
-    types as JSON text (:func:`.table.arrow_safe`), integers beyond int64 as uint64 or JSON text, columns
-    Parquet cannot store (all ``{}``) as JSON text (:func:`~synthgen.tabular.parquet_safe`)."""
+    types as JSON text (:func:`.table.arrow_safe`, noted under :data:`TEXT_COLUMNS_KEY`), integers beyond
+    int64 as uint64 or JSON text, columns Parquet cannot store (all ``{}``) as JSON text
+    (:func:`~synthgen.tabular.parquet_safe`)."""
     import pyarrow as pa
 
     from ..tabular import parquet_safe
-    from .table import arrow_safe
+    from .table import arrow_safe, mixed_columns
 
     if not rows:
         return None
-    rows = arrow_safe(rows)
+    mixed = mixed_columns(rows)
+    rows = arrow_safe(rows, mixed)
     names = list(rows[0])
     table = pa.Table.from_arrays([_column([row[name] for row in rows]) for name in names], names=names)
+    if mixed:
+        table = table.replace_schema_metadata({TEXT_COLUMNS_KEY: json.dumps(mixed).encode()})
     return parquet_safe(table)[0]
+
+
+def value_kinds(table: Any) -> dict[str, list[str]]:
+    """Column → the kinds of value it holds (``str``, ``number``, ``list``, ``dict``, ``bool``, or the
+    Arrow type), as :func:`.table.mixed_columns` names them: read off a part's types, and for a column
+    written as text because it mixed types, off its :data:`TEXT_COLUMNS_KEY` note. An all-null column
+    holds none."""
+    noted = json.loads((table.schema.metadata or {}).get(TEXT_COLUMNS_KEY, b"{}"))
+    return {field.name: noted.get(field.name) or _arrow_kind(field.type) for field in table.schema
+            if field.name in noted or _arrow_kind(field.type)}
+
+
+def _arrow_kind(arrow_type: Any) -> list[str]:
+    """The kind of Python value an Arrow column of ``arrow_type`` holds, as a one-item list ([] for null)."""
+    import pyarrow as pa
+
+    if pa.types.is_null(arrow_type):
+        return []
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return ["str"]
+    if pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type) or pa.types.is_fixed_size_list(arrow_type):
+        return ["list"]
+    if pa.types.is_struct(arrow_type) or pa.types.is_map(arrow_type):
+        return ["dict"]
+    if pa.types.is_boolean(arrow_type):
+        return ["bool"]
+    if pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type) or pa.types.is_decimal(arrow_type):
+        return ["number"]
+    return [str(arrow_type)]
+
+
+def without_note(table: Any) -> Any:
+    """``table`` (an Arrow table or schema) less the :data:`TEXT_COLUMNS_KEY` note; any other schema
+    metadata, such as a parquet input's, stays."""
+    import pyarrow as pa
+
+    metadata = table.metadata if isinstance(table, pa.Schema) else table.schema.metadata
+    if not metadata or TEXT_COLUMNS_KEY not in metadata:
+        return table
+    rest = {key: value for key, value in metadata.items() if key != TEXT_COLUMNS_KEY} or None
+    return table.with_metadata(rest) if isinstance(table, pa.Schema) else table.replace_schema_metadata(rest)
 
 
 def _column(values: list[Any]) -> Any:

@@ -14,7 +14,8 @@ is only ever called in the driver, never sent to a worker.
 
 Memory holds the band keys, exact keys and ids (~200 bytes a row; workers save signatures to scratch
 files, read back only for rows that share a bucket) and a few chunks of rows, never the table itself.
-The kept ids, reasons and evidence equal those of :func:`.table.dedup_rows` on the whole table (tested), for any number of workers.
+The kept ids, reasons and evidence equal those of :func:`.table.dedup_rows` on the whole table (tested), for any number of workers
+(when ids name more than one row, the evidence here also gives the matched row's number, ``matched_row``).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from .resolve import BandColumns, SigStore, Table, add_reference_hits, kept_sket
 from .scopes import FrozenScope, Match
 from .sketch import SketchSettings, Workers, early_verdicts, sketch_chunk, write_chunk
 from .stage import INVALID_TEXT
+from .table import repeated_ids_warning, text_column_warnings
 
 if TYPE_CHECKING:
     from ..progress import PhaseHook
@@ -49,10 +51,12 @@ class StreamResult:
     reasons: Counter
     settings: dict[str, Any] = field(default_factory=dict)
     paths: dict[str, Path] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         return {"rows": self.rows, "kept": self.kept, "dropped": self.rows - self.kept,
-                "reasons": dict(self.reasons.most_common()), "settings": self.settings}
+                "reasons": dict(self.reasons.most_common()), "settings": self.settings,
+                "warnings": list(self.warnings)}
 
 
 @dataclass
@@ -122,15 +126,17 @@ def _passes(plan: Plan, out: Path, workers: Workers, progress: PhaseHook = silen
         _check_field(plan, sketches)
         _check_texts(plan, sketches)
         table = Table(sketches, store, bands)
-        verdicts = resolve(table, plan.params, plan.settings.bands, ref_exact, ref_near, plan.workers, progress)
+        ids_note = repeated_ids_warning(table.ids, rows_in_evidence=True)
+        verdicts = resolve(table, plan.params, plan.settings.bands, ref_exact, ref_near, plan.workers, progress,
+                           matched_rows=ids_note is not None)
         n_rows, starts = len(table.ids), table.starts
         columns = tuple(dict.fromkeys(name for chunk in sketches for name in chunk.columns))
         sizes = [len(chunk) for chunk in sketches]
         del table
         if plan.history is None:
             del sketches
-        paths = _write_outputs(plan, _by_chunk(verdicts, starts), out, workers, columns, located,
-                               lambda results: _counted(results, sizes, progress))
+        paths, texted = _write_outputs(plan, _by_chunk(verdicts, starts), out, workers, columns, located,
+                                       lambda results: _counted(results, sizes, progress))
         if plan.history is not None and plan.settings.ngram is not None:  # only once the outputs are written
             progress("history", None, n_rows - len(verdicts))
             _write_history(plan, sketches, verdicts, store)
@@ -141,7 +147,8 @@ def _passes(plan: Plan, out: Path, workers: Workers, progress: PhaseHook = silen
     settings = {"dedup": {**plan.describe, "scopes": plan.describe["scopes"] | {"run": kept}}}
     if plan.settings.decontaminator is not None:
         settings["decontam"] = plan.settings.decontaminator.describe()
-    return StreamResult(n_rows, kept, reasons, settings, paths)
+    warnings = [note for note in [ids_note] if note] + text_column_warnings(texted)
+    return StreamResult(n_rows, kept, reasons, settings, paths, warnings)
 
 
 def _sketch_all(plan: Plan, workers: Workers, store: SigStore, located: list[Chunk],
@@ -250,9 +257,10 @@ def _write_history(plan: Plan, sketches, verdicts: dict[int, Match], store: SigS
 
 def _write_outputs(plan: Plan, verdicts: list[dict[int, Match]], out: Path, workers: Workers,
                    columns: tuple[str, ...] = (), located: list[Chunk] | None = None,
-                   watch: Callable[[Iterable], Iterable] = lambda results: results) -> dict[str, Path]:
+                   watch: Callable[[Iterable], Iterable] = lambda results: results
+                   ) -> tuple[dict[str, Path], dict[str, list[str]]]:
     """Pass 3: every chunk's kept and rejected parts, written by the workers and merged here; ``watch``
-    wraps the stream of written parts (progress counting)."""
+    wraps the stream of written parts (progress counting). Returns :func:`collect_parts`' answer."""
     from .chunks import table_format
     from .rowtables import input_schema
 
@@ -267,11 +275,13 @@ def _write_outputs(plan: Plan, verdicts: list[dict[int, Match]], out: Path, work
 
 
 def collect_parts(out: Path, produce: Callable[[Path], Iterable[tuple[Any, Any]]],
-                  columns: tuple[str, ...] = (), schema: Any = None) -> dict[str, Path]:
+                  columns: tuple[str, ...] = (), schema: Any = None) -> tuple[dict[str, Path], dict[str, list[str]]]:
     """Append the (kept, rejected) part files that ``produce(parts_dir)`` yields, in order, to
     ``kept.parquet`` and ``rejected.parquet`` under ``out`` (the local and the Ray executor share this).
     A file with no rows still has the input's columns (:func:`_empty_schemas`), and rejected.parquet the
-    ``dedup_*`` ones."""
+    ``dedup_*`` ones. Returns the paths, and the columns kept.parquet stores as JSON text because their
+    values mixed types (:attr:`PartsWriter.text_columns`: a warning, as the kept rows are the dataset
+    users carry on with; rejected.parquet holds rows of unusable text, whose types are expected to vary)."""
     parts_dir = out / ".parts"
     shutil.rmtree(parts_dir, ignore_errors=True)
     parts_dir.mkdir(parents=True)
@@ -290,7 +300,7 @@ def collect_parts(out: Path, produce: Callable[[Path], Iterable[tuple[Any, Any]]
         raise
     finally:
         shutil.rmtree(parts_dir, ignore_errors=True)
-    return paths
+    return paths, kept.text_columns
 
 
 def _empty_schemas(kept: Any, rejected: Any, columns: tuple[str, ...], schema: Any) -> tuple[Any, Any]:

@@ -32,6 +32,7 @@ class DedupResult:
     kept: list[dict[str, Any]]
     rejected: list[dict[str, Any]]
     settings: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def counts(self) -> Counter:
@@ -39,7 +40,35 @@ class DedupResult:
 
     def summary(self) -> dict[str, Any]:
         return {"rows": len(self.kept) + len(self.rejected), "kept": len(self.kept), "dropped": len(self.rejected),
-                "reasons": dict(self.counts.most_common()), "settings": self.settings}
+                "reasons": dict(self.counts.most_common()), "settings": self.settings,
+                "warnings": list(self.warnings)}
+
+
+def repeated_ids_warning(ids: list[str], rows_in_evidence: bool = False) -> str | None:
+    """The warning for ids that name more than one row (None when every id is unique): a rejected row's
+    ``dedup_matched_id`` is then ambiguous. ``rows_in_evidence``: the evidence of a match within the input
+    also gives the matched row's number (``matched_row``, from 0), as ``synthgen dedup`` writes it
+    (:func:`.resolve.rule_verdicts`); the in-memory engine here knows only ids."""
+    counts = Counter(ids)
+    if len(counts) == len(ids):
+        return None
+    shared = sum(n for n in counts.values() if n > 1)
+    example, times = counts.most_common(1)[0]
+    fix = ("rejected rows' dedup_evidence also gives matched_row, the matched row's number (from 0) in the input"
+           if rows_in_evidence else "give every row its own id")
+    return (f"ids are not unique: {shared} of {len(ids)} rows share their id with another row (id {example!r} "
+            f"names {times} rows), so dedup_matched_id can name several rows; {fix}")
+
+
+def text_column_warnings(columns: dict[str, list[str]], file: str = "kept.parquet") -> list[str]:
+    """One warning per column of ``file`` written as JSON text because its values do not share one type
+    (``columns``: name → the kinds of value it holds, :func:`mixed_columns`)."""
+    notes = []
+    for name, kinds in columns.items():
+        mixed = f"mixes value types ({', '.join(kinds)})" if len(kinds) > 1 else f"holds {kinds[0]}s of clashing shapes"
+        notes.append(f"column {name!r} {mixed} across the kept rows: {file} stores it as JSON text for every row "
+                     "(a Parquet column holds one type); give all its values one type to keep the column's type")
+    return notes
 
 
 def row_ids(rows: list[dict[str, Any]], id_field: str = "id") -> list[str]:
@@ -92,7 +121,8 @@ def dedup_rows(rows: list[dict[str, Any]], engine: Deduplicator, *, text_field: 
     settings = {"dedup": engine.describe()}
     if decontaminator is not None:
         settings["decontam"] = decontaminator.describe()
-    return DedupResult(kept, rejected, settings)
+    warnings = [note for note in [repeated_ids_warning(ids)] if note] + text_column_warnings(mixed_columns(kept))
+    return DedupResult(kept, rejected, settings, warnings)
 
 
 def _rejected_row(row: dict[str, Any], match: Match) -> dict[str, Any]:
@@ -100,15 +130,25 @@ def _rejected_row(row: dict[str, Any], match: Match) -> dict[str, Any]:
             "dedup_score": match.score, "dedup_evidence": json.dumps(match.evidence(), sort_keys=True)}
 
 
-def arrow_safe(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Same keys on every row; a column mixing value types stores its non-string values as JSON text."""
+def arrow_safe(rows: list[dict[str, Any]], mixed: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
+    """Same keys on every row; a column mixing value types stores its non-string values as JSON text.
+    ``mixed``: those columns (:func:`mixed_columns`), when the caller has them already."""
     keys = list(dict.fromkeys(key for row in rows for key in row))
-    mixed = set()
+    mixed = mixed_columns(rows) if mixed is None else mixed
+    return [{key: _as_text(row.get(key)) if key in mixed else row.get(key) for key in keys} for row in rows]
+
+
+def mixed_columns(rows: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """Column → the kinds of value it holds (sorted: ``["list", "str"]``), for each column whose values
+    Arrow cannot store as one type: several kinds (a conversation beside a plain string), or lists or
+    objects of clashing shapes (``[1, 2]`` beside a conversation)."""
+    keys = list(dict.fromkeys(key for row in rows for key in row))
+    mixed = {}
     for key in keys:
         families = {_family(row.get(key)) for row in rows} - {None}
         if len(families) > 1 or (families & {"list", "dict"} and not _one_arrow_type([row.get(key) for row in rows])):
-            mixed.add(key)
-    return [{key: _as_text(row.get(key)) if key in mixed else row.get(key) for key in keys} for row in rows]
+            mixed[key] = sorted(families)
+    return mixed
 
 
 def _one_arrow_type(values: list[Any]) -> bool:

@@ -32,14 +32,18 @@ class Ledger:
         ``create`` False a missing ledger is an error; otherwise it is created by the first ``add``."""
         location = Path(location)
         path = location if location.name == LEDGER_FILE or location.is_file() else location / LEDGER_FILE
+        if not create and not path.parent.is_dir():
+            raise LineageError(f"{path.parent}: no such folder",
+                               hint="pass the project folder that synthgen evolve wrote to")
         if not create and not path.is_file():
             raise LineageError(f"no lineage ledger in {path.parent} ({LEDGER_FILE} not found)",
                                hint="pass the project folder that synthgen evolve wrote to")
         return cls(path, read_state(path))
 
     def _load(self, state: dict[str, Any]) -> None:
-        entries = [LineageEntry.from_dict(raw) for raw in state["entries"]]
+        entries = [LineageEntry.from_dict(raw, f"{self.path}: entries[{i}]") for i, raw in enumerate(state["entries"])]
         check_graph(self.path, entries)
+        check_best(self.path, state.get("best"), [e.id for e in entries])
         self._state = state
         self._entries = {e.id: e for e in entries}
 
@@ -194,6 +198,15 @@ def check_graph(path: Path, entries: list[LineageEntry]) -> None:
     if loop:
         raise LineageError(f"{path}: the parents loop: {' → '.join(loop)} (→ points to a parent)",
                            hint="a generation cannot descend from itself; fix the parents of one of these entries")
+
+
+def check_best(path: Path, best: Any, ids: list[str]) -> None:
+    """Refuse a ``best`` that names no recorded generation: a loop rolling back to it would find nothing."""
+    if best is not None and (not isinstance(best, str) or best not in ids):
+        close = difflib.get_close_matches(best, ids, n=1) if isinstance(best, str) else []
+        raise LineageError(f"{path}: best names {best!r}, which is not a recorded generation",
+                           hint=f"{f'did you mean {close[0]!r}? ' if close else ''}set best to a recorded id "
+                                f"({', '.join(ids) or 'none yet'}) or to null")
 
 
 def _find_loop(parents: dict[str, tuple[str, ...]]) -> list[str] | None:

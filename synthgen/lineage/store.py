@@ -34,7 +34,7 @@ def read_state(path: Path) -> dict[str, Any]:
     if not path.exists():
         return empty_state()
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8-sig"))  # a BOM an editor added is not damage
     except (OSError, ValueError) as exc:
         raise LineageError(f"{path}: cannot read the lineage ledger ({exc})",
                            hint="it was not written by synthgen or was damaged; restore it or move it aside") from None

@@ -11,7 +11,7 @@ fill the cap), ``mixer`` (Mixer, MixResult), ``store`` (the ``mix/`` folder), ``
 ``cli`` (``synthgen mix``).
 """
 
-from .base import DROP_REASONS, DUPLICATE_IN_MIX, MISSING_TEXT, OVER_MIX_CAP, MixError
+from .base import DROP_REASONS, DUPLICATE_IN_MIX, INVALID_TEXT, MISSING_TEXT, OVER_MIX_CAP, MixError
 from .caps import default_cap, synthetic_allowance
 from .mixer import Mixer, MixResult
 from .novelty import embedding_order, novelty_order
@@ -25,5 +25,5 @@ def write_mix(result: MixResult, out_dir):
     return _write(result, out_dir)
 
 
-__all__ = ["DROP_REASONS", "DUPLICATE_IN_MIX", "MISSING_TEXT", "OVER_MIX_CAP", "STRATEGIES", "MixError", "MixResult",
-           "Mixer", "default_cap", "embedding_order", "novelty_order", "synthetic_allowance", "write_mix"]
+__all__ = ["DROP_REASONS", "DUPLICATE_IN_MIX", "INVALID_TEXT", "MISSING_TEXT", "OVER_MIX_CAP", "STRATEGIES", "MixError",
+           "MixResult", "Mixer", "default_cap", "embedding_order", "novelty_order", "synthetic_allowance", "write_mix"]

@@ -24,9 +24,14 @@ DUPLICATE_IN_MIX = "duplicate_in_mix"
 """Its text is already in the mix (a real row, or an earlier synthetic row): adding it would duplicate."""
 
 MISSING_TEXT = "missing_text"
-"""It has no usable text (absent, null, blank, or neither a string nor a conversation)."""
+"""It has no text: absent, null, NaN, blank, or a conversation without text."""
 
-DROP_REASONS = (OVER_MIX_CAP, OVER_MEASURED_SHARE, DUPLICATE_IN_MIX, MISSING_TEXT)
+INVALID_TEXT = "invalid_text"
+"""Its text is neither a string nor a conversation (7, ``["a", "b"]``): what ``synthgen dedup`` calls the same
+row (synthgen.dedup.stage.INVALID_TEXT; not imported, as that would load the dedup package and numpy with
+this light one; tests pin the two equal)."""
+
+DROP_REASONS = (OVER_MIX_CAP, OVER_MEASURED_SHARE, DUPLICATE_IN_MIX, MISSING_TEXT, INVALID_TEXT)
 
 SOURCE_REAL = "real"
 SOURCE_SYNTHETIC = "synthetic"

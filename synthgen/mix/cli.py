@@ -20,27 +20,54 @@ from .strategies import STRATEGIES
 
 def run_mix(real: Path, synthetic: Path, out: Path, *, max_synthetic_share: float | None = None,
             strategy: str = "random", text_field: str = "text", real_text_field: str | None = None,
-            validation: Path | None = None, **options: Any) -> MixResult:
+            validation: Path | None = None, overwrite: bool = True, **options: Any) -> MixResult:
     """Read both tables (jsonl/csv/parquet/saved dataset), mix them and write ``out``; returns the result.
-    ``validation`` (with ``measure``): real rows the generator never saw, measured on only."""
+    ``validation`` (with ``measure``): real rows the generator never saw, measured on only. ``overwrite``
+    False refuses an ``out`` that already holds a mix (``synthgen mix`` does, unless ``--overwrite``)."""
     from ..outpaths import check_out_dir
     from ..tabular import CURRENT_FOLDER, read_rows
     from .mixer import Mixer
     from .store import write_mix
 
     check_out_dir(out)
+    check_unused_out(out, overwrite)
     mixer = Mixer(max_synthetic_share, strategy, text_field=text_field, real_text_field=real_text_field, **options)
     held_out = None if validation is None else read_rows(validation, relative_to=CURRENT_FOLDER)
+    real_rows = read_rows(real, relative_to=CURRENT_FOLDER)
+    synthetic_rows = read_rows(synthetic, relative_to=CURRENT_FOLDER)
+    check_text_column(real_rows, real_text_field or text_field, real, "real", "--real-text-field")
+    check_text_column(synthetic_rows, text_field, synthetic, "synthetic", "--text-field")
     try:
-        result = mixer.mix(read_rows(real, relative_to=CURRENT_FOLDER),
-                           read_rows(synthetic, relative_to=CURRENT_FOLDER), held_out,
-                           lambda line: click.echo(line, err=True))
+        result = mixer.mix(real_rows, synthetic_rows, held_out, lambda line: click.echo(line, err=True))
     except MixError as exc:
         if validation is not None and "mix.validation" in exc.message:
             raise MixError(f"{validation}: {exc.message}", hint=exc.hint) from None
         raise
     write_mix(result, out)
     return result
+
+
+def check_unused_out(out: Path, overwrite: bool) -> None:
+    """A MixError when ``out`` already holds a synthgen mix and ``overwrite`` is off: replacing it would lose
+    the earlier mix's rows, dropped rows and summary (as ``synthgen dedup`` refuses its earlier result).
+    A run's own ``mix/``, which ``synthgen generate`` writes, is replaced without asking (mix.run)."""
+    from .store import read_summary
+
+    if not overwrite and Path(out).is_dir() and read_summary(out) is not None:
+        raise MixError(f"--out {out} already holds a mix (summary.json)",
+                       hint="pass --overwrite to replace it, or choose another --out folder")
+
+
+def check_text_column(rows: list[dict[str, Any]], field: str, path: Path, side: str, option: str) -> None:
+    """A MixError naming the file and the option that sets its text column when no row of ``path`` has
+    ``field`` (the mixer's own check names neither: it never sees files or flags)."""
+    from .fields import check_text_field
+
+    try:
+        check_text_field(rows, field, side)
+    except MixError as exc:
+        raise MixError(f"{path}: {exc.message}",
+                       hint=f"{option} names the {side} rows' text column; {exc.hint}") from None
 
 
 def _echo_result(result: MixResult, out: Path) -> None:
@@ -62,7 +89,10 @@ def _echo_result(result: MixResult, out: Path) -> None:
 @click.option("--synthetic", required=True, type=click.Path(exists=True, path_type=Path),
               help="Synthetic rows to add, e.g. runs/<name>/data.parquet.")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder for the mix: a saved dataset plus data.parquet, dropped.parquet and summary.json.")
+              help="Folder for the mix: a saved dataset plus data.parquet, dropped.parquet and summary.json; one "
+                   "already holding a mix is refused unless --overwrite.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace the mix already in --out (a --real or --synthetic inside --out is read first).")
 @click.option("--max-synthetic-share", type=float,
               help="Synthetic fraction of the whole mix, 0-1 [default: 0.5; 0.3 at --depth 2+; 0.2 when that "
                    "loop samples at T<1].")
@@ -89,9 +119,10 @@ def _echo_result(result: MixResult, out: Path) -> None:
 @click.option("--validation-share", type=click.FloatRange(0, 1, min_open=True, max_open=True),
               help="With --measure-share and no --validation: real rows held out to measure on [default: 0.2].")
 @reports_errors
-def mix_command(real: Path, synthetic: Path, out: Path, max_synthetic_share: float | None, strategy: str,
-                text_field: str, real_text_field: str | None, stratify_by: str | None, score_field: str | None,
-                override_reason: str | None, seed: int, depth: int, loop_temperature: float | None,
+def mix_command(real: Path, synthetic: Path, out: Path, overwrite: bool, max_synthetic_share: float | None,
+                strategy: str, text_field: str, real_text_field: str | None, stratify_by: str | None,
+                score_field: str | None, override_reason: str | None, seed: int, depth: int,
+                loop_temperature: float | None,
                 loop_top_p: float | None, measure_share: bool, max_perplexity_rise: float | None,
                 validation: Path | None, validation_share: float | None) -> None:
     """Keep every REAL row and add synthetic rows up to a capped share (accumulate, never replace)."""
@@ -102,7 +133,7 @@ def mix_command(real: Path, synthetic: Path, out: Path, max_synthetic_share: flo
                          text_field=text_field, real_text_field=real_text_field, stratify_by=stratify_by,
                          score_field=score_field, override_reason=override_reason, seed=seed, depth=depth,
                          loop_temperature=loop_temperature, loop_top_p=loop_top_p, measure=measure,
-                         validation=validation)
+                         validation=validation, overwrite=overwrite)
     except MixError as exc:
         raise MixError(with_flags(exc.message), hint=with_flags(exc.hint)) from None
     _echo_result(result, out)

@@ -8,11 +8,12 @@ was not given, nor the same synthetic row (or text) twice.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable
 
-from .base import (DUPLICATE_IN_MIX, MISSING_TEXT, OVER_MEASURED_SHARE, OVER_MIX_CAP, SOURCE_REAL, SOURCE_SYNTHETIC,
-                   MixError, MixTexts, is_non_text, mix_text, real_text, real_texts_of, written_text)
+from .base import (DUPLICATE_IN_MIX, INVALID_TEXT, MISSING_TEXT, OVER_MEASURED_SHARE, OVER_MIX_CAP, SOURCE_REAL,
+                   SOURCE_SYNTHETIC, MixError, MixTexts, is_non_text, mix_text, real_text, real_texts_of, written_text)
 from .caps import CAP_KEY, OVERRIDE_KEY, default_cap, resolve_cap, synthetic_allowance
 from .fields import check_text_field, columns, label_rows, require_field, with_reason
 from .measured import (VALIDATION_KEY, ShareMeasure, ShareMeasurement, long_rows_note, measure_share, percent,
@@ -178,13 +179,13 @@ class Mixer:
 
     def _eligible(self, synthetic: list[dict[str, Any]], real_texts: list[str | None]):
         """Synthetic rows with a usable text not already in the mix, and their texts; the others dropped
-        with a reason."""
+        with a reason (``missing_text`` / ``invalid_text`` as ``synthgen dedup`` says, ``duplicate_in_mix``)."""
         seen = set(real_texts)
         eligible, offered, dropped = [], [], []
         for row in synthetic:
             text = mix_text(row.get(self.text_field))
             if text is None:
-                dropped.append(with_reason(row, MISSING_TEXT))
+                dropped.append(with_reason(row, _textless_reason(row.get(self.text_field))))
             elif text in seen:
                 dropped.append(with_reason(row, DUPLICATE_IN_MIX))
             else:
@@ -254,6 +255,16 @@ class Mixer:
             notes.append(f"{len(odd)} real rows hold a non-string value in {field!r} (e.g. {odd[0]!r}); kept, and "
                          f"compared and written as its JSON text (e.g. {written_text(odd[0])!r})")
         return notes
+
+
+def _textless_reason(value: Any) -> str:
+    """Why a synthetic row whose text value holds no text (:func:`.base.mix_text` is None) is dropped, in
+    ``synthgen dedup``'s words: ``invalid_text`` for a value of another type (7, ``{"a": 1}``),
+    ``missing_text`` for none at all (absent, null, blank, a conversation without text; NaN too, which is
+    how tables spell a missing value)."""
+    if is_non_text(value) and not (isinstance(value, float) and math.isnan(value)):
+        return INVALID_TEXT
+    return MISSING_TEXT
 
 
 def _renamed(row: dict[str, Any], old: str, new: str) -> dict[str, Any]:

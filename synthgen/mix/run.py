@@ -14,7 +14,7 @@ from .base import MixError
 from .measured import ShareMeasure
 from .mixer import Mixer, MixResult
 from .novelty import DiversityOrder
-from .store import write_mix
+from .store import read_summary, write_mix
 
 if TYPE_CHECKING:
     from ..recipe.mix_schema import MixConfig
@@ -93,9 +93,11 @@ def check_mix_written(summary: dict[str, Any] | None, run_dir: str | Path) -> No
 
 
 def mix_command_line(summary: dict[str, Any], data: Path, mix: Path) -> str:
-    """The ``synthgen mix`` command that builds the mix a run's [mix] table asked for (its summary)."""
+    """The ``synthgen mix`` command that builds the mix a run's [mix] table asked for (its summary); with
+    ``--overwrite`` when ``mix`` still holds an earlier mix (``synthgen mix`` refuses to replace one)."""
     settings = summary.get("settings") or {}
-    parts = [f"synthgen mix --real REAL --synthetic {data} --out {mix}",
+    overwrite = " --overwrite" if read_summary(mix) is not None else ""
+    parts = [f"synthgen mix --real REAL --synthetic {data} --out {mix}{overwrite}",
              f"--max-synthetic-share {summary.get('cap')} --seed {settings.get('seed', 0)}"]
     if settings.get("real_text_field") and settings.get("real_text_field") != settings.get("text_field", "text"):
         parts.append(f"--real-text-field {settings['real_text_field']}")

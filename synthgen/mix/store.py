@@ -33,13 +33,14 @@ def write_mix(result: MixResult, out_dir: str | Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    records = to_table(text_as_compared(result.records, result.settings.get("text_field", "text")),
-                       ("text", "source"), result.warnings)
+    field = result.settings.get("text_field", "text")
+    records = to_table(text_as_compared(result.records, field), ("text", "source"), result.warnings)
     try:
         with _quiet_datasets():
             datasets.Dataset(records).save_to_disk(str(tmp))
         _write_parquet(records, tmp / "data.parquet")
-        _write_parquet(to_table(result.dropped, ("text", "source", "reason"), result.warnings), tmp / "dropped.parquet")
+        dropped = to_table(text_as_compared(result.dropped, field), ("text", "source", "reason"), result.warnings)
+        _write_parquet(dropped, tmp / "dropped.parquet")  # an invalid_text row's 7 as '7': its reason says why
         write_json_atomic(tmp / SUMMARY, {"kind": KIND, **result.summary()})
         replace_folder(tmp, out)
     finally:

@@ -39,7 +39,7 @@ def build_pipeline(recipe: Any, context: RecipeContext, seeds: SeedPlan, backend
         _check_references(step, i, steps, seeds.fields, context, recipe.is_shorthand)
         _check_seed_rows(step, i, steps, seeds, seeds_where, context, recipe.is_shorthand)
         if step.type == "preference":
-            _check_preference(step, i, steps, samplings, {v.type for v in recipe.verify}, context)
+            _check_preference(step, i, steps, samplings, {v.type for v in recipe.verify}, seeds.fields, context)
         pipeline.append(_build_step(step, i, steps, recipe, context, backend, samplings, strides, seeds))
         pipeline += [stage for anchor, stage in placed if anchor == i]
     check_verify_references(recipe, context, writers, seeds.fields, output.main_field)
@@ -177,12 +177,37 @@ def _check_seed_rows(step: Any, i: int, steps: list[Any], seeds: SeedPlan, key: 
 
 
 def _check_preference(step: Any, i: int, steps: list[Any], samplings: dict[str, Any], verifiers: set[str],
-                      context: RecipeContext) -> None:
+                      seed_fields: frozenset[str], context: RecipeContext) -> None:
     """A preference step needs several responses per prompt and a score for each."""
     _check_pairable(step, i, steps, samplings, context)
-    earlier = {c for s in steps[:i] for c in step_columns(s)}
-    if step.score not in earlier | verifiers:
-        raise unknown_column(step.score, earlier | verifiers, steps[i:], context.where(f"steps.{i}.score"))
+    _check_score(step, i, steps, verifiers, seed_fields, context)
+
+
+def _check_score(step: Any, i: int, steps: list[Any], verifiers: set[str], seed_fields: frozenset[str],
+                 context: RecipeContext) -> None:
+    """``score`` names a number that differs between the responses of one prompt: a judge step's column, a
+    verifier's score, or a sample step with numeric values, written after the responses. A text column
+    passed validation and then crashed the run on its first float(); a seed field is one value for every
+    response of a prompt, so every group would be a tie."""
+    from ..steps.preference import SCORE_MUST_NAME, score_column_problem
+
+    where = context.where(f"steps.{i}.score")
+    writer = next((j for j, s in enumerate(steps[:i]) if step.score in step_columns(s)), None)
+    if writer is None and step.score in verifiers:
+        return
+    if writer is None and step.score in seed_fields:
+        raise RecipeError(f"{where}: {step.score!r} is a seed field, the same for every response of a prompt, "
+                          "so it cannot rank them", hint=SCORE_MUST_NAME)
+    if writer is None:
+        earlier = {c for s in steps[:i] for c in step_columns(s)}
+        raise unknown_column(step.score, earlier | verifiers, steps[i:], where)
+    response_index = next(j for j, s in enumerate(steps[:i]) if s.name == step.response)
+    if step.score != steps[writer].name:  # a rewrite's operator, an earlier preference step's pair columns
+        problem = f"is a text column of {steps[writer].type} step {steps[writer].name!r}, not a score"
+    else:
+        problem = score_column_problem(steps[writer], writer, response_index)
+    if problem is not None:
+        raise RecipeError(f"{where}: {step.score!r} {problem}", hint=SCORE_MUST_NAME)
 
 
 PAIR_HINT = "name the column of a generate or rewrite step whose sampling has n >= 2, e.g. n = 4"
@@ -350,6 +375,8 @@ def _constrain_decoding(recipe: Any, context: RecipeContext, writers: dict[str, 
     from ..verify import VerifyContext, load_schema
 
     steps = recipe.step_configs()
+    constrained_by = {step: "generation.sampling.json_schema" for step, sampling in samplings.items()
+                      if sampling.json_schema is not None}
     for i, config in enumerate(recipe.verify):
         if config.type == "json" and config.constrain:
             step = steps[writers[config.field or output.main_field]].name
@@ -357,7 +384,35 @@ def _constrain_decoding(recipe: Any, context: RecipeContext, writers: dict[str, 
             _check_one_constraint(samplings.get(step), step, context.where(f"verify.{i}.constrain"))
             if step in samplings and samplings[step].json_schema is None:
                 samplings = {**samplings, step: samplings[step].model_copy(update={"json_schema": schema})}
+                constrained_by[step] = f"verify.{i}.constrain"
+    _check_json_stops(recipe, context, samplings, constrained_by)
     return samplings
+
+
+def _check_json_stops(recipe: Any, context: RecipeContext, samplings: dict[str, Any],
+                      constrained_by: dict[str, str]) -> None:
+    """Under JSON-constrained decoding a stop string that JSON text can contain cuts valid JSON short: the
+    decoder may put a newline between any two tokens as JSON whitespace, and ``stop = ["\\n"]`` then ends
+    the reply at ``{``. Refused rather than warned about: the stop string is never needed there (the
+    constraint ends the reply when the JSON value is complete), and when it fires the candidate is lost
+    as ``invalid_json`` after it was paid for. Stop strings JSON cannot hold (``"\\n#"``) are kept, so one
+    recipe can run with and without the constraint."""
+    from ..verify.structured import json_can_contain
+
+    for i, step in enumerate(recipe.step_configs()):
+        sampling = samplings.get(step.name)
+        if step.type == "judge" or step.name not in constrained_by or sampling is None:  # a judge decodes a score
+            continue
+        stop = next((stop for stop in sampling.stop if json_can_contain(stop)), None)
+        if stop is not None:
+            own = getattr(getattr(step, "sampling", None), "stop", None) is not None and not recipe.is_shorthand
+            key = f"steps.{i}.sampling.stop" if own else "generation.sampling.stop"
+            found = "as whitespace between tokens" if any(c in stop for c in "\t\n\r") else "inside a string"
+            what = "the completions'" if recipe.is_shorthand else f"step {step.name!r}'s"
+            raise RecipeError(f"{context.where(key)}: stop string {stop!r} can occur in JSON text ({found}), so it "
+                              f"would cut {what} JSON short under constrained decoding ({constrained_by[step.name]})",
+                              hint="remove it: the constraint ends the reply when the JSON value is complete; a stop "
+                                   "string JSON cannot hold (e.g. \"\\n#\") may stay")
 
 
 def _check_one_constraint(sampling: Any, step: str, where: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import Any
 
@@ -181,10 +182,19 @@ def _sample_section(title: str, rows: list[dict[str, Any]] | None, key: str) -> 
         return []
     out = ["", f"## {title}", ""]
     for row in rows:
-        text = " ".join(record_text(row).split())[:200]
+        text = visible_controls(" ".join(record_text(row).split())[:200])
         prefix = f"[{row['stage']}: {row['reason']}] " if key == "reason" else ""
         out.append(f"- {prefix}{text}")
     return out
+
+
+def visible_controls(text: str) -> str:
+    """Control characters as ``\\xNN`` escapes: model text holding a NUL made ``grep`` call report.md binary,
+    and an escape sequence would drive the terminal that prints the file."""
+    return CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+
+
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def _or_na(value: Any) -> str:

@@ -44,7 +44,11 @@ class ChatStage(LLMStepStage):
     def _turn(self, records: list[Candidate], conversations: dict[int, list], turn: int, role: str
               ) -> list[Candidate]:
         """Add one message of ``role`` to every conversation; a record whose turn comes back empty is
-        dropped with reason ``empty_turn`` (its partial transcript is the reject's text)."""
+        dropped with reason ``empty_turn`` (its partial transcript is the reject's text). Empty means
+        nothing visible: whitespace and invisible format characters only (a zero-width space), the rule a
+        generate step's ``empty_output`` and the ``non_empty`` verifier apply."""
+        from ..verify.rules import visible
+
         if role == "user" and turn == 1 and self.config.first_user:
             texts = [str(r.columns.get(self.config.first_user, r.request.seed.fields.get(self.config.first_user)))
                      for r in records]
@@ -53,7 +57,7 @@ class ChatStage(LLMStepStage):
         alive = []
         for record, text in zip(records, texts, strict=True):
             history = conversations[id(record)]
-            if not text.strip():
+            if not visible(text):
                 record.text = transcript(history)
                 self.drop(record, EMPTY_TURN, evidence={"turn": turn, "role": role})
                 continue

@@ -6,10 +6,16 @@ pair is one record (the rejected response is merged into it). Nothing is lost si
 margin is too small goes to the rejects as ``preference_tie``, a lone survivor as ``single_survivor``,
 a best and worst with the same text (greedy sampling repeats itself) as ``preference_identical``, and
 the responses between the best and the worst as ``preference_unused``.
+
+A response without a score is dropped as ``missing_score``, and one whose score is not a finite number
+as ``invalid_score`` (with the value as evidence), the way a judge reply without a score is dropped as
+``judge_unparseable``: one bad row is a reject, not a crash. The plan already refuses a ``score`` that
+names a column which cannot hold numbers (:func:`score_column_problem`), so this is a safety net.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any, Iterator
 
 from ..recipe.schema import PAIR_COLUMNS
@@ -21,6 +27,35 @@ SINGLE = "single_survivor"
 UNUSED = "preference_unused"
 IDENTICAL = "preference_identical"
 NO_SCORE = "missing_score"
+INVALID_SCORE = "invalid_score"
+SCORE_MUST_NAME = "name a judge step's column, a verifier's score or a sample step with numeric values"
+
+
+def as_score(value: Any) -> float | None:
+    """``value`` as a score: a finite int or float (not a bool), or a string holding one; else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        score = float(value)
+    except ValueError:
+        return None
+    return score if math.isfinite(score) else None
+
+
+def score_column_problem(writer: Any, writer_index: int, response_index: int) -> str | None:
+    """Why the column of step ``writer`` (at ``writer_index``) cannot score the responses the step at
+    ``response_index`` writes, or None when it can. A judge step writes a number; a sample step whose values are
+    all numbers does too. Text columns (generate, rewrite, template, chat) are not scores, and a column
+    written before the responses is copied into every response of a prompt, so it cannot rank them."""
+    if writer.type == "sample":
+        if any(as_score(value) is None for value in writer.values):
+            return f"is sample step {writer.name!r}, whose values are not all numbers"
+    elif writer.type != "judge":
+        return f"is a text column of {writer.type} step {writer.name!r}, not a score"
+    if writer_index < response_index:
+        return (f"is written by {writer.type} step {writer.name!r} before the responses, so every response of a "
+                "prompt has the same score")
+    return None
 
 
 class PreferenceStage(StepStage):
@@ -39,15 +74,18 @@ class PreferenceStage(StepStage):
             yield from self._pair(members)
 
     def _score(self, record: Candidate) -> float | None:
+        """The record's score, or None after dropping it (``missing_score`` / ``invalid_score``)."""
         name = self.config.score
         value = record.columns.get(name, record.scores.get(name))
-        return None if value is None else float(value)
+        score = None if value is None else as_score(value)
+        if score is None:
+            evidence = {"score": name} if value is None else {"score": name, "value": repr(value)[:300]}
+            self.drop(record.view(self.config.response), NO_SCORE if value is None else INVALID_SCORE,
+                      evidence=evidence)
+        return score
 
     def _pair(self, members: list[Candidate]) -> Iterator[Candidate]:
         scored = [(self._score(m), m) for m in members]
-        for score, member in scored:
-            if score is None:
-                self.drop(member.view(self.config.response), NO_SCORE, evidence={"score": self.config.score})
         scored = sorted([(s, m) for s, m in scored if s is not None], key=lambda sm: (-sm[0], sm[1].index))
         if len(scored) == 1:
             self.drop(scored[0][1].view(self.config.response), SINGLE, scored[0][0])

@@ -45,7 +45,11 @@ class NonEmptyVerifierConfig(Placed):
 class NonEmptyVerifier(Verifier):
     """Drops completions that are empty (or, when ``strip``, only whitespace and invisible format characters:
     zero-width spaces and joiners, word joiners, byte-order marks, soft hyphens; ``str.strip`` keeps them,
-    so a completion of U+200B alone passed as text)."""
+    so a completion of U+200B alone passed as text).
+
+    A conversation (a chat step's column) is empty when it has no turns or when any turn is empty by the
+    same rule: its transcript always holds the role labels, so testing the transcript never rejected one,
+    and a conversation with an empty turn is what the chat step itself drops (``empty_turn``)."""
 
     name = "non_empty"
     Config = NonEmptyVerifierConfig
@@ -54,8 +58,18 @@ class NonEmptyVerifier(Verifier):
         self.strip = strip
 
     def check(self, candidate: Candidate) -> Verdict:
-        text = visible(candidate.text) if self.strip else candidate.text
-        return Verdict.accept() if text else Verdict.reject(EMPTY)
+        if candidate.turns is not None:
+            return self._check_turns(candidate.turns)
+        return Verdict.accept() if self._has_text(candidate.text) else Verdict.reject(EMPTY)
+
+    def _check_turns(self, turns: tuple[str, ...]) -> Verdict:
+        if not turns:
+            return Verdict.reject(EMPTY, turns=0)
+        empty = next((number for number, turn in enumerate(turns, 1) if not self._has_text(turn)), None)
+        return Verdict.accept() if empty is None else Verdict.reject(EMPTY, message=empty, turns=len(turns))
+
+    def _has_text(self, text: str) -> bool:
+        return bool(visible(text) if self.strip else text)
 
 
 def visible(text: str) -> str:
@@ -75,6 +89,18 @@ def measure_length(text: str, unit: str, n_tokens: int | None = None) -> int:
     return text_units(text) if unit == "words" else len(text)
 
 
+def conversation_length(turns: tuple[str, ...], unit: str, n_tokens: int | None = None) -> int:
+    """A conversation's length is its turns' contents: the sum of each (stripped) turn's ``chars`` or
+    ``words``, without the role labels or the line breaks of its transcript (``user: ok`` is one word, not
+    two). ``tokens`` stays the backend's count of the record's completions, as for any column: a chat
+    step's completions are its turns, and the role labels are prompt text, never completion, so they are
+    not counted there either. With no count, the turns' words."""
+    if unit == "tokens" and n_tokens is not None:
+        return n_tokens
+    unit = "words" if unit == "tokens" else unit
+    return sum(measure_length(turn.strip(), unit) for turn in turns)
+
+
 class LengthVerifierConfig(Placed):
     type: Literal["length"]
     unit: Literal["chars", "words", "tokens"] = Field("chars", description="tokens: the backend's token count.")
@@ -90,7 +116,8 @@ class LengthVerifierConfig(Placed):
 
 
 class LengthVerifier(Verifier):
-    """Keeps completions whose length in ``unit`` (chars, words or tokens) lies within [min, max]."""
+    """Keeps completions whose length in ``unit`` (chars, words or tokens) lies within [min, max]; a
+    conversation's length is its turns' contents (:func:`conversation_length`)."""
 
     name = "length"
     Config = LengthVerifierConfig
@@ -99,7 +126,10 @@ class LengthVerifier(Verifier):
         self.unit, self.min, self.max = unit, min, max
 
     def check(self, candidate: Candidate) -> Verdict:
-        size = measure_length(candidate.text.strip(), self.unit, candidate.n_tokens)
+        if candidate.turns is not None:
+            size = conversation_length(candidate.turns, self.unit, candidate.n_tokens)
+        else:
+            size = measure_length(candidate.text.strip(), self.unit, candidate.n_tokens)
         if self.min is not None and size < self.min:
             return Verdict.reject(TOO_SHORT, float(size), length=size, min=self.min, unit=self.unit)
         if self.max is not None and size > self.max:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,6 +25,41 @@ INVALID_JSON = "invalid_json"
 SCHEMA_MISMATCH = "schema_mismatch"
 RECORD_COLUMNS = ("prompt",)  # a [prompt] record's head column besides the provenance ones (a step may write it)
 _PINNED = {"string": str, "integer": int, "number": float, "boolean": bool}
+
+
+# JSON's lexical pieces, for deciding whether a stop string can occur in JSON text. A raw tab, newline or
+# carriage return can only be whitespace between tokens (a string holds them escaped); every other control
+# character is never raw in JSON text; any other character can sit inside a string value.
+_WS_BREAK = re.compile(r"[ \t\n\r]*[\t\n\r][ \t\n\r]*")
+_STRING = r'"(?:[^"\\\x00-\x1f]|\\.)*"'
+_NUMBER = r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?"
+_TOKEN = rf'(?:[{{}}\[\],:]|{_STRING}|{_NUMBER}|true|false|null| )'
+_TOKEN_END = (r'(?:[^\x00-\x1f]*"|[\d.eE+-]*\d|(?:(?:t?r)?u)?e|(?:(?:(?:f?a)?l)?s)?e'
+              r'|(?:(?:n?u)?l)?l)')  # a token's last part
+_TOKEN_START = (r'(?:"(?:[^"\\\x00-\x1f]|\\.)*\\?|-?(?:\d+(?:\.\d*)?(?:[eE][+-]?\d*)?)?'
+                r'|t(?:r(?:ue?)?)?|f(?:a(?:l(?:se?)?)?)?|n(?:u(?:ll?)?)?)')  # a token's first part
+_BEFORE_BREAK = re.compile(rf"(?:{_TOKEN_END})?{_TOKEN}*")
+_BETWEEN_BREAKS = re.compile(rf"{_TOKEN}*")
+_AFTER_BREAK = re.compile(rf"{_TOKEN}*(?:{_TOKEN_START})?")
+
+
+def json_can_contain(stop: str) -> bool:
+    """Whether JSON text can contain ``stop``, so a stop string could fire inside a constrained reply.
+
+    Without a raw tab, newline or carriage return, ``stop`` can sit inside a string value (unless it holds
+    another control character, which JSON never holds raw). With them, those are whitespace between
+    tokens, so the text around them must be JSON tokens: the part before the first one a token's end,
+    the part after the last one a token's start, the parts between whole tokens. ``"\n"`` and ``"\n}"``
+    can occur (the constrained decoder emits whitespace where it likes); ``"\n#"`` and ``"\nUser:"``
+    cannot. Lexical only (``"1\n2"`` counts as possible): when unsure, it says yes."""
+    if any(ord(char) < 0x20 and char not in "\t\n\r" for char in stop):
+        return False
+    parts = _WS_BREAK.split(stop)
+    if len(parts) == 1:
+        return bool(stop)
+    head, *middle, tail = parts
+    return (_BEFORE_BREAK.fullmatch(head) is not None and _AFTER_BREAK.fullmatch(tail) is not None
+            and all(_BETWEEN_BREAKS.fullmatch(part) is not None for part in middle))
 
 
 def schema_validator(schema: dict[str, Any]) -> Any:
