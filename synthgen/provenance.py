@@ -84,7 +84,20 @@ def rejection_row(rejection: Rejection, ctx: RunContext, created_at: str) -> dic
         "n_tokens": candidate.n_tokens,
         "finish_reason": candidate.finish_reason,
         "created_at": created_at,
+        "columns": columns_json(candidate.columns),
     }
+
+
+def columns_json(columns: dict[str, Any]) -> str | None:
+    """A reject's step and verifier columns as JSON (None when it has none): ``text`` is only the column the
+    rejecting stage checked, so a rejected response kept no trace of the instruction it answered."""
+    return canonical_json(columns) if columns else None
+
+
+# record_row's own columns: what is left of a kept row without them (and seed_*) is its candidate's columns
+_ROW_OWN = frozenset({"id", "text", "prompt", "parent_id", "generation", "depth", "recipe_hash", "model", "backend",
+                      "sampling", "sampling_hash", "seed_index", "prompt_hash", "parent_ids", "candidate_index",
+                      "n_tokens", "finish_reason", "scores", "created_at"})
 
 
 def record_as_reject(row: dict[str, Any], stage: str, reason: str, evidence: dict[str, Any] | None = None
@@ -93,7 +106,8 @@ def record_as_reject(row: dict[str, Any], stage: str, reason: str, evidence: dic
     return {"id": row["id"], "candidate_index": row["candidate_index"], "stage": stage, "reason": reason,
             "score": None, "evidence": json.dumps(evidence, sort_keys=True, default=str) if evidence else None,
             "text": row["text"], "seed_index": row["seed_index"], "prompt_hash": row["prompt_hash"],
-            "n_tokens": row["n_tokens"], "finish_reason": row["finish_reason"], "created_at": now_iso()}
+            "n_tokens": row["n_tokens"], "finish_reason": row["finish_reason"], "created_at": now_iso(),
+            "columns": columns_json({k: v for k, v in row.items() if k not in _ROW_OWN and not k.startswith("seed_")})}
 
 
 def candidate_index(candidate: Candidate, ctx: RunContext) -> int:

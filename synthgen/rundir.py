@@ -225,7 +225,7 @@ class RunDir:
     def write_rejected(self, rows: list[dict[str, Any]]) -> None:
         from .tabular import write_parquet
 
-        write_parquet(rows, self.rejected_path, schema=None if rows else _rejected_schema())
+        write_parquet(rows, self.rejected_path, schema=_rejected_schema())
 
     def write_text(self, name: str, text: str) -> None:
         tmp = self.path / f".{name}.tmp"
@@ -267,11 +267,13 @@ class _quiet_datasets:
 
 
 def _rejected_schema():
-    """The columns :func:`synthgen.provenance.rejection_row` writes, so a run that rejected nothing has the same
-    rejected.parquet columns as one that did (concatenating runs' rejects must not fail on it)."""
+    """The columns :func:`synthgen.provenance.rejection_row` writes, with fixed types: a run that rejected
+    nothing, or whose rejects all lack a value (no reject with columns), has the same rejected.parquet
+    schema as any other (concatenating runs' rejects must not fail on it)."""
     import pyarrow as pa
 
     return pa.schema([("id", pa.string()), ("candidate_index", pa.int64()), ("stage", pa.string()),
                       ("reason", pa.string()), ("score", pa.float64()), ("evidence", pa.string()),
                       ("text", pa.string()), ("seed_index", pa.int64()), ("prompt_hash", pa.string()),
-                      ("n_tokens", pa.int64()), ("finish_reason", pa.string()), ("created_at", pa.string())])
+                      ("n_tokens", pa.int64()), ("finish_reason", pa.string()), ("created_at", pa.string()),
+                      ("columns", pa.string())])

@@ -1,10 +1,12 @@
 """What a run writes beside its dataset: report.md shows control characters in sample texts as ``\\xNN``
 escapes (a raw NUL made `grep` call the report binary, and an escape sequence would drive the terminal that
-prints it), and a run that rejected nothing writes rejected.parquet with the columns a run with rejects has
-(it had 7 of the 12, so concatenating several runs' rejects failed on it)."""
+prints it); a run that rejected nothing writes rejected.parquet with the columns a run with rejects has (it
+had 7 of the 12, so concatenating several runs' rejects failed on it); a reject keeps its steps' columns
+(a rejected response kept no trace of the instruction it answered)."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -60,3 +62,33 @@ def test_no_rejects_and_some_rejects_give_the_same_rejected_columns(tmp_path: Pa
     some, none = (pq.read_table(tmp_path / name / "run" / "rejected.parquet") for name in ("some", "none"))
     assert none.num_rows == 0 < some.num_rows
     assert none.schema.equals(some.schema, check_metadata=False)
+
+
+def test_a_rejected_response_keeps_the_instruction_it_answered(tmp_path: Path) -> None:
+    from helpers_steps import PromptBackend
+    from test_steps import INSTRUCTION, RESPONSE, run as run_steps
+
+    body = INSTRUCTION + RESPONSE + """
+    [[verify]]
+    type = "non_empty"
+    field = "response"
+    """
+    result = run_steps(tmp_path, body, PromptBackend(empty_when="Answer:"), target=2, budget=4)
+    rejects = result.rejected.to_list()
+    assert rejects and all(r["reason"] == "empty_output" and r["text"] == "" for r in rejects)
+    columns = [json.loads(r["columns"]) for r in rejects]
+    assert all(c["response"] == "" and len(c["instruction"].split()) == 6 for c in columns)
+
+
+def test_a_kept_record_moved_to_the_rejects_keeps_its_columns_and_not_its_provenance() -> None:
+    from synthgen.provenance import RunContext, record_as_reject, record_row, rejection_row
+    from synthgen.records import Candidate, GenerationRequest, Rejection, Seed
+
+    request = GenerationRequest(0, "Write about tea.", Seed(0, {"topic": "tea"}), 0)
+    candidate = Candidate(request, 0, "an answer", 2, "stop", columns={"instruction": "why tea?", "response": "an answer"})
+    ctx = RunContext(0, 0, "hash", "model", "scripted", {"n": 1})
+    row = record_row(candidate, ctx, "now", main_field="response", step_columns=("instruction", "response"))
+    moved = record_as_reject(row, "target", "over_target")
+    rejected = rejection_row(Rejection(candidate, "non_empty", "empty_output"), ctx, "now")
+    assert json.loads(moved["columns"]) == json.loads(rejected["columns"]) == candidate.columns
+    assert rejection_row(Rejection(Candidate(request, 0, "x", 1), "s", "r"), ctx, "now")["columns"] is None

@@ -1,5 +1,6 @@
-"""A recipe whose inputs are missing gets one error naming every missing file by its key (the builders stop at
-the first problem, so a moved data folder used to take one `synthgen validate` per file)."""
+"""A recipe whose inputs are missing gets one error naming every missing file by its key, and a template one
+naming every unknown placeholder: the builders stop at the first problem, so a moved data folder or two
+typos took one `synthgen validate` each."""
 
 from __future__ import annotations
 
@@ -78,3 +79,17 @@ def _raw(folder: Path) -> dict:
     import tomllib
 
     return tomllib.loads((folder / "r.toml").read_text())
+
+
+def test_every_unknown_placeholder_of_a_template_is_named_once(tmp_path: Path) -> None:
+    (tmp_path / "t.toml").write_text('[recipe]\nname = "t"\n[seeds]\ntype = "inline"\nrecords = [{topic = "a"}]\n'
+                                     '[prompt]\ntemplate = "Write {topik} and {foo} about {topic} {topik}"\n'
+                                     '[generation]\ntarget = 1\nbackend = {type = "scripted"}\n')
+    result = CliRunner().invoke(cli, ["validate", str(tmp_path / "t.toml")])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert lines[0] == "Error: 2 problems:"
+    assert lines[1].endswith("prompt.template: placeholder {topik} is not a seed field or an earlier column "
+                             "(did you mean 'topic'? available: topic)")
+    assert lines[2].endswith("prompt.template: placeholder {foo} is not a seed field or an earlier column "
+                             "(available: topic)")

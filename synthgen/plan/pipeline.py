@@ -251,9 +251,16 @@ def _template_extras(step: Any, attr: str) -> set[str]:
 
 
 def check_template_fields(template: str, available: set[str], later: set[str], where: str) -> None:
-    for name in check_placeholders(template, where):
-        if name not in available:
-            raise unknown_column(name, available, later, where, placeholder=True)
+    """Every placeholder must name a seed field or an earlier column; all unknown ones in one error (a line
+    each), so a template with two typos does not take two runs of ``synthgen validate``."""
+    problems = [unknown_column(name, available, later, where, placeholder=True)
+                for name in dict.fromkeys(check_placeholders(template, where)) if name not in available]
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise RecipeError(problems[0].message, hint=problems[-1].hint,
+                          problems=[problem.message + (f" ({problem.hint})" if problem.hint else "")
+                                    for problem in problems[:-1]] + [problems[-1].message])
 
 
 def unknown_column(name: str, available: set[str], later: Any, where: str, placeholder: bool = False) -> RecipeError:

@@ -236,7 +236,7 @@ def _guard_context(ns, program, guards, protected, report, program_ns=_MappingPr
             _gc_callbacks, _BUILTINS, ns, bool(guards["non_plain_return"]),
             bool(guards["tampered_builtins"]), report, type.__dict__["__qualname__"].__get__, IS_PLAIN, TAMPERED,
             PLAIN_BASE, _getsignal, _SIGNAL_HANDLERS, program.get("watched", ()), _modules, program_ns,
-            _GETSET_DESCRIPTOR, _ModuleType, _MODULE_DICT)
+            _GETSET_DESCRIPTOR, _ModuleType, _MODULE_DICT, _sleep)
 
 
 def _tamper_only_context(ns, program=_MappingProxy({})):

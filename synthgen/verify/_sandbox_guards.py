@@ -24,7 +24,7 @@ CTX_FIELDS = ("plain_types", "base_names", "type_", "str_", "safe_names", "id_",
               "builtins_dict", "snapshot", "protected", "missing", "thread_count", "gc_callbacks",
               "module_builtins", "ns", "check_plain", "check_tamper", "report",
               "type_name", "is_plain", "tampered", "plain_base", "getsignal", "signal_handlers", "watched_modules", "modules",
-              "program_ns", "getset_descriptor", "module_type", "module_dict")
+              "program_ns", "getset_descriptor", "module_type", "module_dict", "sleep")
 
 
 def _plain_base(t, ctx):
@@ -99,6 +99,13 @@ def _tampered(ns, before, ctx):
     """A line saying what was tampered with (absolute state, and ``before`` for the protected globals)."""
     (_pt, _bn, type_, str_, _sn, _id, _c, _d, builtins_dict, snapshot, protected, missing, thread_count,
      gc_callbacks, module_builtins, *_rest) = ctx
+    # Threads first: a pool's workers end just after its with block (multiprocessing's ThreadPool does not
+    # join them), so a correct program was rejected when the machine was busy. Waiting for them (0.5 s at
+    # most) before every check below means those checks also see whatever the threads did.
+    sleep, waited = ctx[31], 0
+    while waited < 50 and thread_count():  # no builtins here (no global names): a counter, not range()
+        sleep(0.01)
+        waited += 1
     if builtins_dict.__len__() != snapshot.__len__():
         return "builtins gained or lost a name"
     watched, modules, module_type, module_dict = ctx[25], ctx[26], ctx[29], ctx[30]
