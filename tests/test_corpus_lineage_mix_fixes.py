@@ -11,17 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from synthgen.cli import cli
-
-
-def one_error_line(result, *parts: str) -> str:
-    """The single ``Error:`` line of a failed command (exit 1, no traceback), holding every part."""
-    assert result.exit_code == 1, result.output
-    assert "Traceback" not in result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
-    for part in parts:
-        assert part in lines[0], result.output
-    return lines[0]
+from test_cli_write_errors import one_error_line
 
 
 # --- 1. corpus: an existing --out needs --overwrite, no text is an error, the extension picks the format -----
